@@ -1,0 +1,159 @@
+/**
+ * The documents and events that pass between the parts of exodetect. Writers
+ * and readers (detect, summarize, the report, the CLI, the local runner, the
+ * state machines) share these types; change them here and bump the version.
+ */
+import { z } from 'zod';
+
+export const IMAGE_RESULT_SCHEMA_VERSION = '1.0';
+
+/** Where an image's nm/px came from, in order of precedence. */
+export type ScaleSource = 'batch' | 'tiff-resolution' | 'imagej' | 'model';
+
+/** Box as [x1, y1, x2, y2]. */
+export type Box = [number, number, number, number];
+
+export interface Detection {
+  /** 0-based index within the image, in descending score order. */
+  readonly id: number;
+  /** In the original image's pixels. */
+  readonly box_px: Box;
+  /** box_px times nm/px. */
+  readonly box_nm: Box;
+  /** Diameter of the circle with the area of the ellipse inscribed in the box: sqrt(w*h) in nm. */
+  readonly diameter_nm: number;
+  readonly score: number;
+  readonly class_id: number;
+  readonly class_name: string;
+  /** The box touches the image border: the object may be cut, its size is a lower bound. */
+  readonly on_edge: boolean;
+  /** Inside the size gate (always true when no gate is set). Out-of-range objects are marked, not dropped. */
+  readonly in_size_range: boolean;
+}
+
+export interface ModelInfo {
+  readonly key: string;
+  readonly version: string;
+  readonly sha256: string;
+  /** 'exodetect' (our end-to-end export), 'yolov5' or 'yolov8'. */
+  readonly layout: string;
+}
+
+export interface Thresholds {
+  readonly score: number;
+  /** Where the score threshold came from: the batch manifest or the model's recommendation. */
+  readonly score_source: 'batch' | 'model' | 'default';
+  readonly iou_nms: number;
+  readonly size_gate_nm: [number, number] | null;
+}
+
+export interface ImageResult {
+  readonly schema: 'exodetect.image-result';
+  readonly schema_version: string;
+  readonly status: 'ok';
+  readonly batch_id: string;
+  readonly image_key: string;
+  readonly width: number;
+  readonly height: number;
+  readonly channels: number;
+  readonly bit_depth: 8 | 16;
+  readonly format: string;
+  /** Number of pages in the file; only the first is analysed. */
+  readonly pages: number;
+  readonly nm_per_px: number;
+  readonly nm_per_px_source: ScaleSource;
+  readonly model: ModelInfo;
+  readonly thresholds: Thresholds;
+  readonly detections: Detection[];
+  readonly counts: { readonly total: number; readonly in_size_range: number; readonly on_edge: number };
+  readonly overlay_key: string;
+  readonly timings_ms: Record<string, number>;
+  readonly warnings: string[];
+  readonly created_at: string;
+}
+
+export interface ImageErrorRecord {
+  readonly schema: 'exodetect.image-result';
+  readonly schema_version: string;
+  readonly status: 'error';
+  readonly batch_id: string;
+  readonly image_key: string;
+  readonly error: { readonly code: string; readonly message: string };
+  readonly created_at: string;
+}
+
+export type ImageRecord = ImageResult | ImageErrorRecord;
+
+/** `batches/<id>/batch.json`, written last by the uploader: the commit marker. All fields optional. */
+export const BatchManifestSchema = z
+  .object({
+    /** Overrides the files' own calibration for every image of the batch. */
+    nm_per_px: z.number().positive().max(1000).optional(),
+    sample: z.string().max(500).optional(),
+    notes: z.string().max(5000).optional(),
+    /** Overrides the model's recommended score threshold. */
+    score_threshold: z.number().min(0).max(1).optional(),
+    /** Objects outside [min, max] nm are marked `in_size_range: false`. */
+    size_gate_nm: z
+      .tuple([z.number().nonnegative(), z.number().positive()])
+      .refine(([lo, hi]) => lo < hi, 'size_gate_nm must be [min, max] with min < max')
+      .optional(),
+    /** A model version under models/; default: the champion. */
+    model_version: z.string().regex(/^[A-Za-z0-9._-]+$/).optional(),
+  })
+  .strict();
+export type BatchManifest = z.infer<typeof BatchManifestSchema>;
+
+/** The per-batch parameters that reach every detect invocation. */
+export interface DetectParams {
+  readonly nm_per_px?: number;
+  readonly score_threshold?: number;
+  readonly size_gate_nm?: [number, number];
+}
+
+/** One Distributed Map item from ItemReader's S3 listing (ListObjectsV2 shape). */
+export interface BatchItem {
+  readonly Key: string;
+  readonly Size?: number;
+  readonly Etag?: string;
+  readonly ETag?: string;
+  readonly LastModified?: string;
+}
+
+/** What ItemBatcher hands the detect function. */
+export interface DetectEvent {
+  readonly Items: BatchItem[];
+  readonly BatchInput: {
+    readonly bucket: string;
+    readonly batchId: string;
+    readonly modelKey: string;
+    readonly params?: DetectParams;
+  };
+}
+
+export interface DetectItemStatus {
+  readonly key: string;
+  readonly status: 'ok' | 'error';
+  readonly resultKey: string;
+  readonly detections?: number;
+  readonly error?: string;
+}
+
+/** Small on purpose: detections live in S3, not in the state payload (256 KB limit). */
+export interface DetectOutput {
+  readonly items: DetectItemStatus[];
+}
+
+/** Keys of the model's ONNX metadata_props (our own export). */
+export const MODEL_METADATA_KEYS = {
+  format: 'exodetect.format', // value MODEL_FORMAT_NAME
+  formatVersion: 'exodetect.format_version', // "1"
+  classNames: 'exodetect.class_names', // JSON array of strings
+  nmPerPx: 'exodetect.nm_per_px', // training scale, decimal string
+  scoreThreshold: 'exodetect.score_threshold', // best-F1 threshold on validation
+  tileSize: 'exodetect.tile_size', // square tile edge in px, multiple of 32
+  modelVersion: 'exodetect.model_version',
+  datasetFingerprint: 'exodetect.dataset_fingerprint',
+  inputChannels: 'exodetect.input_channels', // "1"
+} as const;
+export const MODEL_FORMAT_NAME = 'exodetect-detections';
