@@ -27,7 +27,9 @@ export type ImageErrorCode =
   | 'TOO_LARGE'
   | 'UNSUPPORTED_FORMAT'
   | 'UNREADABLE'
-  | 'PROCESSING_FAILED';
+  | 'PROCESSING_FAILED'
+  /** No nm/px from the batch, the file or the model (added by inference, issue 2). */
+  | 'NO_SCALE';
 
 /** One image cannot be processed. Recorded against that image; the batch goes on. */
 export class ImageError extends ExodetectError {

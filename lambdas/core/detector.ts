@@ -1,0 +1,102 @@
+/**
+ * Runs a detector over an image that is already at the model's scale: one
+ * run when it fits in a tile, overlapping tiles merged at the seams
+ * otherwise. The model call is a `TileRunner`, so the tiling logic is tested
+ * without onnxruntime and the ONNX runner is a thin adapter.
+ */
+import * as ort from 'onnxruntime-node';
+import type { GreyImage } from './image-decode.js';
+import type { LoadedModel } from './model.js';
+import type { ScoredBox } from './nms.js';
+import { decodeOutput } from './output-decode.js';
+import { fillTensor, roundUp32 } from './preprocess.js';
+import { mergeTileDetections, planTiles, type TileDetections } from './tiling.js';
+
+/** Runs the model on one [1, C, H, W] tensor; boxes in tensor pixels. */
+export type TileRunner = (tensor: Float32Array, dims: readonly [number, number, number, number]) => Promise<ScoredBox[]>;
+
+export interface DetectorGeometry {
+  readonly tileSize: number;
+  readonly fixedInputSize?: { readonly height: number; readonly width: number };
+  readonly inputChannels: number;
+}
+
+export interface DetectTiledProps {
+  /** Overlap between tiles in px at the model's scale. */
+  readonly overlap: number;
+}
+
+export interface DetectTiledResult {
+  /** In the (resampled) image's pixels, best first. */
+  readonly boxes: ScoredBox[];
+  readonly tiles: number;
+  /** Time inside the runner, summed over tiles. */
+  readonly inferenceMs: number;
+  /** Time filling tensors. */
+  readonly tensorMs: number;
+}
+
+export async function detectTiled(
+  image: GreyImage,
+  geometry: DetectorGeometry,
+  runner: TileRunner,
+  props: DetectTiledProps,
+): Promise<DetectTiledResult> {
+  const fixed = geometry.fixedInputSize;
+  const tileWidth = fixed ? fixed.width : Math.min(geometry.tileSize, image.width);
+  const tileHeight = fixed ? fixed.height : Math.min(geometry.tileSize, image.height);
+  const tensorWidth = fixed ? fixed.width : roundUp32(tileWidth);
+  const tensorHeight = fixed ? fixed.height : roundUp32(tileHeight);
+  const channels = geometry.inputChannels;
+  const overlap = Math.min(props.overlap, Math.floor(Math.min(tileWidth, tileHeight) / 2));
+  const tiles = planTiles({ imageWidth: image.width, imageHeight: image.height, tileWidth, tileHeight, overlap });
+  // One buffer for every tile: each run completes before the next fill.
+  const tensor = new Float32Array(channels * tensorWidth * tensorHeight);
+  const dims = [1, channels, tensorHeight, tensorWidth] as const;
+
+  const perTile: TileDetections[] = [];
+  let inferenceMs = 0;
+  let tensorMs = 0;
+  for (const tile of tiles) {
+    const t0 = performance.now();
+    fillTensor(image, tile, tensor, tensorWidth, tensorHeight, channels);
+    const t1 = performance.now();
+    const raw = await runner(tensor, dims);
+    inferenceMs += performance.now() - t1;
+    tensorMs += t1 - t0;
+    const boxes: ScoredBox[] = [];
+    for (const b of raw) {
+      // Clip to the real pixels of the tile: padding holds no image.
+      const x1 = Math.max(0, b.x1) + tile.x;
+      const y1 = Math.max(0, b.y1) + tile.y;
+      const x2 = Math.min(tile.width, b.x2) + tile.x;
+      const y2 = Math.min(tile.height, b.y2) + tile.y;
+      if (x2 > x1 && y2 > y1) boxes.push({ x1, y1, x2, y2, score: b.score, classId: b.classId });
+    }
+    perTile.push({ tile, boxes });
+  }
+  const boxes = mergeTileDetections(perTile, { imageWidth: image.width, imageHeight: image.height });
+  return { boxes, tiles: tiles.length, inferenceMs, tensorMs };
+}
+
+export interface OnnxRunnerProps {
+  readonly scoreThreshold: number;
+  /** NMS IoU for YOLO layouts. */
+  readonly iouThreshold: number;
+}
+
+export function onnxTileRunner(model: LoadedModel, props: OnnxRunnerProps): TileRunner {
+  const fetches = [model.outputName];
+  return async (tensor, dims) => {
+    const input = new ort.Tensor('float32', tensor, dims as unknown as number[]);
+    const output = await model.session.run({ [model.inputName]: input }, fetches);
+    const result = output[model.outputName] as ort.Tensor;
+    const boxes = decodeOutput(result.data as Float32Array, result.dims, 0, {
+      layout: model.layout,
+      scoreThreshold: props.scoreThreshold,
+      iouThreshold: props.iouThreshold,
+    });
+    result.dispose?.();
+    return boxes;
+  };
+}

@@ -1,0 +1,156 @@
+/**
+ * One image, end to end and without I/O: bytes in, an ImageResult document
+ * and overlay JPEG out. Decode, calibrate, resample to the model's scale,
+ * detect (tiled when large), map back, measure, draw. Throws ImageError for
+ * anything wrong with the image itself.
+ */
+import {
+  IMAGE_RESULT_SCHEMA_VERSION,
+  type DetectParams,
+  type ImageResult,
+  type Thresholds,
+} from './contracts.js';
+import { ConfigError, ImageError } from './errors.js';
+import { resolveCalibration } from './calibration.js';
+import { detectTiled, onnxTileRunner, type TileRunner } from './detector.js';
+import { decodeImage, type DecodeProps } from './image-decode.js';
+import type { LoadedModel } from './model.js';
+import { renderOverlay } from './overlay.js';
+import { toDetections } from './postprocess.js';
+import { resampleImage } from './preprocess.js';
+
+export interface PipelineConfig {
+  /** Decoder limits. Default: decodeImage's defaults. */
+  readonly decode?: DecodeProps;
+  /** Tile overlap at the model's scale, in px. Default a quarter of the tile. */
+  readonly tileOverlap?: number;
+  /** NMS IoU for YOLO layouts. Default 0.45. */
+  readonly iouNms?: number;
+  /** Score threshold when neither the batch nor the model gives one. Default 0.25. */
+  readonly defaultScoreThreshold?: number;
+  /** Longest overlay edge in px. Default 2048. */
+  readonly overlayMaxEdge?: number;
+  /** JPEG quality of the overlay. Default 80. */
+  readonly overlayQuality?: number;
+}
+
+export interface ProcessImageProps {
+  readonly bytes: Uint8Array;
+  readonly imageKey: string;
+  readonly batchId: string;
+  /** Where the overlay will be written; recorded in the result. */
+  readonly overlayKey: string;
+  readonly model: LoadedModel;
+  readonly params?: DetectParams;
+  readonly config?: PipelineConfig;
+  /** Replaces the ONNX session (tests). Default: onnxTileRunner(model). */
+  readonly runner?: TileRunner;
+  /** Default: new Date(). */
+  readonly now?: () => Date;
+}
+
+export interface ProcessedImage {
+  readonly result: ImageResult;
+  readonly overlay: Buffer;
+}
+
+export function resolveThresholds(model: LoadedModel, params: DetectParams | undefined, config: PipelineConfig | undefined): Thresholds {
+  const iou = config?.iouNms ?? 0.45;
+  if (!(iou > 0 && iou <= 1)) throw new ConfigError(`iouNms must be in (0, 1], got ${iou}`);
+  const gate = params?.size_gate_nm;
+  if (gate && !(gate[0] >= 0 && gate[1] > gate[0])) throw new ConfigError(`size_gate_nm must be [min, max] with 0 <= min < max, got [${gate.join(', ')}]`);
+  const base = { iou_nms: iou, size_gate_nm: gate ? ([gate[0], gate[1]] as [number, number]) : null };
+  if (params?.score_threshold !== undefined) return { score: params.score_threshold, score_source: 'batch', ...base };
+  if (model.scoreThreshold !== undefined) return { score: model.scoreThreshold, score_source: 'model', ...base };
+  return { score: config?.defaultScoreThreshold ?? 0.25, score_source: 'default', ...base };
+}
+
+const ms = (t: number): number => Math.round(t * 10) / 10;
+
+export async function processImage(props: ProcessImageProps): Promise<ProcessedImage> {
+  const { model, imageKey, config } = props;
+  const started = performance.now();
+  const thresholds = resolveThresholds(model, props.params, config);
+
+  const decoded = await decodeImage(props.bytes, imageKey, config?.decode);
+  const decodedAt = performance.now();
+
+  const calibration = resolveCalibration({
+    batchNmPerPx: props.params?.nm_per_px,
+    tiffTags: decoded.tiffTags,
+    modelNmPerPx: model.nmPerPx,
+  });
+  if (!calibration) {
+    throw new ImageError(
+      imageKey,
+      'NO_SCALE',
+      'no nm/px: the batch sets none, the file carries none, and the model has no training scale; set nm_per_px in batch.json',
+    );
+  }
+  // No training scale (foreign models): detect at the image's own scale.
+  const factor = model.nmPerPx ? calibration.nmPerPx / model.nmPerPx : 1;
+  const resampled = await resampleImage(decoded, factor);
+  const resampledAt = performance.now();
+
+  const runner = props.runner ?? onnxTileRunner(model, { scoreThreshold: thresholds.score, iouThreshold: thresholds.iou_nms });
+  const tileOverlap = config?.tileOverlap ?? Math.round(model.tileSize / 4);
+  const detected = await detectTiled(resampled.image, model, runner, { overlap: tileOverlap });
+  const detectedAt = performance.now();
+
+  const detections = toDetections(detected.boxes, {
+    width: decoded.width,
+    height: decoded.height,
+    scaleX: resampled.scaleX,
+    scaleY: resampled.scaleY,
+    nmPerPx: calibration.nmPerPx,
+    sizeGateNm: thresholds.size_gate_nm ?? undefined,
+    classNames: model.classNames,
+  });
+  const postprocessedAt = performance.now();
+
+  const overlay = await renderOverlay(decoded, detections, {
+    nmPerPx: calibration.nmPerPx,
+    maxEdge: config?.overlayMaxEdge,
+    quality: config?.overlayQuality,
+  });
+  const finished = performance.now();
+
+  const warnings = [...decoded.warnings, ...calibration.warnings];
+  if (detected.tiles > 1) warnings.push(`analysed in ${detected.tiles} overlapping tiles`);
+  const result: ImageResult = {
+    schema: 'exodetect.image-result',
+    schema_version: IMAGE_RESULT_SCHEMA_VERSION,
+    status: 'ok',
+    batch_id: props.batchId,
+    image_key: imageKey,
+    width: decoded.width,
+    height: decoded.height,
+    channels: decoded.channels,
+    bit_depth: decoded.bitDepth,
+    format: decoded.format,
+    pages: decoded.pages,
+    nm_per_px: calibration.nmPerPx,
+    nm_per_px_source: calibration.source,
+    model: { key: model.key, version: model.version, sha256: model.sha256, layout: model.layout },
+    thresholds,
+    detections,
+    counts: {
+      total: detections.length,
+      in_size_range: detections.filter((d) => d.in_size_range).length,
+      on_edge: detections.filter((d) => d.on_edge).length,
+    },
+    overlay_key: props.overlayKey,
+    timings_ms: {
+      decode: ms(decodedAt - started),
+      resample: ms(resampledAt - decodedAt),
+      tensor: ms(detected.tensorMs),
+      inference: ms(detected.inferenceMs),
+      postprocess: ms(postprocessedAt - detectedAt),
+      overlay: ms(finished - postprocessedAt),
+      total: ms(finished - started),
+    },
+    warnings,
+    created_at: (props.now?.() ?? new Date()).toISOString(),
+  };
+  return { result, overlay };
+}

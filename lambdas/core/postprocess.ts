@@ -1,0 +1,57 @@
+/**
+ * Maps boxes from the model's (resampled) pixels back to the original image
+ * and measures them: box in px and nm, equivalent diameter sqrt(w*h) in nm,
+ * whether the box touches the image border, and whether it passes the size
+ * gate (objects outside it are marked, never dropped).
+ */
+import type { Box, Detection } from './contracts.js';
+import type { ScoredBox } from './nms.js';
+
+export interface ToDetectionsProps {
+  /** Original image size in px. */
+  readonly width: number;
+  readonly height: number;
+  /** Resampled px per original px (1 when not resampled). */
+  readonly scaleX: number;
+  readonly scaleY: number;
+  readonly nmPerPx: number;
+  /** [min, max] diameter in nm, or undefined for no gate. */
+  readonly sizeGateNm?: readonly [number, number];
+  readonly classNames: readonly string[];
+  /** A box this close (original px) to the image border is `on_edge`. Default 1. */
+  readonly edgeMarginPx?: number;
+}
+
+const round = (v: number, digits: number): number => {
+  const f = 10 ** digits;
+  return Math.round(v * f) / f;
+};
+
+export function toDetections(boxes: readonly ScoredBox[], props: ToDetectionsProps): Detection[] {
+  const margin = props.edgeMarginPx ?? 1;
+  const { width, height, nmPerPx } = props;
+  const gate = props.sizeGateNm;
+  const out: Omit<Detection, 'id'>[] = [];
+  for (const b of boxes) {
+    const x1 = Math.max(0, Math.min(width, b.x1 / props.scaleX));
+    const y1 = Math.max(0, Math.min(height, b.y1 / props.scaleY));
+    const x2 = Math.max(0, Math.min(width, b.x2 / props.scaleX));
+    const y2 = Math.max(0, Math.min(height, b.y2 / props.scaleY));
+    if (!(x2 > x1 && y2 > y1)) continue;
+    const diameter = Math.sqrt((x2 - x1) * (y2 - y1)) * nmPerPx;
+    const boxPx: Box = [round(x1, 2), round(y1, 2), round(x2, 2), round(y2, 2)];
+    const boxNm: Box = [round(x1 * nmPerPx, 2), round(y1 * nmPerPx, 2), round(x2 * nmPerPx, 2), round(y2 * nmPerPx, 2)];
+    out.push({
+      box_px: boxPx,
+      box_nm: boxNm,
+      diameter_nm: round(diameter, 2),
+      score: round(b.score, 4),
+      class_id: b.classId,
+      class_name: props.classNames[b.classId] ?? String(b.classId),
+      on_edge: x1 <= margin || y1 <= margin || x2 >= width - margin || y2 >= height - margin,
+      in_size_range: gate === undefined || (diameter >= gate[0] && diameter <= gate[1]),
+    });
+  }
+  out.sort((a, b) => b.score - a.score);
+  return out.map((d, id) => ({ id, ...d }));
+}
