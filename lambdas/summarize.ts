@@ -1,0 +1,45 @@
+/**
+ * Summarize Lambda: after the Distributed Map, turn a batch's per-image
+ * results into summary.json, detections.csv, COCO files, the analytics JSON
+ * Lines and report.html. Input {bucket, batchId, ...} (the rest of the
+ * state is ignored); output small, for the state payload.
+ */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { intEnv } from './core/env.js';
+import { createS3Client } from './core/s3.js';
+import { summarizeBatch, SummarizeInputError } from './results/summarize-batch.js';
+
+const logger = new Logger({ serviceName: 'exodetect-summarize' });
+const s3 = createS3Client();
+/** Result documents read in parallel (env SUMMARIZE_CONCURRENCY, default 32). */
+const concurrency = intEnv('SUMMARIZE_CONCURRENCY', 32);
+
+export interface SummarizeEvent {
+  readonly bucket: string;
+  readonly batchId: string;
+  readonly [other: string]: unknown;
+}
+
+export interface SummarizeOutput {
+  readonly batchId: string;
+  readonly images: number;
+  readonly failed: number;
+  readonly detections: number;
+  readonly summaryKey: string;
+  readonly reportKey: string;
+}
+
+export async function handler(event: SummarizeEvent): Promise<SummarizeOutput> {
+  if (!event || typeof event !== 'object') throw new SummarizeInputError(`summarize expects {bucket, batchId}, got ${JSON.stringify(event)}`);
+  const started = Date.now();
+  const result = await summarizeBatch({ s3, bucket: event.bucket, batchId: event.batchId, concurrency });
+  logger.info('batch summarized', { ...result, durationMs: Date.now() - started });
+  return {
+    batchId: result.batchId,
+    images: result.images,
+    failed: result.failed,
+    detections: result.detections,
+    summaryKey: result.summaryKey,
+    reportKey: result.reportKey,
+  };
+}

@@ -1,0 +1,105 @@
+/**
+ * Generates per-image result documents (the shape detect writes) for tests
+ * and the benchmark: known diameters, some edge and out-of-gate objects, and
+ * optional error records.
+ */
+import type { Detection, ImageErrorRecord, ImageResult } from '../../lambdas/core/contracts.js';
+import { IMAGE_RESULT_SCHEMA_VERSION } from '../../lambdas/core/contracts.js';
+import { batchImagesPrefix, imageResultKey, overlayKey } from '../../lambdas/core/keys.js';
+import { createRandom, sampleNormal } from '../../lambdas/results/random.js';
+
+export interface GeneratedImageProps {
+  readonly batchId: string;
+  readonly file: string;
+  readonly detections: number;
+  readonly seed: number;
+  readonly width?: number;
+  readonly height?: number;
+  readonly nmPerPx?: number;
+  /** Diameters ~ Normal(mean, sd) nm, truncated at 5 nm. */
+  readonly meanNm?: number;
+  readonly sdNm?: number;
+  readonly sizeGateNm?: [number, number] | null;
+  readonly classNames?: readonly string[];
+}
+
+const round = (x: number, d = 3): number => Number(x.toFixed(d));
+
+export function generateImageResult(props: GeneratedImageProps): ImageResult {
+  const random = createRandom(props.seed);
+  const width = props.width ?? 1024;
+  const height = props.height ?? 1024;
+  const nmPerPx = props.nmPerPx ?? 0.8;
+  const gate = props.sizeGateNm === undefined ? ([30, 200] as [number, number]) : props.sizeGateNm;
+  const classNames = props.classNames ?? ['exosome'];
+  const imageKey = `${batchImagesPrefix(props.batchId)}${props.file}`;
+  const detections: Detection[] = [];
+  for (let i = 0; i < props.detections; i++) {
+    const diameter = Math.max(5, (props.meanNm ?? 90) + (props.sdNm ?? 20) * sampleNormal(random));
+    const aspect = 0.85 + 0.3 * random();
+    const wPx = (diameter * Math.sqrt(aspect)) / nmPerPx;
+    const hPx = diameter / Math.sqrt(aspect) / nmPerPx;
+    const cx = random() * width;
+    const cy = random() * height;
+    const x1 = Math.max(0, cx - wPx / 2);
+    const y1 = Math.max(0, cy - hPx / 2);
+    const x2 = Math.min(width, cx + wPx / 2);
+    const y2 = Math.min(height, cy + hPx / 2);
+    const wNm = (x2 - x1) * nmPerPx;
+    const hNm = (y2 - y1) * nmPerPx;
+    const d = Math.sqrt(wNm * hNm);
+    const classId = Math.floor(random() * classNames.length);
+    detections.push({
+      id: i,
+      box_px: [round(x1), round(y1), round(x2), round(y2)],
+      box_nm: [round(x1 * nmPerPx), round(y1 * nmPerPx), round(x2 * nmPerPx), round(y2 * nmPerPx)],
+      diameter_nm: round(d),
+      score: round(0.99 - (0.6 * i) / Math.max(1, props.detections), 4),
+      class_id: classId,
+      class_name: classNames[classId]!,
+      on_edge: x1 <= 0 || y1 <= 0 || x2 >= width || y2 >= height,
+      in_size_range: gate ? d >= gate[0] && d <= gate[1] : true,
+    });
+  }
+  return {
+    schema: 'exodetect.image-result',
+    schema_version: IMAGE_RESULT_SCHEMA_VERSION,
+    status: 'ok',
+    batch_id: props.batchId,
+    image_key: imageKey,
+    width,
+    height,
+    channels: 1,
+    bit_depth: 8,
+    format: 'tiff',
+    pages: 1,
+    nm_per_px: nmPerPx,
+    nm_per_px_source: 'tiff-resolution',
+    model: { key: 'models/default/model.onnx', version: 'default', sha256: 'ab'.repeat(32), layout: 'exodetect' },
+    thresholds: { score: 0.35, score_source: 'model', iou_nms: 0.5, size_gate_nm: gate },
+    detections,
+    counts: {
+      total: detections.length,
+      in_size_range: detections.filter((d) => d.in_size_range).length,
+      on_edge: detections.filter((d) => d.on_edge).length,
+    },
+    overlay_key: overlayKey(props.batchId, imageKey),
+    timings_ms: { decode: 12, infer: 30 },
+    warnings: [],
+    created_at: '2026-01-01T00:00:00.000Z',
+  };
+}
+
+export function generateErrorRecord(batchId: string, file: string, code: string, message: string): ImageErrorRecord {
+  return {
+    schema: 'exodetect.image-result',
+    schema_version: IMAGE_RESULT_SCHEMA_VERSION,
+    status: 'error',
+    batch_id: batchId,
+    image_key: `${batchImagesPrefix(batchId)}${file}`,
+    error: { code, message },
+    created_at: '2026-01-01T00:00:00.000Z',
+  };
+}
+
+export const resultKeyFor = (batchId: string, file: string): string => imageResultKey(batchId, `${batchImagesPrefix(batchId)}${file}`);
