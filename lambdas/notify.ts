@@ -1,0 +1,41 @@
+/**
+ * Sends what happened to people: SNS when NOTIFY_TOPIC_ARN is set (AWS), the
+ * log otherwise (locally). A failed batch is also recorded in results/<id>/failure.json.
+ */
+import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import type { Context } from 'aws-lambda';
+import { optionalEnv } from './core/env.js';
+import { createS3Client } from './core/s3.js';
+import { formatNotification, parseNotificationEvent, recordBatchFailure, type NotificationKind } from './training/notification.js';
+import { createObservability } from './training/observability.js';
+
+const { logger, tracer } = createObservability('notify');
+const s3 = tracer.captureAWSv3Client(createS3Client());
+const topicArn = optionalEnv('NOTIFY_TOPIC_ARN', '');
+const sns = topicArn ? tracer.captureAWSv3Client(new SNSClient({})) : undefined;
+
+export interface NotifyResult {
+  readonly kind: NotificationKind;
+  readonly subject: string;
+  readonly published: boolean;
+  readonly failureKey?: string;
+}
+
+export async function handler(event: unknown, context?: Context): Promise<NotifyResult> {
+  if (context) logger.addContext(context);
+  const parsed = parseNotificationEvent(event);
+  const failureKey = parsed.kind === 'batch.failed' ? await recordBatchFailure(s3, parsed.detail) : undefined;
+  const { subject, message } = formatNotification(parsed);
+  if (sns) {
+    await sns.send(
+      new PublishCommand({
+        TopicArn: topicArn,
+        Subject: subject,
+        Message: message,
+        MessageAttributes: { kind: { DataType: 'String', StringValue: parsed.kind } },
+      }),
+    );
+  }
+  logger.info(message, { kind: parsed.kind, subject, published: Boolean(sns) });
+  return { kind: parsed.kind, subject, published: Boolean(sns), ...(failureKey && { failureKey }) };
+}

@@ -1,0 +1,22 @@
+/** Training state machine: make the registered model the champion if it beats the current one. */
+import type { Context } from 'aws-lambda';
+import { z } from 'zod';
+import { createS3Client } from './core/s3.js';
+import { EventShapeError } from './training/errors.js';
+import type { RegisteredModel } from './training/model-registration.js';
+import { createObservability } from './training/observability.js';
+import { PromoteModelEventSchema, promoteModel, type PromotionResult } from './training/promotion.js';
+
+const { logger, metrics, tracer } = createObservability('promote-model');
+const s3 = tracer.captureAWSv3Client(createS3Client());
+
+export async function handler(event: unknown, context?: Context): Promise<PromotionResult> {
+  if (context) logger.addContext(context);
+  const parsed = PromoteModelEventSchema.safeParse(event);
+  if (!parsed.success) throw new EventShapeError(`promote-model expects {bucket, dataset, runId, fingerprint, candidate}: ${z.prettifyError(parsed.error)}`);
+  const result = await promoteModel(s3, { ...parsed.data, candidate: parsed.data.candidate as unknown as RegisteredModel });
+  metrics.addMetric(result.promoted ? 'ModelsPromoted' : 'ModelsRejected', 'Count', 1);
+  metrics.publishStoredMetrics();
+  logger.info(result.promoted ? 'model promoted' : 'model rejected', { version: result.candidate.version, reason: result.reason });
+  return result;
+}

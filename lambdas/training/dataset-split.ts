@@ -1,0 +1,227 @@
+/**
+ * split-dataset's logic. Splits datasets/<name>/ deterministically into
+ * train / validation / (test) by image or by sample group, and lays out one
+ * SageMaker channel per split:
+ *
+ *   training/<runId>/channels/<channel>/...          the channel's files (server-side copies) + split.json
+ *   training/<runId>/manifests/<channel>.manifest    S3DataType ManifestFile listing them
+ *   training/<runId>/split.json                      the whole split, for the record
+ *
+ * Why copies: the trainer reads `split.json` from the channel root, and a
+ * ManifestFile channel has a single prefix, so split.json can only sit at the
+ * channel root if the channel has its own prefix. The copy is also a snapshot:
+ * edits to datasets/ during a run do not leak into it.
+ */
+import { createHash } from 'node:crypto';
+import { CopyObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { PREFIX } from '../core/keys.js';
+import { ConfigError } from '../core/errors.js';
+import { parseTrainingRequest, type TrainingRequest } from './dataset-check.js';
+import { groupOf, indexImagesByStem, isImage, ownerImage } from './dataset-files.js';
+import { DatasetError } from './errors.js';
+import { copySource, listAllObjects, mapWithConcurrency, putJson } from './s3-objects.js';
+
+export type Channel = 'train' | 'validation' | 'test';
+
+export interface SplitProps {
+  /** Hyperparameters every run gets unless the request overrides them. Default: none (the trainer's defaults). */
+  readonly defaultHyperparameters?: Readonly<Record<string, string>>;
+  /** Default 0.2. */
+  readonly validationFraction?: number;
+  /** Default 0 (no test channel). */
+  readonly testFraction?: number;
+  /** Default 42. */
+  readonly seed?: number;
+  /** Parallel CopyObject calls. Default 16. */
+  readonly copyConcurrency?: number;
+}
+
+export interface SplitDatasetInput {
+  readonly bucket: string;
+  readonly dataset: string;
+  readonly datasetPrefix: string;
+  readonly runId: string;
+  readonly fingerprint: string;
+  readonly request: unknown;
+}
+
+export interface ChannelCounts {
+  readonly images: number;
+  readonly groups: number;
+  readonly files: number;
+}
+
+export interface InputDataChannel {
+  readonly ChannelName: Channel;
+  readonly DataSource: {
+    readonly S3DataSource: {
+      readonly S3DataType: 'ManifestFile';
+      readonly S3Uri: string;
+      readonly S3DataDistributionType: 'FullyReplicated';
+    };
+  };
+}
+
+export interface SplitResult {
+  readonly inputDataConfig: InputDataChannel[];
+  readonly outputPath: string;
+  readonly checkpointUri: string;
+  readonly hyperparameters: Record<string, string>;
+  readonly counts: Partial<Record<Channel, ChannelCounts>> & { readonly by: 'image' | 'group'; readonly seed: number };
+  readonly splitKey: string;
+}
+
+export function validateSplitProps(props: SplitProps): Required<SplitProps> {
+  const resolved = {
+    defaultHyperparameters: props.defaultHyperparameters ?? {},
+    validationFraction: props.validationFraction ?? 0.2,
+    testFraction: props.testFraction ?? 0,
+    seed: props.seed ?? 42,
+    copyConcurrency: props.copyConcurrency ?? 16,
+  };
+  checkFractions(resolved.validationFraction, resolved.testFraction);
+  if (!Number.isInteger(resolved.copyConcurrency) || resolved.copyConcurrency < 1) {
+    throw new ConfigError(`copyConcurrency must be a positive integer, got ${resolved.copyConcurrency}`);
+  }
+  return resolved;
+}
+
+function checkFractions(validation: number, test: number): void {
+  if (!(validation > 0 && validation < 1)) throw new ConfigError(`validationFraction must be in (0, 1), got ${validation}`);
+  if (!(test >= 0 && test < 1)) throw new ConfigError(`testFraction must be in [0, 1), got ${test}`);
+  if (validation + test >= 1) {
+    throw new ConfigError(`validationFraction + testFraction must leave images for training, got ${validation} + ${test}`);
+  }
+}
+
+/**
+ * Assigns each group to a channel. Groups are ordered by SHA-256(seed:group),
+ * so the result depends only on the set of groups and the seed; the first
+ * round(n*test) go to test, the next round(n*validation) (at least 1) to
+ * validation, the rest to train.
+ */
+export function assignGroups(
+  groups: readonly string[],
+  fractions: { validation: number; test: number },
+  seed: number,
+): Map<string, Channel> {
+  const unique = [...new Set(groups)];
+  const ordered = unique
+    .map((g) => ({ g, h: createHash('sha256').update(`${seed}:${g}`).digest('hex') }))
+    .sort((a, b) => (a.h < b.h ? -1 : a.h > b.h ? 1 : 0))
+    .map((x) => x.g);
+  const n = ordered.length;
+  const nTest = fractions.test > 0 ? Math.max(1, Math.round(n * fractions.test)) : 0;
+  const nValidation = Math.max(1, Math.round(n * fractions.validation));
+  if (n - nTest - nValidation < 1) {
+    throw new DatasetError(
+      `cannot split ${n} group(s) into train/validation${nTest ? '/test' : ''}: need at least ${nTest + nValidation + 1}`,
+    );
+  }
+  const out = new Map<string, Channel>();
+  ordered.forEach((g, i) => out.set(g, i < nTest ? 'test' : i < nTest + nValidation ? 'validation' : 'train'));
+  return out;
+}
+
+/** Hyperparameters as SageMaker wants them: a flat map of strings. */
+export function mergeHyperparameters(
+  defaults: Readonly<Record<string, string>>,
+  overrides: TrainingRequest['hyperparameters'],
+): Record<string, string> {
+  const out: Record<string, string> = { ...defaults };
+  for (const [name, value] of Object.entries(overrides ?? {})) {
+    if (!/^[A-Za-z0-9_.-]{1,256}$/.test(name)) throw new DatasetError(`hyperparameter name "${name}" is not valid`);
+    const text = String(value);
+    if (text.length > 2500) throw new DatasetError(`hyperparameter "${name}" is longer than SageMaker's 2500 characters`);
+    out[name] = text;
+  }
+  if (Object.keys(out).length > 100) throw new DatasetError(`SageMaker allows at most 100 hyperparameters, got ${Object.keys(out).length}`);
+  return out;
+}
+
+export async function splitDataset(s3: S3Client, input: SplitDatasetInput, props: SplitProps = {}): Promise<SplitResult> {
+  const config = validateSplitProps(props);
+  const request = parseTrainingRequest(input.request);
+  const by = request.split?.by ?? 'image';
+  const validationFraction = request.split?.validationFraction ?? config.validationFraction;
+  const testFraction = request.split?.testFraction ?? config.testFraction;
+  const seed = request.split?.seed ?? config.seed;
+  checkFractions(validationFraction, testFraction);
+
+  const { bucket, datasetPrefix, runId } = input;
+  const objects = await listAllObjects(s3, bucket, datasetPrefix);
+  const files = objects.map((o) => o.key.slice(datasetPrefix.length));
+  const images = files.filter(isImage).sort();
+  if (images.length === 0) throw new DatasetError(`s3://${bucket}/${datasetPrefix} holds no images`);
+
+  const channelOfGroup = assignGroups(images.map((i) => groupOf(i, by)), { validation: validationFraction, test: testFraction }, seed);
+  const channelOfImage = new Map(images.map((i) => [i, channelOfGroup.get(groupOf(i, by))!]));
+  const channels: Channel[] = testFraction > 0 ? ['train', 'validation', 'test'] : ['train', 'validation'];
+
+  // Per-image annotation files follow their image; everything else (COCO json, CSV, classes.txt,
+  // dataset.json) goes to every channel, where split.json tells the trainer which images count.
+  const byStem = indexImagesByStem(images);
+  const filesOf = new Map<Channel, string[]>(channels.map((c) => [c, []]));
+  for (const file of files) {
+    if (file === 'split.json') continue; // ours replaces a user's own at the channel root
+    const owner = isImage(file) ? file : ownerImage(file, byStem);
+    const targets = owner !== undefined ? [channelOfImage.get(owner)!] : channels;
+    for (const c of targets) filesOf.get(c)!.push(file);
+  }
+
+  const runPrefix = `${PREFIX.training}${runId}/`;
+  const copies = channels.flatMap((c) =>
+    filesOf.get(c)!.map((file) => ({ from: `${datasetPrefix}${file}`, to: `${runPrefix}channels/${c}/${file}` })),
+  );
+  await mapWithConcurrency(copies, config.copyConcurrency, (copy) =>
+    s3.send(new CopyObjectCommand({ Bucket: bucket, Key: copy.to, CopySource: copySource(bucket, copy.from) })),
+  );
+
+  const counts: Partial<Record<Channel, ChannelCounts>> = {};
+  const inputDataConfig: InputDataChannel[] = [];
+  const splitImages: Partial<Record<Channel, string[]>> = {};
+  for (const c of channels) {
+    const channelImages = images.filter((i) => channelOfImage.get(i) === c);
+    splitImages[c] = channelImages;
+    const channelPrefix = `${runPrefix}channels/${c}/`;
+    await putJson(s3, bucket, `${channelPrefix}split.json`, { images: channelImages });
+    const manifestKey = `${runPrefix}manifests/${c}.manifest`;
+    const manifest = [{ prefix: `s3://${bucket}/${channelPrefix}` }, ...filesOf.get(c)!, 'split.json'];
+    await s3.send(
+      new PutObjectCommand({ Bucket: bucket, Key: manifestKey, Body: JSON.stringify(manifest), ContentType: 'application/json' }),
+    );
+    inputDataConfig.push({
+      ChannelName: c,
+      DataSource: {
+        S3DataSource: { S3DataType: 'ManifestFile', S3Uri: `s3://${bucket}/${manifestKey}`, S3DataDistributionType: 'FullyReplicated' },
+      },
+    });
+    counts[c] = {
+      images: channelImages.length,
+      groups: new Set(channelImages.map((i) => groupOf(i, by))).size,
+      files: filesOf.get(c)!.length + 1,
+    };
+  }
+
+  const splitKey = `${runPrefix}split.json`;
+  await putJson(s3, bucket, splitKey, {
+    format: 'exodetect-split',
+    version: 1,
+    dataset: input.dataset,
+    dataset_fingerprint: input.fingerprint,
+    run_id: runId,
+    by,
+    seed,
+    fractions: { validation: validationFraction, test: testFraction },
+    channels: Object.fromEntries(channels.map((c) => [c, { ...counts[c], images: splitImages[c] }])),
+  });
+
+  return {
+    inputDataConfig,
+    outputPath: `s3://${bucket}/${runPrefix}output/`,
+    checkpointUri: `s3://${bucket}/${runPrefix}checkpoints/`,
+    hyperparameters: mergeHyperparameters(config.defaultHyperparameters, request.hyperparameters),
+    counts: { ...counts, by, seed },
+    splitKey,
+  };
+}

@@ -1,0 +1,143 @@
+/**
+ * notify's logic: turns a state machine event into a message a person reads
+ * in an email, and records a failed batch next to its results.
+ */
+import type { S3Client } from '@aws-sdk/client-s3';
+import { z } from 'zod';
+import { batchIdFromManifestKey, resultsPrefix } from '../core/keys.js';
+import { EventShapeError } from './errors.js';
+import { putJson } from './s3-objects.js';
+
+export const NOTIFICATION_KINDS = ['batch.succeeded', 'batch.failed', 'model.promoted', 'model.rejected', 'training.failed'] as const;
+export type NotificationKind = (typeof NOTIFICATION_KINDS)[number];
+
+export const NotificationEventSchema = z.object({
+  kind: z.enum(NOTIFICATION_KINDS),
+  detail: z.record(z.string(), z.unknown()),
+});
+export type NotificationEvent = z.infer<typeof NotificationEventSchema>;
+
+export interface Notification {
+  /** SNS subjects: at most 100 printable ASCII characters. */
+  readonly subject: string;
+  readonly message: string;
+}
+
+export function parseNotificationEvent(event: unknown): NotificationEvent {
+  const parsed = NotificationEventSchema.safeParse(event);
+  if (!parsed.success) throw new EventShapeError(`notify expects {kind, detail}: ${z.prettifyError(parsed.error)}`);
+  return parsed.data;
+}
+
+type Detail = Record<string, unknown>;
+const obj = (v: unknown): Detail => (v !== null && typeof v === 'object' ? (v as Detail) : {});
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+const num = (v: unknown): string => (typeof v === 'number' && Number.isFinite(v) ? String(Number(v.toFixed(4))) : 'n/a');
+
+/** Step Functions puts a Lambda error's JSON ({errorType, errorMessage}) in Cause: show its message. */
+export function describeError(error: unknown): { error: string; cause: string } {
+  const e = obj(error);
+  const name = str(e.Error) ?? 'Error';
+  const rawCause = str(e.Cause) ?? '';
+  let cause = rawCause;
+  try {
+    const parsed = obj(JSON.parse(rawCause));
+    if (typeof parsed.errorMessage === 'string') cause = parsed.errorMessage;
+  } catch {
+    // Not JSON: keep the text.
+  }
+  return { error: name, cause: cause || '(no details)' };
+}
+
+export function batchIdOf(detail: Detail): string | undefined {
+  return str(detail.batchId) ?? (str(detail.key) ? batchIdFromManifestKey(str(detail.key)!) : undefined);
+}
+
+function subject(text: string): string {
+  const ascii = text.replace(/[^\x20-\x7e]/g, '?');
+  return ascii.length > 100 ? `${ascii.slice(0, 97)}...` : ascii;
+}
+
+export function formatNotification(event: NotificationEvent): Notification {
+  const d = event.detail;
+  switch (event.kind) {
+    case 'batch.succeeded': {
+      const s = obj(d.summary);
+      const id = batchIdOf(d) ?? 'unknown';
+      const where = `s3://${str(d.bucket) ?? '<bucket>'}/${str(d.resultsPrefix) ?? resultsPrefix(id)}`;
+      return {
+        subject: subject(`exodetect: batch ${id} done, ${num(s.detections)} detections`),
+        message: [
+          `Batch ${id} is done.`,
+          `Images: ${num(s.images ?? d.imageCount)} (failed: ${num(s.failed)}), detections: ${num(s.detections)}, model: ${str(d.modelVersion) ?? 'n/a'}.`,
+          `Results: ${where}`,
+          str(s.reportKey) ? `Report: s3://${str(d.bucket)}/${str(s.reportKey)}` : '',
+        ]
+          .filter(Boolean)
+          .join('\n'),
+      };
+    }
+    case 'batch.failed': {
+      const id = batchIdOf(d) ?? 'unknown';
+      const { error, cause } = describeError(d.error);
+      return {
+        subject: subject(`exodetect: batch ${id} FAILED (${error})`),
+        message: [
+          `Batch ${id} failed: ${error}: ${cause}`,
+          str(d.key) ? `Manifest: s3://${str(d.bucket)}/${str(d.key)}` : '',
+          id !== 'unknown' ? `Failure record: s3://${str(d.bucket)}/${resultsPrefix(id)}failure.json` : '',
+          'Fix the cause and upload batch.json again to re-run the batch.',
+        ]
+          .filter(Boolean)
+          .join('\n'),
+      };
+    }
+    case 'model.promoted':
+    case 'model.rejected': {
+      const p = obj(d.promotion);
+      const c = obj(p.candidate);
+      const v = obj(c.validation);
+      const promoted = event.kind === 'model.promoted';
+      return {
+        subject: subject(`exodetect: model ${str(c.version) ?? '?'} ${promoted ? 'promoted to champion' : 'not promoted'}`),
+        message: [
+          `Training run ${str(d.runId) ?? '?'} on dataset ${str(d.dataset) ?? '?'} (job ${str(d.trainingJobName) ?? '?'}) produced model ${str(c.version) ?? '?'}.`,
+          `Validation: AP50 ${num(v.ap50)}, F1 ${num(v.f1)}, precision ${num(v.precision)}, recall ${num(v.recall)}.`,
+          `${promoted ? 'Promoted' : 'Kept the current champion'}: ${str(p.reason) ?? ''}`,
+          promoted ? 'New batches use this model from now on.' : `The model stays available as ${str(c.modelKey) ?? 'models/<version>/model.onnx'} (name it in batch.json's model_version to use it).`,
+        ].join('\n'),
+      };
+    }
+    case 'training.failed': {
+      const { error, cause } = describeError(d.error);
+      return {
+        subject: subject(`exodetect: training on ${str(d.dataset) ?? obj(d.request).dataset ?? 'dataset'} FAILED (${error})`),
+        message: [
+          `Training run ${str(d.runId) ?? '(not started)'} on dataset ${str(d.dataset) ?? String(obj(d.request).dataset ?? '?')} failed: ${error}: ${cause}`,
+          str(d.trainingJobName) ? `SageMaker job: ${str(d.trainingJobName)} (its logs are in CloudWatch /aws/sagemaker/TrainingJobs).` : '',
+          'The champion model is unchanged.',
+        ]
+          .filter(Boolean)
+          .join('\n'),
+      };
+    }
+  }
+}
+
+/** results/<id>/failure.json: the batch failed as a whole; written for batch.failed when the batch id is known. */
+export async function recordBatchFailure(s3: S3Client, detail: Detail, now: Date = new Date()): Promise<string | undefined> {
+  const batchId = batchIdOf(detail);
+  const bucket = str(detail.bucket);
+  if (batchId === undefined || bucket === undefined) return undefined;
+  const key = `${resultsPrefix(batchId)}failure.json`;
+  const { error, cause } = describeError(detail.error);
+  await putJson(s3, bucket, key, {
+    schema: 'exodetect.batch-failure',
+    batch_id: batchId,
+    error,
+    cause,
+    manifest_key: str(detail.key) ?? null,
+    failed_at: now.toISOString(),
+  });
+  return key;
+}

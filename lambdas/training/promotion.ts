@@ -1,0 +1,100 @@
+/**
+ * promote-model's logic. The rule (team contract): promote when the
+ * candidate's validation AP50 is not lower than the champion's and its F1 is
+ * strictly higher; the first model is always promoted. AP50 guards ranking
+ * quality over all thresholds, F1 the operating point users see; requiring
+ * F1 to rise stops a tie from churning the champion.
+ *
+ * Both numbers come from each model's own held-out split as recorded in its
+ * metrics.json: when the dataset grew, the champion's figures were measured on
+ * a different (smaller) split. Re-scoring the champion on the candidate's split
+ * would need a detection run inside this step; see docs/deploy.md.
+ */
+import type { S3Client } from '@aws-sdk/client-s3';
+import { z } from 'zod';
+import { readChampion, writeChampion, type ChampionRecord, type Evaluation } from './champion.js';
+import { ChampionRecordError } from './errors.js';
+import { getObjectText } from './s3-objects.js';
+import { parseMetrics, type RegisteredModel } from './model-registration.js';
+
+export interface PromotionDecision {
+  readonly promoted: boolean;
+  readonly reason: string;
+}
+
+const f = (x: number): string => x.toFixed(4);
+
+export function decidePromotion(candidate: Evaluation, champion: Evaluation | undefined, championVersion?: string): PromotionDecision {
+  if (champion === undefined) return { promoted: true, reason: 'first model: there is no champion yet' };
+  const who = championVersion ? `champion ${championVersion}` : 'champion';
+  const apOk = candidate.ap50 >= champion.ap50;
+  const f1Ok = candidate.f1 > champion.f1;
+  const figures = `AP50 ${f(candidate.ap50)} vs ${f(champion.ap50)}, F1 ${f(candidate.f1)} vs ${f(champion.f1)} (${who})`;
+  if (apOk && f1Ok) return { promoted: true, reason: `better than the ${who}: ${figures}` };
+  const why = [!apOk && 'AP50 is lower', !f1Ok && 'F1 is not higher'].filter(Boolean).join(' and ');
+  return { promoted: false, reason: `not promoted: ${why}: ${figures}` };
+}
+
+export interface PromoteModelInput {
+  readonly bucket: string;
+  readonly dataset: string;
+  readonly runId: string;
+  readonly fingerprint: string;
+  readonly candidate: RegisteredModel;
+}
+
+export interface PromotionResult extends PromotionDecision {
+  readonly candidate: { readonly version: string; readonly modelKey: string; readonly validation: Evaluation };
+  readonly champion: { readonly version: string; readonly validation: Evaluation | null } | null;
+}
+
+/** The champion's validation figures: from champion.json, else from its metrics.json. */
+async function championValidation(s3: S3Client, bucket: string, champion: ChampionRecord): Promise<Evaluation> {
+  if (champion.metrics?.validation) return champion.metrics.validation;
+  const key = champion.metrics_key ?? `models/${champion.version}/metrics.json`;
+  const text = await getObjectText(s3, bucket, key);
+  if (text === undefined) {
+    throw new ChampionRecordError(`champion ${champion.version} has no validation metrics: ${key} not found`);
+  }
+  return parseMetrics(text, `s3://${bucket}/${key}`).validation;
+}
+
+export async function promoteModel(s3: S3Client, input: PromoteModelInput, now: Date = new Date()): Promise<PromotionResult> {
+  const champion = await readChampion(s3, input.bucket);
+  const championEval = champion ? await championValidation(s3, input.bucket, champion) : undefined;
+  const decision = decidePromotion(input.candidate.validation, championEval, champion?.version);
+  if (decision.promoted) {
+    await writeChampion(s3, input.bucket, {
+      version: input.candidate.version,
+      model_key: input.candidate.modelKey,
+      metrics_key: input.candidate.metricsKey,
+      metrics: { validation: input.candidate.validation, ...(input.candidate.test && { test: input.candidate.test }) },
+      dataset: input.dataset,
+      dataset_fingerprint: input.fingerprint,
+      run_id: input.runId,
+      promoted_at: now.toISOString(),
+      previous_version: champion?.version ?? null,
+      reason: decision.reason,
+    });
+  }
+  return {
+    ...decision,
+    candidate: { version: input.candidate.version, modelKey: input.candidate.modelKey, validation: input.candidate.validation },
+    champion: champion ? { version: champion.version, validation: championEval ?? null } : null,
+  };
+}
+
+export const PromoteModelEventSchema = z.object({
+  bucket: z.string().min(1),
+  dataset: z.string().min(1),
+  runId: z.string().min(1),
+  fingerprint: z.string().min(1),
+  candidate: z
+    .object({
+      version: z.string().min(1),
+      modelKey: z.string().min(1),
+      metricsKey: z.string().min(1),
+      validation: z.object({ ap50: z.number(), f1: z.number() }).passthrough(),
+    })
+    .passthrough(),
+});
