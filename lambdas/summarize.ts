@@ -13,6 +13,8 @@ const logger = new Logger({ serviceName: 'exodetect-summarize' });
 const s3 = createS3Client();
 /** Result documents read in parallel (env SUMMARIZE_CONCURRENCY, default 32). */
 const concurrency = intEnv('SUMMARIZE_CONCURRENCY', 32);
+/** Multipart part size for the streamed outputs (env SUMMARIZE_PART_SIZE_MIB, default 8, minimum 5). */
+const partSize = intEnv('SUMMARIZE_PART_SIZE_MIB', 8) * 1024 * 1024;
 
 export interface SummarizeEvent {
   readonly bucket: string;
@@ -32,7 +34,7 @@ export interface SummarizeOutput {
 export async function handler(event: SummarizeEvent): Promise<SummarizeOutput> {
   if (!event || typeof event !== 'object') throw new SummarizeInputError(`summarize expects {bucket, batchId}, got ${JSON.stringify(event)}`);
   const started = Date.now();
-  const result = await summarizeBatch({ s3, bucket: event.bucket, batchId: event.batchId, concurrency });
+  const result = await summarizeBatch({ s3, bucket: event.bucket, batchId: event.batchId, concurrency, partSize });
   logger.info('batch summarized', { ...result, durationMs: Date.now() - started });
   return {
     batchId: result.batchId,

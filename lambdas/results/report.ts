@@ -100,7 +100,7 @@ function overlayButton(row: ImageSummaryRow, index: number): string {
 }
 
 function imageRow(row: ImageSummaryRow): string {
-  const cell = (value: number | null, digits = 0): string => `<td class="num" data-value="${value ?? ''}">${num(value, digits)}</td>`;
+  const cell = (value: number | null, digits = 0): string => `<td class="num" data-value="${value === null ? '' : Number(value.toFixed(3))}">${num(value, digits)}</td>`;
   const file = row.overlay
     ? `<a href="${esc(relativeUrl(row.overlay))}" data-lightbox-link data-caption="${esc(`${row.file} \u2014 ${row.detections} vesicles`)}">${esc(row.file)}</a>`
     : esc(row.file);
