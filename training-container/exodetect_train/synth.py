@@ -132,7 +132,7 @@ class _Vesicle:
         rr = np.sqrt(u * u + v * v)
         phi = np.arctan2(v, u)
         r = rr / self.boundary_factor(phi)
-        inside = 1.0 / (1.0 + np.exp((r - 1.0) / 0.03))
+        inside = 0.5 * (1.0 - np.tanh((r - 1.0) / 0.06))  # logistic step, overflow-free
         patch = self.interior * inside
         if self.cup:
             cu = u - self.cup_dx

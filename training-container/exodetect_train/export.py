@@ -1,0 +1,116 @@
+"""ONNX export per the model contract, plus the torch weights for fine-tuning (init_from).
+
+model.onnx: input `images` float32 [N, 1, H, W] in 0..1 (H, W multiples of 32, dynamic),
+output `detections` float32 [N, K, 6] = x1, y1, x2, y2 (input px), score, class, sorted by
+score. Normalisation, sigmoid, 3x3 max-pool peak picking, top-K and box decoding are inside
+the graph. metadata_props: the keys of lambdas/core/contracts.ts MODEL_METADATA_KEYS.
+"""
+from __future__ import annotations
+
+import inspect
+import json
+import os
+from typing import Dict, Optional, Sequence
+
+import torch
+
+from .model import ExoNet, ExportModel
+
+OPSET = 13
+FORMAT_NAME = "exodetect-detections"
+FORMAT_VERSION = "1"
+TORCH_FORMAT = "exodetect-torch"
+METADATA_KEYS = {
+    "format": "exodetect.format",
+    "format_version": "exodetect.format_version",
+    "class_names": "exodetect.class_names",
+    "nm_per_px": "exodetect.nm_per_px",
+    "score_threshold": "exodetect.score_threshold",
+    "tile_size": "exodetect.tile_size",
+    "model_version": "exodetect.model_version",
+    "dataset_fingerprint": "exodetect.dataset_fingerprint",
+    "input_channels": "exodetect.input_channels",
+}
+
+
+def model_metadata(class_names: Sequence[str], nm_per_px: float, score_threshold: float, tile_size: int,
+                   model_version: str, dataset_fingerprint: str) -> Dict[str, str]:
+    return {
+        METADATA_KEYS["format"]: FORMAT_NAME,
+        METADATA_KEYS["format_version"]: FORMAT_VERSION,
+        METADATA_KEYS["class_names"]: json.dumps(list(class_names)),
+        METADATA_KEYS["nm_per_px"]: repr(float(nm_per_px)),
+        METADATA_KEYS["score_threshold"]: f"{score_threshold:.4f}",
+        METADATA_KEYS["tile_size"]: str(int(tile_size)),
+        METADATA_KEYS["model_version"]: model_version,
+        METADATA_KEYS["dataset_fingerprint"]: dataset_fingerprint,
+        METADATA_KEYS["input_channels"]: "1",
+    }
+
+
+def export_onnx(net: ExoNet, path: str, k: int, metadata: Dict[str, str], opset: int = OPSET) -> None:
+    import onnx  # only needed here; the image installs it
+
+    model = ExportModel(net, k).eval().cpu()
+    dummy = torch.rand(1, 1, 128, 160)
+    kwargs = dict(
+        input_names=["images"], output_names=["detections"], opset_version=opset,
+        dynamic_axes={"images": {0: "N", 2: "H", 3: "W"}, "detections": {0: "N"}},
+        do_constant_folding=True,
+    )
+    if "dynamo" in inspect.signature(torch.onnx.export).parameters:
+        kwargs["dynamo"] = False  # torch >= 2.5: keep the TorchScript exporter (same graph as on 1.13)
+    tmp = path + ".tmp"
+    with torch.no_grad():
+        torch.onnx.export(model, (dummy,), tmp, **kwargs)
+    m = onnx.load(tmp)
+    del m.metadata_props[:]
+    for key, value in metadata.items():
+        p = m.metadata_props.add()
+        p.key, p.value = key, value
+    m.producer_name = "exodetect_train"
+    m.doc_string = "exodetect CenterNet-style detector: images [N,1,H,W] 0..1 -> detections [N,K,6] x1,y1,x2,y2,score,class"
+    onnx.checker.check_model(m)
+    onnx.save(m, tmp)
+    os.replace(tmp, path)
+
+
+def save_torch_model(net: ExoNet, path: str, class_names: Sequence[str], nm_per_px: float, extra: Optional[Dict] = None) -> None:
+    """model.pt: what init_from reads to fine-tune."""
+    state = {
+        "format": TORCH_FORMAT, "version": 1,
+        "arch": {"name": "ExoNet", "num_classes": net.num_classes, "width": net.width},
+        "class_names": list(class_names), "nm_per_px": float(nm_per_px),
+        # float16 on disk halves the file; loading casts back (fine-tuning does not notice the rounding).
+        "state_dict": {k: (v.detach().cpu().half() if v.is_floating_point() else v.detach().cpu()) for k, v in net.state_dict().items()},
+    }
+    if extra:
+        state.update(extra)
+    tmp = path + ".tmp"
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_init_weights(net: ExoNet, path: str) -> Dict[str, int]:
+    """Copies every tensor whose name and shape match (a new class count re-initialises the heatmap head)."""
+    if os.path.isdir(path):
+        path = os.path.join(path, "model.pt")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"init_from: {path} does not exist (expected a model.pt written by this trainer)")
+    state = torch.load(path, map_location="cpu")
+    if isinstance(state, dict) and state.get("format") == TORCH_FORMAT:
+        sd = state["state_dict"]
+    elif isinstance(state, dict) and "model" in state:
+        sd = state["model"]  # a training checkpoint
+    else:
+        raise ValueError(f"init_from: {path} is not an exodetect model.pt or checkpoint")
+    own = net.state_dict()
+    loaded = skipped = 0
+    for k, v in sd.items():
+        if k in own and own[k].shape == v.shape:
+            own[k] = v.to(own[k].dtype)
+            loaded += 1
+        else:
+            skipped += 1
+    net.load_state_dict(own)
+    return {"loaded": loaded, "skipped": skipped}

@@ -1,0 +1,193 @@
+"""Hyperparameters: the one place that names, parses, validates and documents them.
+
+SageMaker hands every value over as a string (hyperparameters.json); the CLI does too.
+Each is parsed once here; unknown keys are rejected with the list of allowed ones.
+Keys that SageMaker itself adds (`sagemaker_*`, `_tuning_objective_metric`) are ignored.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+
+
+class HyperparameterError(ValueError):
+    """A hyperparameter is unknown, malformed or out of range."""
+
+
+def _parse_bool(v: str) -> bool:
+    s = v.strip().lower()
+    if s in ("1", "true", "yes", "on"):
+        return True
+    if s in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true/false")
+
+
+def _parse_opt_str(v: str) -> Optional[str]:
+    s = v.strip()
+    return s or None
+
+
+def _parse_opt_float(v: str) -> Optional[float]:
+    s = v.strip()
+    return float(s) if s else None
+
+
+def _parse_class_names(v: str) -> Optional[Tuple[str, ...]]:
+    s = v.strip()
+    if not s:
+        return None
+    names = json.loads(s) if s.startswith("[") else [p.strip() for p in s.split(",")]
+    if not names or not all(isinstance(n, str) and n.strip() for n in names):
+        raise ValueError("expected a comma-separated list or JSON array of non-empty names")
+    if len(set(names)) != len(names):
+        raise ValueError("class names must be unique")
+    return tuple(n.strip() for n in names)
+
+
+def _mult32(v: int) -> Optional[str]:
+    return None if v % 32 == 0 else "must be a multiple of 32"
+
+
+def _range(lo: float, hi: float, lo_open: bool = False) -> Callable[[Any], Optional[str]]:
+    def check(v: Any) -> Optional[str]:
+        if v is None:
+            return None
+        if isinstance(v, float) and not math.isfinite(v):
+            return "must be finite"
+        if v < lo or v > hi or (lo_open and v == lo):
+            return f"must be in {'(' if lo_open else '['}{lo}, {hi}]"
+        return None
+    return check
+
+
+@dataclass(frozen=True)
+class Spec:
+    parse: Callable[[str], Any]
+    default: Any
+    help: str
+    check: Optional[Callable[[Any], Optional[str]]] = None
+
+
+SPECS: Dict[str, Spec] = {
+    "epochs": Spec(int, 40, "training epochs", _range(1, 10000)),
+    "batch_size": Spec(int, 8, "crops per optimisation step", _range(1, 1024)),
+    "lr": Spec(float, 2e-3, "peak learning rate (AdamW, linear warm-up then cosine decay)", _range(0.0, 1.0, lo_open=True)),
+    "weight_decay": Spec(float, 1e-4, "AdamW weight decay", _range(0.0, 1.0)),
+    "warmup_epochs": Spec(int, 1, "epochs of linear learning-rate warm-up", _range(0, 1000)),
+    "nm_per_px": Spec(float, 2.0, "training scale: every image is resampled to this many nm per pixel", _range(0.01, 1000.0, lo_open=True)),
+    "default_image_nm_per_px": Spec(_parse_opt_float, None, "scale of images that dataset.json does not calibrate (empty: assume nm_per_px)", _range(0.01, 1000.0, lo_open=True)),
+    "crop_size": Spec(int, 256, "square training crop edge in px at the training scale (multiple of 32)", lambda v: _range(64, 2048)(v) or _mult32(v)),
+    "tile_size": Spec(int, 512, "tile edge the inference side should use, recorded in the model metadata (multiple of 32)", lambda v: _range(64, 4096)(v) or _mult32(v)),
+    "crops_per_image": Spec(int, 4, "random crops drawn from each training image per epoch", _range(1, 1000)),
+    "seed": Spec(int, 0, "random seed (CPU runs are deterministic for a seed)", _range(0, 2**31 - 1)),
+    "init_from": Spec(_parse_opt_str, None, "fine-tune from this model.pt (or a folder holding one); relative paths are under the input data dir"),
+    "max_bad_annotation_fraction": Spec(float, 0.1, "fail when more than this fraction of annotations/images is bad (they are skipped and counted below it)", _range(0.0, 1.0)),
+    "workers": Spec(int, 0, "DataLoader worker processes", _range(0, 64)),
+    "val_fraction": Spec(float, 0.2, "share of train images held out for validation when there is no validation channel", _range(0.0, 0.9, lo_open=True)),
+    "single_class": Spec(_parse_bool, True, "merge all categories into one class"),
+    "class_names": Spec(_parse_class_names, None, "class names (comma list or JSON array); default: dataset.json classes, else 'exosome' for single_class, else the annotation files' names"),
+    "width": Spec(int, 24, "network base width (channels at stride 4); parameters grow ~quadratically", _range(8, 128)),
+    "max_detections": Spec(int, 300, "K: detections per image in the ONNX output", _range(1, 5000)),
+    "amp": Spec(_parse_bool, True, "mixed precision on CUDA (ignored on CPU)"),
+    "augment": Spec(_parse_bool, True, "TEM augmentation (flips, rot90, scale jitter, intensity, noise, blur)"),
+    "scale_jitter": Spec(float, 0.15, "max relative scale jitter of training crops", _range(0.0, 0.5)),
+    "model_version": Spec(_parse_opt_str, None, "version recorded in the model and metrics (default: a UTC timestamp)"),
+    "threads": Spec(int, 0, "CPU threads for torch (0: leave torch's default)", _range(0, 256)),
+    "min_box_px": Spec(float, 2.0, "boxes narrower or lower than this (original px) are reported as degenerate", _range(0.0, 100.0)),
+}
+
+IGNORED_PREFIXES = ("sagemaker_", "_tuning_objective_metric")
+
+
+@dataclass(frozen=True)
+class Hyperparameters:
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    warmup_epochs: int
+    nm_per_px: float
+    default_image_nm_per_px: Optional[float]
+    crop_size: int
+    tile_size: int
+    crops_per_image: int
+    seed: int
+    init_from: Optional[str]
+    max_bad_annotation_fraction: float
+    workers: int
+    val_fraction: float
+    single_class: bool
+    class_names: Optional[Tuple[str, ...]]
+    width: int
+    max_detections: int
+    amp: bool
+    augment: bool
+    scale_jitter: float
+    model_version: Optional[str]
+    threads: int
+    min_box_px: float
+
+    def to_dict(self) -> Dict[str, Any]:
+        d = asdict(self)
+        if d["class_names"] is not None:
+            d["class_names"] = list(d["class_names"])
+        return d
+
+
+assert [f.name for f in fields(Hyperparameters)] == list(SPECS), "SPECS and Hyperparameters must list the same keys"
+
+
+def parse_hyperparameters(raw: Mapping[str, Any]) -> Hyperparameters:
+    """Strings (or JSON scalars) in, validated values out. All problems are reported at once."""
+    errors = []
+    unknown = sorted(k for k in raw if k not in SPECS and not k.startswith(IGNORED_PREFIXES))
+    if unknown:
+        errors.append(f"unknown hyperparameter(s) {', '.join(repr(k) for k in unknown)}; allowed: {', '.join(sorted(SPECS))}")
+    values: Dict[str, Any] = {}
+    for key, spec in SPECS.items():
+        if key not in raw or raw[key] is None:
+            values[key] = spec.default
+            continue
+        text = raw[key]
+        if isinstance(text, bool):
+            text = "true" if text else "false"
+        text = str(text)
+        try:
+            value = spec.parse(text)
+        except (ValueError, json.JSONDecodeError) as e:
+            errors.append(f"hyperparameter {key}={text!r}: cannot parse ({e})")
+            continue
+        problem = spec.check(value) if spec.check else None
+        if problem:
+            errors.append(f"hyperparameter {key}={text!r}: {problem}")
+            continue
+        values[key] = value
+    if errors:
+        raise HyperparameterError("; ".join(errors))
+    return Hyperparameters(**values)
+
+
+def load_hyperparameters_file(path: str) -> Dict[str, Any]:
+    """The raw mapping from hyperparameters.json ({} when the file does not exist)."""
+    if not os.path.exists(path):
+        return {}
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (OSError, json.JSONDecodeError) as e:
+        raise HyperparameterError(f"{path}: not readable JSON ({e})") from e
+    if not isinstance(data, dict):
+        raise HyperparameterError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def describe() -> str:
+    """Markdown table of every hyperparameter (for the README and --help)."""
+    rows = ["| key | default | meaning |", "| --- | --- | --- |"]
+    for k, s in SPECS.items():
+        rows.append(f"| `{k}` | `{s.default}` | {s.help} |")
+    return "\n".join(rows)

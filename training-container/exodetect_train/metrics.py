@@ -1,0 +1,158 @@
+"""Detection metrics: COCO-style AP (101-point), P/R/F1 at a threshold, best-F1 threshold,
+and the median absolute error of the equivalent diameter sqrt(w*h) in nm."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence
+
+import math
+
+import numpy as np
+
+IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
+RECALL_POINTS = np.linspace(0.0, 1.0, 101)
+
+
+@dataclass
+class ImageEval:
+    """Predictions and ground truth of one image, in the same px frame."""
+
+    pred_boxes: np.ndarray  # [P, 4]
+    pred_scores: np.ndarray  # [P]
+    pred_classes: np.ndarray  # [P]
+    gt_boxes: np.ndarray  # [G, 4]
+    gt_classes: np.ndarray  # [G]
+    nm_per_px: float
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)), np.float64)
+    a = a.astype(np.float64)
+    b = b.astype(np.float64)
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
+    area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)
+    area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-12)
+
+
+def _match(img: ImageEval, cls: int, iou_thr: float):
+    """Greedy COCO matching in descending score order. Returns (scores, tp flags, matched gt index)."""
+    pm = img.pred_classes == cls
+    gm = img.gt_classes == cls
+    scores = img.pred_scores[pm]
+    order = np.argsort(-scores, kind="stable")
+    boxes = img.pred_boxes[pm][order]
+    scores = scores[order]
+    gts = img.gt_boxes[gm]
+    ious = box_iou(boxes, gts)
+    taken = np.zeros(len(gts), bool)
+    tp = np.zeros(len(boxes), bool)
+    gt_idx = np.full(len(boxes), -1)
+    for i in range(len(boxes)):
+        if len(gts) == 0:
+            break
+        cand = np.where(~taken, ious[i], -1.0)
+        j = int(np.argmax(cand))
+        if cand[j] >= iou_thr:
+            taken[j] = True
+            tp[i] = True
+            gt_idx[i] = j
+    return scores, tp, gt_idx, boxes, gts
+
+
+def average_precision(images: Sequence[ImageEval], num_classes: int, iou_thr: float) -> float:
+    aps = []
+    for c in range(num_classes):
+        all_scores, all_tp = [], []
+        n_gt = 0
+        for img in images:
+            s, tp, _, _, _ = _match(img, c, iou_thr)
+            all_scores.append(s)
+            all_tp.append(tp)
+            n_gt += int((img.gt_classes == c).sum())
+        if n_gt == 0:
+            continue
+        scores = np.concatenate(all_scores) if all_scores else np.zeros(0)
+        tp = np.concatenate(all_tp) if all_tp else np.zeros(0, bool)
+        order = np.argsort(-scores, kind="stable")
+        tp = tp[order]
+        ctp = np.cumsum(tp)
+        cfp = np.cumsum(~tp)
+        recall = ctp / n_gt
+        precision = ctp / np.maximum(ctp + cfp, 1e-12)
+        # Precision envelope, then sample at 101 recall points (pycocotools' rule).
+        for i in range(len(precision) - 2, -1, -1):
+            precision[i] = max(precision[i], precision[i + 1])
+        q = np.zeros(len(RECALL_POINTS))
+        inds = np.searchsorted(recall, RECALL_POINTS, side="left")
+        for ri, pi in enumerate(inds):
+            if pi < len(precision):
+                q[ri] = precision[pi]
+        aps.append(float(q.mean()))
+    return float(np.mean(aps)) if aps else 0.0
+
+
+def _counts_at(images: Sequence[ImageEval], num_classes: int, threshold: float, iou_thr: float = 0.5):
+    tp = fp = n_gt = 0
+    diam_err: List[float] = []
+    for img in images:
+        keep = img.pred_scores >= threshold
+        sub = ImageEval(img.pred_boxes[keep], img.pred_scores[keep], img.pred_classes[keep], img.gt_boxes, img.gt_classes, img.nm_per_px)
+        for c in range(num_classes):
+            _, t, gi, boxes, gts = _match(sub, c, iou_thr)
+            tp += int(t.sum())
+            fp += int((~t).sum())
+            n_gt += len(gts)
+            for i in np.where(t)[0]:
+                p, g = boxes[i], gts[gi[i]]
+                dp = np.sqrt(max(p[2] - p[0], 0) * max(p[3] - p[1], 0))
+                dg = np.sqrt(max(g[2] - g[0], 0) * max(g[3] - g[1], 0))
+                diam_err.append(abs(dp - dg) * img.nm_per_px)
+    return tp, fp, n_gt, diam_err
+
+
+def best_f1_threshold(images: Sequence[ImageEval], num_classes: int, floor: float = 0.05) -> float:
+    """The score threshold that maximises F1 at IoU 0.5 (ties: the higher threshold)."""
+    scores, tps = [], []
+    n_gt = sum(len(i.gt_boxes) for i in images)
+    for img in images:
+        for c in range(num_classes):
+            s, t, _, _, _ = _match(img, c, 0.5)
+            scores.append(s)
+            tps.append(t)
+    s = np.concatenate(scores) if scores else np.zeros(0)
+    t = np.concatenate(tps) if tps else np.zeros(0, bool)
+    keep = s >= floor
+    s, t = s[keep], t[keep]
+    if len(s) == 0 or n_gt == 0:
+        return 0.5
+    order = np.argsort(-s, kind="stable")
+    s, t = s[order], t[order]
+    ctp = np.cumsum(t)
+    f1 = 2 * ctp / (np.arange(1, len(s) + 1) + n_gt)
+    # Only cut between distinct scores.
+    last_of_run = np.append(s[1:] != s[:-1], True)
+    f1 = np.where(last_of_run, f1, -1)
+    best = float(f1.max())
+    i_hi = int(np.min(np.where(f1 >= best - 1e-12)[0]))
+    # Rounded down so that the recorded (4-decimal) threshold still includes that detection.
+    return math.floor(float(s[i_hi]) * 1e4) / 1e4
+
+
+def evaluate_detections(images: Sequence[ImageEval], num_classes: int, threshold: Optional[float] = None) -> Dict:
+    """The metrics.json 'validation'/'test' block. threshold None: choose the best-F1 one here."""
+    thr = best_f1_threshold(images, num_classes) if threshold is None else float(threshold)
+    tp, fp, n_gt, diam = _counts_at(images, num_classes, thr)
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / n_gt if n_gt else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    aps = [average_precision(images, num_classes, float(t)) for t in IOU_THRESHOLDS]
+    return {
+        "precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
+        "ap50": round(aps[0], 4), "ap50_95": round(float(np.mean(aps)), 4),
+        "diameter_median_abs_error_nm": round(float(np.median(diam)), 3) if diam else None,
+        "n_images": len(images), "n_objects": int(n_gt), "threshold": thr,
+    }

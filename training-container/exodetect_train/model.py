@@ -1,0 +1,145 @@
+"""A compact CenterNet-style detector for round objects of ~10-200 px.
+
+Backbone of residual conv blocks down to stride 32 (receptive field for the largest
+vesicles), a top-down feature pyramid back to stride 4, and three heads at stride 4:
+centre heatmap (one channel per class), log box size, sub-cell centre offset.
+Per-image intensity normalisation is the first layer, so the ONNX graph carries it.
+"""
+from __future__ import annotations
+
+import math
+from typing import Dict, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+STRIDE = 4
+#: log(w / STRIDE) is clamped to this range before exp() (boxes of ~0.5 .. ~1600 px).
+LOG_SIZE_RANGE = (-2.0, 6.0)
+
+
+def conv_bn(cin: int, cout: int, k: int = 3, s: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, k, s, k // 2, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class ResBlock(nn.Module):
+    def __init__(self, c: int):
+        super().__init__()
+        self.a = conv_bn(c, c)
+        self.b = nn.Sequential(nn.Conv2d(c, c, 3, 1, 1, bias=False), nn.BatchNorm2d(c))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(x + self.b(self.a(x)))
+
+
+class ExoNet(nn.Module):
+    def __init__(self, num_classes: int = 1, width: int = 24):
+        super().__init__()
+        w = width
+        self.num_classes = num_classes
+        self.width = width
+        c2, c4, c8, c16, c32 = w // 2, w, 2 * w, 4 * w, 4 * w
+        self.stem = conv_bn(1, c2, 3, 2)                                          # 1/2
+        self.s4 = nn.Sequential(conv_bn(c2, c4, 3, 2), ResBlock(c4))              # 1/4
+        self.s8 = nn.Sequential(conv_bn(c4, c8, 3, 2), ResBlock(c8))              # 1/8
+        self.s16 = nn.Sequential(conv_bn(c8, c16, 3, 2), ResBlock(c16), ResBlock(c16))  # 1/16
+        self.s32 = nn.Sequential(conv_bn(c16, c32, 3, 2), ResBlock(c32), ResBlock(c32))  # 1/32
+        f = w + w // 3
+        self.lat4, self.lat8, self.lat16, self.lat32 = (nn.Conv2d(c, f, 1) for c in (c4, c8, c16, c32))
+        self.smooth8 = conv_bn(f, f)
+        self.smooth4 = conv_bn(f, f)
+        self.heat_head = nn.Sequential(conv_bn(f, f), nn.Conv2d(f, num_classes, 1))
+        self.box_head = nn.Sequential(conv_bn(f, f), nn.Conv2d(f, 4, 1))
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+        last_heat = self.heat_head[-1]
+        last_box = self.box_head[-1]
+        assert isinstance(last_heat, nn.Conv2d) and isinstance(last_box, nn.Conv2d)
+        nn.init.normal_(last_heat.weight, std=0.01)
+        nn.init.constant_(last_heat.bias, -math.log((1 - 0.01) / 0.01))  # prior 0.01: focal-loss start
+        nn.init.normal_(last_box.weight, std=0.01)
+        with torch.no_grad():
+            last_box.bias.copy_(torch.tensor([math.log(8.0), math.log(8.0), 0.5, 0.5]))
+
+    @staticmethod
+    def normalise(images: torch.Tensor) -> torch.Tensor:
+        """Per image: zero mean, unit variance (the camera's range and exposure do not matter)."""
+        mean = images.mean(dim=(2, 3), keepdim=True)
+        var = ((images - mean) ** 2).mean(dim=(2, 3), keepdim=True)
+        return (images - mean) / torch.sqrt(var + 1e-6)
+
+    def forward(self, images: torch.Tensor) -> Dict[str, torch.Tensor]:
+        x = self.normalise(images)
+        x = self.stem(x)
+        c4 = self.s4(x)
+        c8 = self.s8(c4)
+        c16 = self.s16(c8)
+        c32 = self.s32(c16)
+        p16 = self.lat16(c16) + F.interpolate(self.lat32(c32), scale_factor=2.0, mode="nearest")
+        p8 = self.smooth8(self.lat8(c8) + F.interpolate(p16, scale_factor=2.0, mode="nearest"))
+        p4 = self.smooth4(self.lat4(c4) + F.interpolate(p8, scale_factor=2.0, mode="nearest"))
+        box = self.box_head(p4)
+        return {"heatmap": self.heat_head(p4), "wh": box[:, 0:2], "offset": box[:, 2:4]}
+
+
+def decode(out: Dict[str, torch.Tensor], k: int) -> torch.Tensor:
+    """Peaks -> [N, K, 6] (x1, y1, x2, y2, score, class) in input px, sorted by score.
+
+    Written with ONNX-exportable ops only and no Python-side shape arithmetic, so the same
+    code decodes in training, in evaluation and inside the exported graph (dynamic H, W).
+    """
+    heat = torch.sigmoid(out["heatmap"].float())
+    peaks = F.max_pool2d(heat, 3, stride=1, padding=1)
+    heat = heat * (peaks == heat).to(heat.dtype)
+    n, c, h, w = heat.shape
+    flat = heat.reshape(n, -1)
+    total = flat.shape[1]
+    # Pad with K zeros so top-k never asks for more elements than a small input has.
+    scores, idx = torch.topk(F.pad(flat, (0, k)), k, dim=1)
+    idx = torch.where(idx < total, idx, torch.zeros_like(idx))
+    hw = h * w
+    cls = torch.div(idx, hw, rounding_mode="floor")
+    pix = idx - cls * hw
+    ys = torch.div(pix, w, rounding_mode="floor")
+    xs = pix - ys * w
+    wh = out["wh"].float().reshape(n, 2, -1)
+    off = out["offset"].float().reshape(n, 2, -1)
+    gidx = pix.unsqueeze(1).expand(-1, 2, -1)
+    size = torch.exp(torch.gather(wh, 2, gidx).clamp(LOG_SIZE_RANGE[0], LOG_SIZE_RANGE[1])) * STRIDE
+    o = torch.gather(off, 2, gidx)
+    cx = (xs.to(o.dtype) + o[:, 0]) * STRIDE
+    cy = (ys.to(o.dtype) + o[:, 1]) * STRIDE
+    # Clip to the input frame; the limits come from the tensors so H and W stay dynamic in ONNX.
+    w_in = torch.ones_like(heat[0, 0, 0, :]).sum() * STRIDE
+    h_in = torch.ones_like(heat[0, 0, :, 0]).sum() * STRIDE
+    zero = torch.zeros_like(cx)
+    x1 = torch.max(cx - size[:, 0] / 2, zero)
+    y1 = torch.max(cy - size[:, 1] / 2, zero)
+    x2 = torch.min(cx + size[:, 0] / 2, zero + w_in)
+    y2 = torch.min(cy + size[:, 1] / 2, zero + h_in)
+    return torch.stack([x1, y1, x2, y2, scores, cls.to(scores.dtype)], dim=2)
+
+
+class ExportModel(nn.Module):
+    """images [N, 1, H, W] in 0..1 -> detections [N, K, 6]: what goes into model.onnx."""
+
+    def __init__(self, net: ExoNet, k: int):
+        super().__init__()
+        self.net = net
+        self.k = k
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return decode(self.net(images), self.k)
+
+
+def count_parameters(m: nn.Module) -> int:
+    return sum(p.numel() for p in m.parameters())
+
+
+def build_model(num_classes: int, width: int) -> Tuple[ExoNet, int]:
+    net = ExoNet(num_classes, width)
+    return net, count_parameters(net)

@@ -1,0 +1,341 @@
+"""The training entry point (SageMaker `train`, `python -m exodetect_train`).
+
+Reads the channels under <base>/input/data, the hyperparameters from
+<base>/input/config/hyperparameters.json (overridden by command-line options),
+checkpoints every epoch to <base>/checkpoints and resumes from there, and writes
+model.onnx, model.pt, metrics.json and card.md to <base>/model. On failure the
+reason goes to <base>/output/failure and the exit status is non-zero.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import math
+import os
+import random
+import sys
+import time
+import traceback
+from dataclasses import replace
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from .annotations import AnnotationError, ChannelData, LabelledImage, check_bad_fraction, load_channel
+from .data import CropDataset, ScaledImage, load_scaled
+from .engine import NonFiniteLossError, evaluate, train_one_epoch
+from .export import OPSET, export_onnx, load_init_weights, model_metadata, save_torch_model
+from .hyperparams import SPECS, Hyperparameters, HyperparameterError, describe, load_hyperparameters_file, parse_hyperparameters
+from .model import build_model
+from .paths import SageMakerPaths, sagemaker_paths
+from .transforms import ImageReadError
+
+CHECKPOINT_NAME = "last.pt"
+CHECKPOINT_FORMAT = "exodetect-checkpoint"
+#: Changing these between runs does not invalidate a checkpoint.
+RESUMABLE_CHANGES = ("epochs", "workers", "threads")
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m exodetect_train", add_help=add_help,
+        description="Train the exodetect detector (SageMaker training-container contract).",
+        epilog="Every hyperparameter can also come from <base>/input/config/hyperparameters.json; "
+               "command-line values win. Run with --list-hyperparameters for the table.")
+    p.add_argument("--base-dir", default=None, help="SageMaker base dir (default: env SM_BASE_DIR, else /opt/ml)")
+    p.add_argument("--list-hyperparameters", action="store_true", help="print the hyperparameter table and exit")
+    g = p.add_argument_group("hyperparameters (strings, as SageMaker passes them)")
+    for key, spec in SPECS.items():
+        g.add_argument(f"--{key.replace('_', '-')}", dest=key, default=None, metavar="VALUE",
+                       help=f"{spec.help} (default {spec.default})")
+    p.add_argument("train", nargs="?", help=argparse.SUPPRESS)  # SageMaker runs `IMAGE train`
+    return p
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def dataset_fingerprint(channels: Dict[str, ChannelData]) -> str:
+    """Stable over copies of the same data: relative paths, file sizes, scales and boxes (not mtimes)."""
+    h = hashlib.sha256()
+    for name in sorted(channels):
+        for li in channels[name].images:
+            h.update(json.dumps([name, li.rel_path, os.path.getsize(li.path), round(li.nm_per_px, 6),
+                                 np.round(li.boxes, 2).tolist(), li.classes.tolist()]).encode())
+    return h.hexdigest()[:16]
+
+
+def split_validation(images: List[LabelledImage], fraction: float, seed: int) -> Tuple[List[LabelledImage], List[LabelledImage]]:
+    if len(images) < 2:
+        raise AnnotationError("need at least 2 labelled training images to hold some out for validation "
+                              "(or provide a 'validation' channel)")
+    order = np.random.default_rng(seed).permutation(len(images))
+    n_val = min(len(images) - 1, max(1, int(round(fraction * len(images)))))
+    val = sorted((images[i] for i in order[:n_val]), key=lambda li: li.rel_path)
+    train = sorted((images[i] for i in order[n_val:]), key=lambda li: li.rel_path)
+    return train, val
+
+
+def lr_lambda_factory(warmup_steps: int, total_steps: int):
+    def f(step: int) -> float:
+        if warmup_steps and step < warmup_steps:
+            return (step + 1) / warmup_steps
+        t = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+    return f
+
+
+def make_scaler(device: torch.device, enabled: bool):
+    on = enabled and device.type == "cuda"
+    amp_mod = getattr(torch, "amp", None)
+    if amp_mod is not None and hasattr(amp_mod, "GradScaler"):
+        try:
+            return amp_mod.GradScaler("cuda", enabled=on)
+        except TypeError:
+            pass
+    return torch.cuda.amp.GradScaler(enabled=on)
+
+
+def atomic_torch_save(obj: Any, path: str) -> None:
+    tmp = path + ".tmp"
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def write_json(path: str, obj: Any) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def resolve_hyperparameters(args: argparse.Namespace, paths: SageMakerPaths) -> Hyperparameters:
+    raw = load_hyperparameters_file(paths.hyperparameters)
+    for key in SPECS:
+        v = getattr(args, key, None)
+        if v is not None:
+            raw[key] = v
+    return parse_hyperparameters(raw)
+
+
+def load_channels(paths: SageMakerPaths, hp: Hyperparameters) -> Dict[str, ChannelData]:
+    kw = dict(training_nm_per_px=hp.nm_per_px, default_image_nm_per_px=hp.default_image_nm_per_px,
+              single_class=hp.single_class, class_names=hp.class_names, min_box_px=hp.min_box_px)
+    if not os.path.isdir(paths.channel("train")):
+        raise AnnotationError(f"no 'train' channel: {paths.channel('train')} does not exist")
+    channels = {"train": load_channel(paths.channel("train"), **kw)}
+    for name in ("validation", "test"):
+        if os.path.isdir(paths.channel(name)):
+            channels[name] = load_channel(paths.channel(name), **kw)
+    names = channels["train"].class_names
+    for name, ch in channels.items():
+        check_bad_fraction(ch, hp.max_bad_annotation_fraction, name)
+        if ch.class_names != names:
+            raise AnnotationError(f"channel {name!r} has classes {ch.class_names}, train has {names}: "
+                                  "give class_names (hyperparameter) or dataset.json classes")
+    return channels
+
+
+def card_markdown(hp: Hyperparameters, metrics: Dict, n_params: int, class_names: Sequence[str],
+                  channels: Dict[str, ChannelData], history: List[Dict], best_epoch: int, device: str,
+                  data_note: Optional[str]) -> str:
+    v = metrics["validation"]
+    lines = [
+        f"# exodetect model {metrics['model_version']}", "",
+        "CenterNet-style anchor-free detector (exodetect_train.model.ExoNet): residual conv backbone to stride 32, "
+        "top-down pyramid to stride 4, centre heatmap + log-size + offset heads; "
+        f"{n_params:,} parameters, width {hp.width}. ONNX opset {OPSET}: `images` float32 [N,1,H,W] in 0..1 "
+        f"(H, W multiples of 32) -> `detections` float32 [N,{hp.max_detections},6] (x1, y1, x2, y2, score, class), "
+        "per-image normalisation and peak decoding inside the graph.", "",
+        "## Data", "",
+        data_note or "",
+        f"- classes: {', '.join(class_names)}; training scale {hp.nm_per_px} nm/px (every image resampled to it)",
+        f"- dataset fingerprint `{metrics['dataset_fingerprint']}`",
+    ]
+    for name, ch in channels.items():
+        lines.append(f"- channel `{name}`: {len(ch.images)} images, {ch.objects} objects, {ch.skipped} skipped annotations/images")
+    lines += ["", "## Recipe", "", f"Trained on {device}; best epoch {best_epoch} of {metrics['epochs']} (by validation AP50, then F1).", "",
+              "| hyperparameter | value |", "| --- | --- |"]
+    for k, val in hp.to_dict().items():
+        lines.append(f"| `{k}` | `{val}` |")
+    lines += ["", "## Metrics", "",
+              f"Recommended score threshold (best F1 on validation): **{metrics['score_threshold']}**.", "",
+              "| split | images | objects | precision | recall | F1 | AP50 | AP50:95 | median abs diameter error (nm) |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for split in ("validation", "test"):
+        m = metrics.get(split)
+        if m:
+            lines.append(f"| {split} | {m['n_images']} | {m['n_objects']} | {m['precision']} | {m['recall']} | {m['f1']} | "
+                         f"{m['ap50']} | {m['ap50_95']} | {m['diameter_median_abs_error_nm']} |")
+    lines += ["", "Boxes are matched at IoU 0.5; AP is COCO-style (101-point); diameter = sqrt(w*h) x nm/px.", "",
+              "## Training log", "", "```"]
+    for hrow in history:
+        lines.append(" ".join(f"{k}={v}" for k, v in hrow.items()))
+    lines += ["```", ""]
+    del v
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace, paths: SageMakerPaths) -> int:
+    hp = resolve_hyperparameters(args, paths)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.type == "cpu":
+        torch.set_num_threads(hp.threads or max(1, min(os.cpu_count() or 1, 8)))
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    elif hp.threads:
+        torch.set_num_threads(hp.threads)
+    random.seed(hp.seed)
+    np.random.seed(hp.seed % (2**32))
+    torch.manual_seed(hp.seed)
+
+    channels = load_channels(paths, hp)
+    class_names = channels["train"].class_names
+    if "validation" in channels:
+        train_images, val_images = channels["train"].images, channels["validation"].images
+    else:
+        train_images, val_images = split_validation(channels["train"].images, hp.val_fraction, hp.seed)
+    fingerprint = dataset_fingerprint(channels)
+    for name, ch in channels.items():
+        for p in ch.problems:
+            log(f"annotation problem [{name}] {p}")
+    log(f"data: train {len(train_images)} images, validation {len(val_images)} images"
+        + (f", test {len(channels['test'].images)} images" if "test" in channels else "")
+        + f"; classes {class_names}; fingerprint {fingerprint}; device {device}")
+
+    try:
+        train_scaled = load_scaled(train_images, hp.nm_per_px)
+        val_scaled = load_scaled(val_images, hp.nm_per_px)
+        test_scaled = load_scaled(channels["test"].images, hp.nm_per_px) if "test" in channels else None
+    except ImageReadError as e:
+        raise AnnotationError(str(e)) from e
+
+    net, n_params = build_model(len(class_names), hp.width)
+    if hp.init_from:
+        init_path = hp.init_from if os.path.isabs(hp.init_from) else os.path.join(paths.input_data, hp.init_from)
+        info = load_init_weights(net, init_path)
+        log(f"init_from {init_path}: {info['loaded']} tensors loaded, {info['skipped']} re-initialised")
+    net.to(device)
+    log(f"model: ExoNet width {hp.width}, {n_params} parameters")
+
+    dataset = CropDataset(train_scaled, len(class_names), hp.crop_size, hp.crops_per_image, hp.seed,
+                          hp.augment, hp.scale_jitter)
+    gen = torch.Generator()
+    loader = DataLoader(dataset, batch_size=hp.batch_size, shuffle=True, num_workers=hp.workers, generator=gen,
+                        drop_last=len(dataset) > hp.batch_size, pin_memory=device.type == "cuda",
+                        persistent_workers=False)
+    steps_per_epoch = len(loader)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lr_lambda_factory(hp.warmup_epochs * steps_per_epoch, hp.epochs * steps_per_epoch))
+    scaler = make_scaler(device, hp.amp)
+
+    model_version = hp.model_version or dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    os.makedirs(paths.checkpoints, exist_ok=True)
+    ckpt_path = os.path.join(paths.checkpoints, CHECKPOINT_NAME)
+    start_epoch, history, best = 1, [], {"epoch": 0, "ap50": -1.0, "f1": -1.0, "state": None}
+    if os.path.exists(ckpt_path):
+        ckpt = torch.load(ckpt_path, map_location="cpu")
+        same = {k: v for k, v in ckpt.get("hyperparameters", {}).items() if k not in RESUMABLE_CHANGES} == \
+               {k: v for k, v in hp.to_dict().items() if k not in RESUMABLE_CHANGES}
+        if ckpt.get("format") == CHECKPOINT_FORMAT and same and ckpt.get("dataset_fingerprint") == fingerprint:
+            net.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            scheduler.load_state_dict(ckpt["scheduler"])
+            if ckpt.get("scaler"):
+                scaler.load_state_dict(ckpt["scaler"])
+            torch.set_rng_state(ckpt["rng"]["torch"])
+            np.random.set_state(ckpt["rng"]["numpy"])
+            random.setstate(ckpt["rng"]["python"])
+            start_epoch = int(ckpt["epoch"]) + 1
+            history = ckpt["history"]
+            best = ckpt["best"]
+            model_version = ckpt["model_version"]
+            log(f"resumed from {ckpt_path} after epoch {ckpt['epoch']}")
+        else:
+            log(f"ignoring {ckpt_path}: it belongs to a run with other hyperparameters or data")
+
+    for epoch in range(start_epoch, hp.epochs + 1):
+        t0 = time.time()
+        dataset.set_epoch(epoch)
+        gen.manual_seed(hp.seed * 100003 + epoch)
+        train_loss = train_one_epoch(net, loader, optimizer, scheduler, device, scaler, epoch, hp.amp)
+        val = evaluate(net, val_scaled, device, len(class_names), hp.max_detections, amp=hp.amp)
+        lr = optimizer.param_groups[0]["lr"]
+        row = {"epoch": epoch, "train_loss": f"{train_loss:.4f}", "val_ap50": f"{val['ap50']:.4f}",
+               "val_f1": f"{val['f1']:.4f}", "lr": f"{lr:.6f}", "epoch_time_s": f"{time.time() - t0:.1f}"}
+        history.append(row)
+        log(" ".join(f"{k}={v}" for k, v in row.items()))
+        if (val["ap50"], val["f1"]) > (best["ap50"], best["f1"]):
+            best = {"epoch": epoch, "ap50": val["ap50"], "f1": val["f1"],
+                    "state": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}}
+        atomic_torch_save({
+            "format": CHECKPOINT_FORMAT, "epoch": epoch, "model": net.state_dict(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "hyperparameters": hp.to_dict(),
+            "args": vars(args), "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
+            "history": history, "best": best, "model_version": model_version, "dataset_fingerprint": fingerprint,
+        }, ckpt_path)
+
+    if best["state"] is not None:
+        net.load_state_dict(best["state"])
+    val_metrics = evaluate(net, val_scaled, device, len(class_names), hp.max_detections)
+    threshold = val_metrics["threshold"]
+    metrics: Dict[str, Any] = {
+        "format": "exodetect-metrics", "version": 1, "model_version": model_version,
+        "dataset_fingerprint": fingerprint, "epochs": hp.epochs, "score_threshold": threshold,
+        "nm_per_px": hp.nm_per_px, "validation": val_metrics,
+    }
+    if test_scaled is not None:
+        metrics["test"] = evaluate(net, test_scaled, device, len(class_names), hp.max_detections, threshold=threshold)
+    problems = [dict(p.to_dict(), file=f"{name}/{p.file}") for name, ch in channels.items() for p in ch.problems]
+    metrics["annotations"] = {
+        "images": sum(len(ch.images) for ch in channels.values()),
+        "objects": sum(ch.objects for ch in channels.values()),
+        "skipped": sum(ch.skipped for ch in channels.values()),
+        "problems": problems,
+    }
+
+    os.makedirs(paths.model_dir, exist_ok=True)
+    net.cpu().eval()
+    meta = model_metadata(class_names, hp.nm_per_px, threshold, hp.tile_size, model_version, fingerprint)
+    export_onnx(net, os.path.join(paths.model_dir, "model.onnx"), hp.max_detections, meta)
+    save_torch_model(net, os.path.join(paths.model_dir, "model.pt"), class_names, hp.nm_per_px,
+                     {"model_version": model_version, "score_threshold": threshold})
+    write_json(os.path.join(paths.model_dir, "metrics.json"), metrics)
+    data_note = os.environ.get("EXODETECT_DATA_NOTE")
+    with open(os.path.join(paths.model_dir, "card.md"), "w") as f:
+        f.write(card_markdown(hp, metrics, n_params, class_names, channels, history, best["epoch"], str(device), data_note))
+    log(f"final: val_ap50={val_metrics['ap50']:.4f} val_f1={val_metrics['f1']:.4f} threshold={threshold} "
+        f"best_epoch={best['epoch']} model_dir={paths.model_dir}")
+    return 0
+
+
+def write_failure(paths: SageMakerPaths, message: str) -> None:
+    try:
+        os.makedirs(paths.output, exist_ok=True)
+        with open(paths.failure, "w") as f:
+            f.write(message[:32000] + "\n")  # SageMaker shows the first 1 KB as FailureReason
+    except OSError:
+        pass
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = get_args_parser().parse_args(argv)
+    if args.list_hyperparameters:
+        print(describe())
+        return 0
+    paths = sagemaker_paths(args.base_dir)
+    try:
+        return run(args, paths)
+    except (HyperparameterError, AnnotationError, NonFiniteLossError, FileNotFoundError) as e:
+        msg = f"{type(e).__name__}: {e}"
+    except Exception as e:  # anything else: keep the traceback for the person reading the job
+        msg = f"{type(e).__name__}: {e}\n{traceback.format_exc()}"
+    print(f"training failed: {msg}", file=sys.stderr, flush=True)
+    write_failure(paths, msg)
+    return 1
