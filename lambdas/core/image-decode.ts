@@ -55,7 +55,8 @@ function classifySharpError(key: string, format: string, err: unknown): ImageErr
     return new ImageError(key, 'TRUNCATED', `${format} file is truncated: ${message}`, { cause: err });
   }
   if (/unsupported image format|Input buffer contains unsupported/i.test(message)) {
-    return new ImageError(key, 'NOT_AN_IMAGE', `not a readable image: ${message}`, { cause: err });
+    // The signature said PNG/JPEG/TIFF, so the file is damaged rather than something else.
+    return new ImageError(key, 'UNREADABLE', `damaged or truncated ${format} (its header cannot be read): ${message}`, { cause: err });
   }
   return new ImageError(key, 'UNREADABLE', `cannot decode ${format}: ${message}`, { cause: err });
 }
@@ -81,7 +82,8 @@ export async function decodeImage(bytes: Uint8Array, key: string, props: DecodeP
   const options = { limitInputPixels: maxPixels, failOn: 'error' as const };
   let metadata: Metadata;
   try {
-    metadata = await sharp(bytes, options).metadata();
+    // Header only: the size check below gives a clearer message than sharp's own limit.
+    metadata = await sharp(bytes, { limitInputPixels: false }).metadata();
   } catch (err) {
     throw classifySharpError(key, format, err);
   }

@@ -1,0 +1,171 @@
+/**
+ * The detect Lambda's logic, without the handler: for every item of a
+ * Distributed Map batch, fetch the image, run the pipeline, write the
+ * result JSON and the overlay. A bad image becomes an ImageErrorRecord at its
+ * result key and the batch goes on; a failure of the whole invocation (model
+ * missing or unreadable, S3 unreachable or refusing) is thrown so that Step
+ * Functions retries.
+ */
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  IMAGE_RESULT_SCHEMA_VERSION,
+  type BatchItem,
+  type DetectEvent,
+  type DetectItemStatus,
+  type DetectOutput,
+  type ImageErrorRecord,
+} from './contracts.js';
+import { mapWithConcurrency } from './concurrency.js';
+import { ConfigError, ImageError, ModelError } from './errors.js';
+import { imageResultKey, overlayKey } from './keys.js';
+import type { LoadedModel } from './model.js';
+import { processImage, type PipelineConfig } from './pipeline.js';
+
+/** Powertools Logger, or anything with the same three methods. */
+export type DetectLogger = Pick<Logger, 'info' | 'warn' | 'error'>;
+
+/** The little of a metrics sink this needs (Powertools Metrics fits). */
+export interface DetectMetrics {
+  addMetric(name: string, unit: 'Count' | 'Milliseconds', value: number): unknown;
+}
+
+export interface ModelProvider {
+  get(bucket: string, key: string): Promise<LoadedModel>;
+}
+
+export interface DetectBatchDeps {
+  readonly s3: S3Client;
+  readonly models: ModelProvider;
+  readonly logger?: DetectLogger;
+  readonly metrics?: DetectMetrics;
+  /** Images processed at once. Default 2: one decodes or writes while another runs the model. */
+  readonly concurrency?: number;
+  /** Objects larger than this are not downloaded (TOO_LARGE). Default 256 MiB. */
+  readonly maxObjectBytes?: number;
+  readonly pipeline?: PipelineConfig;
+  /** Default: new Date(). */
+  readonly now?: () => Date;
+}
+
+export const DEFAULT_MAX_OBJECT_BYTES = 256 * 1024 * 1024;
+
+export function validateDetectEvent(event: DetectEvent): void {
+  if (!event || typeof event !== 'object') throw new ConfigError(`detect event must be an object, got ${JSON.stringify(event)}`);
+  if (!Array.isArray(event.Items)) throw new ConfigError(`detect event has no Items array (got ${JSON.stringify(event.Items)})`);
+  const input = event.BatchInput;
+  for (const field of ['bucket', 'batchId', 'modelKey'] as const) {
+    if (typeof input?.[field] !== 'string' || input[field] === '') {
+      throw new ConfigError(`detect event BatchInput.${field} must be a non-empty string, got ${JSON.stringify(input?.[field])}`);
+    }
+  }
+  for (const item of event.Items) {
+    if (typeof item?.Key !== 'string' || item.Key === '') throw new ConfigError(`detect event item without a Key: ${JSON.stringify(item)}`);
+  }
+}
+
+function httpStatus(err: unknown): number | undefined {
+  return (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
+}
+
+async function fetchImage(s3: S3Client, bucket: string, item: BatchItem, maxBytes: number): Promise<Uint8Array> {
+  if (item.Size !== undefined && item.Size > maxBytes) {
+    throw new ImageError(item.Key, 'TOO_LARGE', `file is ${item.Size} bytes, above the limit of ${maxBytes}`);
+  }
+  let object;
+  try {
+    object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: item.Key }));
+  } catch (err) {
+    // Gone since it was listed: that image's problem. Anything else (403, network) is the invocation's.
+    if ((err as Error)?.name === 'NoSuchKey' || httpStatus(err) === 404) {
+      throw new ImageError(item.Key, 'UNREADABLE', 'object no longer exists in S3', { cause: err });
+    }
+    throw err;
+  }
+  if (object.ContentLength !== undefined && object.ContentLength > maxBytes) {
+    object.Body?.transformToWebStream().cancel().catch(() => undefined);
+    throw new ImageError(item.Key, 'TOO_LARGE', `file is ${object.ContentLength} bytes, above the limit of ${maxBytes}`);
+  }
+  if (!object.Body) return new Uint8Array(0);
+  return object.Body.transformToByteArray();
+}
+
+export async function runDetectBatch(event: DetectEvent, deps: DetectBatchDeps): Promise<DetectOutput> {
+  validateDetectEvent(event);
+  const { bucket, batchId, modelKey, params } = event.BatchInput;
+  const { s3, logger, metrics } = deps;
+  const maxBytes = deps.maxObjectBytes ?? DEFAULT_MAX_OBJECT_BYTES;
+  const now = deps.now ?? (() => new Date());
+
+  // Model problems fail the whole invocation, before any image is touched.
+  const model = await deps.models.get(bucket, modelKey);
+
+  const processItem = async (item: BatchItem): Promise<DetectItemStatus> => {
+    let resultKey: string;
+    let overlay: string;
+    try {
+      resultKey = imageResultKey(batchId, item.Key);
+      overlay = overlayKey(batchId, item.Key);
+    } catch (err) {
+      logger?.error('image key outside the batch', { key: item.Key, batchId });
+      return { key: item.Key, status: 'error', resultKey: '', error: `NOT_IN_BATCH: ${(err as Error).message}` };
+    }
+
+    try {
+      const bytes = await fetchImage(s3, bucket, item, maxBytes);
+      const { result, overlay: jpeg } = await processImage({
+        bytes,
+        imageKey: item.Key,
+        batchId,
+        overlayKey: overlay,
+        model,
+        params,
+        config: deps.pipeline,
+        now,
+      });
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: overlay, Body: jpeg, ContentType: 'image/jpeg' }));
+      // The result document goes last: its presence means the image is done.
+      await s3.send(
+        new PutObjectCommand({ Bucket: bucket, Key: resultKey, Body: JSON.stringify(result), ContentType: 'application/json' }),
+      );
+      logger?.info('image processed', { key: item.Key, detections: result.counts.total, timings_ms: result.timings_ms });
+      metrics?.addMetric('ImagesProcessed', 'Count', 1);
+      metrics?.addMetric('Detections', 'Count', result.counts.total);
+      metrics?.addMetric('ImageProcessingTime', 'Milliseconds', result.timings_ms.total ?? 0);
+      return { key: item.Key, status: 'ok', resultKey, detections: result.counts.total };
+    } catch (err) {
+      if (err instanceof ModelError) throw err;
+      const imageError =
+        err instanceof ImageError
+          ? err
+          : isS3Failure(err)
+            ? undefined
+            : new ImageError(item.Key, 'PROCESSING_FAILED', (err as Error)?.message ?? String(err), { cause: err });
+      if (!imageError) throw err;
+      const record: ImageErrorRecord = {
+        schema: 'exodetect.image-result',
+        schema_version: IMAGE_RESULT_SCHEMA_VERSION,
+        status: 'error',
+        batch_id: batchId,
+        image_key: item.Key,
+        error: { code: imageError.code, message: imageError.message },
+        created_at: now().toISOString(),
+      };
+      await s3.send(
+        new PutObjectCommand({ Bucket: bucket, Key: resultKey, Body: JSON.stringify(record), ContentType: 'application/json' }),
+      );
+      logger?.warn('image failed', { key: item.Key, code: imageError.code, reason: imageError.message });
+      metrics?.addMetric('ImagesFailed', 'Count', 1);
+      return { key: item.Key, status: 'error', resultKey, error: `${imageError.code}: ${imageError.message}` };
+    }
+  };
+
+  const items = await mapWithConcurrency(event.Items, deps.concurrency ?? 2, processItem);
+  return { items };
+}
+
+/** An error from the S3 client itself (has SDK metadata): the invocation's problem, not the image's. */
+function isS3Failure(err: unknown): boolean {
+  const e = err as { $metadata?: unknown; name?: string; code?: string };
+  return e?.$metadata !== undefined || ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND'].includes(e?.code ?? '');
+}
