@@ -125,6 +125,7 @@ h3{font-size:15px;margin:20px 0 6px}
 .card{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:14px 16px}
 .card .label{color:var(--muted);font-size:12.5px;text-transform:uppercase;letter-spacing:.04em}
 .card .value{font-size:28px;font-weight:650;line-height:1.2;margin-top:4px;font-variant-numeric:tabular-nums}
+.card .value small{font-size:15px;font-weight:500;color:var(--muted)}
 .card .sub{color:var(--muted);font-size:13px}
 .card.bad .value{color:var(--bad)}
 section{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:4px 22px 20px;margin:18px 0}
@@ -164,7 +165,7 @@ code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:
 footer{color:var(--muted);font-size:13px;padding:24px 0 40px}
 #lightbox{position:fixed;inset:0;background:rgba(10,14,22,.92);display:none;align-items:center;justify-content:center;flex-direction:column;z-index:10;padding:24px}
 #lightbox.open{display:flex}
-#lightbox img{max-width:96vw;max-height:84vh;box-shadow:0 10px 40px rgba(0,0,0,.5);background:#111}
+#lightbox img{height:84vh;width:auto;max-width:96vw;object-fit:contain;box-shadow:0 10px 40px rgba(0,0,0,.5);background:#111}
 #lightbox p{color:#e6edf7;margin:12px 0 0;font-size:14px}
 #lightbox button{position:absolute;background:rgba(255,255,255,.12);color:#fff;border:0;border-radius:6px;font-size:22px;width:44px;height:44px;cursor:pointer}
 #lightbox .close{top:16px;right:16px} #lightbox .prev{left:16px;top:50%} #lightbox .next{right:16px;top:50%}

@@ -1,0 +1,108 @@
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { formatNumber } from '../../lambdas/results/html.js';
+import type { BatchSummary } from '../../lambdas/results/summary.js';
+import { writeReportFixture, type ReportFixture } from './report-fixture.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+let browser: Browser;
+let page: Page;
+let fixture: ReportFixture;
+let summary: BatchSummary;
+const requests: string[] = [];
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: install Debian's chromium package (apt-get install chromium)`);
+  fixture = await writeReportFixture();
+  summary = JSON.parse(await readFile(join(fixture.dir, 'summary.json'), 'utf8')) as BatchSummary;
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+  });
+  page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  page.on('request', (r) => requests.push(r.url()));
+  await page.goto(pathToFileURL(fixture.reportPath).href);
+  await page.waitForLoadState('load');
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+});
+
+const text = async (selector: string): Promise<string> => (await page.locator(selector).textContent())?.trim() ?? '';
+
+describe('report.html in Chromium', () => {
+  it('shows the figures of summary.json', async () => {
+    expect(await text('#batch-id')).toBe(summary.batch_id);
+    expect(await text('#stat-images')).toBe(String(summary.images.total));
+    expect(await text('#stat-processed')).toBe(String(summary.images.processed));
+    expect(await text('#stat-failed')).toBe(String(summary.images.failed));
+    expect(await text('#stat-detections')).toBe(formatNumber(summary.detections.total));
+    expect(await text('#stat-d50')).toBe(summary.diameter_nm.d50!.value.toFixed(1));
+    const [lo, hi] = summary.diameter_nm.d50!.ci!;
+    expect(await text('#stat-d50-ci')).toBe(`${lo.toFixed(1)}\u2013${hi.toFixed(1)}`);
+    expect(await text('#stat-mean')).toBe(summary.diameter_nm.mean!.value.toFixed(1));
+    expect(await text('#stat-sized')).toBe(String(summary.diameter_nm.count));
+    // One histogram bar group per bin, one table row per image, one failure row per failure.
+    expect(await page.locator('#histogram g').count()).toBe(summary.histogram.bins.length);
+    expect(await page.locator('#image-table tbody tr').count()).toBe(summary.per_image.length);
+    expect(await page.locator('.failures tbody tr').count()).toBe(summary.failures.length);
+    expect(await page.locator('.gallery img').count()).toBe(summary.images.processed);
+  });
+
+  it('escapes user strings', async () => {
+    expect(await page.locator('.failures').textContent()).toContain('<script>alert(1)</script>');
+    expect(await page.locator('#image-table').textContent()).toContain('grid <b>&amp; "2"/micrograph 3.tif');
+    expect(await page.locator('#image-table b').count()).toBe(0);
+  });
+
+  it('loads every overlay and nothing from the network', async () => {
+    const broken = await page.evaluate(() =>
+      Array.from(document.querySelectorAll<HTMLImageElement>('.gallery img')).filter((img) => !(img.complete && img.naturalWidth > 0)).length,
+    );
+    expect(broken).toBe(0);
+    expect(requests.filter((u) => !u.startsWith('file://'))).toEqual([]);
+  });
+
+  it('sorts the per-image table by count when the heading is clicked', async () => {
+    const counts = async (): Promise<number[]> =>
+      page.$$eval('#image-table tbody tr', (rows) => rows.map((r) => Number((r as HTMLTableRowElement).cells[1]!.getAttribute('data-value'))));
+    const header = page.locator('#image-table th', { hasText: 'Vesicles' });
+    await header.click();
+    const descending = await counts();
+    expect(descending[0]).toBe(Math.max(...summary.per_image.map((r) => r.detections)));
+    expect(descending).toEqual([...descending].sort((a, b) => b - a));
+    expect(await header.getAttribute('aria-sort')).toBe('descending');
+    await header.click();
+    const ascending = await counts();
+    expect(ascending).toEqual([...ascending].sort((a, b) => a - b));
+    expect(await header.getAttribute('aria-sort')).toBe('ascending');
+  });
+
+  it('enlarges an overlay in a lightbox and closes it with Escape', async () => {
+    await page.locator('.gallery a').nth(2).click();
+    const lightbox = page.locator('#lightbox');
+    await expect.poll(() => lightbox.evaluate((el) => getComputedStyle(el).display)).toBe('flex');
+    const src = await page.locator('#lightbox img').getAttribute('src');
+    expect(src).toMatch(/^overlays\/grid1\/micrograph-003\.tif\.jpg$/);
+    await page.keyboard.press('Escape');
+    await expect.poll(() => lightbox.evaluate((el) => getComputedStyle(el).display)).toBe('none');
+  });
+
+  it('writes a screenshot for a person to look at', async () => {
+    await page.locator('#image-table th', { hasText: 'Vesicles' }).click();
+    const path = join(tmpdir(), `exodetect-report-${process.pid}.png`);
+    await page.screenshot({ path, fullPage: true });
+    await page.locator('.gallery a').first().click();
+    const lightboxPath = join(tmpdir(), `exodetect-report-lightbox-${process.pid}.png`);
+    await page.screenshot({ path: lightboxPath });
+    await page.keyboard.press('Escape');
+    console.log(`report screenshot: ${path}\nlightbox screenshot: ${lightboxPath}\nreport: ${fixture.reportPath}`);
+    expect(existsSync(path)).toBe(true);
+  });
+});
