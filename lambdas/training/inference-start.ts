@@ -6,10 +6,12 @@
  * the name <batchId>-<object version id, or ETag when versioning is off>.
  * A re-delivered event, or the same object version announced twice, maps to
  * the same name and is dropped; a new upload of batch.json is a new version
- * and runs the batch again on purpose.
+ * and runs the batch again on purpose. The name comes from lambdas/core/events.ts,
+ * shared with the local event bridge.
  */
 import { ExecutionAlreadyExists, StartExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import { z } from 'zod';
+import { inferenceExecutionName } from '../core/events.js';
 import { BATCH_ID_PATTERN, batchIdFromManifestKey } from '../core/keys.js';
 import { EventShapeError } from './errors.js';
 
@@ -27,13 +29,6 @@ export const ObjectCreatedEventSchema = z.object({
       .passthrough(),
   }),
 });
-
-/** Execution names: 1-80 characters of letters, digits, '-' and '_'. */
-export function inferenceExecutionName(batchId: string, objectVersion: string): string {
-  const clean = (s: string): string => s.replace(/[^A-Za-z0-9_-]/g, '-');
-  const version = clean(objectVersion).slice(0, 40);
-  return `${clean(batchId).slice(0, 79 - version.length)}-${version}`;
-}
 
 export interface StartResult {
   readonly started: boolean;

@@ -1,0 +1,80 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { decidePromotion, promoteModel } from '../../lambdas/training/promotion.js';
+import type { RegisteredModel } from '../../lambdas/training/model-registration.js';
+import { FakeBucket } from './fake-bucket.js';
+import { fixture } from './fixtures.js';
+
+const NOW = new Date('2026-11-25T09:00:00.000Z');
+const candidate = (ap50: number, f1: number): RegisteredModel => ({
+  version: 'v-new',
+  modelKey: 'models/v-new/model.onnx',
+  metricsKey: 'models/v-new/metrics.json',
+  cardKey: 'models/v-new/card.md',
+  registrationKey: 'models/v-new/registration.json',
+  validation: { ap50, f1 },
+  test: null,
+  scoreThreshold: 0.4,
+  datasetFingerprint: 'fp',
+  dataset: 'visn',
+});
+let bucket: FakeBucket;
+beforeEach(() => {
+  bucket = new FakeBucket();
+});
+const promote = (c: RegisteredModel) =>
+  promoteModel(bucket.client, { bucket: 'exodetect-data', dataset: 'visn', runId: 'run-1', fingerprint: 'fp-new', candidate: c }, NOW);
+
+describe('decidePromotion', () => {
+  it.each([
+    [{ ap50: 0.81, f1: 0.8 }, true], // AP50 equal, F1 higher
+    [{ ap50: 0.9, f1: 0.8 }, true],
+    [{ ap50: 0.9, f1: 0.79 }, false], // F1 equal: no churn on a tie
+    [{ ap50: 0.8, f1: 0.9 }, false], // AP50 lower
+  ])('candidate %j vs champion AP50 0.81 / F1 0.79 -> promoted %s', (c, promoted) => {
+    expect(decidePromotion(c, { ap50: 0.81, f1: 0.79 }, 'v-old').promoted).toBe(promoted);
+  });
+  it('always promotes the first model and explains a rejection with the figures', () => {
+    expect(decidePromotion({ ap50: 0, f1: 0 }, undefined)).toEqual({ promoted: true, reason: 'first model: there is no champion yet' });
+    expect(decidePromotion({ ap50: 0.7, f1: 0.7 }, { ap50: 0.81, f1: 0.79 }, 'v-old').reason).toBe(
+      'not promoted: AP50 is lower and F1 is not higher: AP50 0.7000 vs 0.8100, F1 0.7000 vs 0.7900 (champion v-old)',
+    );
+  });
+});
+
+describe('promoteModel', () => {
+  it('writes models/champion.json for the first model', async () => {
+    const out = await promote(candidate(0.5, 0.5));
+    expect(out).toMatchObject({ promoted: true, champion: null });
+    expect(bucket.json('models/champion.json')).toMatchObject({
+      format: 'exodetect-champion',
+      version: 'v-new',
+      model_key: 'models/v-new/model.onnx',
+      metrics_key: 'models/v-new/metrics.json',
+      metrics: { validation: { ap50: 0.5, f1: 0.5 } },
+      dataset: 'visn',
+      dataset_fingerprint: 'fp-new',
+      promoted_at: NOW.toISOString(),
+      previous_version: null,
+    });
+  });
+
+  it('replaces a weaker champion and keeps a stronger one', async () => {
+    const champion = fixture('champion.json');
+    bucket.put('models/champion.json', champion);
+    const rejected = await promote(candidate(0.8, 0.95));
+    expect(rejected).toMatchObject({ promoted: false, champion: { version: champion.version, validation: { ap50: 0.81 } } });
+    expect(bucket.json('models/champion.json').version).toBe(champion.version);
+
+    const promoted = await promote(candidate(0.85, 0.8));
+    expect(promoted.promoted).toBe(true);
+    expect(bucket.json('models/champion.json')).toMatchObject({ version: 'v-new', previous_version: champion.version });
+  });
+
+  it("reads the champion's metrics.json when champion.json carries no figures", async () => {
+    const { metrics: _dropped, ...champion } = fixture('champion.json');
+    bucket.put('models/champion.json', champion);
+    await expect(promote(candidate(0.9, 0.9))).rejects.toThrow(/has no validation metrics: .*metrics\.json not found/);
+    bucket.put(champion.metrics_key, { format: 'exodetect-metrics', version: 1, validation: { ap50: 0.95, f1: 0.95 } });
+    await expect(promote(candidate(0.9, 0.9))).resolves.toMatchObject({ promoted: false });
+  });
+});

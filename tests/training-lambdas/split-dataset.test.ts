@@ -1,0 +1,149 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { ConfigError } from '../../lambdas/core/errors.js';
+import { groupOf, ownerImage, indexImagesByStem } from '../../lambdas/training/dataset-files.js';
+import { assignGroups, mergeHyperparameters, splitDataset, validateSplitProps } from '../../lambdas/training/dataset-split.js';
+import { FakeBucket } from './fake-bucket.js';
+
+const RUN = '20261125-083000-1a2b3c4d';
+let bucket: FakeBucket;
+
+function yoloDataset(n: number, groups = 1): void {
+  for (let i = 0; i < n; i++) {
+    const dir = groups > 1 ? `images/grid${i % groups}/` : 'images/';
+    bucket.put(`datasets/d/${dir}img${i}.png`, `png-${i}`);
+    bucket.put(`datasets/d/${dir.replace('images', 'labels')}img${i}.txt`, `0 0.5 0.5 0.1 0.${i}`);
+  }
+  bucket.put('datasets/d/classes.txt', 'exosome\n').put('datasets/d/dataset.json', '{"nm_per_px": 1.5}');
+}
+
+const input = (request: unknown = { dataset: 'd' }) => ({
+  bucket: 'exodetect-data',
+  dataset: 'd',
+  datasetPrefix: 'datasets/d/',
+  runId: RUN,
+  fingerprint: 'f'.repeat(64),
+  request,
+});
+
+beforeEach(() => {
+  bucket = new FakeBucket();
+});
+
+describe('assignGroups', () => {
+  const groups = Array.from({ length: 50 }, (_, i) => `g${i}`);
+  it('is deterministic for a seed, independent of input order, and honours the fractions', () => {
+    const a = assignGroups(groups, { validation: 0.2, test: 0.1 }, 7);
+    const b = assignGroups([...groups].reverse(), { validation: 0.2, test: 0.1 }, 7);
+    expect([...a.entries()].sort()).toEqual([...b.entries()].sort());
+    const count = (c: string) => [...a.values()].filter((v) => v === c).length;
+    expect([count('train'), count('validation'), count('test')]).toEqual([35, 10, 5]);
+    const other = assignGroups(groups, { validation: 0.2, test: 0.1 }, 8);
+    expect([...other.entries()]).not.toEqual([...a.entries()]);
+  });
+
+  it('puts at least one group in validation and refuses a dataset too small to split', () => {
+    const tiny = assignGroups(['a', 'b'], { validation: 0.1, test: 0 }, 1);
+    expect([...tiny.values()].sort()).toEqual(['train', 'validation']);
+    expect(() => assignGroups(['only'], { validation: 0.2, test: 0 }, 1)).toThrow(/cannot split 1 group\(s\)/);
+  });
+});
+
+describe('dataset files', () => {
+  it('finds the image a per-image label belongs to, in the same or the mirrored folder', () => {
+    const byStem = indexImagesByStem(['images/a/x.png', 'images/b/x.png', 'y.tif']);
+    expect(ownerImage('labels/b/x.txt', byStem)).toBe('images/b/x.png');
+    expect(ownerImage('y.xml', byStem)).toBe('y.tif');
+    expect(ownerImage('annotations.coco.json', byStem)).toBeUndefined();
+    expect(ownerImage('labels/c/x.txt', byStem)).toBeUndefined();
+  });
+  it('groups by the first folder below images/', () => {
+    expect(groupOf('images/grid3/a.png', 'group')).toBe('grid3');
+    expect(groupOf('grid3/sub/a.png', 'group')).toBe('grid3');
+    expect(groupOf('images/a.png', 'group')).toBe('images/a.png');
+    expect(groupOf('images/grid3/a.png', 'image')).toBe('images/grid3/a.png');
+  });
+});
+
+describe('splitDataset', () => {
+  it('writes channel copies, split.json, ManifestFile manifests and the run record', async () => {
+    yoloDataset(10);
+    bucket.put('datasets/d/split.json', '{"images": []}'); // a user's own split.json is replaced, not copied
+    const out = await splitDataset(bucket.client, input(), { defaultHyperparameters: { epochs: '60' } });
+
+    expect(out.outputPath).toBe(`s3://exodetect-data/training/${RUN}/output/`);
+    expect(out.checkpointUri).toBe(`s3://exodetect-data/training/${RUN}/checkpoints/`);
+    expect(out.inputDataConfig.map((c) => c.ChannelName)).toEqual(['train', 'validation']);
+    expect(out.inputDataConfig[0]!.DataSource.S3DataSource).toEqual({
+      S3DataType: 'ManifestFile',
+      S3Uri: `s3://exodetect-data/training/${RUN}/manifests/train.manifest`,
+      S3DataDistributionType: 'FullyReplicated',
+    });
+    expect(out.counts).toMatchObject({ by: 'image', seed: 42, train: { images: 8 }, validation: { images: 2 } });
+
+    const trainSplit = bucket.json(`training/${RUN}/channels/train/split.json`).images as string[];
+    const valSplit = bucket.json(`training/${RUN}/channels/validation/split.json`).images as string[];
+    expect(trainSplit).toHaveLength(8);
+    expect(valSplit).toHaveLength(2);
+    expect(trainSplit.filter((i) => valSplit.includes(i))).toEqual([]);
+
+    // Each image's label travels with it; shared files go to every channel.
+    for (const image of valSplit) {
+      const label = image.replace('images/', 'labels/').replace('.png', '.txt');
+      expect(bucket.objects.has(`training/${RUN}/channels/validation/${image}`)).toBe(true);
+      expect(bucket.objects.has(`training/${RUN}/channels/validation/${label}`)).toBe(true);
+      expect(bucket.objects.has(`training/${RUN}/channels/train/${label}`)).toBe(false);
+    }
+    for (const c of ['train', 'validation']) {
+      expect(bucket.objects.get(`training/${RUN}/channels/${c}/classes.txt`)?.toString()).toBe('exosome\n');
+      expect(bucket.objects.has(`training/${RUN}/channels/${c}/dataset.json`)).toBe(true);
+    }
+
+    // The manifest: a prefix, then every file of the channel relative to it, split.json included.
+    const manifest = bucket.json(`training/${RUN}/manifests/validation.manifest`) as [{ prefix: string }, ...string[]];
+    expect(manifest[0]).toEqual({ prefix: `s3://exodetect-data/training/${RUN}/channels/validation/` });
+    const listed = manifest.slice(1) as string[];
+    expect(listed).toContain('split.json');
+    for (const rel of listed) expect(bucket.objects.has(`training/${RUN}/channels/validation/${rel}`), rel).toBe(true);
+    expect(bucket.json(`training/${RUN}/channels/validation/split.json`).images).toEqual(valSplit);
+
+    const record = bucket.json(`training/${RUN}/split.json`);
+    expect(record).toMatchObject({ format: 'exodetect-split', dataset: 'd', by: 'image', channels: { validation: { images: valSplit } } });
+    expect(out.hyperparameters).toEqual({ epochs: '60' });
+  });
+
+  it('keeps sample groups together and adds a test channel when asked', async () => {
+    yoloDataset(24, 6);
+    const out = await splitDataset(bucket.client, input({ dataset: 'd', split: { by: 'group', validationFraction: 0.34, testFraction: 0.17, seed: 3 } }));
+    expect(out.inputDataConfig.map((c) => c.ChannelName)).toEqual(['train', 'validation', 'test']);
+    expect(out.counts).toMatchObject({ by: 'group', seed: 3, train: { groups: 3 }, validation: { groups: 2 }, test: { groups: 1 } });
+    const groupsIn = (c: string) =>
+      new Set((bucket.json(`training/${RUN}/channels/${c}/split.json`).images as string[]).map((i) => i.split('/')[1]));
+    const [train, val, test] = [groupsIn('train'), groupsIn('validation'), groupsIn('test')];
+    expect([...train].filter((g) => val.has(g) || test.has(g))).toEqual([]);
+    expect([...val].filter((g) => test.has(g))).toEqual([]);
+  });
+
+  it('is deterministic: the same dataset and seed give the same split', async () => {
+    yoloDataset(12);
+    const a = await splitDataset(bucket.client, input());
+    const first = bucket.json(`training/${RUN}/split.json`).channels;
+    const b = await splitDataset(bucket.client, input());
+    expect(bucket.json(`training/${RUN}/split.json`).channels).toEqual(first);
+    expect(b.counts).toEqual(a.counts);
+  });
+
+  it('merges request hyperparameters over the defaults as strings', () => {
+    expect(mergeHyperparameters({ epochs: '60', lr: '0.001' }, { epochs: 5, mixed_precision: true })).toEqual({
+      epochs: '5',
+      lr: '0.001',
+      mixed_precision: 'true',
+    });
+    expect(() => mergeHyperparameters({}, { 'bad name': 1 })).toThrow(/hyperparameter name "bad name"/);
+  });
+
+  it('validates its props with the bad value in the message', () => {
+    expect(() => validateSplitProps({ validationFraction: 0 })).toThrow(ConfigError);
+    expect(() => validateSplitProps({ validationFraction: 0.6, testFraction: 0.5 })).toThrow(/0\.6 \+ 0\.5/);
+    expect(() => validateSplitProps({ copyConcurrency: 0 })).toThrow(/got 0/);
+  });
+});
