@@ -57,6 +57,8 @@ export interface LocalStepFunctionsProps {
   readonly integrations?: Readonly<Record<string, ServiceIntegration>>;
   /** Most Distributed Map children at once on this machine. Default: the number of CPUs. */
   readonly concurrencyCap?: number;
+  /** Retry waits in ms by state name (aws-local-stepfunctions' retryIntervalOverrides), e.g. to test retries fast. */
+  readonly retryIntervalOverrides?: Readonly<Record<string, number | number[]>>;
 }
 
 /**
@@ -111,7 +113,7 @@ export class LocalStepFunctions {
     }
     const execution = machine.run(input as never, {
       context: context as never,
-      overrides: { taskResourceLocalHandlers: overrides as never },
+      overrides: { taskResourceLocalHandlers: overrides as never, retryIntervalOverrides: this.props.retryIntervalOverrides as never },
     });
     void this.forwardStateEvents(execution.eventLogs, ids.executionArn);
     try {

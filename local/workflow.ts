@@ -1,0 +1,302 @@
+/**
+ * The whole exodetect workflow on one machine: s3rver, the local event
+ * bridge, local Step Functions running statemachines/*.asl.json with the real
+ * handlers, and local SageMaker. Used by `npm start`, the `exodetect` command
+ * and the end-to-end tests.
+ */
+import { EventEmitter } from 'node:events';
+import { createWriteStream } from 'node:fs';
+import { mkdir, readdir, stat } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import type { BatchManifest } from '../lambdas/core/contracts.js';
+import { BATCH_ID_PATTERN, batchImagesPrefix, batchManifestKey } from '../lambdas/core/keys.js';
+import { createS3Client } from '../lambdas/core/s3.js';
+import { BatchManifestBridge } from './eventbridge.js';
+import { startLocalS3Server, type LocalS3Server } from './s3-server.js';
+import { CREATE_TRAINING_JOB_SYNC, localTrainingJobIntegration } from './sagemaker.js';
+import { loadDefinitionFile } from './stepfunctions/definition.js';
+import type { HandlerResolver } from './stepfunctions/lambda.js';
+import { LocalStepFunctions, type ExecutionOutcome, type LocalStateMachine } from './stepfunctions/runner.js';
+import { InputError } from './errors.js';
+
+const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const LOCAL_BUCKET = 'exodetect-data';
+/** Extensions uploaded as micrographs; the detect function checks the bytes themselves. */
+export const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.tif', '.tiff']);
+
+/** Local values of the ASL substitutions (statemachines/README.md). Strings, as CloudFormation passes them. */
+export interface LocalSettings {
+  readonly MapMaxConcurrency: string;
+  readonly ToleratedFailurePercentage: string;
+  readonly DetectItemsPerBatch: string;
+  readonly TrainingImageUri: string;
+  readonly SageMakerRoleArn: string;
+  readonly TrainingInstanceType: string;
+  readonly TrainingMaxRuntimeSeconds: string;
+  readonly TrainingMaxWaitSeconds: string;
+  readonly TrainingVolumeSizeGb: string;
+}
+
+export const DEFAULT_LOCAL_SETTINGS: LocalSettings = {
+  MapMaxConcurrency: '2',
+  ToleratedFailurePercentage: '10',
+  DetectItemsPerBatch: '4',
+  TrainingImageUri: 'local/exodetect-train:latest',
+  SageMakerRoleArn: 'arn:aws:iam::000000000000:role/local',
+  TrainingInstanceType: 'local',
+  TrainingMaxRuntimeSeconds: '86400',
+  TrainingMaxWaitSeconds: '86400',
+  TrainingVolumeSizeGb: '30',
+};
+
+export interface LocalWorkflowProps {
+  /** s3rver's folder. */
+  readonly dataDir: string;
+  /** Port on 127.0.0.1. Default: 0 (a free port). */
+  readonly port?: number;
+  /** Default: exodetect-data. */
+  readonly bucket?: string;
+  readonly settings?: Partial<LocalSettings>;
+  /** Lambda handlers. Default: the modules in lambdas/. */
+  readonly handlers?: HandlerResolver;
+  /** Distributed Map children at once. Default: 2 (detect itself uses every core). */
+  readonly concurrencyCap?: number;
+  /** Retry waits in ms by state name (for tests). Default: the ASL's own. */
+  readonly retryIntervalOverrides?: Readonly<Record<string, number | number[]>>;
+  /** Handler log level (Powertools). Default: WARN. */
+  readonly logLevel?: string;
+  /** The training container's source. Default: <repo>/training-container. */
+  readonly trainingDir?: string;
+  readonly python?: string;
+  /** Folder with the ASL files. Default: <repo>/statemachines. */
+  readonly stateMachinesDir?: string;
+}
+
+/**
+ * The handlers read their environment once, at import, like a Lambda cold
+ * start; so one process serves one local S3 endpoint.
+ */
+function configureHandlerEnvironment(endpoint: string, logLevel: string): void {
+  const current = process.env.EXODETECT_S3_ENDPOINT;
+  if (current && current !== endpoint && (globalThis as { __exodetectHandlersLoaded?: boolean }).__exodetectHandlersLoaded) {
+    throw new Error(`this process already runs handlers against ${current}; start one local workflow per process`);
+  }
+  process.env.EXODETECT_S3_ENDPOINT = endpoint;
+  process.env.AWS_REGION ??= 'us-east-1';
+  process.env.AWS_ACCESS_KEY_ID ??= 'S3RVER';
+  process.env.AWS_SECRET_ACCESS_KEY ??= 'S3RVER';
+  process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
+  process.env.POWERTOOLS_TRACE_ENABLED ??= 'false';
+  process.env.POWERTOOLS_LOG_LEVEL ??= logLevel;
+  process.env.POWERTOOLS_SERVICE_NAME ??= 'exodetect-local';
+}
+
+export interface UploadProgress {
+  readonly file: string;
+  readonly done: number;
+  readonly total: number;
+}
+
+export class LocalWorkflow {
+  readonly bucket: string;
+  readonly sfn: LocalStepFunctions;
+  readonly inference: LocalStateMachine;
+  readonly training: LocalStateMachine;
+  readonly bridge: BatchManifestBridge;
+  /** Local SageMaker's 'log', 'metric' and 'job' events. */
+  readonly trainingEvents: EventEmitter;
+  /** Top-level outcomes by execution name, for duplicate uploads that arrive after the first run ended. */
+  private readonly executionOutcomes = new Map<string, ExecutionOutcome>();
+
+  private constructor(
+    readonly server: LocalS3Server,
+    readonly s3: S3Client,
+    parts: { sfn: LocalStepFunctions; inference: LocalStateMachine; training: LocalStateMachine; bucket: string; trainingEvents: EventEmitter },
+  ) {
+    this.bucket = parts.bucket;
+    this.sfn = parts.sfn;
+    this.inference = parts.inference;
+    this.training = parts.training;
+    this.trainingEvents = parts.trainingEvents;
+    this.bridge = new BatchManifestBridge({ objectEvents: server.events, bucket: this.bucket, inference: this.inference });
+    this.bridge.on('finished', (o: ExecutionOutcome) => this.executionOutcomes.set(o.name, o));
+  }
+
+  static async start(props: LocalWorkflowProps): Promise<LocalWorkflow> {
+    const bucket = props.bucket ?? LOCAL_BUCKET;
+    const server = await startLocalS3Server({ directory: props.dataDir, buckets: [bucket], port: props.port ?? 0 });
+    try {
+      configureHandlerEnvironment(server.endpoint, props.logLevel ?? 'WARN');
+      const s3 = createS3Client({ EXODETECT_S3_ENDPOINT: server.endpoint });
+      const trainingEvents = new EventEmitter();
+      const sfn = new LocalStepFunctions({
+        s3,
+        handlers: props.handlers,
+        concurrencyCap: props.concurrencyCap ?? 2,
+        retryIntervalOverrides: props.retryIntervalOverrides,
+        integrations: {
+          [CREATE_TRAINING_JOB_SYNC]: localTrainingJobIntegration({ s3, events: trainingEvents, trainingDir: props.trainingDir, python: props.python }),
+        },
+      });
+      const substitutions = { ...DEFAULT_LOCAL_SETTINGS, ...props.settings, DataBucket: bucket };
+      const dir = props.stateMachinesDir ?? path.join(REPO_ROOT, 'statemachines');
+      const inference = sfn.createStateMachine('exodetect-inference', await loadDefinitionFile(path.join(dir, 'inference.asl.json'), substitutions));
+      const training = sfn.createStateMachine('exodetect-training', await loadDefinitionFile(path.join(dir, 'training.asl.json'), substitutions));
+      (globalThis as { __exodetectHandlersLoaded?: boolean }).__exodetectHandlersLoaded = true;
+      return new LocalWorkflow(server, s3, { sfn, inference, training, bucket, trainingEvents });
+    } catch (err) {
+      await server.close();
+      throw err;
+    }
+  }
+
+  async putObject(key: string, body: string | Uint8Array): Promise<void> {
+    await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body }));
+  }
+
+  /** Streams a file up; large files go multipart (lib-storage). */
+  async uploadFile(file: string, key: string): Promise<void> {
+    await new Upload({ client: this.s3, params: { Bucket: this.bucket, Key: key, Body: createReadStream(file) }, partSize: 8 * 1024 * 1024 }).done();
+  }
+
+  /** Uploads every file of a folder under a prefix (e.g. models/default/). */
+  async uploadDirectory(dir: string, prefix: string): Promise<number> {
+    const files = await listFiles(dir);
+    for (const file of files) await this.uploadFile(file, `${prefix}${toKeyPath(path.relative(dir, file))}`);
+    return files.length;
+  }
+
+  /**
+   * Uploads a batch as a facility would: the images, then batch.json (the
+   * commit marker that the event bridge turns into an inference execution).
+   * Resolves with the execution's outcome.
+   */
+  async submitBatch(
+    imagesDir: string,
+    batchId: string,
+    manifest: BatchManifest = {},
+    onUpload?: (p: UploadProgress) => void,
+  ): Promise<{ outcome: ExecutionOutcome; executionName: string; duplicate: boolean }> {
+    if (!BATCH_ID_PATTERN.test(batchId)) throw new InputError(`batch id "${batchId}" must be 1-80 characters of letters, digits, '.', '_' or '-'`);
+    const images = await findImages(imagesDir);
+    let done = 0;
+    for (const file of images) {
+      await this.uploadFile(file, `${batchImagesPrefix(batchId)}${toKeyPath(path.relative(imagesDir, file))}`);
+      onUpload?.({ file, done: ++done, total: images.length });
+    }
+    return this.commitBatch(batchId, manifest);
+  }
+
+  /** Writes batch.json and waits for the execution the bridge starts (or learns it was a duplicate). */
+  async commitBatch(batchId: string, manifest: BatchManifest = {}): Promise<{ outcome: ExecutionOutcome; executionName: string; duplicate: boolean }> {
+    const key = batchManifestKey(batchId);
+    const started = new Promise<{ outcome: Promise<ExecutionOutcome>; executionName: string; duplicate: boolean }>((resolve, reject) => {
+      const onStarted = (s: { key: string; execution: { name: string; done: Promise<ExecutionOutcome> } }) => {
+        if (s.key !== key) return;
+        cleanup();
+        resolve({ outcome: s.execution.done, executionName: s.execution.name, duplicate: false });
+      };
+      const onDuplicate = (d: { key: string; executionName: string }) => {
+        if (d.key !== key) return;
+        cleanup();
+        const previous = this.inference.describeExecution(d.executionName);
+        resolve({ outcome: this.outcomeOf(d.executionName, previous?.executionArn ?? ''), executionName: d.executionName, duplicate: true });
+      };
+      const onFailed = (f: { key: string; error: Error }) => {
+        if (f.key !== key) return;
+        cleanup();
+        reject(f.error);
+      };
+      const cleanup = () => {
+        this.bridge.off('started', onStarted);
+        this.bridge.off('duplicate', onDuplicate);
+        this.bridge.off('start-failed', onFailed);
+      };
+      this.bridge.on('started', onStarted);
+      this.bridge.on('duplicate', onDuplicate);
+      this.bridge.on('start-failed', onFailed);
+    });
+    await this.putObject(key, JSON.stringify(manifest, null, 2));
+    const result = await started;
+    return { outcome: await result.outcome, executionName: result.executionName, duplicate: result.duplicate };
+  }
+
+  private outcomeOf(name: string, executionArn: string): Promise<ExecutionOutcome> {
+    const finished = this.executionOutcomes.get(name);
+    if (finished) return Promise.resolve(finished);
+    return new Promise((resolve) => {
+      const listener = (o: ExecutionOutcome) => {
+        if (o.executionArn !== executionArn) return;
+        this.sfn.events.off('execution-finished', listener);
+        resolve(o);
+      };
+      this.sfn.events.on('execution-finished', listener);
+    });
+  }
+
+  async getJson<T>(key: string): Promise<T> {
+    const object = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+    return JSON.parse(await object.Body!.transformToString()) as T;
+  }
+
+  async listKeys(prefix: string): Promise<string[]> {
+    const keys: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }));
+      for (const o of page.Contents ?? []) if (o.Key) keys.push(o.Key);
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return keys;
+  }
+
+  /** Copies every object under a prefix into a folder, keeping the paths below the prefix. */
+  async downloadPrefix(prefix: string, outDir: string): Promise<number> {
+    const keys = await this.listKeys(prefix);
+    for (const key of keys) {
+      const target = path.join(outDir, ...key.slice(prefix.length).split('/'));
+      await mkdir(path.dirname(target), { recursive: true });
+      const object = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      await pipeline(object.Body as Readable, createWriteStream(target));
+    }
+    return keys.length;
+  }
+
+  async close(): Promise<void> {
+    this.bridge.close();
+    await this.bridge.idle();
+    await this.server.close();
+  }
+}
+
+const toKeyPath = (relative: string): string => relative.split(path.sep).join('/');
+
+async function listFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries
+    .filter((e) => e.isFile() && !e.name.startsWith('.'))
+    .map((e) => path.join(e.parentPath, e.name))
+    .sort();
+}
+
+/** The micrographs in a folder (recursively); clear errors for a missing folder or one without images. */
+export async function findImages(dir: string): Promise<string[]> {
+  let info;
+  try {
+    info = await stat(dir);
+  } catch {
+    throw new InputError(`folder ${dir} does not exist`);
+  }
+  if (!info.isDirectory()) throw new InputError(`${dir} is not a folder`);
+  const images = (await listFiles(dir)).filter((f) => IMAGE_EXTENSIONS.has(path.extname(f).toLowerCase()));
+  if (images.length === 0) {
+    throw new InputError(`no images found in ${dir} (looked for ${[...IMAGE_EXTENSIONS].join(', ')}, in sub-folders too)`);
+  }
+  return images;
+}
