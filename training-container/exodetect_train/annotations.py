@@ -443,19 +443,15 @@ def load_channel(root: str, *, training_nm_per_px: float, default_image_nm_per_p
 
     # Check every label against its image.
     per_img: Dict[str, List[Tuple[Tuple[float, float, float, float], Union[int, str]]]] = {r: [] for r in owner if r in sizes}
-    skipped = 0
     for lb in labels:
         r, outside = resolve(lb.image_ref, lb.ref_dir)
         if r is None:
             if not outside:
                 problems.append(Problem(lb.file, lb.line, f"label without image: {lb.image_ref!r} not found"))
-                skipped += 1
             continue
         if owner.get(r) != lb.file:
-            skipped += 1
             continue
         if r not in sizes:
-            skipped += 1
             continue
         w, h = sizes[r]
         x1, y1, x2, y2 = lb.box
@@ -463,17 +459,14 @@ def load_channel(root: str, *, training_nm_per_px: float, default_image_nm_per_p
             x1, x2, y1, y2 = x1 * w, x2 * w, y1 * h, y2 * h
         if not all(np.isfinite([x1, y1, x2, y2])) or x2 - x1 <= 0 or y2 - y1 <= 0:
             problems.append(Problem(lb.file, lb.line, f"zero or negative area box [{x1:.1f}, {y1:.1f}, {x2:.1f}, {y2:.1f}] in {r}"))
-            skipped += 1
             continue
         tol = EDGE_TOLERANCE_PX
         if x1 < -tol or y1 < -tol or x2 > w + tol or y2 > h + tol:
             problems.append(Problem(lb.file, lb.line, f"box [{x1:.1f}, {y1:.1f}, {x2:.1f}, {y2:.1f}] outside the {w}x{h} image {r}"))
-            skipped += 1
             continue
         x1, y1, x2, y2 = max(0.0, x1), max(0.0, y1), min(float(w), x2), min(float(h), y2)
         if x2 - x1 < min_box_px or y2 - y1 < min_box_px:
             problems.append(Problem(lb.file, lb.line, f"degenerate box {x2 - x1:.1f}x{y2 - y1:.1f} px (< min_box_px {min_box_px}) in {r}"))
-            skipped += 1
             continue
         cls: Union[int, str] = lb.cls
         if isinstance(cls, int):
@@ -481,14 +474,12 @@ def load_channel(root: str, *, training_nm_per_px: float, default_image_nm_per_p
             cls = names[cls] if names is not None and cls < len(names) else str(cls)
         if not single_class and fixed_names is not None and cls not in fixed_names:
             problems.append(Problem(lb.file, lb.line, f"unknown class {cls!r} (known: {', '.join(fixed_names)})"))
-            skipped += 1
             continue
         per_img[r].append(((x1, y1, x2, y2), cls))
 
     for r in sorted(image_files):
         if r in sizes and r not in owner:
             problems.append(Problem(r, None, "image without label (no annotation file mentions it; an empty YOLO txt or a COCO image entry marks a true negative)"))
-            skipped += 1
 
     if single_class:
         names = [fixed_names[0] if fixed_names else DEFAULT_CLASS]
@@ -508,8 +499,9 @@ def load_channel(root: str, *, training_nm_per_px: float, default_image_nm_per_p
         s, src = scales[r]
         out.append(LabelledImage(r, image_files[r], w, h, s, src, boxes, classes))
         objects += len(objs)
+    # Every problem stands for one skipped item (an annotation, an image or a whole file).
     return ChannelData(root=root, images=out, class_names=names, problems=problems, objects=objects,
-                       skipped=skipped + sum(1 for p in problems if p.problem.startswith(("unreadable image",))))
+                       skipped=len(problems))
 
 
 def check_bad_fraction(data: ChannelData, max_fraction: float, name: str = "train") -> None:

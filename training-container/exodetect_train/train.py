@@ -283,6 +283,11 @@ def run(args: argparse.Namespace, paths: SageMakerPaths) -> int:
 
     if best["state"] is not None:
         net.load_state_dict(best["state"])
+    # model.pt stores float16; round here so model.pt, model.onnx and the metrics all describe the same weights.
+    with torch.no_grad():
+        for v in net.state_dict().values():
+            if v.is_floating_point():
+                v.copy_(v.half().float())
     val_metrics = evaluate(net, val_scaled, device, len(class_names), hp.max_detections)
     threshold = val_metrics["threshold"]
     metrics: Dict[str, Any] = {
