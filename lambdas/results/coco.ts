@@ -41,8 +41,11 @@ export interface CocoAnnotation {
   readonly iscrowd: 0;
   readonly segmentation: [];
   readonly score: number;
-  readonly attributes: { readonly diameter_nm: number; readonly on_edge: boolean; readonly in_size_range: boolean };
+  readonly attributes?: { readonly diameter_nm: number; readonly on_edge: boolean; readonly in_size_range: boolean };
 }
+
+/** What a COCO annotation needs from a detection; the attributes are optional. */
+export type CocoObject = Pick<Detection, 'box_px' | 'class_id' | 'class_name' | 'score'> & Partial<Pick<Detection, 'diameter_nm' | 'on_edge' | 'in_size_range'>>;
 
 export interface CocoResult {
   readonly image_id: number;
@@ -76,7 +79,7 @@ export class CocoDatasetWriter {
     if (!this.categories.has(id)) this.categories.set(id, { id, name, supercategory: 'vesicle' });
   }
 
-  async addImage(image: CocoImage, detections: readonly Detection[]): Promise<void> {
+  async addImage(image: CocoImage, detections: readonly CocoObject[]): Promise<void> {
     if (!this.opened) {
       await this.annotations.open(`{"info":${JSON.stringify(this.info)},"licenses":[],"annotations":`);
       this.opened = true;
@@ -94,7 +97,9 @@ export class CocoDatasetWriter {
         iscrowd: 0,
         segmentation: [],
         score: roundTo(d.score, 4),
-        attributes: { diameter_nm: roundTo(d.diameter_nm, 2), on_edge: d.on_edge, in_size_range: d.in_size_range },
+        ...(d.diameter_nm !== undefined
+          ? { attributes: { diameter_nm: roundTo(d.diameter_nm, 2), on_edge: d.on_edge ?? false, in_size_range: d.in_size_range ?? true } }
+          : {}),
       };
     });
     await this.annotations.add(entries);
