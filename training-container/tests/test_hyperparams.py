@@ -1,0 +1,53 @@
+import pytest
+
+from exodetect_train.hyperparams import SPECS, HyperparameterError, parse_hyperparameters
+
+
+def test_strings_are_parsed_and_defaults_fill_the_rest():
+    hp = parse_hyperparameters({"epochs": "7", "lr": "0.01", "amp": "false", "class_names": "a, b", "init_from": ""})
+    assert hp.epochs == 7 and hp.lr == 0.01 and hp.amp is False
+    assert hp.class_names == ("a", "b")
+    assert hp.init_from is None
+    assert hp.batch_size == SPECS["batch_size"].default
+
+
+def test_json_scalars_are_accepted_like_strings():
+    hp = parse_hyperparameters({"epochs": 3, "single_class": False, "nm_per_px": 1.5})
+    assert (hp.epochs, hp.single_class, hp.nm_per_px) == (3, False, 1.5)
+
+
+def test_unknown_keys_are_rejected_with_the_allowed_list():
+    with pytest.raises(HyperparameterError) as e:
+        parse_hyperparameters({"epochz": "3", "learning_rate": "1"})
+    msg = str(e.value)
+    assert "'epochz'" in msg and "'learning_rate'" in msg
+    assert "allowed:" in msg and "epochs" in msg and "max_bad_annotation_fraction" in msg
+
+
+def test_sagemaker_keys_are_ignored():
+    hp = parse_hyperparameters({"sagemaker_program": "x", "sagemaker_region": "eu-west-1", "epochs": "2"})
+    assert hp.epochs == 2
+
+
+@pytest.mark.parametrize("key,value,fragment", [
+    ("epochs", "three", "cannot parse"),
+    ("epochs", "0", "must be in"),
+    ("lr", "0", "must be in"),
+    ("lr", "nan", "finite"),
+    ("crop_size", "100", "multiple of 32"),
+    ("tile_size", "500", "multiple of 32"),
+    ("max_bad_annotation_fraction", "1.5", "must be in"),
+    ("amp", "maybe", "true/false"),
+    ("class_names", "a,a", "unique"),
+])
+def test_bad_values_name_the_key_and_value(key, value, fragment):
+    with pytest.raises(HyperparameterError) as e:
+        parse_hyperparameters({key: value})
+    assert f"{key}={value!r}" in str(e.value)
+    assert fragment in str(e.value)
+
+
+def test_all_problems_are_reported_at_once():
+    with pytest.raises(HyperparameterError) as e:
+        parse_hyperparameters({"epochs": "-1", "batch_size": "x"})
+    assert "epochs" in str(e.value) and "batch_size" in str(e.value)

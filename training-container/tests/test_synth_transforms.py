@@ -1,0 +1,63 @@
+from dataclasses import replace
+
+import numpy as np
+from PIL import Image
+
+from exodetect_train.data import draw_targets
+from exodetect_train.synth import SynthConfig, render, save_image
+from exodetect_train.transforms import flip_rotate, random_crop, read_image, resample_to_scale
+
+
+def test_synth_is_deterministic_and_boxes_are_in_frame():
+    cfg = replace(SynthConfig(), width=192, height=160, nm_per_px=1.5)
+    a, b = render(7, cfg), render(7, cfg)
+    assert np.array_equal(a.image, b.image) and np.array_equal(a.boxes, b.boxes)
+    assert not np.array_equal(a.image, render(8, cfg).image)
+    assert len(a.boxes) > 0
+    assert (a.boxes[:, 0] >= 0).all() and (a.boxes[:, 2] <= 192).all() and (a.boxes[:, 3] <= 160).all()
+    w = (a.boxes[:, 2] - a.boxes[:, 0]) * 1.5
+    assert w.max() <= 150 * 1.05  # diameters stay in the 30-150 nm range (cut objects are smaller)
+    assert a.image.dtype == np.float32 and 0 <= a.image.min() and a.image.max() <= 1
+
+
+def test_sixteen_bit_tiff_keeps_values_and_scale(tmp_path):
+    m = render(3, replace(SynthConfig(), width=96, height=96, nm_per_px=1.5))
+    p = str(tmp_path / "x.tif")
+    save_image(p, m.image, 1.5, bit_depth=16)
+    with Image.open(p) as im:
+        assert im.mode == "I;16"
+        res = im.tag_v2[282]
+        assert im.tag_v2[296] == 3 and abs(1e7 / float(res) - 1.5) < 1e-9
+    back = read_image(p)
+    assert back.shape == (96, 96) and abs(float(back.mean()) - (6000 + float(m.image.mean()) * 46000) / 65535) < 1e-3
+
+
+def test_flip_rotate_moves_boxes_with_the_pixels():
+    img = np.zeros((40, 60), np.float32)
+    img[5:15, 20:35] = 1.0
+    boxes = np.array([[20, 5, 35, 15]], np.float32)
+    for seed in range(8):
+        out, b = flip_rotate(np.random.default_rng(seed), img, boxes)
+        ys, xs = np.nonzero(out)
+        np.testing.assert_allclose(b[0], [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
+
+
+def test_random_crop_and_resampling_scale_boxes():
+    img = np.zeros((200, 200), np.float32)
+    img[100:120, 60:100] = 1.0
+    boxes = np.array([[60, 100, 100, 120]], np.float32)
+    small, f = resample_to_scale(img, 1.0, 2.0)
+    assert small.shape == (100, 100) and f == 0.5
+    out, b, c = random_crop(np.random.default_rng(0), img, boxes, np.zeros(1, np.int64), 64, 0.0)
+    assert out.shape == (64, 64) and len(b) <= 1
+    if len(b):
+        x1, y1, x2, y2 = b[0].round().astype(int)
+        assert out[y1:y2, x1:x2].mean() > 0.9
+
+
+def test_targets_peak_at_box_centres():
+    t = draw_targets(np.array([[8, 8, 24, 40]], np.float32), np.zeros(1, np.int64), 1, 64)
+    assert t["heatmap"].shape == (1, 16, 16) and t["mask"].sum() == 1
+    iy, ix = np.unravel_index(np.argmax(t["heatmap"][0]), (16, 16))
+    assert (ix, iy) == (4, 6) and t["heatmap"][0, iy, ix] == 1.0
+    np.testing.assert_allclose(np.exp(t["wh"][:, iy, ix]) * 4, [16, 32], rtol=1e-5)

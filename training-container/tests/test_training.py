@@ -1,0 +1,171 @@
+"""The trainer end to end, as SageMaker runs it: tiny synthetic data, seconds per run."""
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+
+import numpy as np
+import onnx
+import torch
+
+from conftest import REPO_ROOT, TINY_HP, PACKAGE_ROOT, make_tree, run_trainer, trainer_cmd, write_hp
+from exodetect_train.export import load_init_weights, save_torch_model
+from exodetect_train.model import ExoNet, ExportModel
+
+LOG_LINE = re.compile(r"^epoch=(\d+) train_loss=\d+\.\d{4} val_ap50=\d\.\d{4} val_f1=\d\.\d{4} lr=\d\.\d{6} epoch_time_s=\d+\.\d$")
+METRIC_KEYS = {"precision", "recall", "f1", "ap50", "ap50_95", "diameter_median_abs_error_nm", "n_images", "n_objects", "threshold"}
+
+
+def contract_metadata_keys():
+    """The values of MODEL_METADATA_KEYS in lambdas/core/contracts.ts (the inference side reads these)."""
+    with open(os.path.join(REPO_ROOT, "lambdas", "core", "contracts.ts")) as f:
+        text = f.read()
+    block = text[text.index("MODEL_METADATA_KEYS"):]
+    block = block[: block.index("}")]
+    return set(re.findall(r":\s*'([^']+)'", block))
+
+
+def run_onnx_in_node(model_path, x, tmp):
+    inp, out = os.path.join(tmp, "in.f32"), os.path.join(tmp, "out.f32")
+    x.astype(np.float32).tofile(inp)
+    r = subprocess.run(["node", os.path.join(PACKAGE_ROOT, "tests", "ort_run.mjs"), model_path, inp,
+                        ",".join(map(str, x.shape)), out], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    return np.fromfile(out, np.float32).reshape(info["dims"]), info
+
+
+def test_tiny_training_end_to_end_and_onnx_matches_pytorch(tmp_path):
+    base = make_tree(str(tmp_path / "ml"))
+    r = run_trainer(base, dict(TINY_HP, epochs="3"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("epoch=")]
+    assert [int(LOG_LINE.match(ln).group(1)) for ln in lines] == [1, 2, 3], lines
+
+    model_dir = os.path.join(base, "model")
+    assert sorted(os.listdir(model_dir)) == ["card.md", "metrics.json", "model.onnx", "model.pt"]
+    with open(os.path.join(model_dir, "metrics.json")) as f:
+        m = json.load(f)
+    assert set(m) == {"format", "version", "model_version", "dataset_fingerprint", "epochs", "score_threshold",
+                      "nm_per_px", "validation", "annotations"}
+    assert m["format"] == "exodetect-metrics" and m["version"] == 1 and m["epochs"] == 3 and m["nm_per_px"] == 3.0
+    assert set(m["validation"]) == METRIC_KEYS
+    assert m["validation"]["n_images"] == 2 and m["validation"]["threshold"] == m["score_threshold"]
+    assert m["annotations"]["images"] == 6 and m["annotations"]["skipped"] == 0
+
+    model = onnx.load(os.path.join(model_dir, "model.onnx"))
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert set(meta) == contract_metadata_keys()
+    assert meta["exodetect.format"] == "exodetect-detections" and meta["exodetect.format_version"] == "1"
+    assert json.loads(meta["exodetect.class_names"]) == ["exosome"]
+    assert float(meta["exodetect.nm_per_px"]) == 3.0
+    assert float(meta["exodetect.score_threshold"]) == m["score_threshold"]
+    assert meta["exodetect.dataset_fingerprint"] == m["dataset_fingerprint"]
+    assert [i.name for i in model.graph.input] == ["images"] and [o.name for o in model.graph.output] == ["detections"]
+    assert 13 <= model.opset_import[0].version <= 17
+
+    # Same input through PyTorch and onnxruntime-node; dynamic H, W (not the export's 128x160) and N=2.
+    state = torch.load(os.path.join(model_dir, "model.pt"))
+    net = ExoNet(state["arch"]["num_classes"], state["arch"]["width"])
+    net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state["state_dict"].items()})
+    net.eval()
+    from exodetect_train.transforms import read_image
+    a = read_image(os.path.join(base, "input", "data", "validation", "images", "synth_00000.png"))[:96, :128]
+    b = read_image(os.path.join(base, "input", "data", "validation", "images", "synth_00001.png"))[:96, :128] * 0.5
+    x = np.stack([a, b])[:, None].astype(np.float32)
+    with torch.no_grad():
+        ref = ExportModel(net, 50)(torch.from_numpy(x)).numpy()
+    got, info = run_onnx_in_node(os.path.join(model_dir, "model.onnx"), x, str(tmp_path))
+    assert info["dims"] == [2, 50, 6]
+    assert np.all(np.diff(got[:, :, 4], axis=1) <= 1e-7), "detections sorted by score"
+    # Compare everything above a threshold that keeps at least 10 detections per image (so the check is not vacuous).
+    for i in range(2):
+        thr = min(m["score_threshold"], float(np.sort(ref[i, :, 4])[-10]))
+        want = ref[i][ref[i, :, 4] >= thr + 1e-5]
+        have = got[i][got[i, :, 4] >= thr - 1e-5]
+        assert len(want) >= 9
+        for d in want:
+            diff = np.abs(have - d).max(axis=1)
+            assert diff.min() <= 1e-3, (d, have[np.argmin(diff)])
+
+
+def test_resume_after_interruption_finishes_like_an_uninterrupted_run(tmp_path):
+    hp = dict(TINY_HP, epochs="6")
+    base = make_tree(str(tmp_path / "a"))
+    write_hp(base, hp)
+    ckpt = os.path.join(base, "checkpoints", "last.pt")
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    p = subprocess.Popen(trainer_cmd(base), cwd=PACKAGE_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    deadline = time.time() + 60
+    while not os.path.exists(ckpt) and p.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    p.send_signal(signal.SIGKILL)  # a spot interruption at its worst: no chance to clean up
+    p.wait()
+    assert p.returncode == -signal.SIGKILL, "the run finished before it could be interrupted"
+    assert not os.path.exists(os.path.join(base, "model", "model.onnx"))
+    done = torch.load(ckpt)["epoch"]
+    assert 1 <= done < 6
+
+    r = run_trainer(base)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert f"resumed from {ckpt} after epoch {done}" in r.stdout
+    epochs = [int(LOG_LINE.match(ln).group(1)) for ln in r.stdout.splitlines() if ln.startswith("epoch=")]
+    assert epochs == list(range(done + 1, 7))
+    card = open(os.path.join(base, "model", "card.md")).read()
+    assert all(f"epoch={e} " in card for e in range(1, 7))
+
+    # CPU training is deterministic: the interrupted-and-resumed run equals an uninterrupted one.
+    other = make_tree(str(tmp_path / "b"))
+    r2 = run_trainer(other, hp)
+    assert r2.returncode == 0, r2.stderr[-3000:]
+    s1 = torch.load(os.path.join(base, "model", "model.pt"))["state_dict"]
+    s2 = torch.load(os.path.join(other, "model", "model.pt"))["state_dict"]
+    assert all(torch.equal(s1[k], s2[k]) for k in s1)
+
+
+def test_non_finite_loss_stops_with_a_failure_file(tmp_path):
+    base = make_tree(str(tmp_path / "ml"), n_val=0)
+    net = ExoNet(1, 8)
+    with torch.no_grad():
+        net.heat_head[-1].weight.fill_(float("nan"))  # a corrupt starting model
+    save_torch_model(net, str(tmp_path / "bad.pt"), ["exosome"], 3.0)
+    r = run_trainer(base, dict(TINY_HP, init_from=str(tmp_path / "bad.pt")))
+    assert r.returncode != 0
+    failure = open(os.path.join(base, "output", "failure")).read()
+    assert "non-finite loss" in failure and "epoch 1 step 1" in failure
+    assert not os.path.exists(os.path.join(base, "model", "model.onnx"))
+
+
+def test_bad_annotations_over_the_limit_fail_with_the_list(tmp_path):
+    base = make_tree(str(tmp_path / "ml"), labels="yolo")
+    with open(os.path.join(base, "input", "data", "train", "labels", "synth_00001.txt"), "a") as f:
+        f.write("0 1.4 0.5 0.1 0.1\n5 0.5 0.5 0.1 0.1\n")
+    r = run_trainer(base, dict(TINY_HP, max_bad_annotation_fraction="0.01"))
+    assert r.returncode != 0
+    failure = open(os.path.join(base, "output", "failure")).read()
+    assert "max_bad_annotation_fraction" in failure
+    assert "labels/synth_00001.txt:" in failure and "outside the 128x128 image" in failure
+    assert "unknown class id 5" in failure
+
+
+def test_unknown_hyperparameter_fails_clearly(tmp_path):
+    base = make_tree(str(tmp_path / "ml"), n_train=2, n_val=0)
+    r = run_trainer(base, {"epochs": "1", "learning_rate": "0.1"})
+    assert r.returncode != 0
+    failure = open(os.path.join(base, "output", "failure")).read()
+    assert "unknown hyperparameter(s) 'learning_rate'" in failure and "allowed:" in failure
+
+
+def test_init_from_loads_matching_weights(tmp_path):
+    src = ExoNet(1, 8)
+    save_torch_model(src, str(tmp_path / "model.pt"), ["exosome"], 2.0)
+    same = ExoNet(1, 8)
+    info = load_init_weights(same, str(tmp_path))  # a folder holding model.pt works too
+    assert info["skipped"] == 0
+    assert torch.allclose(same.s8[0][0].weight, src.s8[0][0].weight, atol=1e-3)
+    two = ExoNet(2, 8)
+    info2 = load_init_weights(two, str(tmp_path / "model.pt"))
+    assert info2["skipped"] == 2  # heatmap head weight and bias: new class count
