@@ -48,7 +48,7 @@ def resize(img: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
     if img.shape == (out_h, out_w):
         return img
     pil = Image.fromarray(img.astype(np.float32), mode="F")
-    return np.asarray(pil.resize((out_w, out_h), Image.BILINEAR), dtype=np.float32)
+    return np.array(pil.resize((out_w, out_h), Image.BILINEAR), dtype=np.float32)  # writable copy
 
 
 def resample_to_scale(img: np.ndarray, image_nm_per_px: float, target_nm_per_px: float) -> Tuple[np.ndarray, float]:
