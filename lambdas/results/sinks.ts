@@ -6,7 +6,7 @@
  */
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { PassThrough, type Writable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -16,6 +16,8 @@ export interface TextSink {
   write(text: string): Promise<void>;
   /** Flush and finish; resolves when the data is stored. */
   close(): Promise<void>;
+  /** Give up: nothing partial is left behind where the target allows it (S3 multipart uploads are aborted). */
+  abort(): Promise<void>;
 }
 
 const CHUNK_CHARS = 256 * 1024;
@@ -28,6 +30,7 @@ class StreamTextSink implements TextSink {
   constructor(
     private readonly stream: Writable,
     private readonly finished: Promise<unknown>,
+    private readonly onAbort: () => Promise<void> = async () => undefined,
   ) {
     // A failure surfaces on the next write or at close; never as an unhandled rejection.
     finished.catch(() => undefined);
@@ -54,6 +57,13 @@ class StreamTextSink implements TextSink {
     this.stream.end();
     await this.finished;
   }
+
+  async abort(): Promise<void> {
+    this.buffer = [];
+    this.buffered = 0;
+    await this.onAbort().catch(() => undefined);
+    this.stream.destroy();
+  }
 }
 
 export interface S3TextSinkProps {
@@ -78,7 +88,7 @@ export function createS3TextSink(props: S3TextSinkProps): TextSink {
     queueSize: 1,
     leavePartsOnError: false,
   });
-  return new StreamTextSink(body, upload.done());
+  return new StreamTextSink(body, upload.done(), () => upload.abort());
 }
 
 export function createFileTextSink(path: string): TextSink {
@@ -99,6 +109,10 @@ export function createFileTextSink(path: string): TextSink {
   return {
     write: async (text) => (await ready()).write(text),
     close: async () => (await ready()).close(),
+    abort: async () => {
+      await inner?.abort();
+      await rm(path, { force: true });
+    },
   };
 }
 
@@ -111,6 +125,10 @@ export class MemoryTextSink implements TextSink {
     this.parts.push(text);
   }
   async close(): Promise<void> {
+    this.closed = true;
+  }
+  async abort(): Promise<void> {
+    this.parts = [];
     this.closed = true;
   }
   text(): string {

@@ -98,6 +98,11 @@ class DetectionOutputs {
     ]);
   }
 
+  /** Stops every upload (aborting multipart uploads) after a failure. */
+  async abort(): Promise<void> {
+    await Promise.all(Object.values(this.sinks).map((sink) => sink.abort()));
+  }
+
   async close(): Promise<void> {
     await this.cocoResults.closeArray('\n');
     await this.cocoDataset.finish();
@@ -171,9 +176,15 @@ export async function summarizeBatch(props: SummarizeBatchProps): Promise<Summar
     cocoDataset: sink(keys.cocoDataset, 'application/json'),
   });
   const builder = new BatchSummaryBuilder({ ...props.summary, batchId });
-  await outputs.open();
-  const seen = await consumeRecords(batchId, readRecordsFromS3({ s3, bucket, batchId, concurrency: props.concurrency }), builder, (result) => outputs.add(result));
-  await outputs.close();
+  let seen: Set<string>;
+  try {
+    await outputs.open();
+    seen = await consumeRecords(batchId, readRecordsFromS3({ s3, bucket, batchId, concurrency: props.concurrency }), builder, (result) => outputs.add(result));
+    await outputs.close();
+  } catch (err) {
+    await outputs.abort();
+    throw err;
+  }
 
   if (props.reportMissingResults ?? true) {
     for await (const imageKey of listKeys(s3, bucket, batchImagesPrefix(batchId))) {
