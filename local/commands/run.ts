@@ -1,0 +1,183 @@
+/**
+ * `exodetect run` and the demo: a folder of micrographs through the whole
+ * local workflow (upload images, then batch.json; the event bridge starts the
+ * inference state machine; results copied to a plain folder).
+ */
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { BatchManifest } from '../../lambdas/core/contracts.js';
+import { BATCH_ID_PATTERN, CHAMPION_KEY, DEFAULT_MODEL_VERSION, modelKey, resultsPrefix } from '../../lambdas/core/keys.js';
+import { readOnnxMetadata } from '../../lambdas/core/onnx-metadata.js';
+import { InputError } from '../errors.js';
+import { progressBar } from '../progress.js';
+import type { S3EventRecord } from '../s3-server.js';
+import type { ExecutionOutcome } from '../stepfunctions/runner.js';
+import { findImages, LocalWorkflow, type LocalWorkflowProps } from '../workflow.js';
+
+export const REPO_ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
+export const DEFAULT_DATA_DIR = '.exodetect/s3';
+export const DEFAULT_RESULTS_DIR = 'exodetect-results';
+export const BUNDLED_MODEL_DIR = path.join(REPO_ROOT, 'models', DEFAULT_MODEL_VERSION);
+
+export interface RunBatchOptions {
+  readonly imagesDir: string;
+  /** Default: the folder's name and the time, e.g. `grid3-20261125-0912`. */
+  readonly batchId?: string;
+  /** Written to batch.json: overrides the files' own calibration. */
+  readonly nmPerPx?: number;
+  /** A .onnx file, a folder holding model.onnx, or a model version already in the local store. Default: the champion, else models/default. */
+  readonly model?: string;
+  /** Default: exodetect-results/<batch-id>. */
+  readonly outDir?: string;
+  /** s3rver's folder. Default: .exodetect/s3. */
+  readonly dataDir?: string;
+  readonly port?: number;
+  /** More batch.json fields (sample, notes, score_threshold, size_gate_nm). */
+  readonly manifest?: BatchManifest;
+  /** Progress bars. Default: true. */
+  readonly progress?: boolean;
+  readonly log?: (line: string) => void;
+  readonly workflowProps?: Partial<LocalWorkflowProps>;
+}
+
+export interface BatchSummary {
+  readonly batchId: string;
+  readonly images: number;
+  readonly failed: number;
+  readonly detections: number;
+  readonly summaryKey: string;
+  readonly reportKey: string;
+}
+
+export interface RunBatchResult {
+  readonly batchId: string;
+  readonly outDir: string;
+  readonly outcome: ExecutionOutcome;
+  readonly summary?: BatchSummary;
+  /** From the first upload to the results being in the output folder. */
+  readonly seconds: number;
+}
+
+/** A batch id from a folder name: safe alphabet, plus the time so runs do not overwrite each other. */
+export function defaultBatchId(imagesDir: string, now = new Date()): string {
+  const base = path.basename(path.resolve(imagesDir)).replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 50) || 'batch';
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  return `${base}-${stamp}`;
+}
+
+/** Checks a model file early, so a bad --model fails before any upload with a clear message. */
+export async function readModelFile(modelPath: string): Promise<Buffer> {
+  let file = modelPath;
+  try {
+    if ((await stat(modelPath)).isDirectory()) file = path.join(modelPath, 'model.onnx');
+  } catch {
+    throw new InputError(`model ${modelPath} does not exist`);
+  }
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(file);
+  } catch (err) {
+    throw new InputError(`cannot read model ${file}: ${(err as Error).message}`);
+  }
+  if (bytes.length === 0) throw new InputError(`model ${file} is empty`);
+  try {
+    readOnnxMetadata(bytes);
+  } catch (err) {
+    throw new InputError(`model ${file} is not a readable ONNX model: ${(err as Error).message}`);
+  }
+  return bytes;
+}
+
+interface ModelChoice {
+  readonly version?: string;
+  readonly bytes?: Buffer;
+}
+
+async function chooseModel(model: string | undefined): Promise<ModelChoice> {
+  if (model === undefined) return {};
+  if (existsSync(model)) {
+    const bytes = await readModelFile(model);
+    // Content-addressed, so the same file is one version however often it is used.
+    return { version: `local-${createHash('sha256').update(bytes).digest('hex').slice(0, 12)}`, bytes };
+  }
+  if (/^[A-Za-z0-9._-]+$/.test(model) && !model.includes('/')) return { version: model };
+  throw new InputError(`model ${model} is neither a file, a folder with model.onnx, nor a model version name`);
+}
+
+/**
+ * Uploads the bundled default model (models/default/*) so a fresh store can
+ * run batches; without it a model must be given (or be the local champion).
+ */
+export async function uploadBundledModel(workflow: LocalWorkflow, required: boolean): Promise<void> {
+  if (!existsSync(path.join(BUNDLED_MODEL_DIR, 'model.onnx'))) {
+    if (!required) return;
+    throw new InputError(`the bundled model ${path.join(BUNDLED_MODEL_DIR, 'model.onnx')} is missing: pass --model or train one with \`exodetect train\``);
+  }
+  await readModelFile(BUNDLED_MODEL_DIR);
+  await workflow.uploadDirectory(BUNDLED_MODEL_DIR, `models/${DEFAULT_MODEL_VERSION}/`);
+}
+
+export async function runBatchLocally(options: RunBatchOptions): Promise<RunBatchResult> {
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const images = await findImages(options.imagesDir);
+  const batchId = options.batchId ?? defaultBatchId(options.imagesDir);
+  if (!BATCH_ID_PATTERN.test(batchId)) throw new InputError(`batch id "${batchId}" must be 1-80 characters of letters, digits, '.', '_' or '-'`);
+  if (options.nmPerPx !== undefined && !(options.nmPerPx > 0 && options.nmPerPx <= 1000)) {
+    throw new InputError(`--nm-per-px must be a number in (0, 1000], got ${options.nmPerPx}`);
+  }
+  const model = await chooseModel(options.model);
+  const outDir = path.resolve(options.outDir ?? path.join(DEFAULT_RESULTS_DIR, batchId));
+  const workflow = await LocalWorkflow.start({ dataDir: path.resolve(options.dataDir ?? DEFAULT_DATA_DIR), port: options.port, ...options.workflowProps });
+  try {
+    const hasChampion = (await workflow.listKeys(CHAMPION_KEY)).length > 0;
+    await uploadBundledModel(workflow, model.version === undefined && !hasChampion);
+    if (model.bytes && model.version) await workflow.putObject(modelKey(model.version), model.bytes);
+    if (model.version && !model.bytes && (await workflow.listKeys(modelKey(model.version))).length === 0) {
+      throw new InputError(`model version "${model.version}" is not in the local store (${modelKey(model.version)})`);
+    }
+    const manifest: BatchManifest = {
+      ...options.manifest,
+      ...(options.nmPerPx !== undefined && { nm_per_px: options.nmPerPx }),
+      ...(model.version && { model_version: model.version }),
+    };
+
+    const started = Date.now();
+    const showProgress = options.progress ?? true;
+    const upload = showProgress ? progressBar({ label: 'Uploading', total: images.length }) : undefined;
+    let processing: ReturnType<typeof progressBar> | undefined;
+    let processed = 0;
+    const resultPrefix = `${resultsPrefix(batchId)}images/`;
+    const onObject = (record: S3EventRecord) => {
+      if (!record.eventName.startsWith('ObjectCreated') || !decodeURIComponent(record.s3.object.key).startsWith(resultPrefix)) return;
+      processing?.update(++processed);
+    };
+    workflow.server.events.on('object', onObject);
+    const onStarted = () => {
+      upload?.stop();
+      if (showProgress) processing = progressBar({ label: 'Detecting', total: images.length });
+    };
+    workflow.bridge.once('started', onStarted);
+    let outcome: ExecutionOutcome;
+    try {
+      ({ outcome } = await workflow.submitBatch(options.imagesDir, batchId, manifest, (p) => upload?.update(p.done)));
+    } finally {
+      workflow.server.events.off('object', onObject);
+      upload?.stop();
+      processing?.stop();
+    }
+
+    if (outcome.status !== 'SUCCEEDED') {
+      const failure = await workflow.getJson<unknown>(`${resultsPrefix(batchId)}failure.json`).catch(() => undefined);
+      await workflow.downloadPrefix(resultsPrefix(batchId), outDir);
+      log(`Batch ${batchId} ${outcome.status}: ${outcome.error ?? ''} ${failure ? JSON.stringify(failure).slice(0, 2000) : (outcome.cause ?? '')}`);
+      return { batchId, outDir, outcome, seconds: (Date.now() - started) / 1000 };
+    }
+    await workflow.downloadPrefix(resultsPrefix(batchId), outDir);
+    const summary = (outcome.output as { summary?: { Payload?: BatchSummary } } | null)?.summary?.Payload;
+    return { batchId, outDir, outcome, summary, seconds: (Date.now() - started) / 1000 };
+  } finally {
+    await workflow.close();
+  }
+}

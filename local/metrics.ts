@@ -1,0 +1,267 @@
+/**
+ * Detection metrics computed exactly as the trainer computes them
+ * (training-container/exodetect_train/metrics.py): COCO 101-point AP at IoU
+ * 0.50 and 0.50:0.95, greedy matching in descending score order, P/R/F1 at a
+ * score threshold, the best-F1 threshold, and the median absolute error of
+ * the equivalent diameter sqrt(w*h) in nm. tests/local/metrics.test.ts
+ * cross-checks both on the same predictions.
+ */
+
+/** [x1, y1, x2, y2] in the image's pixels. */
+export type XyxyBox = readonly [number, number, number, number];
+
+export interface ImageEval {
+  readonly predBoxes: readonly XyxyBox[];
+  readonly predScores: readonly number[];
+  readonly predClasses: readonly number[];
+  readonly gtBoxes: readonly XyxyBox[];
+  readonly gtClasses: readonly number[];
+  readonly nmPerPx: number;
+}
+
+export interface DetectionMetrics {
+  readonly precision: number;
+  readonly recall: number;
+  readonly f1: number;
+  readonly ap50: number;
+  readonly ap50_95: number;
+  readonly diameter_median_abs_error_nm: number | null;
+  readonly n_images: number;
+  readonly n_objects: number;
+  readonly threshold: number;
+}
+
+/** numpy.linspace's arithmetic (i * step + start, last = stop), so thresholds are bit-identical. */
+function linspace(start: number, stop: number, num: number): number[] {
+  const step = (stop - start) / (num - 1);
+  const out = Array.from({ length: num }, (_, i) => i * step + start);
+  out[num - 1] = stop;
+  return out;
+}
+export const IOU_THRESHOLDS = linspace(0.5, 0.95, 10);
+export const RECALL_POINTS = linspace(0, 1, 101);
+
+/** Python's round(x, digits): the double's exact decimal value, ties to even. */
+export function pyRound(x: number, digits: number): number {
+  if (!Number.isFinite(x)) return x;
+  const exact = Math.abs(x).toFixed(100);
+  const dot = exact.indexOf('.');
+  const rest = exact.slice(dot + 1 + digits);
+  if (rest[0] === '5' && /^50*$/.test(rest)) {
+    const kept = exact.slice(0, dot + 1 + digits);
+    const lastDigit = Number(kept.at(-1) === '.' ? exact[dot - 1] : kept.at(-1));
+    const down = Number(kept);
+    const up = down + 10 ** -digits;
+    return Math.sign(x) * Number((lastDigit % 2 === 0 ? down : up).toFixed(digits));
+  }
+  return Number(x.toFixed(digits));
+}
+
+/**
+ * numpy's float64 sum: the first element, plus the pairwise sum of the rest
+ * (eight accumulators per block of up to 128). Means then agree to the last bit.
+ */
+export function npSum(values: readonly number[]): number {
+  if (values.length === 0) return 0;
+  return values[0]! + pairwiseSum(values, 1, values.length - 1);
+}
+
+function pairwiseSum(a: readonly number[], start: number, n: number): number {
+  if (n < 8) {
+    let res = 0;
+    for (let i = 0; i < n; i++) res += a[start + i]!;
+    return res;
+  }
+  if (n <= 128) {
+    const r = Array.from({ length: 8 }, (_, j) => a[start + j]!);
+    let i = 8;
+    for (; i < n - (n % 8); i += 8) for (let j = 0; j < 8; j++) r[j]! += a[start + i + j]!;
+    let res = r[0]! + r[1]! + (r[2]! + r[3]!) + (r[4]! + r[5]! + (r[6]! + r[7]!));
+    for (; i < n; i++) res += a[start + i]!;
+    return res;
+  }
+  let n2 = Math.floor(n / 2);
+  n2 -= n2 % 8;
+  return pairwiseSum(a, start, n2) + pairwiseSum(a, start + n2, n - n2);
+}
+
+const npMean = (values: readonly number[]): number => npSum(values) / values.length;
+
+function iou(a: XyxyBox, b: XyxyBox): number {
+  const w = Math.max(Math.min(a[2], b[2]) - Math.max(a[0], b[0]), 0);
+  const h = Math.max(Math.min(a[3], b[3]) - Math.max(a[1], b[1]), 0);
+  const inter = w * h;
+  const areaA = (a[2] - a[0]) * (a[3] - a[1]);
+  const areaB = (b[2] - b[0]) * (b[3] - b[1]);
+  return inter / Math.max(areaA + areaB - inter, 1e-12);
+}
+
+/** Indices sorted by descending value, stable (numpy argsort(-x, kind="stable")). */
+const argsortDesc = (values: readonly number[]): number[] => values.map((_, i) => i).sort((i, j) => values[j]! - values[i]!);
+
+interface Matched {
+  readonly scores: number[];
+  readonly tp: boolean[];
+  readonly gtIndex: number[];
+  readonly boxes: XyxyBox[];
+  readonly gts: XyxyBox[];
+}
+
+function match(img: ImageEval, cls: number, iouThreshold: number): Matched {
+  const predIdx = img.predClasses.map((c, i) => (c === cls ? i : -1)).filter((i) => i >= 0);
+  const rawScores = predIdx.map((i) => img.predScores[i]!);
+  const order = argsortDesc(rawScores);
+  const boxes = order.map((o) => img.predBoxes[predIdx[o]!]!);
+  const scores = order.map((o) => rawScores[o]!);
+  const gts = img.gtBoxes.filter((_, i) => img.gtClasses[i] === cls);
+  const taken = new Array<boolean>(gts.length).fill(false);
+  const tp = new Array<boolean>(boxes.length).fill(false);
+  const gtIndex = new Array<number>(boxes.length).fill(-1);
+  for (let i = 0; i < boxes.length; i++) {
+    if (gts.length === 0) break;
+    let best = -Infinity;
+    let j = 0;
+    for (let g = 0; g < gts.length; g++) {
+      const candidate = taken[g] ? -1 : iou(boxes[i]!, gts[g]!);
+      if (candidate > best) {
+        best = candidate;
+        j = g;
+      }
+    }
+    if (best >= iouThreshold) {
+      taken[j] = true;
+      tp[i] = true;
+      gtIndex[i] = j;
+    }
+  }
+  return { scores, tp, gtIndex, boxes, gts };
+}
+
+export function averagePrecision(images: readonly ImageEval[], numClasses: number, iouThreshold: number): number {
+  const aps: number[] = [];
+  for (let c = 0; c < numClasses; c++) {
+    const allScores: number[] = [];
+    const allTp: boolean[] = [];
+    let nGt = 0;
+    for (const img of images) {
+      const m = match(img, c, iouThreshold);
+      allScores.push(...m.scores);
+      allTp.push(...m.tp);
+      nGt += img.gtClasses.filter((g) => g === c).length;
+    }
+    if (nGt === 0) continue;
+    const order = argsortDesc(allScores);
+    let ctp = 0;
+    let cfp = 0;
+    const recall: number[] = [];
+    const precision: number[] = [];
+    for (const o of order) {
+      if (allTp[o]) ctp++;
+      else cfp++;
+      recall.push(ctp / nGt);
+      precision.push(ctp / Math.max(ctp + cfp, 1e-12));
+    }
+    for (let i = precision.length - 2; i >= 0; i--) precision[i] = Math.max(precision[i]!, precision[i + 1]!);
+    const q: number[] = [];
+    for (const r of RECALL_POINTS) {
+      // numpy.searchsorted(recall, r, side="left"): the first index with recall >= r.
+      let lo = 0;
+      let hi = recall.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (recall[mid]! < r) lo = mid + 1;
+        else hi = mid;
+      }
+      q.push(lo < precision.length ? precision[lo]! : 0);
+    }
+    aps.push(npMean(q));
+  }
+  return aps.length ? npMean(aps) : 0;
+}
+
+const equivalentDiameter = (b: XyxyBox): number => Math.sqrt(Math.max(b[2] - b[0], 0) * Math.max(b[3] - b[1], 0));
+
+function countsAt(images: readonly ImageEval[], numClasses: number, threshold: number, iouThreshold = 0.5) {
+  let tp = 0;
+  let fp = 0;
+  let nGt = 0;
+  const diameterErrors: number[] = [];
+  for (const img of images) {
+    const keep = img.predScores.map((s) => s >= threshold);
+    const sub: ImageEval = {
+      ...img,
+      predBoxes: img.predBoxes.filter((_, i) => keep[i]),
+      predScores: img.predScores.filter((_, i) => keep[i]),
+      predClasses: img.predClasses.filter((_, i) => keep[i]),
+    };
+    for (let c = 0; c < numClasses; c++) {
+      const m = match(sub, c, iouThreshold);
+      const t = m.tp.filter(Boolean).length;
+      tp += t;
+      fp += m.tp.length - t;
+      nGt += m.gts.length;
+      m.tp.forEach((isTp, i) => {
+        if (!isTp) return;
+        diameterErrors.push(Math.abs(equivalentDiameter(m.boxes[i]!) - equivalentDiameter(m.gts[m.gtIndex[i]!]!)) * img.nmPerPx);
+      });
+    }
+  }
+  return { tp, fp, nGt, diameterErrors };
+}
+
+/** The score threshold that maximises F1 at IoU 0.5 (ties: the higher threshold), floored to 4 decimals. */
+export function bestF1Threshold(images: readonly ImageEval[], numClasses: number, floor = 0.05): number {
+  const scores: number[] = [];
+  const tps: boolean[] = [];
+  const nGt = images.reduce((n, i) => n + i.gtBoxes.length, 0);
+  for (const img of images) {
+    for (let c = 0; c < numClasses; c++) {
+      const m = match(img, c, 0.5);
+      scores.push(...m.scores);
+      tps.push(...m.tp);
+    }
+  }
+  const kept = scores.map((s, i) => ({ s, t: tps[i]! })).filter((x) => x.s >= floor);
+  if (kept.length === 0 || nGt === 0) return 0.5;
+  const order = argsortDesc(kept.map((k) => k.s));
+  const s = order.map((o) => kept[o]!.s);
+  const t = order.map((o) => kept[o]!.t);
+  let ctp = 0;
+  const f1 = s.map((_, i) => {
+    if (t[i]) ctp++;
+    const value = (2 * ctp) / (i + 1 + nGt);
+    // Only cut between distinct scores.
+    const lastOfRun = i === s.length - 1 || s[i + 1] !== s[i];
+    return lastOfRun ? value : -1;
+  });
+  const best = Math.max(...f1);
+  const iHi = f1.findIndex((v) => v >= best - 1e-12);
+  return Math.floor(s[iHi]! * 1e4) / 1e4;
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : npMean([sorted[mid - 1]!, sorted[mid]!]);
+}
+
+/** The metrics.json 'validation'/'test' block; threshold undefined: the best-F1 one. */
+export function evaluateDetections(images: readonly ImageEval[], numClasses: number, threshold?: number): DetectionMetrics {
+  const thr = threshold ?? bestF1Threshold(images, numClasses);
+  const { tp, fp, nGt, diameterErrors } = countsAt(images, numClasses, thr);
+  const precision = tp + fp ? tp / (tp + fp) : 0;
+  const recall = nGt ? tp / nGt : 0;
+  const f1 = precision + recall ? (2 * precision * recall) / (precision + recall) : 0;
+  const aps = IOU_THRESHOLDS.map((t) => averagePrecision(images, numClasses, t));
+  return {
+    precision: pyRound(precision, 4),
+    recall: pyRound(recall, 4),
+    f1: pyRound(f1, 4),
+    ap50: pyRound(aps[0]!, 4),
+    ap50_95: pyRound(npMean(aps), 4),
+    diameter_median_abs_error_nm: diameterErrors.length ? pyRound(median(diameterErrors), 3) : null,
+    n_images: images.length,
+    n_objects: nGt,
+    threshold: thr,
+  };
+}

@@ -1,0 +1,108 @@
+/**
+ * The TypeScript metrics (exodetect evaluate) against the trainer's Python
+ * metrics (training-container/exodetect_train/metrics.py) on the same predictions.
+ */
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { evaluateDetections, npSum, pyRound, type ImageEval, type XyxyBox } from '../../local/metrics.js';
+
+const TRAINING_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'training-container');
+const PYTHON = '/usr/bin/python3';
+
+/** Deterministic pseudo-random numbers (LCG), so a failure reproduces. */
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+function syntheticImages(seed: number, count: number, numClasses: number): ImageEval[] {
+  const r = rng(seed);
+  return Array.from({ length: count }, (_, k) => {
+    const gtBoxes: XyxyBox[] = [];
+    const gtClasses: number[] = [];
+    const predBoxes: XyxyBox[] = [];
+    const predScores: number[] = [];
+    const predClasses: number[] = [];
+    const nGt = k === 1 ? 0 : Math.floor(r() * 12);
+    for (let g = 0; g < nGt; g++) {
+      const x = r() * 400;
+      const y = r() * 400;
+      const s = 20 + r() * 80;
+      const box: XyxyBox = [x, y, x + s, y + s * (0.8 + r() * 0.4)];
+      gtBoxes.push(box);
+      gtClasses.push(Math.floor(r() * numClasses));
+      if (r() < 0.8) {
+        const j = () => (r() - 0.5) * s * 0.4;
+        predBoxes.push([box[0] + j(), box[1] + j(), box[2] + j(), box[3] + j()]);
+        // Quantised scores make ties, which both implementations must order the same way.
+        predScores.push(Math.round(r() * 20) / 20);
+        predClasses.push(r() < 0.9 ? gtClasses[g]! : (gtClasses[g]! + 1) % numClasses);
+      }
+    }
+    const nFalse = k === 2 ? 0 : Math.floor(r() * 5);
+    for (let f = 0; f < nFalse; f++) {
+      const x = r() * 450;
+      const y = r() * 450;
+      predBoxes.push([x, y, x + 10 + r() * 40, y + 10 + r() * 40]);
+      predScores.push(r());
+      predClasses.push(Math.floor(r() * numClasses));
+    }
+    return { predBoxes, predScores, predClasses, gtBoxes, gtClasses, nmPerPx: 1 + (k % 3) * 0.5 };
+  }).map((img, k) => (k === 3 ? { ...img, predBoxes: [], predScores: [], predClasses: [] } : img));
+}
+
+const PYTHON_EVAL = `
+import json, sys
+import numpy as np
+from exodetect_train.metrics import ImageEval, evaluate_detections
+cases = json.load(sys.stdin)
+out = []
+for case in cases:
+    imgs = [ImageEval(np.array(i["predBoxes"], dtype=np.float64).reshape(-1, 4), np.array(i["predScores"], dtype=np.float64),
+                      np.array(i["predClasses"], dtype=np.int64), np.array(i["gtBoxes"], dtype=np.float64).reshape(-1, 4),
+                      np.array(i["gtClasses"], dtype=np.int64), float(i["nmPerPx"])) for i in case["images"]]
+    out.append(evaluate_detections(imgs, case["numClasses"], case["threshold"]))
+print(json.dumps(out))
+`;
+
+describe('metrics', () => {
+  it('rounds like Python and sums like numpy', () => {
+    expect(pyRound(0.03125, 4)).toBe(0.0312);
+    expect(pyRound(0.03135, 4)).toBe(0.0314);
+    expect(pyRound(2.5, 0)).toBe(2);
+    expect(pyRound(0.123456, 4)).toBe(0.1235);
+    expect(npSum([0.1, 0.2, 0.3])).toBe(0.1 + (0 + 0.2 + 0.3));
+  });
+
+  it('finds perfect detections perfect and misses missing ones', () => {
+    const gt: XyxyBox[] = [
+      [0, 0, 10, 10],
+      [20, 20, 40, 40],
+    ];
+    const perfect = evaluateDetections([{ predBoxes: gt, predScores: [0.9, 0.8], predClasses: [0, 0], gtBoxes: gt, gtClasses: [0, 0], nmPerPx: 2 }], 1, 0.5);
+    expect(perfect).toMatchObject({ precision: 1, recall: 1, f1: 1, ap50: 1, ap50_95: 1, diameter_median_abs_error_nm: 0, n_objects: 2 });
+    const half = evaluateDetections([{ predBoxes: [gt[0]!], predScores: [0.9], predClasses: [0], gtBoxes: gt, gtClasses: [0, 0], nmPerPx: 2 }], 1, 0.5);
+    expect(half).toMatchObject({ precision: 1, recall: 0.5, ap50: 0.505 });
+  });
+
+  it('agrees with the trainer metrics.py on the same predictions', () => {
+      const cases = [
+        { images: syntheticImages(1, 12, 1), numClasses: 1, threshold: null },
+        { images: syntheticImages(2, 20, 1), numClasses: 1, threshold: 0.5 },
+        { images: syntheticImages(3, 9, 2), numClasses: 2, threshold: null },
+        { images: syntheticImages(4, 4, 1), numClasses: 1, threshold: 0.05 },
+      ];
+      const python = JSON.parse(
+        execFileSync(PYTHON, ['-c', PYTHON_EVAL], { cwd: TRAINING_DIR, env: { ...process.env, PYTHONPATH: TRAINING_DIR }, input: JSON.stringify(cases) }).toString(),
+      ) as unknown[];
+      const ours = cases.map((c) => evaluateDetections(c.images, c.numClasses, c.threshold ?? undefined));
+      expect(ours).toEqual(python);
+      // The cases exercise something: neither all-perfect nor all-empty.
+      expect(ours.some((m) => m.ap50 > 0.2 && m.ap50 < 1)).toBe(true);
+  });
+});
