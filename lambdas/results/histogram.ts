@@ -2,8 +2,8 @@
  * Diameter histogram with "nice" bins.
  *
  * Bin width: the Freedman-Diaconis rule, 2 * IQR * n^(-1/3), computed on the
- * sized objects, rounded up to 1, 2, 2.5 or 5 times a power of ten so that
- * edges read well (e.g. 5 nm, 10 nm); then widened to the next nice width
+ * sized objects, rounded to the nearest (on a log scale) 1, 2, 2.5 or 5 times
+ * a power of ten so that edges read well (e.g. 5 nm, 10 nm); then widened to the next nice width
  * while more than `maxBins` bins would be needed. Edges are multiples of the
  * width, covering every value. Fewer than 4 values or a zero IQR fall back to
  * `fallbackWidthNm`. Each bin counts the sized objects and, separately, the
@@ -49,6 +49,17 @@ export function niceCeil(x: number): number {
   return 10 * base;
 }
 
+/** The nice number closest to x on a log scale. */
+export function niceRound(x: number): number {
+  const up = niceCeil(x);
+  const exponent = Math.floor(Math.log10(x));
+  const base = Math.pow(10, exponent);
+  const candidates = [...NICE_STEPS.map((step) => Number((step * base).toPrecision(12))), Number((base / 2).toPrecision(12)), up];
+  let best = up;
+  for (const c of candidates) if (c > 0 && Math.abs(Math.log(c / x)) < Math.abs(Math.log(best / x))) best = c;
+  return best;
+}
+
 /** The next nice number strictly above `x` (itself nice). */
 function niceNext(x: number): number {
   return niceCeil(x * 1.0001 + Number.EPSILON);
@@ -69,7 +80,7 @@ export function buildHistogram(sizedSorted: Float64Array, excludedSorted: Float6
   if (basis.length >= 4) {
     const iqr = quantileSorted(basis, 0.75) - quantileSorted(basis, 0.25);
     if (iqr > 0) {
-      width = niceCeil(2 * iqr * Math.pow(basis.length, -1 / 3));
+      width = niceRound(2 * iqr * Math.pow(basis.length, -1 / 3));
       rule = 'freedman-diaconis';
     }
   }

@@ -218,7 +218,7 @@ function methodsSection(summary: BatchSummary): string {
         .join('<br>')
     : '<span class="muted">\u2013</span>';
   const calibration = summary.calibration.length
-    ? summary.calibration.map((c) => `${num(c.nm_per_px, 4)} nm per pixel, ${esc(SOURCE_LABELS[c.source] ?? c.source)} \u2014 ${num(c.images)} image${c.images === 1 ? '' : 's'}`).join('<br>')
+    ? summary.calibration.map((c) => `${esc(String(Number(c.nm_per_px.toPrecision(4))))} nm per pixel, ${esc(SOURCE_LABELS[c.source] ?? c.source)} \u2014 ${num(c.images)} image${c.images === 1 ? '' : 's'}`).join('<br>')
     : '<span class="muted">\u2013</span>';
   const b = summary.diameter_nm.bootstrap;
   const momentText =
