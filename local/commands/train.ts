@@ -64,11 +64,12 @@ export async function trainLocally(options: TrainLocallyOptions): Promise<Execut
   const workflow = await LocalWorkflow.start({ dataDir: path.resolve(options.dataDir ?? DEFAULT_DATA_DIR), port: options.port, ...options.workflowProps });
   const epochs = Number(hyperparameters.epochs ?? 40);
   const bar = (options.progress ?? true) ? progressBar({ label: 'Training epochs', total: epochs }) : undefined;
-  const onMetric = (m: { name: string; value: number }) => {
-    if (m.name === 'epoch') bar?.update(m.value);
+  const onLog = (line: string) => {
+    // The trainer's per-epoch line starts with `epoch=N ` (its summary line has best_epoch=, not this).
+    const epoch = /^epoch=(\d+)\s/.exec(line);
+    if (epoch) bar?.update(Number(epoch[1]));
+    options.onLog?.(line);
   };
-  const onLog = (line: string) => options.onLog?.(line);
-  workflow.trainingEvents.on('metric', onMetric);
   workflow.trainingEvents.on('log', onLog);
   try {
     const files = await workflow.uploadDirectory(options.datasetDir, `${PREFIX.datasets}${dataset}/`);
@@ -82,7 +83,6 @@ export async function trainLocally(options: TrainLocallyOptions): Promise<Execut
     return await execution.done;
   } finally {
     bar?.stop();
-    workflow.trainingEvents.off('metric', onMetric);
     workflow.trainingEvents.off('log', onLog);
     await workflow.close();
   }
