@@ -85,11 +85,27 @@ export interface OnnxRunnerProps {
   readonly iouThreshold: number;
 }
 
+/**
+ * One session.run at a time per session: a run already uses every intra-op thread, so two
+ * images in flight take turns at the model while the other decodes, draws or talks to S3.
+ */
+const runQueues = new WeakMap<ort.InferenceSession, Promise<unknown>>();
+
+export function exclusiveRun<T>(session: ort.InferenceSession, fn: () => Promise<T>): Promise<T> {
+  const previous = runQueues.get(session) ?? Promise.resolve();
+  const next = previous.then(fn);
+  runQueues.set(
+    session,
+    next.catch(() => undefined),
+  );
+  return next;
+}
+
 export function onnxTileRunner(model: LoadedModel, props: OnnxRunnerProps): TileRunner {
   const fetches = [model.outputName];
   return async (tensor, dims) => {
     const input = new ort.Tensor('float32', tensor, dims as unknown as number[]);
-    const output = await model.session.run({ [model.inputName]: input }, fetches);
+    const output = await exclusiveRun(model.session, () => model.session.run({ [model.inputName]: input }, fetches));
     const result = output[model.outputName] as ort.Tensor;
     const boxes = decodeOutput(result.data as Float32Array, result.dims, 0, {
       layout: model.layout,

@@ -45,6 +45,11 @@ export interface LoadModelProps {
   readonly intraOpThreads?: number;
   /** Tile edge when the model names none. Default 512 (ours), 640 (YOLO). */
   readonly defaultTileSize?: number;
+  /**
+   * Let idle onnxruntime threads spin. Default false: spinning threads burn the CPU that a
+   * second image in flight (or a neighbour on a shared host) needs, for no gain in latency.
+   */
+  readonly allowSpinning?: boolean;
   /** Skip the warm-up run (the layout then comes from static output shapes only). Default false. */
   readonly skipWarmUp?: boolean;
 }
@@ -111,6 +116,7 @@ export async function loadModel(bytes: Uint8Array, props: LoadModelProps): Promi
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
+      extra: { session: { intra_op: { allow_spinning: props.allowSpinning ? '1' : '0' } } },
     });
   } catch (err) {
     throw new ModelError(`cannot load model ${props.key}: ${(err as Error).message}`, { cause: err });

@@ -1,0 +1,290 @@
+/**
+ * `npm run bench`: speed and memory of the inference path (a benchmark, not a test).
+ *
+ * For one model in one run:
+ *   - median per-image time of the bare `session.run` calls the pipeline makes (all tiles), and
+ *     of the whole path (S3 get from a local s3rver in its own process, decode, preprocess, run,
+ *     postprocess, overlay, S3 put) for a 512x512 8-bit PNG, a 2048x2048 8-bit PNG (tiled) and a
+ *     1024x1024 16-bit TIFF; the whole path both per image of a batch run the way the handler
+ *     runs it (2 images in flight, taking turns at the model) and for one image alone (latency);
+ *     the ratios whole / bare;
+ *   - onnxruntime and PyTorch eager (the trainer's model code, /usr/bin/python3) on one thread;
+ *   - peak RSS of a child process that processes a 4096x4096 16-bit TIFF.
+ * The last line is one JSON object with every figure.
+ *
+ * Model: models/default/model.onnx when it exists; else engineer A's architecture with random
+ * weights exported by bench/torch_peer.py (same compute as a trained one); else a test-builder
+ * conv model. Which one is printed.
+ */
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import sharp from 'sharp';
+import { MODEL_FORMAT_NAME, MODEL_METADATA_KEYS } from '../lambdas/core/contracts.js';
+import { runDetectBatch } from '../lambdas/core/detect-batch.js';
+import { detectTiled, type TileRunner } from '../lambdas/core/detector.js';
+import { decodeImage } from '../lambdas/core/image-decode.js';
+import { loadModel, type LoadedModel } from '../lambdas/core/model.js';
+import { fillTensor } from '../lambdas/core/preprocess.js';
+import { createS3Client } from '../lambdas/core/s3.js';
+import * as ort from 'onnxruntime-node';
+import { buildConstantDetectorModel } from '../tests/helpers/onnx-builder.js';
+import { writeTiff } from '../tests/core/fixtures/tiff-writer.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const PYTHON = '/usr/bin/python3';
+const BUCKET = 'exodetect-data';
+const BATCH = 'bench';
+const work = mkdtempSync(path.join(os.tmpdir(), 'exodetect-bench-'));
+
+const median = (values: number[]): number => {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+};
+const r1 = (v: number) => Math.round(v * 10) / 10;
+const r3 = (v: number) => Math.round(v * 1000) / 1000;
+
+/** Deterministic synthetic micrograph: bright background with noise and dark vesicle-like disks. */
+function micrograph(width: number, height: number, max: number, seed: number): Uint8Array | Uint16Array {
+  const out = max > 255 ? new Uint16Array(width * height) : new Uint8Array(width * height);
+  let s = seed >>> 0;
+  const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  for (let i = 0; i < out.length; i++) out[i] = Math.round(max * (0.6 + 0.1 * rand()));
+  const disks = Math.round((width * height) / 20000);
+  for (let d = 0; d < disks; d++) {
+    const cx = rand() * width;
+    const cy = rand() * height;
+    const r = 10 + rand() * 40;
+    for (let y = Math.max(0, Math.floor(cy - r)); y < Math.min(height, Math.ceil(cy + r)); y++) {
+      for (let x = Math.max(0, Math.floor(cx - r)); x < Math.min(width, Math.ceil(cx + r)); x++) {
+        const d2 = (x - cx) ** 2 + (y - cy) ** 2;
+        if (d2 < r * r) out[y * width + x] = Math.round(max * (d2 > 0.7 * r * r ? 0.25 : 0.45));
+      }
+    }
+  }
+  return out;
+}
+
+function pythonHasTorch(): string | undefined {
+  if (!existsSync(PYTHON)) return `${PYTHON} does not exist`;
+  const probe = spawnSync(PYTHON, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' });
+  if (probe.status !== 0) return `${PYTHON} cannot import torch`;
+  if (!existsSync(path.join(ROOT, 'training-container/exodetect_train/model.py'))) return 'training-container/exodetect_train is missing';
+  return undefined;
+}
+
+interface ModelChoice {
+  readonly onnxPath: string;
+  readonly ptPath?: string;
+  readonly description: string;
+}
+
+function chooseModel(torchProblem: string | undefined): ModelChoice {
+  const bundled = path.join(ROOT, 'models/default/model.onnx');
+  if (existsSync(bundled)) {
+    const pt = path.join(ROOT, 'models/default/model.pt');
+    return { onnxPath: bundled, ptPath: existsSync(pt) ? pt : undefined, description: 'models/default/model.onnx (the bundled default model)' };
+  }
+  if (!torchProblem) {
+    const dir = path.join(work, 'model');
+    execFileSync(PYTHON, [path.join(ROOT, 'bench/torch_peer.py'), 'make-model', dir], { stdio: ['ignore', 'ignore', 'ignore'] });
+    return {
+      onnxPath: path.join(dir, 'model.onnx'),
+      ptPath: path.join(dir, 'model.pt'),
+      description: "engineer A's ExoNet (width 24) with random weights, exported by the trainer's code (models/default/model.onnx not present yet)",
+    };
+  }
+  const onnxPath = path.join(work, 'builder.onnx');
+  writeFileSync(
+    onnxPath,
+    buildConstantDetectorModel({
+      layout: 'exodetect',
+      rows: [[10, 10, 50, 50, 0.9, 0]],
+      convLayers: 4,
+      convWidth: 16,
+      metadata: { [MODEL_METADATA_KEYS.format]: MODEL_FORMAT_NAME, [MODEL_METADATA_KEYS.nmPerPx]: '2', [MODEL_METADATA_KEYS.tileSize]: '512' },
+    }),
+  );
+  return { onnxPath, description: 'a test-builder model (4 conv layers of width 16), no trained model and no torch available' };
+}
+
+interface CaseFigures {
+  readonly name: string;
+  readonly width: number;
+  readonly height: number;
+  readonly tiles: number;
+  readonly bare_ms: number;
+  readonly whole_ms: number;
+  /** Per image, in a batch processed as the handler does (concurrency 2). */
+  readonly ratio: number;
+  /** One image per invocation: its latency. */
+  readonly single_image_ms: number;
+  readonly single_image_ratio: number;
+  readonly batch_size: number;
+  readonly runs: number;
+}
+
+async function main(): Promise<void> {
+  const torchProblem = pythonHasTorch();
+  const choice = chooseModel(torchProblem);
+  console.log(`model: ${choice.description}`);
+  const modelBytes = readFileSync(choice.onnxPath);
+  const threads = os.availableParallelism();
+  const model = await loadModel(modelBytes, { key: 'models/default/model.onnx', intraOpThreads: threads });
+  const nmPerPx = model.nmPerPx ?? 1;
+  console.log(`  layout ${model.layout}, tile ${model.tileSize}, ${model.nmPerPx ?? '?'} nm/px, intra-op threads ${threads}, sha256 ${model.sha256.slice(0, 12)}`);
+  console.log(`  host: ${os.cpus()[0]?.model ?? 'cpu'} x${os.cpus().length}, load average ${os.loadavg().map((v) => v.toFixed(2)).join(' ')}`);
+
+  // Images, written to a local S3 server.
+  const png512 = await sharp(micrograph(512, 512, 255, 1), { raw: { width: 512, height: 512, channels: 1 } }).png().toBuffer();
+  const png2048 = await sharp(micrograph(2048, 2048, 255, 2), { raw: { width: 2048, height: 2048, channels: 1 } }).png().toBuffer();
+  const tiff16 = writeTiff([{ width: 1024, height: 1024, pixels: micrograph(1024, 1024, 60000, 3) }]);
+  const tiffLarge = path.join(work, 'large-4096.tif');
+  writeFileSync(tiffLarge, writeTiff([{ width: 4096, height: 4096, pixels: micrograph(4096, 4096, 60000, 4) }]));
+
+  const s3Child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/s3-child.ts'), path.join(work, 's3'), BUCKET], {
+    cwd: ROOT,
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const endpoint = await new Promise<string>((resolve, reject) => {
+    let buffered = '';
+    s3Child.stdout.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      const line = buffered.split('\n').find((l) => l.startsWith('{'));
+      if (line) resolve((JSON.parse(line) as { endpoint: string }).endpoint);
+    });
+    s3Child.on('exit', (code) => reject(new Error(`s3rver child exited with ${code}`)));
+  });
+  const s3 = createS3Client({ EXODETECT_S3_ENDPOINT: endpoint });
+  const cases = [
+    { name: '512x512 8-bit PNG', file: 'a512.png', bytes: png512, runs: 10, batch: 8 },
+    { name: '2048x2048 8-bit PNG (tiled)', file: 'b2048.png', bytes: png2048, runs: 3, batch: 4 },
+    { name: '1024x1024 16-bit TIFF', file: 'c1024.tif', bytes: tiff16, runs: 6, batch: 6 },
+  ];
+  const keyOf = (file: string, copy: number) => `batches/${BATCH}/images/${copy}-${file}`;
+  for (const c of cases) {
+    for (let copy = 0; copy < c.batch; copy++) {
+      await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: keyOf(c.file, copy), Body: c.bytes }));
+    }
+  }
+
+  const figures: CaseFigures[] = [];
+  const models = { get: async () => model };
+  const batchInput = { bucket: BUCKET, batchId: BATCH, modelKey: 'models/default/model.onnx', params: { nm_per_px: nmPerPx } };
+  for (const c of cases) {
+    const decoded = await decodeImage(c.bytes, c.file);
+    // Bare: exactly the session.run calls the pipeline makes for this image (same tiles, same tensors).
+    let bareRun = 0;
+    const timedRunner: TileRunner = async (tensor, dims) => {
+      const input = new ort.Tensor('float32', tensor, dims as unknown as number[]);
+      const t0 = performance.now();
+      await model.session.run({ [model.inputName]: input }, [model.outputName]);
+      bareRun += performance.now() - t0;
+      return [];
+    };
+    const single = { Items: [{ Key: keyOf(c.file, 0), Size: c.bytes.length }], BatchInput: batchInput };
+    const batch = { Items: Array.from({ length: c.batch }, (_, i) => ({ Key: keyOf(c.file, i), Size: c.bytes.length })), BatchInput: batchInput };
+    const bare: number[] = [];
+    const latency: number[] = [];
+    const perImage: number[] = [];
+    let tiles = 0;
+    for (let i = 0; i < c.runs + 1; i++) {
+      bareRun = 0;
+      tiles = (await detectTiled(decoded, model, timedRunner, { overlap: Math.round(model.tileSize / 4) })).tiles;
+      const t0 = performance.now();
+      const one = await runDetectBatch(single, { s3, models, concurrency: 1 });
+      const t1 = performance.now();
+      const many = await runDetectBatch(batch, { s3, models, concurrency: 2 });
+      const t2 = performance.now();
+      for (const item of [...one.items, ...many.items]) if (item.status !== 'ok') throw new Error(`bench image failed: ${item.error}`);
+      if (i === 0) continue; // warm-up
+      bare.push(bareRun);
+      latency.push(t1 - t0);
+      perImage.push((t2 - t1) / c.batch);
+    }
+    const f: CaseFigures = {
+      name: c.name,
+      width: decoded.width,
+      height: decoded.height,
+      tiles,
+      bare_ms: r1(median(bare)),
+      whole_ms: r1(median(perImage)),
+      ratio: r3(median(perImage) / median(bare)),
+      single_image_ms: r1(median(latency)),
+      single_image_ratio: r3(median(latency) / median(bare)),
+      batch_size: c.batch,
+      runs: c.runs,
+    };
+    figures.push(f);
+    console.log(
+      `${f.name}: ${f.tiles} tile(s); bare session.run ${f.bare_ms} ms; whole path per image in a batch of ${f.batch_size} ` +
+        `(handler concurrency 2) ${f.whole_ms} ms, whole/bare ${f.ratio}; one image alone ${f.single_image_ms} ms, ` +
+        `whole/bare ${f.single_image_ratio} (medians of ${f.runs})`,
+    );
+  }
+  s3.destroy();
+  s3Child.stdin.end();
+
+  // One thread each: onnxruntime vs PyTorch eager, same model, same 512x512 tensor.
+  let peer: Record<string, unknown> = { skipped: true };
+  const decoded512 = await decodeImage(png512, 'a512.png');
+  const tensor = new Float32Array(512 * 512);
+  fillTensor(decoded512, { x: 0, y: 0, width: 512, height: 512 }, tensor, 512, 512, 1);
+  const single = await loadModel(modelBytes, { key: 'single-thread', intraOpThreads: 1 });
+  const ortTimes: number[] = [];
+  for (let i = 0; i < 11; i++) {
+    const t0 = performance.now();
+    await single.session.run({ [single.inputName]: new ort.Tensor('float32', tensor, [1, 1, 512, 512]) });
+    if (i > 0) ortTimes.push(performance.now() - t0);
+  }
+  const ortSingle = r1(median(ortTimes));
+  const k = (await single.session.run({ [single.inputName]: new ort.Tensor('float32', tensor, [1, 1, 512, 512]) }))[single.outputName]!.dims[1];
+  const peerProblem = torchProblem ?? (choice.ptPath ? undefined : 'no model.pt beside the ONNX model (the builder model has no PyTorch twin)');
+  if (peerProblem) {
+    console.log(`PyTorch eager peer skipped: ${peerProblem}`);
+    peer = { skipped: true, reason: peerProblem, ort_1thread_ms: ortSingle };
+  } else {
+    const tensorPath = path.join(work, 'tensor512.f32');
+    writeFileSync(tensorPath, Buffer.from(tensor.buffer));
+    const out = execFileSync(
+      PYTHON,
+      [path.join(ROOT, 'bench/torch_peer.py'), 'run', choice.ptPath!, tensorPath, '--shape', '1,1,512,512', '--k', String(k), '--threads', '1', '--runs', '10'],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] },
+    );
+    const torch = JSON.parse(out.trim().split('\n').at(-1)!) as { median_ms: number; torch: string };
+    peer = { skipped: false, torch_version: torch.torch, torch_1thread_ms: r1(torch.median_ms), ort_1thread_ms: ortSingle, speedup: r3(torch.median_ms / ortSingle) };
+    console.log(`512x512, one thread: PyTorch ${torch.torch} eager ${r1(torch.median_ms)} ms, onnxruntime ${ortSingle} ms: ${r3(torch.median_ms / ortSingle)}x`);
+  }
+
+  // Peak RSS, in a child process of its own.
+  const child = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/rss-child.ts'), choice.onnxPath, tiffLarge, String(nmPerPx)], {
+    encoding: 'utf8',
+    cwd: ROOT,
+  });
+  if (child.status !== 0) throw new Error(`RSS child failed: ${child.stderr}`);
+  const rss = JSON.parse(child.stdout.trim().split('\n').at(-1)!) as { peak_rss_mb: number; rss_before_image_mb: number; ms: number };
+  console.log(`4096x4096 16-bit TIFF: peak RSS ${rss.peak_rss_mb} MB (${rss.rss_before_image_mb} MB before the image), ${rss.ms} ms`);
+
+  rmSync(work, { recursive: true, force: true });
+  const summary = {
+    bench: 'exodetect-inference',
+    model: choice.description,
+    model_sha256: model.sha256,
+    intra_op_threads: threads,
+    cases: figures,
+    targets: { ratio_512: 1.15, ratio_tiled: 1.25, torch_speedup: 2, peak_rss_mb: 1024 },
+    pytorch_peer: peer,
+    peak_rss_4096_tiff: rss,
+  };
+  console.log(JSON.stringify(summary));
+}
+
+main().catch((err: unknown) => {
+  rmSync(work, { recursive: true, force: true });
+  console.error(err);
+  process.exitCode = 1;
+});
