@@ -21,6 +21,7 @@ import { CocoDatasetWriter } from './coco.js';
 import { imageFileName } from './paths.js';
 import type { TextSink } from './sinks.js';
 import { SOFTWARE } from './software.js';
+import { ExodetectError } from '../core/errors.js';
 
 export const ANNOTATION_FORMATS = ['coco', 'yolo', 'voc'] as const;
 export type AnnotationFormat = (typeof ANNOTATION_FORMATS)[number];
@@ -30,12 +31,8 @@ export const YOLO_CLASSES_FILE = 'classes.txt';
 export const DATASET_FILE = 'dataset.json';
 export const YOLO_DECIMALS = 8;
 
-export class AnnotationExportError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'AnnotationExportError';
-  }
-}
+/** Bad export input (format, paths, threshold, output folder). */
+export class AnnotationExportError extends ExodetectError {}
 
 /** Where export files go: a folder on disk, or memory in tests. Paths are relative, with '/'. */
 export interface ExportOutput {

@@ -6,16 +6,16 @@
  */
 import { XMLParser } from 'fast-xml-parser';
 import type { Box } from '../core/contracts.js';
+import { ExodetectError } from '../core/errors.js';
 import { EXPORT_DECIMALS, fromXywh, roundTo } from './boxes.js';
 
-export class AnnotationParseError extends Error {
+export class AnnotationParseError extends ExodetectError {
   constructor(
     readonly file: string,
     readonly line: number | null,
     problem: string,
   ) {
     super(`${file}${line ? `:${line}` : ''}: ${problem}`);
-    this.name = 'AnnotationParseError';
   }
 }
 

@@ -4,16 +4,16 @@
  * summary needs becomes a failure of that image, never of the batch.
  */
 import { z } from 'zod';
+import { ExodetectError } from '../core/errors.js';
 import type { ImageErrorRecord, ImageRecord, ImageResult } from '../core/contracts.js';
 
 /** A stored result document cannot be used. Recorded against its image. */
-export class ResultDocumentError extends Error {
+export class ResultDocumentError extends ExodetectError {
   constructor(
     readonly resultKey: string,
     message: string,
   ) {
     super(`${resultKey}: ${message}`);
-    this.name = 'ResultDocumentError';
   }
 }
 

@@ -10,6 +10,7 @@ import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/
 import type { ImageRecord } from '../core/contracts.js';
 import { resultsPrefix } from '../core/keys.js';
 import { parseImageRecord, ResultDocumentError } from './image-record.js';
+import { ExodetectError } from '../core/errors.js';
 
 /** One result document, parsed, or the reason it could not be used. */
 export type RecordEntry =
@@ -86,12 +87,8 @@ async function* walkJsonFiles(dir: string): AsyncGenerator<string> {
   }
 }
 
-export class ResultsFolderError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ResultsFolderError';
-  }
-}
+/** A local folder is not a copy of results/<batchId>/. */
+export class ResultsFolderError extends ExodetectError {}
 
 /**
  * A local copy of results/<batchId>/ (with its images/ folder of per-image

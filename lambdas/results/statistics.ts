@@ -20,6 +20,7 @@
  *   The method used is recorded next to the intervals.
  */
 import { createRandom, sampleBeta } from './random.js';
+import { ExodetectError } from '../core/errors.js';
 
 /** Growable array of doubles: 8 bytes an element, no boxing. */
 export class Float64Buffer {
@@ -94,12 +95,7 @@ export interface DiameterStatistics {
   };
 }
 
-export class InvalidStatisticsInputError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'InvalidStatisticsInputError';
-  }
-}
+export class InvalidStatisticsInputError extends ExodetectError {}
 
 function validateBootstrapProps(props: BootstrapProps): Required<BootstrapProps> {
   const merged = { ...DEFAULT_BOOTSTRAP, ...props };

@@ -16,13 +16,10 @@ import { renderReport, type ReportProps } from './report.js';
 import { createS3TextSink, JsonArrayWriter, type TextSink } from './sinks.js';
 import { SOFTWARE } from './software.js';
 import { BatchSummaryBuilder, type BatchSummary, type BatchSummaryProps } from './summary.js';
+import { ExodetectError } from '../core/errors.js';
 
-export class SummarizeInputError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'SummarizeInputError';
-  }
-}
+/** The summarize event lacks a valid bucket or batch id. */
+export class SummarizeInputError extends ExodetectError {}
 
 /** Failure codes the summarize step itself assigns (detect assigns the others). */
 export const SUMMARY_FAILURE_CODES = {

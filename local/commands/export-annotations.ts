@@ -13,6 +13,7 @@ import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { ImageRecord } from '../../lambdas/core/contracts.js';
 import { BATCH_ID_PATTERN } from '../../lambdas/core/keys.js';
 import {
+  ANNOTATION_FORMATS as ANNOTATION_FORMAT_CHOICES,
   AnnotationExportError,
   createAnnotationWriter,
   parseAnnotationFormat,
@@ -166,3 +167,90 @@ export async function exportAnnotations(props: ExportAnnotationsProps): Promise<
   }
   return { format, out: props.out, batchIds: [...batchIds], images, objects, belowThreshold, skipped, files, imagesDownloaded };
 }
+
+/** Where `exodetect run` copies a batch's results locally (exodetect-results/<batch-id>/). */
+export const LOCAL_RESULTS_DIR = 'exodetect-results';
+
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    await readdir(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * `exodetect export-annotations <batch-id|results-dir> --format coco|yolo|voc --out DIR`
+ * (argv: the arguments after the command name). A folder argument is a
+ * results folder; a batch id is looked up in exodetect-results/<id>/, else in
+ * the bucket (--bucket or EXODETECT_BUCKET; EXODETECT_S3_ENDPOINT for s3rver).
+ */
+export async function exportAnnotationsCli(
+  argv: string[],
+  io: { out: (line: string) => void } = { out: (line) => process.stdout.write(`${line}\n`) },
+): Promise<ExportAnnotationsResult | undefined> {
+  const { Command, CommanderError, Option } = await import('commander');
+  const program = new Command('exodetect export-annotations')
+    .description("Export a batch's detections as an annotation set (COCO, YOLO or Pascal VOC) to correct in makesense.ai, CVAT or Label Studio and train on.")
+    .argument('<batch-id|results-dir>', 'a results folder (e.g. exodetect-results/<batch-id>) or a batch id')
+    .addOption(new Option('--format <format>', 'annotation format').choices([...ANNOTATION_FORMAT_CHOICES]).makeOptionMandatory())
+    .requiredOption('--out <dir>', 'output folder (must be empty unless --overwrite)')
+    .option('--score-threshold <x>', 'keep detections with score >= x (default: all stored detections)', (v: string) => {
+      const x = Number(v);
+      if (!Number.isFinite(x)) throw new AnnotationExportError(`--score-threshold must be a number in [0, 1], got "${v}"`);
+      return x;
+    })
+    .option('--bucket <name>', 'data bucket for a batch id (env EXODETECT_BUCKET)')
+    .option('--with-images', 'S3 only: download the images beside the labels', false)
+    .option('--overwrite', 'write into a non-empty output folder', false)
+    .exitOverride()
+    // Usage errors become one ExodetectError line (the CLI prints those without a stack).
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: () => undefined });
+  try {
+    program.parse(argv, { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help' || err.code === 'commander.version') return undefined;
+      throw new AnnotationExportError(`export-annotations: ${err.message.replace(/^error: /, '')} (see --help)`);
+    }
+    throw err;
+  }
+  const target = program.args[0]!;
+  const opts = program.opts<{ format: AnnotationFormat; out: string; scoreThreshold?: number; bucket?: string; withImages: boolean; overwrite: boolean }>();
+
+  let source: ExportAnnotationsProps['source'];
+  if (await isDirectory(target)) source = target;
+  else if (BATCH_ID_PATTERN.test(target) && (await isDirectory(join(LOCAL_RESULTS_DIR, target))) && !opts.bucket) source = join(LOCAL_RESULTS_DIR, target);
+  else {
+    const bucket = opts.bucket ?? process.env.EXODETECT_BUCKET;
+    if (!bucket) {
+      throw new AnnotationExportError(`"${target}" is neither a results folder nor a batch in ${LOCAL_RESULTS_DIR}/: give a folder, or --bucket (or EXODETECT_BUCKET) for a batch in S3`);
+    }
+    const { createS3Client } = await import('../../lambdas/core/s3.js');
+    source = { s3: createS3Client(), bucket, batchId: target };
+  }
+  const result = await exportAnnotations({
+    source,
+    format: opts.format,
+    out: opts.out,
+    scoreThreshold: opts.scoreThreshold,
+    includeImages: opts.withImages,
+    overwrite: opts.overwrite,
+  });
+  io.out(
+    `Exported ${result.objects} objects in ${result.images} images as ${result.format.toUpperCase()} to ${result.out}` +
+      (result.belowThreshold ? ` (${result.belowThreshold} detections below the score threshold left out)` : '') +
+      (result.imagesDownloaded ? `; downloaded ${result.imagesDownloaded} images` : ''),
+  );
+  for (const s of result.skipped) io.out(`  skipped ${s.image}: ${s.reason}`);
+  io.out(
+    result.imagesDownloaded
+      ? `Correct the labels, then upload the folder under datasets/<name>/ to train on it.`
+      : `Put the images beside their labels (same relative paths), correct the labels, then upload the folder under datasets/<name>/ to train on it.`,
+  );
+  return result;
+}
+
+/** The entry local/cli.ts calls. */
+export const main = exportAnnotationsCli;

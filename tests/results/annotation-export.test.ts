@@ -9,7 +9,7 @@ import type { ImageResult } from '../../lambdas/core/contracts.js';
 import { batchImagesPrefix } from '../../lambdas/core/keys.js';
 import { labelStem, toAnnotationImage, vocXml, yoloLine, type AnnotationFormat } from '../../lambdas/results/annotation-export.js';
 import { parseCocoDataset, parseVocXml, parseYoloLabels, type ParsedImage } from '../../lambdas/results/annotation-import.js';
-import { exportAnnotations } from '../../local/commands/export-annotations.js';
+import { exportAnnotations, exportAnnotationsCli } from '../../local/commands/export-annotations.js';
 import { generateErrorRecord, generateImageResult, resultKeyFor } from './batch-generator.js';
 import { putAll, startS3Fixture } from './s3-helpers.js';
 
@@ -164,6 +164,29 @@ describe('the trainer reads the exports back', () => {
       expect(image.nm_per_px).toBeCloseTo(results.find((r) => r.image_key.endsWith(file))!.nm_per_px, 9);
     }
   }, 60_000);
+});
+
+describe('exodetect export-annotations (argv)', () => {
+  it('exports a results folder and reports what it did', async () => {
+    const lines: string[] = [];
+    const out = join(root, 'out-cli');
+    const result = await exportAnnotationsCli([resultsDir, '--format', 'VOC'.toLowerCase(), '--out', out, '--score-threshold', '0.9'], { out: (l) => lines.push(l) });
+    expect(result!.format).toBe('voc');
+    expect(result!.objects).toBe([...expected(0.9).values()].reduce((s, o) => s + o.length, 0));
+    expect(lines[0]).toMatch(new RegExp(`^Exported ${result!.objects} objects in ${results.length} images as VOC to .*out-cli \\(\\d+ detections below the score threshold left out\\)$`));
+    expect(lines).toContain(`  skipped batches/${batchId}/images/broken.tif: TRUNCATED: cut short`);
+    expect(await readFile(join(out, 'grid 2', 'b.xml'), 'utf8')).toContain('<filename>b.tif</filename>');
+  });
+
+  it('turns usage errors into one clear message and prints help', async () => {
+    await expect(exportAnnotationsCli([resultsDir, '--format', 'pascal', '--out', join(root, 'x')])).rejects.toThrow(
+      /argument 'pascal' is invalid\. Allowed choices are coco, yolo, voc/,
+    );
+    await expect(exportAnnotationsCli(['no-such-batch', '--format', 'coco', '--out', join(root, 'x')])).rejects.toThrow(/"no-such-batch" is neither a results folder nor a batch/);
+    const lines: string[] = [];
+    expect(await exportAnnotationsCli(['--help'], { out: (l) => lines.push(l) })).toBeUndefined();
+    expect(lines.join('\n')).toContain('--format <format>');
+  });
 });
 
 describe('export from a batch in S3', () => {
