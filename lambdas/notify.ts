@@ -2,6 +2,7 @@
  * Sends what happened to people: SNS when NOTIFY_TOPIC_ARN is set (AWS), the
  * log otherwise (locally). A failed batch is also recorded in results/<id>/failure.json.
  */
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import type { Context } from 'aws-lambda';
 import { optionalEnv } from './core/env.js';
@@ -9,7 +10,7 @@ import { createS3Client } from './core/s3.js';
 import { formatNotification, parseNotificationEvent, recordBatchFailure, type NotificationKind } from './training/notification.js';
 import { createObservability } from './training/observability.js';
 
-const { logger, tracer } = createObservability('notify');
+const { logger, metrics, tracer } = createObservability('notify');
 const s3 = tracer.captureAWSv3Client(createS3Client());
 const topicArn = optionalEnv('NOTIFY_TOPIC_ARN', '');
 const sns = topicArn ? tracer.captureAWSv3Client(new SNSClient({})) : undefined;
@@ -36,6 +37,12 @@ export async function handler(event: unknown, context?: Context): Promise<Notify
       }),
     );
   }
+  const detections = (parsed.detail.summary as { detections?: unknown } | undefined)?.detections;
+  if (parsed.kind === 'batch.succeeded' && typeof detections === 'number') {
+    metrics.addMetric('DetectionsPerBatch', MetricUnit.Count, detections);
+  }
+  metrics.addMetric(parsed.kind === 'batch.failed' || parsed.kind === 'training.failed' ? 'FailureNotifications' : 'Notifications', MetricUnit.Count, 1);
+  metrics.publishStoredMetrics();
   logger.info(message, { kind: parsed.kind, subject, published: Boolean(sns) });
   return { kind: parsed.kind, subject, published: Boolean(sns), ...(failureKey && { failureKey }) };
 }

@@ -1,4 +1,5 @@
 /** Training state machine: make the registered model the champion if it beats the current one. */
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
 import { createS3Client } from './core/s3.js';
@@ -15,7 +16,7 @@ export async function handler(event: unknown, context?: Context): Promise<Promot
   const parsed = PromoteModelEventSchema.safeParse(event);
   if (!parsed.success) throw new EventShapeError(`promote-model expects {bucket, dataset, runId, fingerprint, candidate}: ${z.prettifyError(parsed.error)}`);
   const result = await promoteModel(s3, { ...parsed.data, candidate: parsed.data.candidate as unknown as RegisteredModel });
-  metrics.addMetric(result.promoted ? 'ModelsPromoted' : 'ModelsRejected', 'Count', 1);
+  metrics.addMetric(result.promoted ? 'ModelsPromoted' : 'ModelsRejected', MetricUnit.Count, 1);
   metrics.publishStoredMetrics();
   logger.info(result.promoted ? 'model promoted' : 'model rejected', { version: result.candidate.version, reason: result.reason });
   return result;

@@ -1,4 +1,5 @@
 /** Training state machine: file the trained model under models/<version>/. */
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
 import { createS3Client } from './core/s3.js';
@@ -25,8 +26,8 @@ export async function handler(event: unknown, context?: Context): Promise<Regist
   const parsed = EventSchema.safeParse(event);
   if (!parsed.success) throw new EventShapeError(`register-model expects ${Object.keys(EventSchema.shape).join(', ')}: ${z.prettifyError(parsed.error)}`);
   const registered = await registerModel(s3, parsed.data);
-  metrics.addMetric('CandidateAP50', 'None', registered.validation.ap50);
-  metrics.addMetric('CandidateF1', 'None', registered.validation.f1);
+  metrics.addMetric('CandidateAP50', MetricUnit.NoUnit, registered.validation.ap50);
+  metrics.addMetric('CandidateF1', MetricUnit.NoUnit, registered.validation.f1);
   metrics.publishStoredMetrics();
   logger.info('model registered', { version: registered.version, validation: registered.validation });
   return registered;

@@ -15,7 +15,9 @@ export interface Observability {
   readonly tracer: Tracer;
 }
 
-export function createObservability(serviceName: string): Observability {
+/** `name` becomes the service `exodetect-<name>` (the metrics dimension the dashboard reads). */
+export function createObservability(name: string): Observability {
+  const serviceName = `exodetect-${name}`;
   return {
     logger: new Logger({ serviceName }),
     metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName }),
