@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { EventEmitter } from 'node:events';
 import { mkdir } from 'node:fs/promises';
+import net from 'node:net';
 
 const require = createRequire(import.meta.url);
 
@@ -67,9 +68,23 @@ export class PortInUseError extends Error {
   }
 }
 
+/**
+ * s3rver's run() never rejects on a taken port: listen's error goes to an
+ * unhandled 'error' event and run() hangs. So a fixed port is probed first.
+ */
+async function assertPortFree(port: number): Promise<void> {
+  if (port === 0) return;
+  await new Promise<void>((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'EADDRINUSE' ? new PortInUseError(port) : err));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve()));
+  });
+}
+
 export async function startLocalS3Server(props: LocalS3ServerProps): Promise<LocalS3Server> {
   patchDesForS3rver();
   await mkdir(props.directory, { recursive: true });
+  await assertPortFree(props.port ?? 0);
   const S3rver = require('s3rver');
   const server = new S3rver({
     address: '127.0.0.1',

@@ -1,0 +1,74 @@
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { defaultBatchId, runBatchLocally } from '../../local/commands/run.js';
+import { evaluateLocally } from '../../local/commands/evaluate.js';
+import { startLocalS3Server, type LocalS3Server } from '../../local/s3-server.js';
+import { buildConstantDetectorModel } from '../helpers/onnx-builder.js';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+let dir: string;
+let blocker: LocalS3Server;
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'exodetect-cli-'));
+  await mkdir(path.join(dir, 'empty'));
+  await writeFile(path.join(dir, 'empty', 'readme.txt'), 'no images here');
+  await mkdir(path.join(dir, 'images'));
+  await writeFile(path.join(dir, 'images', 'a.png'), 'bytes do not matter before the upload');
+  await writeFile(path.join(dir, 'broken.onnx'), 'not a model at all');
+  await writeFile(path.join(dir, 'empty.onnx'), '');
+  await writeFile(path.join(dir, 'ok.onnx'), buildConstantDetectorModel({ layout: 'exodetect', rows: [[1, 2, 3, 4, 0.9, 0]] }));
+  blocker = await startLocalS3Server({ directory: path.join(dir, 'blocker') });
+});
+afterAll(async () => {
+  await blocker?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const run = (imagesDir: string, extra: Parameters<typeof runBatchLocally>[0] extends infer T ? Partial<T> : never = {}) =>
+  runBatchLocally({ imagesDir, dataDir: path.join(dir, 's3'), progress: false, ...extra });
+
+describe('exodetect run: clear errors', () => {
+  it('names a missing folder', async () => {
+    await expect(run(path.join(dir, 'missing'))).rejects.toThrow(`folder ${path.join(dir, 'missing')} does not exist`);
+  });
+
+  it('says when a folder has no images', async () => {
+    await expect(run(path.join(dir, 'empty'))).rejects.toThrow(/no images found in .*empty \(looked for \.png/);
+  });
+
+  it('names an unreadable model', async () => {
+    await expect(run(path.join(dir, 'images'), { model: path.join(dir, 'broken.onnx') })).rejects.toThrow(/broken\.onnx is not a readable ONNX model/);
+    await expect(run(path.join(dir, 'images'), { model: path.join(dir, 'empty.onnx') })).rejects.toThrow(/empty\.onnx is empty/);
+    await expect(run(path.join(dir, 'images'), { model: path.join(dir, 'nope.onnx') })).rejects.toThrow(/is neither a file/);
+    await expect(evaluateLocally({ imagesDir: path.join(dir, 'images'), annotations: path.join(dir, 'images'), model: path.join(dir, 'broken.onnx'), outDir: dir })).rejects.toThrow(
+      /not a readable ONNX model/,
+    );
+  });
+
+  it('says which port is in use', async () => {
+    await expect(run(path.join(dir, 'images'), { model: path.join(dir, 'ok.onnx'), port: blocker.port })).rejects.toThrow(
+      `port ${blocker.port} on 127.0.0.1 is already in use`,
+    );
+  });
+
+  it('rejects bad --nm-per-px and batch ids', async () => {
+    await expect(run(path.join(dir, 'images'), { nmPerPx: -1 })).rejects.toThrow(/--nm-per-px must be a number/);
+    await expect(run(path.join(dir, 'images'), { batchId: 'no/slashes' })).rejects.toThrow(/batch id "no\/slashes"/);
+    expect(defaultBatchId('/data/Grid 3 (good)', new Date('2026-11-25T09:12:34Z'))).toBe('Grid-3--good--20261125-091234');
+  });
+
+  it('prints one line and exits 1 from the installed command', async () => {
+    const error = await promisify(execFile)(process.execPath, [path.join(REPO, 'bin', 'exodetect.js'), 'run', path.join(dir, 'missing')], { cwd: dir }).then(
+      () => undefined,
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect(error?.code).toBe(1);
+    expect(error?.stderr.trim()).toBe(`exodetect: folder ${path.join(dir, 'missing')} does not exist`);
+  });
+});
