@@ -17,7 +17,6 @@ file and line; `check_bad_fraction` fails with the list when too many were bad.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 import re

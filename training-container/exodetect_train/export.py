@@ -97,7 +97,10 @@ def load_init_weights(net: ExoNet, path: str) -> Dict[str, int]:
         path = os.path.join(path, "model.pt")
     if not os.path.exists(path):
         raise FileNotFoundError(f"init_from: {path} does not exist (expected a model.pt written by this trainer)")
-    state = torch.load(path, map_location="cpu")
+    try:  # tensors, dicts and strings only: the safe loader suffices (torch >= 1.13)
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - a full training checkpoint also holds RNG states (numpy arrays)
+        state = torch.load(path, map_location="cpu", weights_only=False)
     if isinstance(state, dict) and state.get("format") == TORCH_FORMAT:
         sd = state["state_dict"]
     elif isinstance(state, dict) and "model" in state:

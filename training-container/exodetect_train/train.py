@@ -18,7 +18,6 @@ import random
 import sys
 import time
 import traceback
-from dataclasses import replace
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -26,7 +25,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from .annotations import AnnotationError, ChannelData, LabelledImage, check_bad_fraction, load_channel
-from .data import CropDataset, ScaledImage, load_scaled
+from .data import CropDataset, load_scaled
 from .engine import NonFiniteLossError, evaluate, train_one_epoch
 from .export import OPSET, export_onnx, load_init_weights, model_metadata, save_torch_model
 from .hyperparams import SPECS, Hyperparameters, HyperparameterError, describe, load_hyperparameters_file, parse_hyperparameters
@@ -240,7 +239,7 @@ def run(args: argparse.Namespace, paths: SageMakerPaths) -> int:
     ckpt_path = os.path.join(paths.checkpoints, CHECKPOINT_NAME)
     start_epoch, history, best = 1, [], {"epoch": 0, "ap50": -1.0, "f1": -1.0, "state": None}
     if os.path.exists(ckpt_path):
-        ckpt = torch.load(ckpt_path, map_location="cpu")
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)  # our own file; holds RNG states
         same = {k: v for k, v in ckpt.get("hyperparameters", {}).items() if k not in RESUMABLE_CHANGES} == \
                {k: v for k, v in hp.to_dict().items() if k not in RESUMABLE_CHANGES}
         if ckpt.get("format") == CHECKPOINT_FORMAT and same and ckpt.get("dataset_fingerprint") == fingerprint:
