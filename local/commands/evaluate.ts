@@ -32,6 +32,8 @@ export interface EvaluateOptions {
   readonly nmPerPx?: number;
   readonly progress?: boolean;
   readonly workflowProps?: Partial<LocalWorkflowProps>;
+  /** A running local workflow to use (left running). Default: a fresh one in a temporary folder. */
+  readonly workflow?: LocalWorkflow;
 }
 
 export interface EvaluateResult {
@@ -128,9 +130,9 @@ export async function evaluateLocally(options: EvaluateOptions): Promise<Evaluat
   const annotated = evaluated.filter((i): i is typeof i & { gt: GroundTruth } => i.gt !== undefined);
   if (annotated.length === 0) throw new InputError(`none of the images in ${options.imagesDir} appears in ${annotations.source}`);
 
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'exodetect-evaluate-'));
-  const workflow = await LocalWorkflow.start({ dataDir, ...options.workflowProps });
-  const batchId = `evaluate-${Date.now()}`;
+  const dataDir = options.workflow ? undefined : await mkdtemp(path.join(os.tmpdir(), 'exodetect-evaluate-'));
+  const workflow = options.workflow ?? (await LocalWorkflow.start({ dataDir: dataDir!, ...options.workflowProps }));
+  const batchId = `evaluate-${Date.now()}-${Math.floor(Math.random() * 1e6)}`;
   let records: Map<string, ImageRecord>;
   try {
     await workflow.putObject(modelKey(version), modelBytes);
@@ -159,8 +161,10 @@ export async function evaluateLocally(options: EvaluateOptions): Promise<Evaluat
       records.set(record.image_key.slice(`batches/${batchId}/images/`.length), record);
     }
   } finally {
-    await workflow.close();
-    await rm(dataDir, { recursive: true, force: true });
+    if (dataDir) {
+      await workflow.close();
+      await rm(dataDir, { recursive: true, force: true });
+    }
   }
 
   const evals: ImageEval[] = [];

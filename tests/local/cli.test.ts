@@ -4,7 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MODEL_FORMAT_NAME, MODEL_METADATA_KEYS } from '../../lambdas/core/contracts.js';
 import { defaultBatchId, runBatchLocally } from '../../local/commands/run.js';
 import { evaluateLocally } from '../../local/commands/evaluate.js';
 import { startLocalS3Server, type LocalS3Server } from '../../local/s3-server.js';
@@ -24,6 +26,17 @@ beforeAll(async () => {
   await writeFile(path.join(dir, 'empty.onnx'), '');
   await writeFile(path.join(dir, 'ok.onnx'), buildConstantDetectorModel({ layout: 'exodetect', rows: [[1, 2, 3, 4, 0.9, 0]] }));
   blocker = await startLocalS3Server({ directory: path.join(dir, 'blocker') });
+  await mkdir(path.join(dir, 'good', 'sub'), { recursive: true });
+  for (const name of ['x.png', 'sub/y.png']) {
+    await sharp(Buffer.alloc(64 * 64, 120), { raw: { width: 64, height: 64, channels: 1 } }).png().toFile(path.join(dir, 'good', name));
+  }
+  const metadata = {
+    [MODEL_METADATA_KEYS.format]: MODEL_FORMAT_NAME,
+    [MODEL_METADATA_KEYS.nmPerPx]: '1',
+    [MODEL_METADATA_KEYS.scoreThreshold]: '0.5',
+    [MODEL_METADATA_KEYS.tileSize]: '64',
+  };
+  await writeFile(path.join(dir, 'detector.onnx'), buildConstantDetectorModel({ layout: 'exodetect', rows: [[8, 8, 24, 24, 0.9, 0]], metadata }));
 });
 afterAll(async () => {
   await blocker?.close();
@@ -32,6 +45,18 @@ afterAll(async () => {
 
 const run = (imagesDir: string, extra: Parameters<typeof runBatchLocally>[0] extends infer T ? Partial<T> : never = {}) =>
   runBatchLocally({ imagesDir, dataDir: path.join(dir, 's3'), progress: false, ...extra });
+
+describe('exodetect run', () => {
+  it('runs a folder through the local workflow and copies the results out', async () => {
+    const out = path.join(dir, 'results');
+    const result = await run(path.join(dir, 'good'), { model: path.join(dir, 'detector.onnx'), batchId: 'cli-ok', outDir: out, nmPerPx: 1 });
+    expect(result.outcome.status, result.outcome.cause).toBe('SUCCEEDED');
+    expect(result.summary).toMatchObject({ batchId: 'cli-ok', images: 2, failed: 0, detections: 2 });
+    const { readdir } = await import('node:fs/promises');
+    expect((await readdir(out)).sort()).toEqual(expect.arrayContaining(['summary.json', 'report.html', 'images', 'overlays']));
+    expect(await readdir(path.join(out, 'images', 'sub'))).toEqual(['y.png.json']);
+  });
+});
 
 describe('exodetect run: clear errors', () => {
   it('names a missing folder', async () => {

@@ -1,0 +1,120 @@
+/**
+ * `exodetect evaluate` through the local inference path, with a detector
+ * built in the test whose outputs are known, against COCO and YOLO ground truth.
+ */
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MODEL_FORMAT_NAME, MODEL_METADATA_KEYS } from '../../lambdas/core/contracts.js';
+import { evaluateLocally } from '../../local/commands/evaluate.js';
+import { LocalWorkflow } from '../../local/workflow.js';
+import { buildConstantDetectorModel } from '../helpers/onnx-builder.js';
+
+let dir: string;
+let workflow: LocalWorkflow;
+const SIZE = 64;
+// The detector emits these rows for every image; the third is a low-score false positive.
+const ROWS = [
+  [10, 10, 30, 34, 0.9, 0],
+  [40, 40, 52, 50, 0.6, 0],
+  [5, 40, 15, 50, 0.2, 0],
+];
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'exodetect-eval-'));
+  await mkdir(path.join(dir, 'images'));
+  await mkdir(path.join(dir, 'yolo'));
+  for (const name of ['one', 'two']) {
+    const pixels = Buffer.alloc(SIZE * SIZE, name === 'one' ? 90 : 160);
+    await sharp(pixels, { raw: { width: SIZE, height: SIZE, channels: 1 } }).png().toFile(path.join(dir, 'images', `${name}.png`));
+  }
+  await writeFile(
+    path.join(dir, 'model.onnx'),
+    buildConstantDetectorModel({
+      layout: 'exodetect',
+      rows: ROWS,
+      metadata: {
+        [MODEL_METADATA_KEYS.format]: MODEL_FORMAT_NAME,
+        [MODEL_METADATA_KEYS.formatVersion]: '1',
+        [MODEL_METADATA_KEYS.classNames]: '["exosome"]',
+        [MODEL_METADATA_KEYS.nmPerPx]: '2',
+        [MODEL_METADATA_KEYS.scoreThreshold]: '0.5',
+        [MODEL_METADATA_KEYS.tileSize]: '64',
+        [MODEL_METADATA_KEYS.inputChannels]: '1',
+      },
+    }),
+  );
+  // Image one: both real objects annotated. Image two: the first object and one the detector misses.
+  const coco = {
+    images: [
+      { id: 7, file_name: 'one.png', width: SIZE, height: SIZE },
+      { id: 8, file_name: 'two.png', width: SIZE, height: SIZE },
+    ],
+    annotations: [
+      { id: 1, image_id: 7, category_id: 1, bbox: [10, 10, 20, 24] },
+      { id: 2, image_id: 7, category_id: 1, bbox: [40, 40, 12, 10] },
+      { id: 3, image_id: 8, category_id: 1, bbox: [10, 10, 20, 24] },
+      { id: 4, image_id: 8, category_id: 1, bbox: [30, 2, 10, 10] },
+    ],
+    categories: [{ id: 1, name: 'exosome' }],
+  };
+  await writeFile(path.join(dir, 'gt.coco.json'), JSON.stringify(coco));
+  const yolo = (x: number, y: number, w: number, h: number) => `0 ${(x + w / 2) / SIZE} ${(y + h / 2) / SIZE} ${w / SIZE} ${h / SIZE}`;
+  await writeFile(path.join(dir, 'yolo', 'one.txt'), `${yolo(10, 10, 20, 24)}\n${yolo(40, 40, 12, 10)}\n`);
+  await writeFile(path.join(dir, 'yolo', 'two.txt'), `${yolo(10, 10, 20, 24)}\n${yolo(30, 2, 10, 10)}\n`);
+  workflow = await LocalWorkflow.start({ dataDir: path.join(dir, 's3'), logLevel: 'CRITICAL' });
+});
+afterAll(async () => {
+  await workflow?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('exodetect evaluate', () => {
+  it('writes COCO predictions down to the 0.01 floor and the trainer\'s metrics at the model threshold', async () => {
+    const out = path.join(dir, 'out-coco');
+    const result = await evaluateLocally({
+      imagesDir: path.join(dir, 'images'),
+      annotations: path.join(dir, 'gt.coco.json'),
+      model: path.join(dir, 'model.onnx'),
+      outDir: out,
+      nmPerPx: 2,
+      progress: false,
+      workflow,
+    });
+    // At 0.5: TP = 2 + 1, FP = 1 (image two's 0.6 box), 4 objects.
+    expect(result.metrics).toMatchObject({ precision: 0.75, recall: 0.75, f1: 0.75, n_images: 2, n_objects: 4, threshold: 0.5 });
+    expect(result.metrics.diameter_median_abs_error_nm).toBe(0);
+    expect(result.metrics.ap50).toBeGreaterThan(0.5);
+    expect(result.metrics.ap50).toBeLessThan(1);
+    const predictions = JSON.parse(await readFile(result.predictionsFile, 'utf8')) as { image_id: number; file_name: string; bbox: number[]; score: number }[];
+    expect(predictions).toHaveLength(6);
+    expect(predictions.filter((p) => p.image_id === 7).map((p) => p.file_name)).toEqual(['one.png', 'one.png', 'one.png']);
+    expect(predictions.find((p) => p.image_id === 7 && p.score > 0.8)!.bbox).toEqual([10, 10, 20, 24]);
+    expect(Math.min(...predictions.map((p) => p.score))).toBeCloseTo(0.2, 5);
+    const written = JSON.parse(await readFile(result.metricsFile, 'utf8')) as { evaluation: unknown; failed_images: unknown[] };
+    expect(written.evaluation).toEqual(result.metrics);
+    expect(written.failed_images).toEqual([]);
+  });
+
+  it('reads YOLO labels to the same result', async () => {
+    const result = await evaluateLocally({
+      imagesDir: path.join(dir, 'images'),
+      annotations: path.join(dir, 'yolo'),
+      model: path.join(dir, 'model.onnx'),
+      outDir: path.join(dir, 'out-yolo'),
+      nmPerPx: 2,
+      progress: false,
+      workflow,
+    });
+    expect(result.metrics).toMatchObject({ precision: 0.75, recall: 0.75, n_objects: 4 });
+  });
+
+  it('names a malformed YOLO line', async () => {
+    await writeFile(path.join(dir, 'yolo', 'two.txt'), '0 0.5 0.5 0.1\n');
+    await expect(
+      evaluateLocally({ imagesDir: path.join(dir, 'images'), annotations: path.join(dir, 'yolo'), model: path.join(dir, 'model.onnx'), outDir: dir, progress: false, workflow }),
+    ).rejects.toThrow(/two\.txt line 1: expected "class cx cy w h"/);
+  });
+});
