@@ -99,15 +99,19 @@ function overlayButton(row: ImageSummaryRow, index: number): string {
   return `<figure class="thumb"><a href="${esc(relativeUrl(row.overlay))}" data-lightbox="${index}" data-caption="${esc(caption)}"><img loading="lazy" src="${esc(relativeUrl(row.overlay))}" alt="${esc(`Overlay of ${row.file}`)}"></a><figcaption><span class="file">${esc(row.file)}</span><span class="count">${row.detections}</span></figcaption></figure>`;
 }
 
-function imageRow(row: ImageSummaryRow): string {
+/** Rows laid out at first; the rest wait behind a "show all" button (layout of 10,000 rows takes seconds). */
+const TABLE_PAGE = 500;
+
+function imageRow(row: ImageSummaryRow, index: number): string {
+  const hidden = index >= TABLE_PAGE ? ' hidden' : '';
   const cell = (value: number | null, digits = 0): string => `<td class="num" data-value="${value === null ? '' : Number(value.toFixed(3))}">${num(value, digits)}</td>`;
   const file = row.overlay
     ? `<a href="${esc(relativeUrl(row.overlay))}" data-lightbox-link data-caption="${esc(`${row.file} \u2014 ${row.detections} vesicles`)}">${esc(row.file)}</a>`
     : esc(row.file);
   if (row.status === 'error') {
-    return `<tr class="failed"><td data-value="${esc(row.file)}">${file}</td><td class="num" data-value="-1">failed</td><td class="num" data-value="-1">\u2013</td><td class="num" data-value="-1">\u2013</td><td class="num" data-value="-1">\u2013</td><td class="num" data-value="">\u2013</td><td>${esc(row.error?.code ?? '')}</td></tr>`;
+    return `<tr class="failed"${hidden}><td data-value="${esc(row.file)}">${file}</td><td class="num" data-value="-1">failed</td><td class="num" data-value="-1">\u2013</td><td class="num" data-value="-1">\u2013</td><td class="num" data-value="-1">\u2013</td><td class="num" data-value="">\u2013</td><td>${esc(row.error?.code ?? '')}</td></tr>`;
   }
-  return `<tr><td data-value="${esc(row.file)}">${file}</td>${cell(row.detections)}${cell(row.sized)}${cell(row.on_edge)}${cell(row.detections - row.in_size_range)}${cell(row.median_diameter_nm, 1)}<td data-value="${row.nm_per_px ?? ''}">${num(row.nm_per_px, 3)} <span class="muted">(${esc(row.nm_per_px_source ?? '')})</span></td></tr>`;
+  return `<tr${hidden}><td data-value="${esc(row.file)}">${file}</td>${cell(row.detections)}${cell(row.sized)}${cell(row.on_edge)}${cell(row.detections - row.in_size_range)}${cell(row.median_diameter_nm, 1)}<td data-value="${row.nm_per_px ?? ''}">${num(row.nm_per_px, 3)} <span class="muted">(${esc(row.nm_per_px_source ?? '')})</span></td></tr>`;
 }
 
 const STYLE = `
@@ -156,6 +160,8 @@ th.sortable::after{content:"\\2195";opacity:.35;margin-left:4px}
 th[aria-sort=ascending]::after{content:"\\2191";opacity:1}
 th[aria-sort=descending]::after{content:"\\2193";opacity:1}
 tr.failed td{color:var(--bad)}
+#show-all-rows{margin-top:10px;font:inherit;padding:6px 14px;border:1px solid var(--line);border-radius:6px;background:#fff;cursor:pointer}
+#show-all-rows:hover{background:var(--accent-soft)}
 .failures td:first-child{white-space:nowrap}
 .empty{color:var(--muted);font-style:italic}
 dl.methods{display:grid;grid-template-columns:200px 1fr;gap:8px 18px;margin:8px 0}
@@ -175,6 +181,10 @@ footer{color:var(--muted);font-size:13px;padding:24px 0 40px}
 const SCRIPT = `
 (function(){
   var table=document.getElementById('image-table');
+  // Large batches: only the first PAGE rows are laid out until the reader asks for all.
+  var PAGE=Number(table&&table.getAttribute('data-page'))||Infinity,limited=true;
+  var more=document.getElementById('show-all-rows');
+  if(more)more.addEventListener('click',function(){limited=false;Array.prototype.forEach.call(table.tBodies[0].rows,function(r){r.hidden=false;});more.remove();});
   if(table){
     var heads=table.querySelectorAll('th.sortable');
     heads.forEach(function(th,col){
@@ -184,10 +194,12 @@ const SCRIPT = `
         heads.forEach(function(h){h.removeAttribute('aria-sort');});
         th.setAttribute('aria-sort',dir);
         var body=table.tBodies[0];
-        var rows=Array.prototype.slice.call(body.rows);
-        var key=function(r){var v=r.cells[col].getAttribute('data-value');if(!numeric)return v||'';return v===''||v===null?-Infinity:Number(v);};
-        rows.sort(function(a,b){var x=key(a),y=key(b);var c=numeric?x-y:(x<y?-1:x>y?1:0);if(c!==c)c=0;return dir==='ascending'?c:-c;});
-        var frag=document.createDocumentFragment();rows.forEach(function(r){frag.appendChild(r);});body.appendChild(frag);
+        // Keys read once per row (not per comparison): thousands of rows sort in a blink.
+        var keyed=Array.prototype.map.call(body.rows,function(r,i){var v=r.cells[col].getAttribute('data-value');return {r:r,i:i,k:numeric?(v===''||v===null?-Infinity:Number(v)):(v||'')};});
+        var sign=dir==='ascending'?1:-1;
+        keyed.sort(function(a,b){var c=numeric?a.k-b.k:(a.k<b.k?-1:a.k>b.k?1:0);if(c!==c)c=0;return c?sign*c:a.i-b.i;});
+        var frag=document.createDocumentFragment();keyed.forEach(function(e,i){e.r.hidden=limited&&i>=PAGE;frag.appendChild(e.r);});
+        body.textContent='';body.appendChild(frag);
       });
     });
   }
@@ -307,11 +319,12 @@ ${gallery.length ? `<div class="gallery">${gallery.map((row, i) => overlayButton
 <section id="images-section">
 <h2>Per image</h2>
 <p class="muted">Click a column heading to sort. Click a file name to see its overlay.</p>
-<div class="table-scroll"><table id="image-table"><thead><tr>
+<div class="table-scroll"><table id="image-table" data-page="${TABLE_PAGE}"><thead><tr>
 <th class="sortable" data-type="text">Image</th><th class="sortable num" data-type="number">Vesicles</th><th class="sortable num" data-type="number">Sized</th><th class="sortable num" data-type="number">On edge</th><th class="sortable num" data-type="number">Outside gate</th><th class="sortable num" data-type="number">Median nm</th><th class="sortable" data-type="number">nm/px (source)</th>
 </tr></thead><tbody>
 ${summary.per_image.map(imageRow).join('\n')}
 </tbody></table></div>
+${summary.per_image.length > TABLE_PAGE ? `<p><button id="show-all-rows" type="button">Show all ${num(summary.per_image.length)} images</button> <span class="muted">(the first ${num(TABLE_PAGE)} of the current order are shown)</span></p>` : ''}
 </section>
 
 <section id="failures-section">

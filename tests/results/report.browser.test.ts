@@ -1,12 +1,14 @@
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatNumber } from '../../lambdas/results/html.js';
-import type { BatchSummary } from '../../lambdas/results/summary.js';
+import { renderReport } from '../../lambdas/results/report.js';
+import { BatchSummaryBuilder, type BatchSummary } from '../../lambdas/results/summary.js';
+import { generateImageResult } from './batch-generator.js';
 import { writeReportFixture, type ReportFixture } from './report-fixture.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -93,6 +95,25 @@ describe('report.html in Chromium', () => {
     expect(src).toMatch(/^overlays\/grid1\/micrograph-003\.tif\.jpg$/);
     await page.keyboard.press('Escape');
     await expect.poll(() => page.evaluate("getComputedStyle(document.getElementById('lightbox')).display")).toBe('none');
+  });
+
+  it('keeps a large batch responsive: first 500 rows, sorted over all, then "show all"', async () => {
+    const builder = new BatchSummaryBuilder({ batchId: 'big' });
+    for (let i = 0; i < 700; i++) builder.add(generateImageResult({ batchId: 'big', file: `img-${i}.tif`, detections: i === 650 ? 150 : (i * 37) % 101, seed: i }));
+    const big = builder.build();
+    const path = join(fixture.dir, 'big-report.html');
+    await writeFile(path, renderReport(big, { galleryLimit: 4 }));
+    const bigPage = await browser.newPage();
+    await bigPage.goto(pathToFileURL(path).href);
+    const visible = (): Promise<number> => bigPage.locator('#image-table tbody tr:visible').count();
+    expect(await visible()).toBe(500);
+    await bigPage.locator('#image-table th', { hasText: 'Vesicles' }).click();
+    expect(await visible()).toBe(500);
+    const first = await bigPage.locator('#image-table tbody tr').first().locator('td').nth(1).getAttribute('data-value');
+    expect(Number(first)).toBe(150); // image 650: sorting covers the rows not yet shown
+    await bigPage.locator('#show-all-rows').click();
+    expect(await visible()).toBe(700);
+    await bigPage.close();
   });
 
   it('writes a screenshot for a person to look at', async () => {

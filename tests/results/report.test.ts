@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import { escapeHtml, relativeUrl } from '../../lambdas/results/html.js';
+import { renderReport } from '../../lambdas/results/report.js';
+import { BatchSummaryBuilder } from '../../lambdas/results/summary.js';
+import { generateErrorRecord, generateImageResult } from './batch-generator.js';
+
+describe('report page (HTML)', () => {
+  it('escapes text and encodes overlay URLs', () => {
+    expect(escapeHtml(`<a href="x">'&'</a>`)).toBe('&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;');
+    expect(relativeUrl('overlays/grid 1/a#b?.tif.jpg')).toBe('overlays/grid%201/a%23b%3F.tif.jpg');
+  });
+
+  it('lays out only the first 500 table rows of a large batch, behind a "show all" button', () => {
+    const builder = new BatchSummaryBuilder({ batchId: 'big' });
+    for (let i = 0; i < 620; i++) builder.add(generateImageResult({ batchId: 'big', file: `img-${i}.tif`, detections: 2, seed: i }));
+    builder.add(generateErrorRecord('big', 'bad.tif', 'TRUNCATED', 'short'));
+    const html = renderReport(builder.build(), { galleryLimit: 12 });
+    const rows = html.match(/<tr[ >][^]*?<\/tr>/g)!.filter((r) => r.includes('data-value'));
+    expect(rows).toHaveLength(621);
+    expect(rows.filter((r) => /^<tr( class="failed")? hidden>/.test(r))).toHaveLength(121);
+    expect(html).toContain('Show all 621 images');
+    expect(html.match(/<figure class="thumb">/g)).toHaveLength(12);
+    expect(html).toContain('The first 12 of 620 are shown');
+  });
+
+  it('renders an empty batch without numbers it does not have', () => {
+    const html = renderReport(new BatchSummaryBuilder({ batchId: 'empty' }).build());
+    expect(html).toContain('No vesicles were detected');
+    expect(html).toContain('<span id="stat-d50">\u2013</span>');
+    expect(html).not.toContain('NaN');
+    expect(html).not.toContain('undefined');
+  });
+});
