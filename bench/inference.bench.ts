@@ -213,9 +213,10 @@ async function main(): Promise<void> {
       tiles,
       bare_ms: r1(median(bare)),
       whole_ms: r1(median(perImage)),
-      ratio: r3(median(perImage) / median(bare)),
+      // Paired per repetition (bare and whole run back to back), so a noisy neighbour moves both.
+      ratio: r3(median(perImage.map((v, i) => v / bare[i]!))),
       single_image_ms: r1(median(latency)),
-      single_image_ratio: r3(median(latency) / median(bare)),
+      single_image_ratio: r3(median(latency.map((v, i) => v / bare[i]!))),
       batch_size: c.batch,
       runs: c.runs,
     };
@@ -271,6 +272,7 @@ async function main(): Promise<void> {
 
   rmSync(work, { recursive: true, force: true });
   const summary = {
+    host: { cpus: os.cpus().length, load_average_1m_at_end: r1(os.loadavg()[0]!) },
     bench: 'exodetect-inference',
     model: choice.description,
     model_sha256: model.sha256,
@@ -280,6 +282,7 @@ async function main(): Promise<void> {
     pytorch_peer: peer,
     peak_rss_4096_tiff: rss,
   };
+  console.log(`load average at the end: ${os.loadavg().map((v) => v.toFixed(2)).join(' ')} (figures on a shared host move with it)`);
   console.log(JSON.stringify(summary));
 }
 

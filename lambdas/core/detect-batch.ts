@@ -59,6 +59,19 @@ export function validateDetectEvent(event: DetectEvent): void {
       throw new ConfigError(`detect event BatchInput.${field} must be a non-empty string, got ${JSON.stringify(input?.[field])}`);
     }
   }
+  const params = input.params;
+  if (params !== undefined) {
+    if (params.nm_per_px !== undefined && !(params.nm_per_px > 0)) {
+      throw new ConfigError(`detect event params.nm_per_px must be > 0, got ${JSON.stringify(params.nm_per_px)}`);
+    }
+    if (params.score_threshold !== undefined && !(params.score_threshold >= 0 && params.score_threshold <= 1)) {
+      throw new ConfigError(`detect event params.score_threshold must be in [0, 1], got ${JSON.stringify(params.score_threshold)}`);
+    }
+    const gate = params.size_gate_nm;
+    if (gate !== undefined && !(Array.isArray(gate) && gate.length === 2 && gate[0] >= 0 && gate[1] > gate[0])) {
+      throw new ConfigError(`detect event params.size_gate_nm must be [min, max] with 0 <= min < max, got ${JSON.stringify(gate)}`);
+    }
+  }
   for (const item of event.Items) {
     if (typeof item?.Key !== 'string' || item.Key === '') throw new ConfigError(`detect event item without a Key: ${JSON.stringify(item)}`);
   }
@@ -123,11 +136,12 @@ export async function runDetectBatch(event: DetectEvent, deps: DetectBatchDeps):
         config: deps.pipeline,
         now,
       });
-      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: overlay, Body: jpeg, ContentType: 'image/jpeg' }));
-      // The result document goes last: its presence means the image is done.
-      await s3.send(
-        new PutObjectCommand({ Bucket: bucket, Key: resultKey, Body: JSON.stringify(result), ContentType: 'application/json' }),
-      );
+      // Both at once (a round trip saved per image). If either fails the invocation fails and
+      // its retry rewrites both; the batch summary only runs after every invocation succeeded.
+      await Promise.all([
+        s3.send(new PutObjectCommand({ Bucket: bucket, Key: overlay, Body: jpeg, ContentType: 'image/jpeg' })),
+        s3.send(new PutObjectCommand({ Bucket: bucket, Key: resultKey, Body: JSON.stringify(result), ContentType: 'application/json' })),
+      ]);
       logger?.info('image processed', { key: item.Key, detections: result.counts.total, timings_ms: result.timings_ms });
       metrics?.addMetric('ImagesProcessed', 'Count', 1);
       metrics?.addMetric('Detections', 'Count', result.counts.total);

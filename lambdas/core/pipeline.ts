@@ -13,7 +13,7 @@ import {
 import { ConfigError, ImageError } from './errors.js';
 import { resolveCalibration } from './calibration.js';
 import { detectTiled, onnxTileRunner, type TileRunner } from './detector.js';
-import { decodeImage, type DecodeProps } from './image-decode.js';
+import { DEFAULT_MAX_PIXELS, decodeImage, type DecodeProps } from './image-decode.js';
 import type { LoadedModel } from './model.js';
 import { renderOverlay } from './overlay.js';
 import { toDetections } from './postprocess.js';
@@ -89,6 +89,15 @@ export async function processImage(props: ProcessImageProps): Promise<ProcessedI
   }
   // No training scale (foreign models): detect at the image's own scale.
   const factor = model.nmPerPx ? calibration.nmPerPx / model.nmPerPx : 1;
+  const maxPixels = config?.decode?.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const resampledPixels = Math.round(decoded.width * factor) * Math.round(decoded.height * factor);
+  if (resampledPixels > maxPixels) {
+    throw new ImageError(
+      imageKey,
+      'TOO_LARGE',
+      `at the model's ${model.nmPerPx} nm/px this ${calibration.nmPerPx} nm/px image would be ${Math.round(decoded.width * factor)}x${Math.round(decoded.height * factor)} px, above the limit of ${maxPixels} pixels; check nm_per_px`,
+    );
+  }
   const resampled = await resampleImage(decoded, factor);
   const resampledAt = performance.now();
 
@@ -144,6 +153,7 @@ export async function processImage(props: ProcessImageProps): Promise<ProcessedI
       decode: ms(decodedAt - started),
       resample: ms(resampledAt - decodedAt),
       tensor: ms(detected.tensorMs),
+      // Includes waiting for the model while another image in flight holds it.
       inference: ms(detected.inferenceMs),
       postprocess: ms(postprocessedAt - detectedAt),
       overlay: ms(finished - postprocessedAt),

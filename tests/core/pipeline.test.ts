@@ -93,3 +93,14 @@ describe('processImage', () => {
     expect(result.detections[0]).toMatchObject({ box_px: [40, 40, 60, 60], diameter_nm: 60, class_name: '0' });
   });
 });
+
+describe('processImage limits', () => {
+  it('refuses an image that resampling would blow up, naming the scale', async () => {
+    const err = await processImage({ ...base, bytes: await grey(400, 400), model, params: { nm_per_px: 50 }, config: { decode: { maxPixels: 10_000_000 } } }).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ImageError);
+    expect((err as ImageError).code).toBe('TOO_LARGE');
+    expect((err as ImageError).message).toMatch(/20000x20000/);
+  });
+});

@@ -147,3 +147,18 @@ describe('handler', () => {
     expect(s3Mock.commandCalls(PutObjectCommand)).toHaveLength(5);
   });
 });
+
+describe('event validation', () => {
+  it('rejects batch parameters out of range, quoting the value', async () => {
+    const s3 = new S3Client({ region: 'us-east-1' });
+    const models = { get: async () => Promise.reject(new Error('not reached')) };
+    const event = loadEvent('batch-event.json');
+    for (const [params, pattern] of [
+      [{ nm_per_px: 0 }, /nm_per_px must be > 0, got 0/],
+      [{ score_threshold: 1.5 }, /score_threshold must be in \[0, 1\], got 1.5/],
+      [{ size_gate_nm: [200, 20] }, /size_gate_nm .* got \[200,20\]/],
+    ] as const) {
+      await expect(runDetectBatch({ ...event, BatchInput: { ...event.BatchInput, params: params as never } }, { s3, models })).rejects.toThrow(pattern);
+    }
+  });
+});
