@@ -1,0 +1,93 @@
+/**
+ * The correction loop end to end with real predictions: synthetic micrographs
+ * (the trainer's own generator) -> the bundled model through the detect
+ * pipeline -> export-annotations (COCO, YOLO, VOC) -> the trainer's loader.
+ * Nothing may be lost or shifted on the way.
+ */
+import { execFile } from 'node:child_process';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ImageResult } from '../../lambdas/core/contracts.js';
+import { batchImagesPrefix, overlayKey } from '../../lambdas/core/keys.js';
+import { loadModel } from '../../lambdas/core/model.js';
+import { processImage } from '../../lambdas/core/pipeline.js';
+import { toAnnotationImage } from '../../lambdas/results/annotation-export.js';
+import { exportAnnotations } from '../../local/commands/export-annotations.js';
+
+const run = promisify(execFile);
+const PYTHON = '/usr/bin/python3';
+const TRAINER = join(process.cwd(), 'training-container');
+const batchId = 'loop';
+let root: string;
+let imagesDir: string;
+let results: ImageResult[] = [];
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'exodetect-loop-'));
+  imagesDir = join(root, 'images');
+  await run(PYTHON, ['-m', 'exodetect_train.demo_batch', '--out', imagesDir], { env: { ...process.env, PYTHONPATH: TRAINER } });
+  const model = await loadModel(await readFile(join(process.cwd(), 'models', 'default', 'model.onnx')), { key: 'models/default/model.onnx', intraOpThreads: 1 });
+  const resultsDir = join(root, 'results', batchId);
+  for (const name of (await readdir(imagesDir)).filter((n) => /\.(png|jpe?g|tiff?)$/i.test(n)).sort()) {
+    const imageKey = `${batchImagesPrefix(batchId)}${name}`;
+    const { result } = await processImage({
+      bytes: await readFile(join(imagesDir, name)),
+      imageKey,
+      batchId,
+      overlayKey: overlayKey(batchId, imageKey),
+      model,
+      params: { nm_per_px: 1.5 },
+    });
+    results.push(result);
+    await mkdir(join(resultsDir, 'images'), { recursive: true });
+    await writeFile(join(resultsDir, 'images', `${name}.json`), JSON.stringify(result));
+  }
+}, 120_000);
+
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+describe('predict -> export -> import as training data', () => {
+  it('finds vesicles in the sample images (the loop has something to carry)', () => {
+    expect(results.length).toBe(6);
+    expect(results.reduce((s, r) => s + r.detections.length, 0)).toBeGreaterThan(50);
+  });
+
+  it.each(['coco', 'yolo', 'voc'] as const)('%s: the trainer reads back every box, unshifted, with the batch scale', async (format) => {
+    const out = join(root, `dataset-${format}`);
+    const exported = await exportAnnotations({ source: join(root, 'results', batchId), format, out });
+    expect(exported.images).toBe(results.length);
+    for (const r of results) {
+      const name = r.image_key.slice(batchImagesPrefix(batchId).length);
+      await copyFile(join(imagesDir, name), join(out, name));
+    }
+    const script = [
+      'import json, sys',
+      'from exodetect_train.annotations import load_channel',
+      'd = load_channel(sys.argv[1], training_nm_per_px=9.9)',
+      'print(json.dumps({"problems": [str(p) for p in d.problems], "skipped": d.skipped,',
+      '  "images": {im.rel_path: {"boxes": im.boxes.tolist(), "nm_per_px": im.nm_per_px} for im in d.images}}))',
+    ].join('\n');
+    const { stdout } = await run(PYTHON, ['-c', script, out], { env: { ...process.env, PYTHONPATH: TRAINER } });
+    const loaded = JSON.parse(stdout) as { problems: string[]; skipped: number; images: Record<string, { boxes: number[][]; nm_per_px: number }> };
+    expect(loaded.problems).toEqual([]);
+    expect(loaded.skipped).toBe(0);
+    let compared = 0;
+    for (const r of results) {
+      const image = toAnnotationImage(batchId, r);
+      const got = loaded.images[image.file]!;
+      expect(got.nm_per_px).toBe(1.5); // from dataset.json, not the trainer's fallback
+      const key = (b: readonly number[]): string => b.map((v) => v.toFixed(1)).join(',');
+      const want = image.objects.map((o) => [...o.box]).sort((a, b) => key(a).localeCompare(key(b)));
+      const have = [...got.boxes].sort((a, b) => key(a).localeCompare(key(b)));
+      expect(have).toHaveLength(want.length);
+      have.forEach((box, i) => box.forEach((v, j) => expect(Math.abs(v - want[i]![j]!)).toBeLessThan(2e-3)));
+      compared += want.length;
+    }
+    expect(compared).toBe(exported.objects);
+  }, 60_000);
+});
