@@ -24,6 +24,11 @@ export interface DetectorGeometry {
 export interface DetectTiledProps {
   /** Overlap between tiles in px at the model's scale. */
   readonly overlap: number;
+  /**
+   * Images up to this many tile edges (both sides) run whole on models with dynamic H and W.
+   * Default 1.25. Set 1 to tile everything larger than the tile.
+   */
+  readonly singleRunSlack?: number;
 }
 
 export interface DetectTiledResult {
@@ -43,8 +48,12 @@ export async function detectTiled(
   props: DetectTiledProps,
 ): Promise<DetectTiledResult> {
   const fixed = geometry.fixedInputSize;
-  const tileWidth = fixed ? fixed.width : Math.min(geometry.tileSize, image.width);
-  const tileHeight = fixed ? fixed.height : Math.min(geometry.tileSize, image.height);
+  // A model with dynamic H and W runs an image a little larger than its tile in one go:
+  // four mostly-overlapping tiles would cost up to four times as much.
+  const slack = props.singleRunSlack ?? 1.25;
+  const oneRun = !fixed && image.width <= geometry.tileSize * slack && image.height <= geometry.tileSize * slack;
+  const tileWidth = fixed ? fixed.width : oneRun ? image.width : Math.min(geometry.tileSize, image.width);
+  const tileHeight = fixed ? fixed.height : oneRun ? image.height : Math.min(geometry.tileSize, image.height);
   const tensorWidth = fixed ? fixed.width : roundUp32(tileWidth);
   const tensorHeight = fixed ? fixed.height : roundUp32(tileHeight);
   const channels = geometry.inputChannels;

@@ -116,7 +116,8 @@ export function scaleBarSvg(width: number, height: number, nmPerPxAtOverlay: num
   const pad = Math.ceil(font / 3);
   const boxWidth = Math.min(width, Math.ceil(barPx + 2 * pad));
   const boxHeight = Math.min(height, Math.ceil(barHeight + font * 1.4 + pad));
-  const left = Math.max(0, width - margin - boxWidth);
+  // Bottom left: microscopes usually burn their own bar in at the bottom right.
+  const left = Math.min(margin, Math.max(0, width - boxWidth));
   const top = Math.max(0, height - margin - boxHeight);
   const svg =
     `<svg xmlns="http://www.w3.org/2000/svg" width="${boxWidth}" height="${boxHeight}">` +

@@ -115,6 +115,26 @@ describe('tiled detection', () => {
     expect(tiled.boxes.map(key).sort()).toEqual(whole.boxes.map(key).sort());
   });
 
+  it('runs an image a little larger than the tile whole on a dynamic-size model, but tiles for a fixed-size one', async () => {
+    const image = imageWithSquares(600, 560, [[290, 270, 30]]);
+    const dims: (readonly number[])[] = [];
+    const recording: TileRunner = async (tensor, d) => {
+      dims.push(d);
+      return brightBlobRunner(tensor, d);
+    };
+    const once = await detectTiled(image, { tileSize: 512, inputChannels: 1 }, recording, { overlap: 64 });
+    expect(once.tiles).toBe(1);
+    expect(dims).toEqual([[1, 1, 576, 608]]);
+    expect(once.boxes).toHaveLength(1);
+    const strict = await detectTiled(image, { tileSize: 512, inputChannels: 1 }, brightBlobRunner, { overlap: 64, singleRunSlack: 1 });
+    expect(strict.tiles).toBe(4);
+    dims.length = 0;
+    const fixed = await detectTiled(image, { tileSize: 512, inputChannels: 3, fixedInputSize: { height: 512, width: 512 } }, recording, { overlap: 64 });
+    expect(fixed.tiles).toBe(4);
+    expect(dims.every((d) => d.join() === '1,3,512,512')).toBe(true);
+    expect(fixed.boxes.map((b) => [b.x1, b.y1, b.x2, b.y2])).toEqual([[290, 270, 320, 300]]);
+  });
+
   it('prefers the whole box over a cut one from the neighbouring tile', () => {
     const [left, right] = planTiles({ imageWidth: 400, imageHeight: 100, tileWidth: 256, tileHeight: 100, overlap: 112 });
     expect([left!.x, right!.x, left!.core.x1]).toEqual([0, 144, 200]);

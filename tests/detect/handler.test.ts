@@ -140,7 +140,7 @@ describe('handler', () => {
 
   it('runs the batch with the module-level client and model cache', async () => {
     process.env.POWERTOOLS_METRICS_DISABLED = 'true';
-    process.env.POWERTOOLS_LOG_LEVEL = 'ERROR';
+    process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
     const { handler } = await import('../../lambdas/detect.js');
     const output = await handler(loadEvent('batch-event.json'));
     expect(output.items.map((i) => i.status)).toEqual(['ok', 'error', 'ok']);

@@ -23,7 +23,7 @@ beforeAll(async () => {
   server = await startLocalS3Server({ directory, buckets: [BUCKET] });
   process.env.EXODETECT_S3_ENDPOINT = server.endpoint;
   process.env.POWERTOOLS_METRICS_DISABLED = 'true';
-  process.env.POWERTOOLS_LOG_LEVEL = 'ERROR';
+  process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
   s3 = createS3Client();
 });
 
