@@ -5,13 +5,14 @@
  */
 import { Stack, Validations } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
+import { nagArn } from './constructs/nag.js';
 
 /** Findings raised by constructs the framework generates (CDK custom resources), found by path. */
 export function acknowledgeFrameworkFindings(stack: Stack): void {
   for (const child of stack.node.findAll()) {
     const path = child.node.path;
     if (/Custom::CDKBucketDeployment[0-9A-F]+/.test(path) && child.node.id.startsWith('Custom::CDKBucketDeployment')) {
-      acknowledgeBucketDeployment(child);
+      acknowledgeBucketDeployment(child, stack);
     }
     if (/BucketNotificationsHandler/.test(child.node.id)) {
       Validations.of(child).acknowledge({
@@ -26,7 +27,8 @@ export function acknowledgeFrameworkFindings(stack: Stack): void {
   }
 }
 
-function acknowledgeBucketDeployment(scope: IConstruct): void {
+function acknowledgeBucketDeployment(scope: IConstruct, stack: Stack): void {
+  const assets = nagArn(stack, `arn:${stack.partition}:s3:::cdk-hnb659fds-assets-${stack.account}-${stack.region}/*`);
   Validations.of(scope).acknowledge({
     id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
     reason: 'CDK BucketDeployment provider that copies models/default/ at deploy time; the managed policy only allows writing its own logs.',
@@ -48,7 +50,7 @@ function acknowledgeBucketDeployment(scope: IConstruct): void {
     });
   }
   Validations.of(scope).acknowledge({
-    id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*]',
+    id: `AwsSolutions-IAM5[Resource::${assets}]`,
     reason: 'CDK BucketDeployment provider reads the staged asset zip from the bootstrap asset bucket.',
   });
 }

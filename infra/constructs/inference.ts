@@ -18,7 +18,7 @@ import { NATIVE_MODULES } from '../bundle/esbuild-options.js';
 import { fromRoot } from '../paths.js';
 import { checkDuration, checkInteger } from '../validation.js';
 import { HandlerFunction } from './handler-function.js';
-import { acknowledgeInvokes } from './nag.js';
+import { acknowledgeInvokes, nagArn } from './nag.js';
 import type { DataStorage } from './storage.js';
 
 export interface InferenceWorkflowProps {
@@ -148,7 +148,7 @@ export class InferenceWorkflow extends Construct {
     );
     for (const [arn, what] of [[ownExecutions, 'executions'], [ownMapRuns, 'map runs']] as const) {
       Validations.of(this.stateMachine.role).acknowledge({
-        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:${arn.includes(':mapRun:') ? 'mapRun' : 'execution'}:${stateMachineName}/*]`,
+        id: `AwsSolutions-IAM5[Resource::${nagArn(this, arn)}]`,
         reason: `Distributed Map: the state machine watches its own child ${what}, whose names are generated per run; only those of ${stateMachineName}.`,
       });
     }

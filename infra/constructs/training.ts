@@ -18,7 +18,7 @@ import { DATASET_NAME_PATTERN } from '../../lambdas/training/dataset-check.js';
 import { fromRoot } from '../paths.js';
 import { PropsError, checkDuration, checkInteger, checkPattern } from '../validation.js';
 import { HandlerFunction } from './handler-function.js';
-import { acknowledgeInvokes } from './nag.js';
+import { acknowledgeInvokes, nagArn } from './nag.js';
 import type { DataStorage } from './storage.js';
 
 export interface TrainingWorkflowProps {
@@ -210,10 +210,6 @@ export class TrainingWorkflow extends Construct {
     const invoked = [this.checkDatasetFunction, this.splitDatasetFunction, this.registerModelFunction, this.promoteModelFunction, props.notifyFunction];
     for (const fn of invoked) fn.grantInvoke(this.stateMachine);
     acknowledgeInvokes(this.stateMachine, invoked);
-    Validations.of(this.stateMachine.role).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:training-job/${TRAINING_JOB_PREFIX}*]`,
-      reason: 'Training job names carry the run id (exodetect-<runId>), created per run; only jobs with the exodetect- prefix.',
-    });
     const trainingJobs = stack.formatArn({ service: 'sagemaker', resource: 'training-job', resourceName: `${TRAINING_JOB_PREFIX}*` });
     this.stateMachine.addToRolePolicy(
       new PolicyStatement({
@@ -221,6 +217,10 @@ export class TrainingWorkflow extends Construct {
         resources: [trainingJobs],
       }),
     );
+    Validations.of(this.stateMachine.role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${nagArn(this, trainingJobs)}]`,
+      reason: 'Training job names carry the run id (exodetect-<runId>), created per run; only jobs with the exodetect- prefix.',
+    });
     this.stateMachine.addToRolePolicy(
       new PolicyStatement({
         actions: ['iam:PassRole'],
@@ -248,7 +248,7 @@ export class TrainingWorkflow extends Construct {
     });
 
     Validations.of(this.sageMakerRole).acknowledge({
-      id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/sagemaker/TrainingJobs:*]',
+      id: `AwsSolutions-IAM5[Resource::${nagArn(this, trainingLogs)}]`,
       reason: 'SageMaker writes each job\'s log streams into /aws/sagemaker/TrainingJobs; stream names are per job.',
     });
     Validations.of(this.sageMakerRole).acknowledge({
