@@ -170,12 +170,18 @@ export async function runDetectBatch(event: DetectEvent, deps: DetectBatchDeps):
       );
       logger?.warn('image failed', { key: item.Key, code: imageError.code, reason: imageError.message });
       metrics?.addMetric('ImagesFailed', 'Count', 1);
-      return { key: item.Key, status: 'error', resultKey, error: `${imageError.code}: ${imageError.message}` };
+      return { key: item.Key, status: 'error', resultKey, error: truncate(`${imageError.code}: ${imageError.message}`) };
     }
   };
 
   const items = await mapWithConcurrency(event.Items, deps.concurrency ?? 2, processItem);
   return { items };
+}
+
+/** The state payload carries one status per image: keep reasons short (the record in S3 has all of it). */
+const MAX_STATUS_ERROR_CHARS = 300;
+function truncate(text: string): string {
+  return text.length <= MAX_STATUS_ERROR_CHARS ? text : `${text.slice(0, MAX_STATUS_ERROR_CHARS - 1)}…`;
 }
 
 /** An error from the S3 client itself (has SDK metadata): the invocation's problem, not the image's. */
