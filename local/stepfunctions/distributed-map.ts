@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { LOCAL_ACCOUNT, LOCAL_REGION, type AslDefinition, type AslState, type JsonObject, type JsonValue } from './definition.js';
-import { StatesError } from './errors.js';
+import { NoLocalBindingError, StatesError } from './errors.js';
 import { readItems, type ReaderConfig } from './item-reader.js';
 import { writeMapResults, type ChildExecutionRecord } from './result-writer.js';
 import { evaluatePath, evaluateTemplate, type ExecutionContext } from './template.js';
@@ -132,6 +132,12 @@ export async function runDistributedMap(props: DistributedMapProps): Promise<Jso
   const mapRunArn = `arn:aws:states:${LOCAL_REGION}:${LOCAL_ACCOUNT}:mapRun:${parentName}/${label}:${mapRunId}`;
   const childMachineArn = `arn:aws:states:${LOCAL_REGION}:${LOCAL_ACCOUNT}:stateMachine:${parentName}/${label}`;
 
+  const writer = state.ResultWriter as JsonObject | undefined;
+  const writerConfig = (writer?.WriterConfig ?? {}) as JsonObject;
+  if ((writerConfig.OutputType ?? 'JSON') !== 'JSON' || (writerConfig.Transformation ?? 'NONE') !== 'NONE' || (writer && writer.Resource === undefined)) {
+    throw new NoLocalBindingError(`${stateName}: ResultWriter ${JSON.stringify(writer)} is not supported locally (S3 export with OutputType JSON, Transformation NONE is)`);
+  }
+
   const items = await readMapItems(props);
   const selector = (state.ItemSelector ?? state.Parameters) as JsonValue | undefined;
   const selected: JsonValue[] = [];
@@ -213,7 +219,6 @@ export async function runDistributedMap(props: DistributedMapProps): Promise<Jso
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, childInputs.length) }, worker));
 
-  const writer = state.ResultWriter as JsonObject | undefined;
   let writerDetails: JsonObject | undefined;
   if (writer?.Resource !== undefined) {
     const params = (await evaluateTemplate((writer.Parameters ?? {}) as JsonObject, input, context)) as JsonObject;

@@ -15,11 +15,12 @@ import {
   LOCAL_REGION,
   prepareDefinition,
   type AslDefinition,
+  type PreparedDefinition,
   type JsonObject,
   type JsonValue,
 } from './definition.js';
 import { runDistributedMap, type ChildOutcome, type MapProgress } from './distributed-map.js';
-import { ExecutionAlreadyExistsError, NoLocalBindingError } from './errors.js';
+import { ExecutionAlreadyExistsError, LocalDefinitionError, NoLocalBindingError } from './errors.js';
 import { invokeLocalFunction, invokeViaLambdaIntegration, moduleHandlerResolver, type HandlerResolver } from './lambda.js';
 import type { ExecutionContext } from './template.js';
 
@@ -72,6 +73,7 @@ export class LocalStepFunctions {
   readonly events = new EventEmitter();
   private readonly handlers: HandlerResolver;
   private readonly concurrencyCap: number;
+  private readonly prepared = new WeakMap<AslDefinition, PreparedDefinition>();
 
   constructor(private readonly props: LocalStepFunctionsProps) {
     this.handlers = props.handlers ?? moduleHandlerResolver();
@@ -82,7 +84,26 @@ export class LocalStepFunctions {
   }
 
   createStateMachine(name: string, definition: AslDefinition): LocalStateMachine {
+    this.prepare(definition, name);
     return new LocalStateMachine(this, name, definition);
+  }
+
+  /**
+   * Rewrites and validates a definition once: asl-validator takes ~0.3 s per
+   * definition here, which would otherwise be paid by every Distributed Map child.
+   */
+  private prepare(definition: AslDefinition, source: string): PreparedDefinition {
+    let prepared = this.prepared.get(definition);
+    if (!prepared) {
+      prepared = prepareDefinition(definition, source);
+      try {
+        new StateMachine(structuredClone(prepared.definition) as unknown as StateMachineDefinition);
+      } catch (err) {
+        throw new LocalDefinitionError(`${source}: ${(err as Error).message}`, { cause: err });
+      }
+      this.prepared.set(definition, prepared);
+    }
+    return prepared;
   }
 
   /** Runs one execution of a definition to its end; never throws for a failed execution. */
@@ -105,9 +126,9 @@ export class LocalStepFunctions {
     let machine: StateMachine;
     let overrides: Record<string, (input: JsonValue) => Promise<JsonValue>>;
     try {
-      const prepared = prepareDefinition(definition, ids.stateMachineName);
+      const prepared = this.prepare(definition, ids.stateMachineName);
       overrides = this.bindTasks(prepared, context, ids);
-      machine = new StateMachine(prepared.definition as unknown as StateMachineDefinition);
+      machine = new StateMachine(prepared.definition as unknown as StateMachineDefinition, { validationOptions: { noValidate: true } });
     } catch (err) {
       return finish({ status: 'FAILED', error: (err as Error).name, cause: (err as Error).message });
     }
@@ -134,7 +155,7 @@ export class LocalStepFunctions {
   }
 
   private bindTasks(
-    prepared: ReturnType<typeof prepareDefinition>,
+    prepared: PreparedDefinition,
     context: ExecutionContext,
     ids: { executionArn: string; stateMachineName: string },
   ): Record<string, (input: JsonValue) => Promise<JsonValue>> {

@@ -243,3 +243,92 @@ describe('local execution of a Distributed Map machine', () => {
     expect(machine.executionCount).toBe(1);
   });
 });
+
+/** A one-state Distributed Map around an echoing function, with the given Map fields. */
+function echoMap(fields: Record<string, unknown>) {
+  return parseDefinition(
+    JSON.stringify({
+      StartAt: 'Each',
+      States: {
+        Each: {
+          Type: 'Map',
+          ItemProcessor: {
+            ProcessorConfig: { Mode: 'DISTRIBUTED', ExecutionType: 'EXPRESS' },
+            StartAt: 'Echo',
+            States: { Echo: { Type: 'Task', Resource: 'arn:aws:lambda:local:000000000000:function:Echo', End: true } },
+          },
+          End: true,
+          ...fields,
+        },
+      },
+    }),
+  );
+}
+
+describe('Distributed Map item sources and limits', () => {
+  const echo: LambdaHandler = async (event) => event;
+  const reader = (InputType: string, Key: string, extra: Record<string, unknown> = {}) => ({
+    ItemReader: { Resource: 'arn:aws:states:::s3:getObject', ReaderConfig: { InputType, ...extra }, Parameters: { Bucket: BUCKET, Key } },
+  });
+
+  it('reads JSON, JSONL and CSV manifests from S3, honouring MaxItems', async () => {
+    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'm/items.json', Body: JSON.stringify([{ n: 1 }, { n: 2 }, { n: 3 }]) }));
+    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'm/items.jsonl', Body: '{"n":1}\n\n{"n":2}\n' }));
+    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'm/items.csv', Body: 'key,label\r\na.png,"x, y"\nb.png,"say ""hi"""\n' }));
+    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'm/bad.jsonl', Body: '{"n":1}\nnot json\n' }));
+    const sfn = new LocalStepFunctions({ s3, handlers: tableHandlerResolver({ Echo: echo }) });
+    const run = async (fields: Record<string, unknown>, input: unknown = {}) => sfn.createStateMachine('M', echoMap(fields)).startExecution(input as never).done;
+    expect((await run(reader('JSON', 'm/items.json'))).output).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }]);
+    expect((await run(reader('JSON', 'm/items.json', { MaxItems: 2 }))).output).toEqual([{ n: 1 }, { n: 2 }]);
+    expect((await run(reader('JSONL', 'm/items.jsonl'))).output).toEqual([{ n: 1 }, { n: 2 }]);
+    expect((await run(reader('CSV', 'm/items.csv', { CSVHeaderLocation: 'FIRST_ROW' }))).output).toEqual([
+      { key: 'a.png', label: 'x, y' },
+      { key: 'b.png', label: 'say "hi"' },
+    ]);
+    expect((await run(reader('CSV', 'm/items.csv', { CSVHeaderLocation: 'GIVEN', CSVHeaders: ['k', 'l'] }))).output).toHaveLength(3);
+    const bad = await run(reader('JSONL', 'm/bad.jsonl'));
+    expect(bad.status).toBe('FAILED');
+    expect(bad.error).toBe('States.ItemReaderFailed');
+    expect(bad.cause).toMatch(/m\/bad\.jsonl line 2/);
+  });
+
+  it('takes items from the input with ItemsPath, and batches them with MaxItemsPerBatchPath', async () => {
+    const sfn = new LocalStepFunctions({ s3, handlers: tableHandlerResolver({ Echo: echo }) });
+    const def = echoMap({ ItemsPath: '$.things', ItemBatcher: { MaxItemsPerBatchPath: '$.per' } });
+    const outcome = await sfn.createStateMachine('P', def).startExecution({ things: [1, 2, 3], per: 2 }).done;
+    expect(outcome.output).toEqual([{ Items: [1, 2] }, { Items: [3] }]);
+  });
+
+  it('keeps at most MaxConcurrency (and the local cap) children running', async () => {
+    let running = 0;
+    let peak = 0;
+    const slow: LambdaHandler = async (event) => {
+      peak = Math.max(peak, ++running);
+      await new Promise((r) => setTimeout(r, 20));
+      running--;
+      return event;
+    };
+    const items = Array.from({ length: 12 }, (_, i) => i);
+    for (const [maxConcurrency, cap, expected] of [
+      [3, 8, 3],
+      [0, 2, 2],
+    ] as const) {
+      peak = 0;
+      const sfn = new LocalStepFunctions({ s3, handlers: tableHandlerResolver({ Echo: slow }), concurrencyCap: cap });
+      const outcome = await sfn.createStateMachine('C', echoMap({ ItemsPath: '$.items', MaxConcurrency: maxConcurrency })).startExecution({ items }).done;
+      expect(outcome.output).toEqual(items);
+      expect(peak).toBe(expected);
+    }
+  });
+
+  it('refuses ResultWriter transformations it does not implement', async () => {
+    const sfn = new LocalStepFunctions({ s3, handlers: tableHandlerResolver({ Echo: echo }) });
+    const def = echoMap({
+      ItemsPath: '$.items',
+      ResultWriter: { Resource: 'arn:aws:states:::s3:putObject', Parameters: { Bucket: BUCKET, Prefix: 'x' }, WriterConfig: { OutputType: 'JSONL', Transformation: 'FLATTEN' } },
+    });
+    const outcome = await sfn.createStateMachine('W', def).startExecution({ items: [1] }).done;
+    expect(outcome.status).toBe('FAILED');
+    expect(outcome.cause).toMatch(/not supported locally/);
+  });
+});
