@@ -295,6 +295,7 @@ export function renderReport(summary: BatchSummary, props: ReportProps = {}): st
 <div class="card"><div class="label">Left out of sizing</div><div class="value"><span id="stat-edge-share">${formatPercent(det.share_on_edge)}</span></div><div class="sub">on the image edge; <span id="stat-gate-share">${formatPercent(det.share_out_of_size_range)}</span> outside the size gate</div></div>
 </div>
 <p class="lead" id="lead">${lead}</p>
+${summary.notes.length ? `<p class="muted" id="notes">Note: ${summary.notes.map(esc).join(' \u00b7 ')}</p>` : ''}
 
 <section id="distribution">
 <h2>Size distribution</h2>

@@ -184,9 +184,15 @@ export async function summarizeBatch(props: SummarizeBatchProps): Promise<Summar
   }
 
   if (props.reportMissingResults ?? true) {
-    for await (const imageKey of listKeys(s3, bucket, batchImagesPrefix(batchId))) {
-      if (!isImageObject(imageKey) || seen.has(imageKey)) continue;
-      builder.addFailure(imageKey, SUMMARY_FAILURE_CODES.missing, `no result document at ${imageResultKey(batchId, imageKey)}: the detect step did not finish for this image`);
+    try {
+      for await (const imageKey of listKeys(s3, bucket, batchImagesPrefix(batchId))) {
+        if (!isImageObject(imageKey) || seen.has(imageKey)) continue;
+        builder.addFailure(imageKey, SUMMARY_FAILURE_CODES.missing, `no result document at ${imageResultKey(batchId, imageKey)}: the detect step did not finish for this image`);
+      }
+    } catch (err) {
+      // Without list permission on batches/ the summary is still worth writing; say what it could not check.
+      if ((err as Error).name !== 'AccessDenied') throw err;
+      builder.addNote(`could not list ${batchImagesPrefix(batchId)} (AccessDenied): images without any result document are not reported`);
     }
   }
 

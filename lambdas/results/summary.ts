@@ -70,6 +70,8 @@ export interface BatchSummary {
   readonly thresholds: (Thresholds & { readonly images: number })[];
   readonly calibration: { readonly source: ScaleSource; readonly nm_per_px: number; readonly images: number }[];
   readonly warnings: { readonly images_with_warnings: number; readonly examples: string[] };
+  /** What the summary could not check (e.g. missing results when the batch's images cannot be listed). */
+  readonly notes: string[];
   readonly per_image: ImageSummaryRow[];
 }
 
@@ -100,6 +102,7 @@ export class BatchSummaryBuilder {
   private readonly calibration = new Map<string, { source: ScaleSource; nm_per_px: number; images: number }>();
   private readonly classes = new Map<number, { class_id: number; class_name: string; count: number }>();
   private readonly warningExamples: string[] = [];
+  private readonly notes: string[] = [];
   private imagesWithWarnings = 0;
   private totals = { total: 0, inRange: 0, onEdge: 0 };
   private readonly excludeOnEdge: boolean;
@@ -120,6 +123,11 @@ export class BatchSummaryBuilder {
       return;
     }
     this.addResult(record);
+  }
+
+  /** A limitation of this summary, shown in summary.json and the report. */
+  addNote(note: string): void {
+    this.notes.push(note);
   }
 
   /** An image without a usable result (error record, unreadable document, missing result). */
@@ -242,6 +250,7 @@ export class BatchSummaryBuilder {
       thresholds: [...this.thresholds.values()].sort((a, b) => b.images - a.images),
       calibration: [...this.calibration.values()].sort((a, b) => b.images - a.images),
       warnings: { images_with_warnings: this.imagesWithWarnings, examples: this.warningExamples },
+      notes: this.notes,
       per_image: this.rows,
     };
   }

@@ -45,6 +45,23 @@ describe('summarizeBatch failure handling', () => {
   });
 });
 
+describe('summarizeBatch without list permission on batches/', () => {
+  it('still writes the summary and says what it could not check', async () => {
+    s3Mock
+      .on(ListObjectsV2Command, { Prefix: `results/${batchId}/images/` })
+      .resolves({ Contents: [{ Key: resultKeyFor(batchId, 'a.tif') }], IsTruncated: false })
+      .on(ListObjectsV2Command, { Prefix: `batches/${batchId}/images/` })
+      .rejects(Object.assign(new Error('Access Denied'), { name: 'AccessDenied' }));
+    s3Mock.on(GetObjectCommand).resolves({ Body: body(JSON.stringify(generateImageResult({ batchId, file: 'a.tif', detections: 2, seed: 1 }))) });
+    s3Mock.on(PutObjectCommand).resolves({});
+    const result = await summarizeBatch({ s3: new S3Client({ region: 'us-east-1' }), bucket: 'b', batchId });
+    expect(result).toMatchObject({ images: 1, failed: 0, detections: 2 });
+    const summaryPut = s3Mock.commandCalls(PutObjectCommand).find((c) => c.args[0].input.Key === result.summaryKey)!;
+    const summary = JSON.parse(String(summaryPut.args[0].input.Body));
+    expect(summary.notes).toEqual([`could not list batches/${batchId}/images/ (AccessDenied): images without any result document are not reported`]);
+  });
+});
+
 describe('mapOrdered', () => {
   it('keeps input order and never exceeds the concurrency', async () => {
     let inFlight = 0;
