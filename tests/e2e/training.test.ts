@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHAMPION_KEY } from '../../lambdas/core/keys.js';
 import { LocalWorkflow } from '../../local/workflow.js';
+import { moduleHandlerResolver, tableHandlerResolver, type LambdaHandler } from '../../local/stepfunctions/lambda.js';
 
 const TRAINING_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'training-container');
 /** Small and quick: one epoch of 64 px crops through a narrow network on one thread. */
@@ -21,6 +22,13 @@ let root: string;
 let workflow: LocalWorkflow;
 let datasetDir: string;
 const epochs: number[] = [];
+/** Every notification, as the real notify handler received it (it still runs). */
+const notifications: { kind: string; detail: Record<string, unknown> }[] = [];
+const handlers = moduleHandlerResolver();
+const recordingNotify: LambdaHandler = async (event, context) => {
+  notifications.push(event as (typeof notifications)[number]);
+  return (await handlers('Notify'))(event, context);
+};
 
 beforeAll(async () => {
   root = await mkdtemp(path.join(os.tmpdir(), 'exodetect-e2e-train-'));
@@ -29,7 +37,11 @@ beforeAll(async () => {
     cwd: TRAINING_DIR,
     env: { ...process.env, PYTHONPATH: TRAINING_DIR },
   });
-  workflow = await LocalWorkflow.start({ dataDir: path.join(root, 's3'), logLevel: 'CRITICAL' });
+  workflow = await LocalWorkflow.start({
+    dataDir: path.join(root, 's3'),
+    logLevel: 'CRITICAL',
+    handlers: tableHandlerResolver({ Notify: recordingNotify }, handlers),
+  });
   workflow.trainingEvents.on('log', (line: string) => /^epoch=\d+ /.test(line) && epochs.push(Number(/^epoch=(\d+)/.exec(line)![1])));
   await workflow.uploadDirectory(datasetDir, 'datasets/synth/');
 });
@@ -82,5 +94,17 @@ describe('training state machine, locally end to end', () => {
     const first = await workflow.getJson<{ status: string; model: { key: string } }>('results/after-training/images/synth_00000.png.json');
     expect(first.status).toBe('ok');
     expect(first.model.key).toBe(champion.model_key);
+  });
+
+  it('fails like a failed SageMaker job when the trainer fails, with its reason in the notification', async () => {
+    const outcome = await workflow.training.startExecution({ dataset: 'synth', force: true, hyperparameters: { ...TINY, epochs: 'zero' } }).done;
+    expect(outcome.status).toBe('FAILED');
+    expect(outcome.error).toBe('TrainingFailed');
+    const failed = notifications.find((n) => n.kind === 'training.failed');
+    const error = failed?.detail.error as { Error: string; Cause: string };
+    expect(error.Error).toBe('States.TaskFailed');
+    const job = JSON.parse(error.Cause) as { TrainingJobStatus: string; FailureReason: string };
+    expect(job.TrainingJobStatus).toBe('Failed');
+    expect(job.FailureReason).toMatch(/^AlgorithmError: .*epochs/);
   });
 });
