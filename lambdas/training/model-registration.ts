@@ -58,7 +58,7 @@ export interface RegisteredModel {
 }
 
 export interface RegisterProps {
-  /** Refuse archives larger than this (bytes). Default 1 GiB: a model of a few MB leaves ample headroom. */
+  /** Refuse archives larger than this (bytes). Default 256 MiB: a model is a few MB, and the archive is gunzipped in a 1 GB function. */
   readonly maxArchiveBytes?: number;
 }
 
@@ -104,7 +104,7 @@ export function generatedCard(input: RegisterModelInput, metrics: ModelMetrics):
 }
 
 export async function registerModel(s3: S3Client, input: RegisterModelInput, props: RegisterProps = {}): Promise<RegisteredModel> {
-  const maxArchiveBytes = props.maxArchiveBytes ?? 1024 ** 3;
+  const maxArchiveBytes = props.maxArchiveBytes ?? 256 * 1024 ** 2;
   if (!MODEL_VERSION_PATTERN.test(input.modelVersion)) {
     throw new ModelArtifactError(`model version "${input.modelVersion}" must be letters, digits, '.', '_' or '-'`);
   }
