@@ -10,12 +10,12 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { DescribeExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
-import { Upload } from '@aws-sdk/lib-storage';
 import type { BatchManifest } from '../../lambdas/core/contracts.js';
 import { inferenceExecutionName } from '../../lambdas/core/events.js';
 import { BATCH_ID_PATTERN, RESULT_FILES, batchImagesPrefix, batchManifestKey, resultsPrefix } from '../../lambdas/core/keys.js';
 import { InputError } from '../errors.js';
 import { findImages } from '../workflow.js';
+import { resumableUpload } from './resumable-upload.js';
 
 export interface CloudSettings {
   /** The stack's data bucket (stack output, or env EXODETECT_BUCKET). */
@@ -42,8 +42,12 @@ export interface UploadBatchProps {
   readonly imagesDir: string;
   readonly batchId: string;
   readonly manifest?: BatchManifest;
-  /** Files above this go multipart. Default: 16 MiB. */
+  /** Files above this go multipart (resumable). Default: 16 MiB. */
   readonly multipartThreshold?: number;
+  /** Part size for multipart. Default: 8 MiB. */
+  readonly partSize?: number;
+  /** Where interrupted multipart uploads are remembered. Default: ~/.cache/exodetect/uploads. */
+  readonly uploadStateDir?: string;
   readonly onProgress?: (p: { file: string; done: number; total: number; skipped: boolean }) => void;
 }
 
@@ -55,8 +59,9 @@ export interface UploadBatchResult {
 
 /**
  * Images first, then batch.json (which starts the workflow). Resumable: an
- * image already in S3 with the same size is skipped, so running the command
- * again after an interruption uploads only what is missing.
+ * image already in S3 with the same size is skipped, and a large image's
+ * multipart upload continues from the parts S3 already has, so running the
+ * command again after an interruption uploads only what is missing.
  */
 export async function uploadBatch(props: UploadBatchProps): Promise<UploadBatchResult> {
   checkBatchId(props.batchId);
@@ -78,7 +83,7 @@ export async function uploadBatch(props: UploadBatchProps): Promise<UploadBatchR
       continue;
     }
     if (size > threshold) {
-      await new Upload({ client: s3, params: { Bucket: settings.bucket, Key: key, Body: createReadStream(file) }, partSize: 8 * 1024 * 1024, queueSize: 4 }).done();
+      await resumableUpload({ s3, bucket: settings.bucket, key, file, partSize: props.partSize, stateDir: props.uploadStateDir });
     } else {
       await s3.send(new PutObjectCommand({ Bucket: settings.bucket, Key: key, Body: createReadStream(file), ContentLength: size }));
     }

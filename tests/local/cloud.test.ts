@@ -2,7 +2,16 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
 import { DescribeExecutionCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -49,6 +58,24 @@ describe('exodetect upload', () => {
     expect(puts.map((p) => p.Key)).toEqual(['batches/b1/images/grid2/b.tif', 'batches/b1/batch.json']);
     expect(puts.every((p) => p.Bucket === 'data-bucket')).toBe(true);
     expect(JSON.parse(String(puts[1]!.Body))).toEqual({ nm_per_px: 1.5 });
+  });
+
+  it('sends images above the threshold as a (resumable) multipart upload', async () => {
+    s3Mock.on(HeadObjectCommand).rejects(notFound());
+    s3Mock.on(PutObjectCommand).resolves({});
+    s3Mock.on(CreateMultipartUploadCommand).resolves({ UploadId: 'u' });
+    s3Mock.on(UploadPartCommand).resolves({ ETag: '"p"' });
+    s3Mock.on(CompleteMultipartUploadCommand).resolves({});
+    await uploadBatch({
+      s3: new S3Client({ region: 'eu-west-1' }),
+      settings,
+      imagesDir: path.join(dir, 'images'),
+      batchId: 'b3',
+      multipartThreshold: 5,
+      uploadStateDir: path.join(dir, 'upload-state'),
+    });
+    expect(s3Mock.commandCalls(CreateMultipartUploadCommand).map((c) => c.args[0].input.Key)).toEqual(['batches/b3/images/grid2/b.tif']);
+    expect(s3Mock.commandCalls(PutObjectCommand).map((c) => c.args[0].input.Key)).toEqual(['batches/b3/images/a.png', 'batches/b3/batch.json']);
   });
 
   it('refuses a bad batch id and a folder without images before touching S3', async () => {
