@@ -103,7 +103,8 @@ export class InferenceWorkflow extends Construct {
       logRetention,
     });
     storage.grantObjects(this.summarizeFunction, {
-      list: ['results/*'],
+      // Listing batches/<id>/images/ finds images that have no result document at all.
+      list: ['results/*', 'batches/*'],
       read: ['results/*'],
       write: ['results/*', 'analytics/detections/*'],
       reason: 'summarize reads a batch\'s per-image results and writes the batch files next to them plus the JSON Lines for Athena.',

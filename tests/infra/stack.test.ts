@@ -163,7 +163,7 @@ describe('least privilege (S3 by prefix)', () => {
       's3:AbortMultipartUpload <Bucket>/analytics/detections/*',
       's3:AbortMultipartUpload <Bucket>/results/*',
       's3:GetObject <Bucket>/results/*',
-      's3:ListBucket <Bucket> prefix=results/*',
+      's3:ListBucket <Bucket> prefix=results/*,batches/*',
       's3:PutObject <Bucket>/analytics/detections/*',
       's3:PutObject <Bucket>/results/*',
     ]);
