@@ -3,6 +3,7 @@
  * batch. s3rver (data under .exodetect/), the bundled model, the sample
  * images and then their batch.json; the event bridge starts the inference
  * state machine; results are copied to exodetect-results/<batch-id>/.
+ * Env EXODETECT_DATA_DIR and EXODETECT_RESULTS_DIR move those two folders.
  */
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -23,6 +24,21 @@ async function demoManifest(): Promise<BatchManifest> {
   return BatchManifestSchema.parse(JSON.parse(await readFile(file, 'utf8')));
 }
 
+/** One line from summary.json: the diameter distribution with its 95% intervals (absent when the summary lacks it). */
+async function readSizes(file: string): Promise<string | undefined> {
+  try {
+    const summary = JSON.parse(await readFile(file, 'utf8')) as {
+      diameter_nm?: { count: number; d50?: { value: number; ci: [number, number] }; mean?: { value: number }; d10?: { value: number }; d90?: { value: number } };
+    };
+    const d = summary.diameter_nm;
+    if (!d?.d50) return undefined;
+    const f = (x: number | undefined) => (x === undefined ? '?' : x.toFixed(1));
+    return `Diameter (n=${d.count}): median ${f(d.d50.value)} nm (95% CI ${f(d.d50.ci[0])}-${f(d.d50.ci[1])}), D10 ${f(d.d10?.value)}, D90 ${f(d.d90?.value)}, mean ${f(d.mean?.value)} nm.`;
+  } catch {
+    return undefined;
+  }
+}
+
 async function main(): Promise<void> {
   quietNodeVersionNotice();
   const started = Date.now();
@@ -31,8 +47,9 @@ async function main(): Promise<void> {
     imagesDir: DEMO_BATCH_DIR,
     batchId: DEMO_BATCH_ID,
     manifest: await demoManifest(),
-    dataDir: path.join(REPO_ROOT, '.exodetect', 's3'),
-    outDir: path.join(REPO_ROOT, 'exodetect-results', DEMO_BATCH_ID),
+    // Overridable so tests (and curious users) can keep the repository clean.
+    dataDir: process.env.EXODETECT_DATA_DIR ?? path.join(REPO_ROOT, '.exodetect', 's3'),
+    outDir: path.join(process.env.EXODETECT_RESULTS_DIR ?? path.join(REPO_ROOT, 'exodetect-results'), DEMO_BATCH_ID),
   });
   const total = (Date.now() - started) / 1000;
   if (result.outcome.status !== 'SUCCEEDED') {
@@ -41,9 +58,11 @@ async function main(): Promise<void> {
     return;
   }
   const s = result.summary;
+  const sizes = await readSizes(path.join(result.outDir, RESULT_FILES.summary));
   const lines = [
     '',
     `Batch "${result.batchId}": ${s?.images ?? '?'} images, ${s?.failed ?? 0} failed, ${s?.detections ?? '?'} vesicles detected.`,
+    ...(sizes ? [sizes] : []),
     `Results in local S3:  s3://exodetect-data/results/${result.batchId}/`,
     `Copied to:            ${path.relative(process.cwd(), result.outDir) || '.'}/`,
     `Report:               ${path.join(path.relative(process.cwd(), result.outDir), RESULT_FILES.report)}`,
