@@ -4,6 +4,7 @@
  * cloud commands talk to a deployed stack with the AWS SDK.
  */
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -131,7 +132,7 @@ export function buildProgram(): Command {
     .helpOption(false)
     .argument('[args...]')
     .action(async (args: string[]) => {
-      const file = path.join(path.dirname(new URL(import.meta.url).pathname), 'commands', 'export-annotations.ts');
+      const file = path.join(path.dirname(fileURLToPath(import.meta.url)), 'commands', 'export-annotations.ts');
       if (!existsSync(file)) throw new ExodetectError('export-annotations is not available in this build (local/commands/export-annotations.ts is missing)');
       const mod = (await import('./commands/export-annotations.js' as string)) as { main?: (argv: string[]) => Promise<unknown>; exportAnnotationsCli?: (argv: string[]) => Promise<unknown> };
       const entry = mod.main ?? mod.exportAnnotationsCli;
@@ -232,6 +233,6 @@ export async function main(argv: string[] = process.argv): Promise<void> {
   }
 }
 
-if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname)) {
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   void main();
 }

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { BatchManifest } from '../../lambdas/core/contracts.js';
 import { BATCH_ID_PATTERN, CHAMPION_KEY, DEFAULT_MODEL_VERSION, modelKey, resultsPrefix } from '../../lambdas/core/keys.js';
 import { readOnnxMetadata } from '../../lambdas/core/onnx-metadata.js';
@@ -16,7 +17,7 @@ import type { S3EventRecord } from '../s3-server.js';
 import type { ExecutionOutcome } from '../stepfunctions/runner.js';
 import { findImages, LocalWorkflow, type LocalWorkflowProps } from '../workflow.js';
 
-export const REPO_ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const DEFAULT_DATA_DIR = '.exodetect/s3';
 export const DEFAULT_RESULTS_DIR = 'exodetect-results';
 export const BUNDLED_MODEL_DIR = path.join(REPO_ROOT, 'models', DEFAULT_MODEL_VERSION);
