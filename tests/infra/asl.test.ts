@@ -140,7 +140,8 @@ describe('training.asl.json structure', () => {
     expect(choice.Choices[0]).toMatchObject({ Variable: '$.changed', BooleanEquals: true, Next: 'SplitDataset' });
     expect(choice.Default).toBe('NothingChanged');
     expect(training.States.NothingChanged.Parameters.status).toBe('unchanged');
-    expect(training.States.NothingChanged.End).toBe(true);
+    expect(training.States.NothingChanged.Next).toBe('TrainingSkipped');
+    expect(training.States.TrainingSkipped.Type).toBe('Succeed');
   });
 
   it('trains on SageMaker with managed spot, checkpoints and the trainer log line metrics', () => {
@@ -182,6 +183,8 @@ describe('training.asl.json structure', () => {
     expect(s.IsPromoted.Default).toBe('NotifyRejected');
     expect(s.NotifyPromoted.Parameters.Payload.kind).toBe('model.promoted');
     expect(s.NotifyRejected.Parameters.Payload.kind).toBe('model.rejected');
+    expect([s.NotifyPromoted.Next, s.Promoted.Parameters.status, s.Promoted.Next, s[s.Promoted.Next].Type]).toEqual(['Promoted', 'promoted', 'ModelPromoted', 'Succeed']);
+    expect([s.NotifyRejected.Next, s.Rejected.Parameters.status, s.Rejected.Next, s[s.Rejected.Next].Type]).toEqual(['Rejected', 'rejected', 'ModelRejected', 'Succeed']);
     for (const name of ['CheckDataset', 'SplitDataset', 'Train', 'RegisterModel', 'PromoteModel']) {
       expect(s[name].Catch[0].Next, name).toBe('NotifyTrainingFailed');
     }
