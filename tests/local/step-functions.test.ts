@@ -304,7 +304,7 @@ describe('Distributed Map item sources and limits', () => {
     let peak = 0;
     const slow: LambdaHandler = async (event) => {
       peak = Math.max(peak, ++running);
-      await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, 100));
       running--;
       return event;
     };
