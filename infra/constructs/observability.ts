@@ -92,8 +92,8 @@ export class Observability extends Construct {
       evaluationPeriods: 1,
       comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
     });
-    props.functions.forEach((fn, i) =>
-      alarm(`FunctionErrors${i}`, {
+    props.functions.forEach((fn) =>
+      alarm(`${fn.node.id}Errors`, {
         alarmDescription: `Lambda errors in ${fn.node.path} (after Step Functions retries these fail a batch or a run)`,
         metric: fn.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
         threshold: 1,
