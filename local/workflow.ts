@@ -87,6 +87,8 @@ function configureHandlerEnvironment(endpoint: string, logLevel: string): void {
     throw new Error(`this process already runs handlers against ${current}; start one local workflow per process`);
   }
   process.env.EXODETECT_S3_ENDPOINT = endpoint;
+  // Locally a notification is only logged: never publish to a real topic from a developer's shell.
+  process.env.NOTIFY_TOPIC_ARN = '';
   process.env.AWS_REGION ??= 'us-east-1';
   process.env.AWS_ACCESS_KEY_ID ??= 'S3RVER';
   process.env.AWS_SECRET_ACCESS_KEY ??= 'S3RVER';
