@@ -108,9 +108,9 @@ export class TrainingWorkflow extends Construct {
     });
     storage.grantObjects(this.splitDatasetFunction, {
       list: ['datasets/*'],
-      read: ['datasets/*'],
+      read: ['datasets/*', 'models/champion.json', 'models/*/model.pt'],
       write: ['training/*'],
-      reason: 'split-dataset copies a dataset\'s files into the run\'s channels and writes the manifests under training/<runId>/.',
+      reason: 'split-dataset copies a dataset\'s files into the run\'s channels and writes the manifests under training/<runId>/; it checks the weights a run fine-tunes from.',
     });
 
     this.registerModelFunction = new HandlerFunction(this, 'RegisterModel', {
@@ -160,9 +160,9 @@ export class TrainingWorkflow extends Construct {
     });
     storage.grantObjects(this.sageMakerRole, {
       list: ['training/*'],
-      read: ['training/*/manifests/*', 'training/*/channels/*', 'training/*/checkpoints/*'],
+      read: ['training/*/manifests/*', 'training/*/channels/*', 'training/*/checkpoints/*', 'models/*/model.pt'],
       write: ['training/*/output/*', 'training/*/checkpoints/*'],
-      reason: 'SageMaker reads the run\'s channel files and manifests, and syncs checkpoints and the model output of the run.',
+      reason: 'SageMaker reads the run\'s channel files and manifests (and model weights to fine-tune from), and syncs checkpoints and the model output of the run.',
     });
     this.trainingImage?.repository.grantPull(this.sageMakerRole);
     const trainingLogs = stack.formatArn({ service: 'logs', resource: 'log-group', resourceName: '/aws/sagemaker/TrainingJobs:*', arnFormat: ArnFormat.COLON_RESOURCE_NAME });

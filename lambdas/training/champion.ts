@@ -30,6 +30,8 @@ export const ChampionRecordSchema = z
     version: z.string().regex(/^[A-Za-z0-9._-]+$/),
     model_key: z.string().min(1),
     metrics_key: z.string().optional(),
+    /** models/<version>/model.pt, for fine-tuning (initFrom: "champion"). */
+    weights_key: z.string().nullable().optional(),
     metrics: z.object({ validation: EvaluationSchema.optional(), test: EvaluationSchema.optional() }).passthrough().optional(),
     dataset: z.string().optional(),
     /** Fingerprint of the datasets/<name>/ listing (check-dataset), not the trainer's own. */

@@ -18,6 +18,8 @@ export const TrainingRequestSchema = z
   .object({
     dataset: z.string().regex(DATASET_NAME_PATTERN, 'dataset must be a folder name under datasets/ (letters, digits, . _ -)'),
     force: z.boolean().optional(),
+    /** Fine-tune from a model's weights (models/<version>/model.pt): 'champion', 'default' or a version. Default: train from scratch. */
+    initFrom: z.string().regex(/^[A-Za-z0-9._-]+$/, 'initFrom must be "champion", "default" or a model version').optional(),
     hyperparameters: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
     split: z
       .object({

@@ -19,9 +19,14 @@ import { ConfigError } from '../core/errors.js';
 import { parseTrainingRequest, type TrainingRequest } from './dataset-check.js';
 import { groupOf, indexImagesByStem, isImage, ownerImage } from './dataset-files.js';
 import { DatasetError } from './errors.js';
-import { copySource, listAllObjects, mapWithConcurrency, putJson } from './s3-objects.js';
+import { readChampion } from './champion.js';
+import { copySource, listAllObjects, mapWithConcurrency, objectExists, putJson } from './s3-objects.js';
 
 export type Channel = 'train' | 'validation' | 'test';
+/** The extra channel with the weights to fine-tune from (request.initFrom). */
+export const INIT_CHANNEL = 'init';
+/** Where the trainer finds them: init_from is relative to /opt/ml/input/data. */
+export const INIT_FROM_HYPERPARAMETER = `${INIT_CHANNEL}/model.pt`;
 
 export interface SplitProps {
   /** Hyperparameters every run gets unless the request overrides them. Default: none (the trainer's defaults). */
@@ -52,7 +57,7 @@ export interface ChannelCounts {
 }
 
 export interface InputDataChannel {
-  readonly ChannelName: Channel;
+  readonly ChannelName: Channel | typeof INIT_CHANNEL;
   readonly DataSource: {
     readonly S3DataSource: {
       readonly S3DataType: 'ManifestFile';
@@ -69,6 +74,24 @@ export interface SplitResult {
   readonly hyperparameters: Record<string, string>;
   readonly counts: Partial<Record<Channel, ChannelCounts>> & { readonly by: 'image' | 'group'; readonly seed: number };
   readonly splitKey: string;
+  /** The model version whose weights the run fine-tunes from, or null. */
+  readonly initFrom: string | null;
+}
+
+/** request.initFrom -> the model version: 'champion' reads models/champion.json; 'default' and versions are taken as named. */
+export async function resolveInitFrom(s3: S3Client, bucket: string, initFrom: string | undefined): Promise<string | null> {
+  if (initFrom === undefined) return null;
+  let version = initFrom;
+  if (initFrom === 'champion') {
+    const champion = await readChampion(s3, bucket);
+    if (!champion) throw new DatasetError('initFrom "champion": there is no models/champion.json yet; use "default" or omit initFrom');
+    version = champion.version;
+  }
+  const key = `${PREFIX.models}${version}/model.pt`;
+  if (!(await objectExists(s3, bucket, key))) {
+    throw new DatasetError(`initFrom "${initFrom}": s3://${bucket}/${key} does not exist (models registered before weights were kept have none)`);
+  }
+  return version;
 }
 
 export function validateSplitProps(props: SplitProps): Required<SplitProps> {
@@ -149,6 +172,7 @@ export async function splitDataset(s3: S3Client, input: SplitDatasetInput, props
   checkFractions(validationFraction, testFraction);
 
   const { bucket, datasetPrefix, runId } = input;
+  const initVersion = await resolveInitFrom(s3, bucket, request.initFrom);
   const objects = await listAllObjects(s3, bucket, datasetPrefix);
   const files = objects.map((o) => o.key.slice(datasetPrefix.length));
   const images = files.filter(isImage).sort();
@@ -203,6 +227,19 @@ export async function splitDataset(s3: S3Client, input: SplitDatasetInput, props
     };
   }
 
+  const hyperparameters = mergeHyperparameters(config.defaultHyperparameters, request.hyperparameters);
+  if (initVersion !== null) {
+    // A manifest rather than an S3Prefix: a prefix naming one key would also match model.pt.bak and the like.
+    const manifestKey = `${runPrefix}manifests/${INIT_CHANNEL}.manifest`;
+    const manifest = [{ prefix: `s3://${bucket}/${PREFIX.models}${initVersion}/` }, 'model.pt'];
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: manifestKey, Body: JSON.stringify(manifest), ContentType: 'application/json' }));
+    inputDataConfig.push({
+      ChannelName: INIT_CHANNEL,
+      DataSource: { S3DataSource: { S3DataType: 'ManifestFile', S3Uri: `s3://${bucket}/${manifestKey}`, S3DataDistributionType: 'FullyReplicated' } },
+    });
+    hyperparameters.init_from ??= INIT_FROM_HYPERPARAMETER;
+  }
+
   const splitKey = `${runPrefix}split.json`;
   await putJson(s3, bucket, splitKey, {
     format: 'exodetect-split',
@@ -214,14 +251,16 @@ export async function splitDataset(s3: S3Client, input: SplitDatasetInput, props
     seed,
     fractions: { validation: validationFraction, test: testFraction },
     channels: Object.fromEntries(channels.map((c) => [c, { ...counts[c], images: splitImages[c] }])),
+    init_from: initVersion,
   });
 
   return {
     inputDataConfig,
     outputPath: `s3://${bucket}/${runPrefix}output/`,
     checkpointUri: `s3://${bucket}/${runPrefix}checkpoints/`,
-    hyperparameters: mergeHyperparameters(config.defaultHyperparameters, request.hyperparameters),
+    hyperparameters,
     counts: { ...counts, by, seed },
     splitKey,
+    initFrom: initVersion,
   };
 }

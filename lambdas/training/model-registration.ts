@@ -49,6 +49,8 @@ export interface RegisteredModel {
   readonly metricsKey: string;
   readonly cardKey: string;
   readonly registrationKey: string;
+  /** models/<version>/model.pt (the torch weights a later run can fine-tune from), or null when the archive has none. */
+  readonly weightsKey: string | null;
   readonly validation: Evaluation;
   readonly test: Evaluation | null;
   readonly scoreThreshold: number | null;
@@ -136,6 +138,7 @@ export async function registerModel(s3: S3Client, input: RegisterModelInput, pro
   if (onnx!.data.length === 0) throw new ModelArtifactError(`${input.modelArtifacts}: model.onnx is empty`);
   const metrics = parseMetrics(metricsEntry!.data.toString('utf8'), input.modelArtifacts);
   const card = findEntry(entries, 'card.md')?.data.toString('utf8') ?? generatedCard(input, metrics);
+  const weights = findEntry(entries, 'model.pt');
 
   const version = input.modelVersion;
   const keys = {
@@ -143,10 +146,14 @@ export async function registerModel(s3: S3Client, input: RegisterModelInput, pro
     metrics: modelMetricsKey(version),
     card: modelCardKey(version),
     registration: `${PREFIX.models}${version}/registration.json`,
+    weights: `${PREFIX.models}${version}/model.pt`,
   };
   await s3.send(new PutObjectCommand({ Bucket: input.bucket, Key: keys.model, Body: onnx!.data, ContentType: 'application/octet-stream' }));
   await s3.send(new PutObjectCommand({ Bucket: input.bucket, Key: keys.metrics, Body: metricsEntry!.data, ContentType: 'application/json' }));
   await s3.send(new PutObjectCommand({ Bucket: input.bucket, Key: keys.card, Body: card, ContentType: 'text/markdown; charset=utf-8' }));
+  if (weights) {
+    await s3.send(new PutObjectCommand({ Bucket: input.bucket, Key: keys.weights, Body: weights.data, ContentType: 'application/octet-stream' }));
+  }
   await putJson(s3, input.bucket, keys.registration, {
     format: 'exodetect-registration',
     version,
@@ -165,6 +172,7 @@ export async function registerModel(s3: S3Client, input: RegisterModelInput, pro
     metricsKey: keys.metrics,
     cardKey: keys.card,
     registrationKey: keys.registration,
+    weightsKey: weights ? keys.weights : null,
     validation: metrics.validation,
     test: metrics.test ?? null,
     scoreThreshold: metrics.score_threshold ?? null,

@@ -43,6 +43,7 @@ export interface PromoteModelInput {
   readonly candidate: RegisteredModel;
 }
 
+
 export interface PromotionResult extends PromotionDecision {
   readonly candidate: { readonly version: string; readonly modelKey: string; readonly validation: Evaluation };
   readonly champion: { readonly version: string; readonly validation: Evaluation | null } | null;
@@ -68,6 +69,7 @@ export async function promoteModel(s3: S3Client, input: PromoteModelInput, now: 
       version: input.candidate.version,
       model_key: input.candidate.modelKey,
       metrics_key: input.candidate.metricsKey,
+      weights_key: input.candidate.weightsKey ?? null,
       metrics: { validation: input.candidate.validation, ...(input.candidate.test && { test: input.candidate.test }) },
       dataset: input.dataset,
       dataset_fingerprint: input.fingerprint,
@@ -94,6 +96,7 @@ export const PromoteModelEventSchema = z.object({
       version: z.string().min(1),
       modelKey: z.string().min(1),
       metricsKey: z.string().min(1),
+      weightsKey: z.string().nullable().optional(),
       validation: z.object({ ap50: z.number(), f1: z.number() }).passthrough(),
     })
     .passthrough(),

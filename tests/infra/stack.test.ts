@@ -186,11 +186,12 @@ describe('least privilege (S3 by prefix)', () => {
     ]);
   });
 
-  it('the SageMaker role reads its split channels and manifests and writes its output and checkpoints, inside training/ only', () => {
+  it('the SageMaker role reads its split channels, manifests and model weights, and writes its output and checkpoints, inside training/ only', () => {
     const lines = s3AccessOf(template, logicalId(stack, stack.training.sageMakerRole), bucketId);
     expect(lines).toEqual([
       's3:AbortMultipartUpload <Bucket>/training/*/checkpoints/*',
       's3:AbortMultipartUpload <Bucket>/training/*/output/*',
+      's3:GetObject <Bucket>/models/*/model.pt',
       's3:GetObject <Bucket>/training/*/channels/*',
       's3:GetObject <Bucket>/training/*/checkpoints/*',
       's3:GetObject <Bucket>/training/*/manifests/*',

@@ -27,13 +27,14 @@ beforeEach(() => {
 
 describe('registerModel', () => {
   it('files model.onnx, metrics.json, card.md and registration.json under models/<version>/', async () => {
-    bucket.put(ARTIFACT, tarGz({ 'model.onnx': onnx, 'metrics.json': fixtureText('candidate-metrics.json'), 'card.md': '# card\n' }, 'python'));
+    bucket.put(ARTIFACT, tarGz({ 'model.onnx': onnx, 'model.pt': 'torch-weights', 'metrics.json': fixtureText('candidate-metrics.json'), 'card.md': '# card\n' }, 'python'));
     const out = await registerModel(bucket.client, input);
     expect(out).toMatchObject({
       version: VERSION,
       modelKey: `models/${VERSION}/model.onnx`,
       metricsKey: `models/${VERSION}/metrics.json`,
       cardKey: `models/${VERSION}/card.md`,
+      weightsKey: `models/${VERSION}/model.pt`,
       validation: { ap50: 0.83, f1: 0.8195 },
       test: null,
       scoreThreshold: 0.42,
@@ -42,12 +43,14 @@ describe('registerModel', () => {
     expect(bucket.objects.get(out.modelKey)!.equals(onnx)).toBe(true);
     expect(bucket.json(out.metricsKey).validation.ap50).toBe(0.83);
     expect(bucket.objects.get(out.cardKey)!.toString()).toBe('# card\n');
+    expect(bucket.objects.get(out.weightsKey!)!.toString()).toBe('torch-weights');
     expect(bucket.json(out.registrationKey)).toMatchObject({ training_job_name: `exodetect-${VERSION}`, dataset_fingerprint: input.fingerprint });
   });
 
   it('writes a card from the metrics when the archive has none', async () => {
     bucket.put(ARTIFACT, tarGz({ 'model.onnx': onnx, 'metrics.json': fixtureText('candidate-metrics.json') }));
     const out = await registerModel(bucket.client, input);
+    expect(out.weightsKey).toBeNull(); // no model.pt in this archive
     const card = bucket.objects.get(out.cardKey)!.toString();
     expect(card).toContain(`# exodetect model ${VERSION}`);
     expect(card).toContain('| 0.840 | 0.800 | 0.820 | 0.830 | 0.410 | 3.2 | 12 | 310 |');

@@ -132,6 +132,28 @@ describe('splitDataset', () => {
     expect(b.counts).toEqual(a.counts);
   });
 
+  it('adds an init channel with the champion weights and points init_from at it', async () => {
+    yoloDataset(6);
+    await expect(splitDataset(bucket.client, input({ dataset: 'd', initFrom: 'champion' }))).rejects.toThrow(/no models\/champion\.json yet/);
+    bucket.put('models/champion.json', { version: 'v3', model_key: 'models/v3/model.onnx' });
+    await expect(splitDataset(bucket.client, input({ dataset: 'd', initFrom: 'champion' }))).rejects.toThrow(
+      /s3:\/\/exodetect-data\/models\/v3\/model\.pt does not exist/,
+    );
+    bucket.put('models/v3/model.pt', 'weights');
+    const out = await splitDataset(bucket.client, input({ dataset: 'd', initFrom: 'champion' }));
+    expect(out.initFrom).toBe('v3');
+    expect(out.hyperparameters.init_from).toBe('init/model.pt');
+    const init = out.inputDataConfig.find((c) => c.ChannelName === 'init')!;
+    expect(init.DataSource.S3DataSource.S3Uri).toBe(`s3://exodetect-data/training/${RUN}/manifests/init.manifest`);
+    expect(bucket.json(`training/${RUN}/manifests/init.manifest`)).toEqual([{ prefix: 's3://exodetect-data/models/v3/' }, 'model.pt']);
+    // An explicit init_from in the request wins; no initFrom means no init channel.
+    const own = await splitDataset(bucket.client, input({ dataset: 'd', initFrom: 'v3', hyperparameters: { init_from: 'init/other.pt' } }));
+    expect(own.hyperparameters.init_from).toBe('init/other.pt');
+    const none = await splitDataset(bucket.client, input());
+    expect(none.inputDataConfig.map((c) => c.ChannelName)).toEqual(['train', 'validation']);
+    expect(none.initFrom).toBeNull();
+  });
+
   it('merges request hyperparameters over the defaults as strings', () => {
     expect(mergeHyperparameters({ epochs: '60', lr: '0.001' }, { epochs: 5, mixed_precision: true })).toEqual({
       epochs: '5',
