@@ -93,6 +93,8 @@ describe('notify handler', () => {
     s3.reset();
     sns.on(PublishCommand).resolves({ MessageId: 'm-1' });
     s3.on(PutObjectCommand).resolves({});
+    vi.stubEnv('POWERTOOLS_LOG_LEVEL', 'SILENT');
+    vi.stubEnv('POWERTOOLS_METRICS_DISABLED', 'true');
   });
   afterEach(() => vi.unstubAllEnvs());
 
