@@ -110,6 +110,10 @@ export class ExodetectStack extends Stack {
     new CfnOutput(this, 'DataBucketName', { value: this.storage.bucket.bucketName, description: 'Upload batches/<id>/images/* then batches/<id>/batch.json here' });
     new CfnOutput(this, 'InferenceStateMachineArn', { value: this.inference.stateMachine.stateMachineArn });
     new CfnOutput(this, 'TrainingStateMachineArn', { value: this.training.stateMachine.stateMachineArn });
+    new CfnOutput(this, 'StartTrainingCommand', {
+      description: 'On-demand training (the schedule does the same weekly)',
+      value: `aws stepfunctions start-execution --state-machine-arn ${this.training.stateMachine.stateMachineArn} --input '{"dataset":"${props.trainingDataset ?? 'exodetect'}"}'`,
+    });
     new CfnOutput(this, 'NotificationsTopicArn', { value: this.notifications.topic.topicArn });
     new CfnOutput(this, 'AthenaWorkGroup', { value: this.analytics.workGroup.ref });
   }

@@ -240,6 +240,15 @@ describe('state machine roles', () => {
   });
 });
 
+describe('outputs', () => {
+  it('tells the operator where to upload and how to train on demand', () => {
+    const outputs = template.toJSON().Outputs;
+    expect(outputs.DataBucketName.Value).toEqual({ Ref: bucketId });
+    expect(JSON.stringify(outputs.StartTrainingCommand.Value)).toContain('aws stepfunctions start-execution --state-machine-arn ');
+    expect(JSON.stringify(outputs.StartTrainingCommand.Value)).toContain(`--input '{\\"dataset\\":\\"exodetect\\"}'`);
+  });
+});
+
 describe('notifications, observability, analytics', () => {
   it('has an encrypted topic with the email subscription', () => {
     template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
