@@ -1,0 +1,70 @@
+import sharp from 'sharp';
+import { describe, expect, it } from 'vitest';
+import type { Detection } from '../../lambdas/core/contracts.js';
+import { blendRgba, drawBoxes, renderOverlay, scaleBarNm, scaleBarSvg, toDisplay8 } from '../../lambdas/core/overlay.js';
+
+function detection(box: [number, number, number, number], extra: Partial<Detection> = {}): Detection {
+  return {
+    id: 0,
+    box_px: box,
+    box_nm: box,
+    diameter_nm: 50,
+    score: 0.9,
+    class_id: 0,
+    class_name: 'exosome',
+    on_edge: false,
+    in_size_range: true,
+    ...extra,
+  };
+}
+
+const pixel = (rgb: Uint8Array, width: number, x: number, y: number) => Array.from(rgb.subarray((y * width + x) * 3, (y * width + x) * 3 + 3));
+
+describe('overlay', () => {
+  it('draws green boxes for in-range objects and orange for the rest, dashed on the edge', () => {
+    const width = 100;
+    const rgb = new Uint8Array(width * 100 * 3).fill(128);
+    drawBoxes(rgb, width, 100, [detection([10, 10, 30, 30]), detection([50, 50, 80, 70], { in_size_range: false }), detection([0, 85, 100, 100], { on_edge: true })], 1, 1);
+    expect(pixel(rgb, width, 10, 20)).toEqual([0x34, 0xe0, 0x5a]); // left edge
+    expect(pixel(rgb, width, 29, 29)).toEqual([0x34, 0xe0, 0x5a]); // bottom-right corner (x2, y2 exclusive)
+    expect(pixel(rgb, width, 20, 20)).toEqual([128, 128, 128]); // inside untouched
+    expect(pixel(rgb, width, 65, 50)).toEqual([0xff, 0x9d, 0x2e]);
+    const edgeRow = Array.from({ length: 100 }, (_, x) => pixel(rgb, width, x, 85)[0]);
+    expect(edgeRow.filter((v) => v === 0x34).length).toBeGreaterThan(40);
+    expect(edgeRow.filter((v) => v === 128).length).toBeGreaterThan(20);
+  });
+
+  it('picks round scale bars and stretches 16-bit contrast to 8 bits', () => {
+    expect(scaleBarNm(1000)).toBe(200);
+    expect(scaleBarNm(2400)).toBe(500);
+    expect(scaleBarNm(70)).toBe(10);
+    const bar = scaleBarSvg(1000, 800, 2);
+    expect(bar.svg).toContain('>500 nm<');
+    expect(bar.left).toBeLessThan(100);
+    expect(bar.top).toBeGreaterThan(700);
+    const sixteen = new Uint16Array(1000).map((_, i) => 10_000 + i * 10);
+    const display = toDisplay8({ width: 100, height: 10, bitDepth: 16, pixels: sixteen });
+    expect(display[0]).toBe(0);
+    expect(display[999]).toBe(255);
+    expect(display[500]).toBeGreaterThan(100);
+    expect(display[500]).toBeLessThan(155);
+  });
+
+  it('blends a raster clipped to the image', () => {
+    const rgb = new Uint8Array(4 * 4 * 3);
+    const over = { width: 2, height: 2, data: new Uint8Array([255, 0, 0, 255, 255, 0, 0, 0, 255, 0, 0, 128, 255, 0, 0, 255]) };
+    blendRgba(rgb, 4, 4, over, 3, 3);
+    expect(pixel(rgb, 4, 3, 3)).toEqual([255, 0, 0]);
+    blendRgba(rgb, 4, 4, over, 0, 0);
+    expect(pixel(rgb, 4, 1, 0)).toEqual([0, 0, 0]);
+    expect(pixel(rgb, 4, 0, 1)).toEqual([128, 0, 0]);
+  });
+
+  it('encodes a JPEG of the image size, scaled down beyond the maximum edge', async () => {
+    const pixels = new Uint8Array(300 * 200).fill(90);
+    const small = await renderOverlay({ width: 300, height: 200, bitDepth: 8, pixels }, [detection([10, 10, 60, 60])], { nmPerPx: 1.5 });
+    expect(await sharp(small).metadata()).toMatchObject({ format: 'jpeg', width: 300, height: 200, channels: 3 });
+    const shrunk = await renderOverlay({ width: 300, height: 200, bitDepth: 8, pixels }, [], { nmPerPx: 1.5, maxEdge: 150 });
+    expect(await sharp(shrunk).metadata()).toMatchObject({ width: 150, height: 100 });
+  });
+});
