@@ -37,6 +37,7 @@ export async function buildDetectBundle(outDir: string, entry = fromRoot('lambda
     mainFields: MAIN_FIELDS,
     banner: { js: ESM_REQUIRE_BANNER },
     minify: true,
+    keepNames: true,
     sourcemap: true,
     external: [...NATIVE_MODULES],
     logLevel: 'warning',

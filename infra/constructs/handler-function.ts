@@ -75,6 +75,9 @@ export class HandlerFunction extends NodejsFunction {
         mainFields: MAIN_FIELDS,
         banner: ESM_REQUIRE_BANNER,
         minify: true,
+        // Error classes name themselves from the class (new.target.name): Step Functions and the
+        // notifications show that name, so minification must not mangle it.
+        keepNames: true,
         sourceMap: true,
         // The SDK is bundled (not taken from the runtime) so the tested version is the deployed one.
         bundleAwsSDK: true,

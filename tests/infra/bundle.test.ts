@@ -48,5 +48,8 @@ describe('detect bundle for linux-arm64', () => {
     expect(code.startsWith('import { createRequire as __exodetectCreateRequire }')).toBe(true);
     expect(code).toMatch(/from\s*"onnxruntime-node"|import\("onnxruntime-node"\)|require\("onnxruntime-node"\)/);
     expect(code).toMatch(/from\s*"sharp"|import\("sharp"\)|require\("sharp"\)/);
+    // Error classes keep their names through minification (ImageError codes and Step Functions errorType depend on them).
+    expect(code).toMatch(/"ImageError"/);
+    expect(code).toMatch(/"ModelError"/);
   });
 });

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -52,5 +53,40 @@ describe('npx cdk synth (offline)', () => {
     const images = Object.values(assets.dockerImages ?? {}) as Array<{ source: { directory: string } }>;
     expect(images).toHaveLength(1);
     expect(existsSync(join(outDir, images[0]!.source.directory, 'Dockerfile'))).toBe(true);
+  });
+
+  it('produces ESM bundles that load in plain Node and run (all but detect, whose natives are arm64)', async () => {
+    const bundles = readdirSync(outDir)
+      .filter((d) => d.startsWith('asset.') && existsSync(join(outDir, d, 'index.mjs')))
+      .filter((d) => !existsSync(join(outDir, d, 'node_modules', 'onnxruntime-node')))
+      .map((d) => pathToFileURL(join(outDir, d, 'index.mjs')).href);
+    expect(bundles).toHaveLength(8);
+    // A separate node process: the bundles as Lambda loads them, not through vitest's transform.
+    const script = `
+      const results = [];
+      for (const url of ${JSON.stringify(bundles)}) {
+        const mod = await import(url);
+        const out = await mod.handler({ kind: 'model.promoted', detail: { promotion: { candidate: { version: 'v1' } } } })
+          .catch((e) => ({ error: e.name }));
+        results.push({ handler: typeof mod.handler, out });
+      }
+      console.log(JSON.stringify(results));`;
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], {
+      env: {
+        ...process.env,
+        INFERENCE_STATE_MACHINE_ARN: 'arn:aws:states:eu-west-1:123456789012:stateMachine:x',
+        POWERTOOLS_LOG_LEVEL: 'SILENT',
+        POWERTOOLS_METRICS_DISABLED: 'true',
+        NOTIFY_TOPIC_ARN: '',
+        AWS_REGION: 'eu-west-1',
+      },
+      timeout: 60_000,
+    });
+    const results = JSON.parse(stdout.trim().split('\n').pop()!) as Array<{ handler: string; out: unknown }>;
+    expect(results.map((r) => r.handler)).toEqual(Array(8).fill('function'));
+    // notify needs neither S3 nor SNS for this event: it formats and logs. The others reject it by shape.
+    expect(results.map((r) => r.out)).toContainEqual({ kind: 'model.promoted', subject: 'exodetect: model v1 promoted to champion', published: false });
+    // Error class names survive minification (keepNames): they are the errorType Step Functions reports.
+    expect(results.filter((r) => (r.out as { error?: string }).error === 'EventShapeError').length).toBeGreaterThanOrEqual(5);
   });
 });
