@@ -25,7 +25,16 @@ export const LAMBDA_UNZIPPED_LIMIT_BYTES = 250 * 1024 * 1024;
 /** The project's own target for detect. */
 export const DETECT_BUNDLE_TARGET_BYTES = 80 * 1024 * 1024;
 
-export async function buildDetectBundle(outDir: string, entry = fromRoot('lambdas', 'detect.ts')): Promise<BundleReport> {
+export interface BuildOptions {
+  /** Default: lambdas/detect.ts. */
+  readonly entry?: string;
+  /** Natives for this platform/arch. Default linux/arm64 (what Lambda runs); tests use the host's to execute the bundle. */
+  readonly platform?: string;
+  readonly arch?: string;
+}
+
+export async function buildDetectBundle(outDir: string, options: BuildOptions = {}): Promise<BundleReport> {
+  const entry = options.entry ?? fromRoot('lambdas', 'detect.ts');
   mkdirSync(outDir, { recursive: true });
   await build({
     entryPoints: [entry],
@@ -42,7 +51,12 @@ export async function buildDetectBundle(outDir: string, entry = fromRoot('lambda
     external: [...NATIVE_MODULES],
     logLevel: 'warning',
   });
-  const { copied, missing } = copyNativeModules({ outputDir: outDir, modules: [...NATIVE_MODULES] });
+  const { copied, missing } = copyNativeModules({
+    outputDir: outDir,
+    modules: [...NATIVE_MODULES],
+    ...(options.platform !== undefined && { platform: options.platform }),
+    ...(options.arch !== undefined && { arch: options.arch }),
+  });
   const codeBytes = statSync(join(outDir, 'index.mjs')).size;
   const sourceMapBytes = statSync(join(outDir, 'index.mjs.map')).size;
   return {

@@ -8,4 +8,7 @@ export declare function copyNativeModules(options: {
   outputDir: string;
   modules?: string[];
   searchPaths?: string[];
+  /** Default linux / arm64 (Lambda on Graviton); tests build for the host to run the bundle. */
+  platform?: string;
+  arch?: string;
 }): { copied: string[]; missing: string[] };

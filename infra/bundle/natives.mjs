@@ -23,22 +23,24 @@ export const NATIVES_DIR = join(PROJECT_ROOT, 'infra', '.natives');
 /** Dependencies only their install scripts use: never needed at run time. */
 const INSTALL_ONLY = new Set(['adm-zip', 'global-agent']);
 
-/** Per-package rules: which files to leave out, which platform packages to add. */
-const RULES = {
-  'onnxruntime-node': {
-    // bin/napi-v6/<platform>/<arch>/: keep only ours (25 MB of ~290 MB).
-    skip: (rel) => {
-      const m = /^bin\/napi-v\d+\/([^/]+)(?:\/([^/]+))?/.exec(rel);
-      if (m) return m[1] !== TARGET_PLATFORM || (m[2] !== undefined && m[2] !== TARGET_ARCH);
-      return rel.startsWith('script/');
+/** Per-package rules for one platform: which files to leave out, which platform packages to add. */
+function rulesFor(platform, arch) {
+  return {
+    'onnxruntime-node': {
+      // bin/napi-v6/<platform>/<arch>/: keep only ours (25 MB of ~290 MB).
+      skip: (rel) => {
+        const m = /^bin\/napi-v\d+\/([^/]+)(?:\/([^/]+))?/.exec(rel);
+        if (m) return m[1] !== platform || (m[2] !== undefined && m[2] !== arch);
+        return rel.startsWith('script/');
+      },
+      extra: [],
     },
-    extra: [],
-  },
-  sharp: {
-    skip: (rel) => rel.startsWith('src/') || rel.startsWith('install/'),
-    extra: [`@img/sharp-${TARGET_PLATFORM}-${TARGET_ARCH}`, `@img/sharp-libvips-${TARGET_PLATFORM}-${TARGET_ARCH}`],
-  },
-};
+    sharp: {
+      skip: (rel) => rel.startsWith('src/') || rel.startsWith('install/'),
+      extra: [`@img/sharp-${platform}-${arch}`, `@img/sharp-libvips-${platform}-${arch}`],
+    },
+  };
+}
 
 export function defaultSearchPaths(projectRoot = PROJECT_ROOT) {
   return [join(projectRoot, 'node_modules'), join(projectRoot, 'infra', '.natives', 'node_modules')];
@@ -73,7 +75,14 @@ export function directorySize(dir) {
  * `<outputDir>/node_modules`. Returns what was copied and what was missing
  * (name@version), never throws for a missing package: the caller decides.
  */
-export function copyNativeModules({ outputDir, modules = ['onnxruntime-node', 'sharp'], searchPaths = defaultSearchPaths() }) {
+export function copyNativeModules({
+  outputDir,
+  modules = ['onnxruntime-node', 'sharp'],
+  searchPaths = defaultSearchPaths(),
+  platform = TARGET_PLATFORM,
+  arch = TARGET_ARCH,
+}) {
+  const RULES = rulesFor(platform, arch);
   const copied = [];
   const missing = [];
   const seen = new Set();
