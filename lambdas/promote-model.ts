@@ -6,18 +6,27 @@ import { createS3Client } from './core/s3.js';
 import { EventShapeError } from './training/errors.js';
 import type { RegisteredModel } from './training/model-registration.js';
 import { createObservability } from './training/observability.js';
+import { createModelComparer } from './training/model-comparison.js';
 import { PromoteModelEventSchema, promoteModel, type PromotionResult } from './training/promotion.js';
+import { optionalEnv } from './core/env.js';
 
 const { logger, metrics, tracer } = createObservability('promote-model');
 const s3 = tracer.captureAWSv3Client(createS3Client());
+/** PROMOTION_HEAD_TO_HEAD=false compares recorded metrics only (no inference in this step). */
+const headToHead = optionalEnv('PROMOTION_HEAD_TO_HEAD', 'true') !== 'false';
 
 export async function handler(event: unknown, context?: Context): Promise<PromotionResult> {
   if (context) logger.addContext(context);
   const parsed = PromoteModelEventSchema.safeParse(event);
   if (!parsed.success) throw new EventShapeError(`promote-model expects {bucket, dataset, runId, fingerprint, candidate}: ${z.prettifyError(parsed.error)}`);
-  const result = await promoteModel(s3, { ...parsed.data, candidate: parsed.data.candidate as unknown as RegisteredModel });
+  const compare = headToHead ? createModelComparer(s3, parsed.data.bucket) : undefined;
+  const result = await promoteModel(s3, { ...parsed.data, candidate: parsed.data.candidate as unknown as RegisteredModel }, new Date(), compare);
   metrics.addMetric(result.promoted ? 'ModelsPromoted' : 'ModelsRejected', MetricUnit.Count, 1);
   metrics.publishStoredMetrics();
-  logger.info(result.promoted ? 'model promoted' : 'model rejected', { version: result.candidate.version, reason: result.reason });
+  logger.info(result.promoted ? 'model promoted' : 'model rejected', {
+    version: result.candidate.version,
+    reason: result.reason,
+    comparison: result.comparison,
+  });
   return result;
 }

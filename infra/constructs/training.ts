@@ -15,6 +15,7 @@ import { StepFunctionsStartExecution } from 'aws-cdk-lib/aws-scheduler-targets';
 import { DefinitionBody, LogLevel, StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { DATASET_NAME_PATTERN } from '../../lambdas/training/dataset-check.js';
+import { NATIVE_MODULES } from '../bundle/esbuild-options.js';
 import { fromRoot } from '../paths.js';
 import { PropsError, checkDuration, checkInteger, checkPattern } from '../validation.js';
 import { HandlerFunction } from './handler-function.js';
@@ -128,18 +129,21 @@ export class TrainingWorkflow extends Construct {
       reason: 'register-model reads the job\'s model.tar.gz and writes models/<version>/<file>; the pattern excludes models/champion.json.',
     });
 
+    // Runs champion and candidate over the run's validation split (head-to-head): the detect runtime and sizing.
     this.promoteModelFunction = new HandlerFunction(this, 'PromoteModel', {
       entry: 'lambdas/promote-model.ts',
       serviceName: 'exodetect-promote-model',
-      description: 'exodetect: promote the model if it beats the champion',
-      memorySize: 256,
-      timeout: Duration.seconds(60),
+      description: 'exodetect: score champion and candidate on the held-out split; promote if better',
+      memorySize: 3538,
+      timeout: Duration.minutes(15),
+      nativeModules: NATIVE_MODULES,
       logRetention,
     });
     storage.grantObjects(this.promoteModelFunction, {
-      read: ['models/*'],
+      list: ['training/*'],
+      read: ['models/*', 'training/*/channels/validation/*'],
       write: ['models/champion.json'],
-      reason: 'promote-model compares with the champion\'s metrics under models/ and writes only models/champion.json.',
+      reason: 'promote-model scores both models (models/) on the run\'s validation channel and writes only models/champion.json.',
     });
 
     // The training image: built by `cdk deploy` from training-container/ (synthesis needs no Docker engine).

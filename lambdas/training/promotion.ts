@@ -5,10 +5,11 @@
  * quality over all thresholds, F1 the operating point users see; requiring
  * F1 to rise stops a tie from churning the champion.
  *
- * Both numbers come from each model's own held-out split as recorded in its
- * metrics.json: when the dataset grew, the champion's figures were measured on
- * a different (smaller) split. Re-scoring the champion on the candidate's split
- * would need a detection run inside this step; see docs/deploy.md.
+ * Like with like: when a head-to-head is available (model-comparison.ts),
+ * both models are scored on this run's validation split through the
+ * inference path and the rule is applied to those figures. Otherwise (no
+ * champion model file, CSV-only labels, head-to-head switched off) the rule
+ * falls back to each model's recorded validation metrics, and the reason says so.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
@@ -35,6 +36,15 @@ export function decidePromotion(candidate: Evaluation, champion: Evaluation | un
   return { promoted: false, reason: `not promoted: ${why}: ${figures}` };
 }
 
+export interface HeadToHead {
+  readonly champion: Evaluation;
+  readonly candidate: Evaluation;
+  readonly images: number;
+}
+
+/** Scores champion and candidate on the run's validation split, or says why it cannot. */
+export type CompareModels = (champion: ChampionRecord, candidate: RegisteredModel, runId: string) => Promise<HeadToHead | { unavailable: string }>;
+
 export interface PromoteModelInput {
   readonly bucket: string;
   readonly dataset: string;
@@ -47,6 +57,10 @@ export interface PromoteModelInput {
 export interface PromotionResult extends PromotionDecision {
   readonly candidate: { readonly version: string; readonly modelKey: string; readonly validation: Evaluation };
   readonly champion: { readonly version: string; readonly validation: Evaluation | null } | null;
+  /** Which figures the rule compared. */
+  readonly comparison: 'first-model' | 'head-to-head' | 'recorded';
+  /** Both models on this run's validation split, when the head-to-head ran. */
+  readonly headToHead: HeadToHead | null;
 }
 
 /** The champion's validation figures: from champion.json, else from its metrics.json. */
@@ -60,10 +74,33 @@ async function championValidation(s3: S3Client, bucket: string, champion: Champi
   return parseMetrics(text, `s3://${bucket}/${key}`).validation;
 }
 
-export async function promoteModel(s3: S3Client, input: PromoteModelInput, now: Date = new Date()): Promise<PromotionResult> {
+export async function promoteModel(
+  s3: S3Client,
+  input: PromoteModelInput,
+  now: Date = new Date(),
+  compare?: CompareModels,
+): Promise<PromotionResult> {
   const champion = await readChampion(s3, input.bucket);
-  const championEval = champion ? await championValidation(s3, input.bucket, champion) : undefined;
-  const decision = decidePromotion(input.candidate.validation, championEval, champion?.version);
+  let headToHead: HeadToHead | null = null;
+  let fallbackWhy = 'head-to-head disabled';
+  if (champion && compare) {
+    const outcome = await compare(champion, input.candidate, input.runId);
+    if ('unavailable' in outcome) fallbackWhy = outcome.unavailable;
+    else headToHead = outcome;
+  }
+  const championEval = headToHead?.champion ?? (champion ? await championValidation(s3, input.bucket, champion) : undefined);
+  const candidateEval = headToHead?.candidate ?? input.candidate.validation;
+  const rule = decidePromotion(candidateEval, championEval, champion?.version);
+  const comparison: PromotionResult['comparison'] = !champion ? 'first-model' : headToHead ? 'head-to-head' : 'recorded';
+  const decision: PromotionDecision = {
+    promoted: rule.promoted,
+    reason:
+      comparison === 'head-to-head'
+        ? `${rule.reason}; both models on this run's validation split (${headToHead!.images} images, inference path)`
+        : comparison === 'recorded'
+          ? `${rule.reason}; recorded validation metrics of each model (no head-to-head: ${fallbackWhy})`
+          : rule.reason,
+  };
   if (decision.promoted) {
     await writeChampion(s3, input.bucket, {
       version: input.candidate.version,
@@ -83,6 +120,8 @@ export async function promoteModel(s3: S3Client, input: PromoteModelInput, now: 
     ...decision,
     candidate: { version: input.candidate.version, modelKey: input.candidate.modelKey, validation: input.candidate.validation },
     champion: champion ? { version: champion.version, validation: championEval ?? null } : null,
+    comparison,
+    headToHead,
   };
 }
 

@@ -173,6 +173,8 @@ describe('least privilege (S3 by prefix)', () => {
     expect(access(stack.training.promoteModelFunction)).toEqual([
       's3:AbortMultipartUpload <Bucket>/models/champion.json',
       's3:GetObject <Bucket>/models/*',
+      's3:GetObject <Bucket>/training/*/channels/validation/*',
+      's3:ListBucket <Bucket> prefix=training/*',
       's3:PutObject <Bucket>/models/champion.json',
     ]);
     expect(access(stack.training.registerModelFunction)).toEqual([

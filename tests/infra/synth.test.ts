@@ -45,9 +45,13 @@ describe('npx cdk synth (offline)', () => {
     const assets = JSON.parse(readFileSync(join(outDir, 'Exodetect.assets.json'), 'utf8'));
     const bundles = readdirSync(outDir).filter((d) => d.startsWith('asset.') && existsSync(join(outDir, d, 'index.mjs')));
     expect(bundles.length).toBe(9);
-    const detect = bundles.filter((d) => existsSync(join(outDir, d, 'node_modules', 'onnxruntime-node')));
-    expect(detect).toHaveLength(1);
-    expect(readdirSync(join(outDir, detect[0]!, 'node_modules', 'onnxruntime-node', 'bin', 'napi-v6'))).toEqual(['linux']);
+    // detect, and promote-model (it runs both models over the validation split).
+    const withNatives = bundles.filter((d) => existsSync(join(outDir, d, 'node_modules', 'onnxruntime-node')));
+    expect(withNatives).toHaveLength(2);
+    for (const d of withNatives) {
+      expect(readdirSync(join(outDir, d, 'node_modules', 'onnxruntime-node', 'bin', 'napi-v6'))).toEqual(['linux']);
+      expect(readdirSync(join(outDir, d, 'node_modules', 'onnxruntime-node', 'bin', 'napi-v6', 'linux'))).toEqual(['arm64']);
+    }
     expect(output).toMatch(/\[exodetect natives\] linux-arm64: copied onnxruntime-node/);
     // The training image is a Docker asset from training-container/.
     const images = Object.values(assets.dockerImages ?? {}) as Array<{ source: { directory: string } }>;
@@ -55,12 +59,12 @@ describe('npx cdk synth (offline)', () => {
     expect(existsSync(join(outDir, images[0]!.source.directory, 'Dockerfile'))).toBe(true);
   });
 
-  it('produces ESM bundles that load in plain Node and run (all but detect, whose natives are arm64)', async () => {
+  it('produces ESM bundles that load in plain Node and run (all but the two whose natives are arm64)', async () => {
     const bundles = readdirSync(outDir)
       .filter((d) => d.startsWith('asset.') && existsSync(join(outDir, d, 'index.mjs')))
       .filter((d) => !existsSync(join(outDir, d, 'node_modules', 'onnxruntime-node')))
       .map((d) => pathToFileURL(join(outDir, d, 'index.mjs')).href);
-    expect(bundles).toHaveLength(8);
+    expect(bundles).toHaveLength(7);
     // A separate node process: the bundles as Lambda loads them, not through vitest's transform.
     const script = `
       const results = [];
@@ -83,7 +87,7 @@ describe('npx cdk synth (offline)', () => {
       timeout: 60_000,
     });
     const results = JSON.parse(stdout.trim().split('\n').pop()!) as Array<{ handler: string; out: unknown }>;
-    expect(results.map((r) => r.handler)).toEqual(Array(8).fill('function'));
+    expect(results.map((r) => r.handler)).toEqual(Array(7).fill('function'));
     // notify needs neither S3 nor SNS for this event: it formats and logs. The others reject it by shape.
     expect(results.map((r) => r.out)).toContainEqual({ kind: 'model.promoted', subject: 'exodetect: model v1 promoted to champion', published: false });
     // Error class names survive minification (keepNames): they are the errorType Step Functions reports.

@@ -1,0 +1,115 @@
+/**
+ * Head-to-head promotion on the run's validation split, with real ONNX models
+ * through the inference path on local S3: the bundled default model against a
+ * constant detector that always reports the same box.
+ */
+import { readFile, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MODEL_FORMAT_NAME, MODEL_METADATA_KEYS } from '../../lambdas/core/contracts.js';
+import { createS3Client } from '../../lambdas/core/s3.js';
+import { createModelComparer, loadChannelGroundTruth } from '../../lambdas/training/model-comparison.js';
+import type { RegisteredModel } from '../../lambdas/training/model-registration.js';
+import { promoteModel } from '../../lambdas/training/promotion.js';
+import { startLocalS3Server, type LocalS3Server } from '../../local/s3-server.js';
+import { buildConstantDetectorModel } from '../helpers/onnx-builder.js';
+
+const BUCKET = 'exodetect-data';
+const RUN = '20261125-090000-abcdef01';
+const CHANNEL = `training/${RUN}/channels/validation/`;
+const root = new URL('../..', import.meta.url).pathname;
+const SAMPLES = path.join(root, 'samples', 'demo-batch');
+let dir: string;
+let server: LocalS3Server;
+let s3: S3Client;
+const put = (Key: string, Body: Uint8Array | string) => s3.send(new PutObjectCommand({ Bucket: BUCKET, Key, Body }));
+
+const candidate: RegisteredModel = {
+  version: 'cand',
+  modelKey: 'models/cand/model.onnx',
+  metricsKey: 'models/cand/metrics.json',
+  cardKey: 'models/cand/card.md',
+  registrationKey: 'models/cand/registration.json',
+  weightsKey: null,
+  // Recorded figures that alone would lose to the champion's recorded ones.
+  validation: { ap50: 0.1, f1: 0.1 },
+  test: null,
+  scoreThreshold: null,
+  datasetFingerprint: 'fp',
+  dataset: 'demo',
+};
+const championRecord = {
+  version: 'champ',
+  model_key: 'models/champ/model.onnx',
+  metrics: { validation: { ap50: 0.99, f1: 0.99 } },
+};
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'exodetect-compare-'));
+  server = await startLocalS3Server({ directory: dir, buckets: [BUCKET] });
+  s3 = createS3Client({ EXODETECT_S3_ENDPOINT: server.endpoint });
+  await put(candidate.modelKey, await readFile(path.join(root, 'models', 'default', 'model.onnx')));
+  // The "champion": one fixed box per image, whatever the image shows.
+  const constant = buildConstantDetectorModel({
+    layout: 'exodetect',
+    rows: [[10, 10, 60, 60, 0.9, 0]],
+    metadata: { [MODEL_METADATA_KEYS.format]: MODEL_FORMAT_NAME, [MODEL_METADATA_KEYS.nmPerPx]: '1.5', [MODEL_METADATA_KEYS.scoreThreshold]: '0.5' },
+  });
+  await put(championRecord.model_key, constant);
+  // The run's validation channel: two images, the shared COCO file, dataset.json and split.json.
+  for (const name of ['exo-demo-01.png', 'exo-demo-02.png']) await put(`${CHANNEL}${name}`, await readFile(path.join(SAMPLES, name)));
+  await put(`${CHANNEL}ground-truth.coco.json`, await readFile(path.join(SAMPLES, 'ground-truth.coco.json')));
+  await put(`${CHANNEL}dataset.json`, '{"nm_per_px": 1.5}');
+  await put(`${CHANNEL}split.json`, JSON.stringify({ images: ['exo-demo-01.png', 'exo-demo-02.png'] }));
+}, 60_000);
+
+afterAll(async () => {
+  s3?.destroy();
+  await server?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('head-to-head on the validation split', () => {
+  it('reads the split ground truth, ignoring labels of images outside it', async () => {
+    const truth = await loadChannelGroundTruth(s3, BUCKET, CHANNEL);
+    expect(truth.unavailable).toBeUndefined();
+    expect([...truth.images.keys()]).toEqual(['exo-demo-01.png', 'exo-demo-02.png']);
+    const coco = JSON.parse(await readFile(path.join(SAMPLES, 'ground-truth.coco.json'), 'utf8'));
+    const idOf = (file: string) => coco.images.find((i: { file_name: string }) => i.file_name === file).id;
+    const expected = coco.annotations.filter((a: { image_id: number }) => [idOf('exo-demo-01.png'), idOf('exo-demo-02.png')].includes(a.image_id)).length;
+    const counted = [...truth.images.values()].reduce((n, v) => n + (v.boxes?.length ?? 0), 0);
+    expect(counted).toBe(expected);
+    expect(truth.nmPerPx('exo-demo-01.png')).toBe(1.5);
+  });
+
+  it('promotes on figures both models earned on this split, not on the recorded ones', async () => {
+    await put('models/champion.json', JSON.stringify(championRecord));
+    const result = await promoteModel(
+      s3,
+      { bucket: BUCKET, dataset: 'demo', runId: RUN, fingerprint: 'fp', candidate },
+      new Date(0),
+      createModelComparer(s3, BUCKET, { intraOpThreads: 1 }),
+    );
+    expect(result.comparison).toBe('head-to-head');
+    expect(result.headToHead!.images).toBe(2);
+    expect(result.headToHead!.candidate.ap50).toBeGreaterThan(0.5);
+    expect(result.headToHead!.champion.ap50).toBeLessThan(0.1);
+    expect(result.promoted).toBe(true);
+    expect(result.reason).toMatch(/both models on this run's validation split \(2 images, inference path\)/);
+  }, 120_000);
+
+  it('falls back to the recorded metrics, and says why, when the champion model is missing', async () => {
+    await put('models/champion.json', JSON.stringify({ ...championRecord, model_key: 'models/gone/model.onnx' }));
+    const result = await promoteModel(
+      s3,
+      { bucket: BUCKET, dataset: 'demo', runId: RUN, fingerprint: 'fp', candidate },
+      new Date(0),
+      createModelComparer(s3, BUCKET, { intraOpThreads: 1 }),
+    );
+    expect(result.comparison).toBe('recorded');
+    expect(result.promoted).toBe(false);
+    expect(result.reason).toMatch(/no head-to-head: the champion's model models\/gone\/model\.onnx is missing/);
+  });
+});
