@@ -17,7 +17,7 @@ import { PREFIX } from '../core/keys.js';
 import { loadModel, type LoadedModel } from '../core/model.js';
 import { processImage } from '../core/pipeline.js';
 import { parseCocoDataset, parseVocXml, parseYoloLabels } from '../results/annotation-import.js';
-import { evaluateDetections, type DetectionMetrics, type ImageEval, type XyxyBox } from '../../local/metrics.js';
+import { evaluateDetections, type DetectionMetrics, type ImageEval, type XyxyBox } from '../core/detection-metrics.js';
 import { indexImagesByStem, isImage, ownerImage } from './dataset-files.js';
 import type { CompareModels } from './promotion.js';
 import { getObjectBytes, getObjectText, listAllObjects } from './s3-objects.js';

@@ -14,7 +14,7 @@ import { MODEL_METADATA_KEYS, type ImageRecord } from '../../lambdas/core/contra
 import { modelKey, resultsPrefix } from '../../lambdas/core/keys.js';
 import { readOnnxMetadata } from '../../lambdas/core/onnx-metadata.js';
 import { InputError } from '../errors.js';
-import { evaluateDetections, type DetectionMetrics, type ImageEval, type XyxyBox } from '../metrics.js';
+import { evaluateDetections, type DetectionMetrics, type ImageEval, type XyxyBox } from '../../lambdas/core/detection-metrics.js';
 import { progressBar } from '../progress.js';
 import { findImages, LocalWorkflow, type LocalWorkflowProps } from '../workflow.js';
 import { BUNDLED_MODEL_DIR, readModelFile } from './run.js';
