@@ -93,6 +93,15 @@ export async function startLocalS3Server(props: LocalS3ServerProps): Promise<Loc
     silent: true,
     configureBuckets: (props.buckets ?? []).map((name) => ({ name })),
   });
+  // s3rver decodes x-amz-copy-source with decodeURI, which leaves %2B, %2F etc. encoded: a key with
+  // '+' (sent as %2B, as real S3 requires) would not be found. Re-encode so decodeURI gives the key back.
+  (server.middleware as Array<(ctx: { headers: Record<string, string | undefined> }, next: () => Promise<unknown>) => unknown>).unshift(
+    (ctx, next) => {
+      const source = ctx.headers['x-amz-copy-source'];
+      if (source) ctx.headers['x-amz-copy-source'] = encodeURI(decodeURIComponent(source));
+      return next();
+    },
+  );
   const events = new EventEmitter();
   server.on('event', (event: { Records?: S3EventRecord[] }) => {
     for (const record of event.Records ?? []) events.emit('object', record);
