@@ -5,6 +5,7 @@
  * state is ignored); output small, for the state payload.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
+import type { SummarizeOutput } from './core/contracts.js';
 import { intEnv } from './core/env.js';
 import { createS3Client } from './core/s3.js';
 import { summarizeBatch, SummarizeInputError } from './results/summarize-batch.js';
@@ -22,14 +23,7 @@ export interface SummarizeEvent {
   readonly [other: string]: unknown;
 }
 
-export interface SummarizeOutput {
-  readonly batchId: string;
-  readonly images: number;
-  readonly failed: number;
-  readonly detections: number;
-  readonly summaryKey: string;
-  readonly reportKey: string;
-}
+export type { SummarizeOutput };
 
 export async function handler(event: SummarizeEvent): Promise<SummarizeOutput> {
   if (!event || typeof event !== 'object') throw new SummarizeInputError(`summarize expects {bucket, batchId}, got ${JSON.stringify(event)}`);

@@ -144,6 +144,16 @@ export interface DetectOutput {
   readonly items: DetectItemStatus[];
 }
 
+/** What the summarize step returns to the state machine (and the local runner reads). */
+export interface SummarizeOutput {
+  readonly batchId: string;
+  readonly images: number;
+  readonly failed: number;
+  readonly detections: number;
+  readonly summaryKey: string;
+  readonly reportKey: string;
+}
+
 /** Keys of the model's ONNX metadata_props (our own export). */
 export const MODEL_METADATA_KEYS = {
   format: 'exodetect.format', // value MODEL_FORMAT_NAME

@@ -5,7 +5,7 @@
  * buffers and 16 bytes per detection (diameters for the statistics).
  */
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import type { ImageResult } from '../core/contracts.js';
+import type { ImageResult, SummarizeOutput } from '../core/contracts.js';
 import { analyticsKey, batchImagesPrefix, BATCH_ID_PATTERN, imageResultKey, RESULT_FILES, resultsPrefix } from '../core/keys.js';
 import { CocoDatasetWriter, cocoImageFor, cocoResultEntries } from './coco.js';
 import { csvHeader, detectionCsvRows } from './csv.js';
@@ -44,13 +44,7 @@ export interface SummarizeBatchProps {
   readonly partSize?: number;
 }
 
-export interface SummarizeBatchResult {
-  readonly batchId: string;
-  readonly images: number;
-  readonly failed: number;
-  readonly detections: number;
-  readonly summaryKey: string;
-  readonly reportKey: string;
+export interface SummarizeBatchResult extends SummarizeOutput {
   readonly keys: {
     readonly summary: string;
     readonly report: string;

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { BatchManifest } from '../../lambdas/core/contracts.js';
+import type { BatchManifest, SummarizeOutput } from '../../lambdas/core/contracts.js';
 import { BATCH_ID_PATTERN, CHAMPION_KEY, DEFAULT_MODEL_VERSION, modelKey, resultsPrefix } from '../../lambdas/core/keys.js';
 import { readOnnxMetadata } from '../../lambdas/core/onnx-metadata.js';
 import { InputError } from '../errors.js';
@@ -43,14 +43,7 @@ export interface RunBatchOptions {
   readonly workflowProps?: Partial<LocalWorkflowProps>;
 }
 
-export interface BatchSummary {
-  readonly batchId: string;
-  readonly images: number;
-  readonly failed: number;
-  readonly detections: number;
-  readonly summaryKey: string;
-  readonly reportKey: string;
-}
+export type BatchSummary = SummarizeOutput;
 
 export interface RunBatchResult {
   readonly batchId: string;
