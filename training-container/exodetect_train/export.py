@@ -48,6 +48,13 @@ def model_metadata(class_names: Sequence[str], nm_per_px: float, score_threshold
     }
 
 
+def declare_fixed_k(m, k: int) -> None:
+    """The exporter names K symbolically (it comes out of TopK); it is a constant: say so in the graph."""
+    dim = m.graph.output[0].type.tensor_type.shape.dim[1]
+    dim.ClearField("dim_param")
+    dim.dim_value = int(k)
+
+
 def export_onnx(net: ExoNet, path: str, k: int, metadata: Dict[str, str], opset: int = OPSET) -> None:
     import onnx  # only needed here; the image installs it
 
@@ -64,6 +71,7 @@ def export_onnx(net: ExoNet, path: str, k: int, metadata: Dict[str, str], opset:
     with torch.no_grad():
         torch.onnx.export(model, (dummy,), tmp, **kwargs)
     m = onnx.load(tmp)
+    declare_fixed_k(m, k)
     del m.metadata_props[:]
     for key, value in metadata.items():
         p = m.metadata_props.add()
