@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { createS3Client } from './core/s3.js';
 import { checkDataset, type DatasetCheck } from './training/dataset-check.js';
 import { EventShapeError } from './training/errors.js';
-import { createObservability } from './training/observability.js';
+import { createObservability } from './core/observability.js';
 
 const { logger, tracer } = createObservability('check-dataset');
 const s3 = tracer.captureAWSv3Client(createS3Client());

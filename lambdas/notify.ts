@@ -8,7 +8,7 @@ import type { Context } from 'aws-lambda';
 import { optionalEnv } from './core/env.js';
 import { createS3Client } from './core/s3.js';
 import { formatNotification, parseNotificationEvent, recordBatchFailure, type NotificationKind } from './training/notification.js';
-import { createObservability } from './training/observability.js';
+import { createObservability } from './core/observability.js';
 
 const { logger, metrics, tracer } = createObservability('notify');
 const s3 = tracer.captureAWSv3Client(createS3Client());

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { createS3Client } from './core/s3.js';
 import { EventShapeError } from './training/errors.js';
 import type { RegisteredModel } from './training/model-registration.js';
-import { createObservability } from './training/observability.js';
+import { createObservability } from './core/observability.js';
 import { createModelComparer } from './training/model-comparison.js';
 import { PromoteModelEventSchema, promoteModel, type PromotionResult } from './training/promotion.js';
 import { optionalEnv } from './core/env.js';

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { createS3Client } from './core/s3.js';
 import { EventShapeError } from './training/errors.js';
 import { registerModel, type RegisteredModel } from './training/model-registration.js';
-import { createObservability } from './training/observability.js';
+import { createObservability } from './core/observability.js';
 
 const { logger, metrics, tracer } = createObservability('register-model');
 const s3 = tracer.captureAWSv3Client(createS3Client());

@@ -6,7 +6,7 @@ import { optionalEnv } from './core/env.js';
 import { createS3Client } from './core/s3.js';
 import { splitDataset, validateSplitProps, type SplitResult } from './training/dataset-split.js';
 import { EventShapeError } from './training/errors.js';
-import { createObservability } from './training/observability.js';
+import { createObservability } from './core/observability.js';
 
 const { logger, tracer } = createObservability('split-dataset');
 const s3 = tracer.captureAWSv3Client(createS3Client());

@@ -3,7 +3,7 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import type { Context } from 'aws-lambda';
 import { requireEnv } from './core/env.js';
 import { startInference, type StartResult } from './training/inference-start.js';
-import { createObservability } from './training/observability.js';
+import { createObservability } from './core/observability.js';
 
 const { logger, tracer } = createObservability('start-inference');
 const stateMachineArn = requireEnv('INFERENCE_STATE_MACHINE_ARN');

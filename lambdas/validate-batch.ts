@@ -2,7 +2,7 @@
 import type { Context } from 'aws-lambda';
 import { createS3Client } from './core/s3.js';
 import { parseValidateBatchInput, validateBatch, type ValidatedBatch } from './training/batch-validation.js';
-import { createObservability } from './training/observability.js';
+import { createObservability } from './core/observability.js';
 
 const { logger, tracer } = createObservability('validate-batch');
 const s3 = tracer.captureAWSv3Client(createS3Client());
