@@ -153,6 +153,17 @@ interface CaseFigures {
   readonly bare_min_ms: number;
   readonly whole_min_ms: number;
   readonly ratio_of_mins: number;
+  /**
+   * CPU time (all threads) per image: of the bare runs, of this process and of the S3 server
+   * during the batch, and of this process with S3 in memory.
+   */
+  readonly cpu_ms_per_image: { bare: number; batch_process: number; batch_s3_server: number; memory_s3_process: number };
+  /**
+   * The least whole/bare this host allows when the work is CPU-bound: CPU per image over
+   * (cores x bare wall time). Above the target, the target cannot be met here by overlap alone.
+   */
+  readonly cpu_floor_ratio: number;
+  readonly cpu_floor_ratio_memory_s3: number;
 }
 
 async function main(): Promise<void> {
@@ -161,6 +172,7 @@ async function main(): Promise<void> {
   console.log(`model: ${choice.description}`);
   const modelBytes = readFileSync(choice.onnxPath);
   const threads = os.availableParallelism();
+  const cores = threads;
   const model = await loadModel(modelBytes, { key: 'models/default/model.onnx', intraOpThreads: threads });
   const nmPerPx = model.nmPerPx ?? 1;
   console.log(`  layout ${model.layout}, tile ${model.tileSize}, ${model.nmPerPx ?? '?'} nm/px, intra-op threads ${threads}, sha256 ${model.sha256.slice(0, 12)}`);
@@ -187,9 +199,30 @@ async function main(): Promise<void> {
     s3Child.on('exit', (code) => reject(new Error(`s3rver child exited with ${code}`)));
   });
   const s3 = createS3Client({ EXODETECT_S3_ENDPOINT: endpoint });
+  // The S3 server's CPU time so far, asked over its stdin (answers arrive in order).
+  const cpuAnswers: ((ms: number) => void)[] = [];
+  let childLines = '';
+  s3Child.stdout.on('data', (chunk: Buffer) => {
+    childLines += chunk.toString();
+    let newline;
+    while ((newline = childLines.indexOf('\n')) >= 0) {
+      const line = childLines.slice(0, newline);
+      childLines = childLines.slice(newline + 1);
+      if (line.startsWith('{"cpu_ms"')) cpuAnswers.shift()?.((JSON.parse(line) as { cpu_ms: number }).cpu_ms);
+    }
+  });
+  const s3ServerCpuMs = () =>
+    new Promise<number>((resolve) => {
+      cpuAnswers.push(resolve);
+      s3Child.stdin.write('cpu\n');
+    });
+  const ownCpuMs = () => {
+    const { user, system } = process.cpuUsage();
+    return (user + system) / 1000;
+  };
   const cases = [
     { name: '512x512 8-bit PNG', file: 'a512.png', bytes: png512, runs: 20, batch: 8 },
-    { name: '2048x2048 8-bit PNG (tiled)', file: 'b2048.png', bytes: png2048, runs: 3, batch: 4 },
+    { name: '2048x2048 8-bit PNG (tiled)', file: 'b2048.png', bytes: png2048, runs: 5, batch: 4 },
     { name: '1024x1024 16-bit TIFF', file: 'c1024.tif', bytes: tiff16, runs: 6, batch: 6 },
   ];
   const keyOf = (file: string, copy: number) => `batches/${BATCH}/images/${copy}-${file}`;
@@ -221,23 +254,42 @@ async function main(): Promise<void> {
     const perImageMemory: number[] = [];
     const memoryS3 = inMemoryS3(new Map(batch.Items.map((item) => [item.Key, c.bytes])));
     let tiles = 0;
+    const cpu = { bare: 0, batchOwn: 0, batchS3Server: 0, memoryOwn: 0 };
     for (let i = 0; i < c.runs + 1; i++) {
       bareRun = 0;
+      const c0 = ownCpuMs();
       tiles = (await detectTiled(decoded, model, timedRunner, { overlap: Math.round(model.tileSize / 4) })).tiles;
+      const c1 = ownCpuMs();
       const t0 = performance.now();
       const one = await runDetectBatch(single, { s3, models, concurrency: 1 });
       const t1 = performance.now();
+      const [c2, s2] = [ownCpuMs(), await s3ServerCpuMs()];
+      const t1b = performance.now();
       const many = await runDetectBatch(batch, { s3, models, concurrency: 2 });
       const t2 = performance.now();
+      const [c3, s3t] = [ownCpuMs(), await s3ServerCpuMs()];
+      const t2m = performance.now();
       const inMemory = await runDetectBatch(batch, { s3: memoryS3, models, concurrency: 2 });
       const t3 = performance.now();
+      const c4 = ownCpuMs();
       for (const item of [...one.items, ...many.items, ...inMemory.items]) if (item.status !== 'ok') throw new Error(`bench image failed: ${item.error}`);
       if (i === 0) continue; // warm-up
-      perImageMemory.push((t3 - t2) / c.batch);
+      cpu.bare += c1 - c0;
+      cpu.batchOwn += c3 - c2;
+      cpu.batchS3Server += s3t - s2;
+      cpu.memoryOwn += c4 - c3;
+      perImageMemory.push((t3 - t2m) / c.batch);
       bare.push(bareRun);
       latency.push(t1 - t0);
-      perImage.push((t2 - t1) / c.batch);
+      perImage.push((t2 - t1b) / c.batch);
     }
+    const images = c.runs * c.batch;
+    const cpuPerImage = {
+      bare: r1(cpu.bare / c.runs),
+      batch_process: r1(cpu.batchOwn / images),
+      batch_s3_server: r1(cpu.batchS3Server / images),
+      memory_s3_process: r1(cpu.memoryOwn / images),
+    };
     const f: CaseFigures = {
       name: c.name,
       width: decoded.width,
@@ -256,13 +308,18 @@ async function main(): Promise<void> {
       bare_min_ms: r1(Math.min(...bare)),
       whole_min_ms: r1(Math.min(...perImage)),
       ratio_of_mins: r3(Math.min(...perImage) / Math.min(...bare)),
+      cpu_ms_per_image: cpuPerImage,
+      cpu_floor_ratio: r3((cpuPerImage.batch_process + cpuPerImage.batch_s3_server) / (cores * median(bare))),
+      cpu_floor_ratio_memory_s3: r3(cpuPerImage.memory_s3_process / (cores * median(bare))),
     };
     figures.push(f);
     console.log(
       `${f.name}: ${f.tiles} tile(s); bare session.run ${f.bare_ms} ms; whole path per image in a batch of ${f.batch_size} ` +
         `(handler concurrency 2) ${f.whole_ms} ms, whole/bare ${f.ratio}; one image alone ${f.single_image_ms} ms, ` +
         `whole/bare ${f.single_image_ratio} (medians of ${f.runs}); best runs: bare ${f.bare_min_ms} ms, whole ${f.whole_min_ms} ms, ` +
-        `ratio ${f.ratio_of_mins}; with S3 in memory instead of s3rver: ${f.whole_memory_s3_ms} ms per image, whole/bare ${f.ratio_memory_s3}`,
+        `ratio ${f.ratio_of_mins}; with S3 in memory instead of s3rver: ${f.whole_memory_s3_ms} ms per image, whole/bare ${f.ratio_memory_s3}; ` +
+        `CPU ms per image: bare ${f.cpu_ms_per_image.bare}, batch ${f.cpu_ms_per_image.batch_process} + s3rver ${f.cpu_ms_per_image.batch_s3_server}, ` +
+        `in-memory batch ${f.cpu_ms_per_image.memory_s3_process}; CPU-bound floor of whole/bare on ${cores} cores ${f.cpu_floor_ratio} (in memory ${f.cpu_floor_ratio_memory_s3})`,
     );
   }
   s3.destroy();
