@@ -11,14 +11,14 @@
  *   EXODETECT_S3_ENDPOINT    local S3 (s3rver) endpoint
  */
 import os from 'node:os';
-import { Logger } from '@aws-lambda-powertools/logger';
-import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
 import type { DetectEvent, DetectOutput } from './core/contracts.js';
 import { DEFAULT_MAX_OBJECT_BYTES, runDetectBatch } from './core/detect-batch.js';
 import { intEnv } from './core/env.js';
 import { DEFAULT_MAX_PIXELS } from './core/image-decode.js';
 import { ModelCache } from './core/model-cache.js';
+import { createObservability } from './core/observability.js';
 import { createS3Client } from './core/s3.js';
 
 const concurrency = intEnv('DETECT_CONCURRENCY', 2);
@@ -26,9 +26,8 @@ const maxObjectBytes = intEnv('DETECT_MAX_OBJECT_BYTES', DEFAULT_MAX_OBJECT_BYTE
 const maxPixels = intEnv('DETECT_MAX_PIXELS', DEFAULT_MAX_PIXELS);
 const intraOpThreads = intEnv('DETECT_INTRA_OP_THREADS', os.availableParallelism());
 
-const logger = new Logger({ serviceName: 'exodetect-detect' });
-const metrics = new Metrics({ namespace: 'exodetect', serviceName: 'exodetect-detect' });
-const s3 = createS3Client();
+const { logger, metrics, tracer } = createObservability('detect');
+const s3 = tracer.captureAWSv3Client(createS3Client());
 const models = new ModelCache({ s3, loadProps: { intraOpThreads } });
 
 export async function handler(event: DetectEvent, context?: Context): Promise<DetectOutput> {
