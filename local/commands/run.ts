@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BatchManifest, SummarizeOutput } from '../../lambdas/core/contracts.js';
 import { BATCH_ID_PATTERN, CHAMPION_KEY, DEFAULT_MODEL_VERSION, modelKey, resultsPrefix } from '../../lambdas/core/keys.js';
-import { readOnnxMetadata } from '../../lambdas/core/onnx-metadata.js';
+import { loadModel } from '../../lambdas/core/model.js';
 import { InputError } from '../errors.js';
 import { progressBar } from '../progress.js';
 import type { S3EventRecord } from '../s3-server.js';
@@ -77,7 +77,10 @@ export async function readModelFile(modelPath: string): Promise<Buffer> {
   }
   if (bytes.length === 0) throw new InputError(`model ${file} is empty`);
   try {
-    readOnnxMetadata(bytes);
+    // Load it as the detect Lambda would (session, layout, warm-up run): a file that merely parses as
+    // protobuf must fail here, with its name, not after every image has been uploaded.
+    const model = await loadModel(bytes, { key: file, intraOpThreads: 1 });
+    await model.session.release();
   } catch (err) {
     throw new InputError(`model ${file} is not a readable ONNX model: ${(err as Error).message}`);
   }

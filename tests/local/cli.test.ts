@@ -24,6 +24,8 @@ beforeAll(async () => {
   await writeFile(path.join(dir, 'images', 'a.png'), 'bytes do not matter before the upload');
   await writeFile(path.join(dir, 'broken.onnx'), 'not a model at all');
   await writeFile(path.join(dir, 'empty.onnx'), '');
+  // Parses as protobuf (an unknown field), but holds no graph.
+  await writeFile(path.join(dir, 'no-graph.onnx'), 'x\n');
   await writeFile(path.join(dir, 'ok.onnx'), buildConstantDetectorModel({ layout: 'exodetect', rows: [[1, 2, 3, 4, 0.9, 0]] }));
   blocker = await startLocalS3Server({ directory: path.join(dir, 'blocker') });
   await mkdir(path.join(dir, 'good', 'sub'), { recursive: true });
@@ -70,6 +72,7 @@ describe('exodetect run: clear errors', () => {
   it('names an unreadable model', async () => {
     await expect(run(path.join(dir, 'images'), { model: path.join(dir, 'broken.onnx') })).rejects.toThrow(/broken\.onnx is not a readable ONNX model/);
     await expect(run(path.join(dir, 'images'), { model: path.join(dir, 'empty.onnx') })).rejects.toThrow(/empty\.onnx is empty/);
+    await expect(run(path.join(dir, 'images'), { model: path.join(dir, 'no-graph.onnx') })).rejects.toThrow(/no-graph\.onnx is not a readable ONNX model/);
     await expect(run(path.join(dir, 'images'), { model: path.join(dir, 'nope.onnx') })).rejects.toThrow(/is neither a file/);
     await expect(evaluateLocally({ imagesDir: path.join(dir, 'images'), annotations: path.join(dir, 'images'), model: path.join(dir, 'broken.onnx'), outDir: dir })).rejects.toThrow(
       /not a readable ONNX model/,
