@@ -5,7 +5,7 @@
  * The CLI wiring (arguments, progress) lives in local/cli; this is the logic.
  */
 import { createWriteStream } from 'node:fs';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
@@ -41,6 +41,11 @@ export interface ExportAnnotationsProps {
   readonly scoreThreshold?: number;
   /** S3 source only: also download each image beside its labels, so `out` is a complete dataset folder. Default false. */
   readonly includeImages?: boolean;
+  /**
+   * Local results folder only: the folder the batch's images came from (the one given to `exodetect run`);
+   * each image is copied beside its labels, so `out` is a complete dataset folder. Default: none.
+   */
+  readonly imagesDir?: string;
   /** Allow a non-empty output folder (files with the same names are replaced). Default false. */
   readonly overwrite?: boolean;
   /** Result documents (and images) read in parallel. Default 16. */
@@ -93,8 +98,9 @@ function validate(props: ExportAnnotationsProps): AnnotationFormat {
   if (typeof props.source !== 'string') {
     if (!BATCH_ID_PATTERN.test(props.source.batchId)) throw new AnnotationExportError(`batch id must match ${BATCH_ID_PATTERN}, got "${props.source.batchId}"`);
     if (!props.source.bucket) throw new AnnotationExportError(`bucket must be set, got ${JSON.stringify(props.source.bucket)}`);
+    if (props.imagesDir) throw new AnnotationExportError('imagesDir is for a local results folder; for a batch in S3 use includeImages');
   } else if (props.includeImages) {
-    throw new AnnotationExportError('includeImages needs a batch in S3: a local results folder holds no images');
+    throw new AnnotationExportError('includeImages needs a batch in S3: a local results folder holds no images (give imagesDir, the folder the images came from)');
   }
   return format;
 }
@@ -152,7 +158,7 @@ export async function exportAnnotations(props: ExportAnnotationsProps): Promise<
     images++;
     objects += image.objects.length;
     belowThreshold += record.detections.length - image.objects.length;
-    if (props.includeImages) toDownload.push({ key: record.image_key, file: image.file });
+    if (props.includeImages || props.imagesDir) toDownload.push({ key: record.image_key, file: image.file });
     props.onProgress?.(images);
   }
   const files = await writer.finish();
@@ -165,7 +171,23 @@ export async function exportAnnotations(props: ExportAnnotationsProps): Promise<
       imagesDownloaded++;
     }
   }
+  if (props.imagesDir) {
+    const imagesDir = props.imagesDir;
+    for await (const _ of mapOrdered(toDownload, concurrency, (item) => copyLocalImage(imagesDir, item.file, join(resolve(props.out), ...item.file.split('/'))))) {
+      imagesDownloaded++;
+    }
+  }
   return { format, out: props.out, batchIds: [...batchIds], images, objects, belowThreshold, skipped, files, imagesDownloaded };
+}
+
+async function copyLocalImage(imagesDir: string, relativePath: string, target: string): Promise<void> {
+  const source = join(resolve(imagesDir), ...relativePath.split('/'));
+  await mkdir(dirname(target), { recursive: true });
+  try {
+    await copyFile(source, target);
+  } catch (err) {
+    throw new AnnotationExportError(`cannot copy image ${source} for ${relativePath}: ${(err as Error).message}`);
+  }
 }
 
 /** Where `exodetect run` copies a batch's results locally (exodetect-results/<batch-id>/). */
@@ -203,6 +225,7 @@ export async function exportAnnotationsCli(
     })
     .option('--bucket <name>', 'data bucket for a batch id (env EXODETECT_BUCKET)')
     .option('--with-images', 'S3 only: download the images beside the labels', false)
+    .option('--images <dir>', 'local results: copy the images from this folder (the one given to exodetect run) beside the labels')
     .option('--overwrite', 'write into a non-empty output folder', false)
     .exitOverride()
     // Usage errors become one ExodetectError line (the CLI prints those without a stack).
@@ -217,7 +240,7 @@ export async function exportAnnotationsCli(
     throw err;
   }
   const target = program.args[0]!;
-  const opts = program.opts<{ format: AnnotationFormat; out: string; scoreThreshold?: number; bucket?: string; withImages: boolean; overwrite: boolean }>();
+  const opts = program.opts<{ format: AnnotationFormat; out: string; scoreThreshold?: number; bucket?: string; withImages: boolean; images?: string; overwrite: boolean }>();
 
   let source: ExportAnnotationsProps['source'];
   if (await isDirectory(target)) source = target;
@@ -236,18 +259,19 @@ export async function exportAnnotationsCli(
     out: opts.out,
     scoreThreshold: opts.scoreThreshold,
     includeImages: opts.withImages,
+    imagesDir: opts.images,
     overwrite: opts.overwrite,
   });
   io.out(
     `Exported ${result.objects} objects in ${result.images} images as ${result.format.toUpperCase()} to ${result.out}` +
       (result.belowThreshold ? ` (${result.belowThreshold} detections below the score threshold left out)` : '') +
-      (result.imagesDownloaded ? `; downloaded ${result.imagesDownloaded} images` : ''),
+      (result.imagesDownloaded ? `; ${opts.images ? 'copied' : 'downloaded'} ${result.imagesDownloaded} images` : ''),
   );
   for (const s of result.skipped) io.out(`  skipped ${s.image}: ${s.reason}`);
   io.out(
     result.imagesDownloaded
       ? `Correct the labels, then upload the folder under datasets/<name>/ to train on it.`
-      : `Put the images beside their labels (same relative paths), correct the labels, then upload the folder under datasets/<name>/ to train on it.`,
+      : `Put the images beside their labels (same relative paths; --images <dir> does it), correct the labels, then upload the folder under datasets/<name>/ to train on it.`,
   );
   return result;
 }

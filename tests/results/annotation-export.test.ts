@@ -189,6 +189,29 @@ describe('exodetect export-annotations (argv)', () => {
   });
 });
 
+describe('export from a local results folder with the images', () => {
+  it('copies each image from the folder the batch came from, beside its labels', async () => {
+    const imagesDir = join(root, 'original-images');
+    for (const r of results) {
+      const relative = r.image_key.slice(batchImagesPrefix(batchId).length);
+      await mkdir(dirname(join(imagesDir, relative)), { recursive: true });
+      await writeFile(join(imagesDir, relative), `pixels of ${relative}`);
+    }
+    const lines: string[] = [];
+    const out = join(root, 'out-local-images');
+    const result = await exportAnnotationsCli([resultsDir, '--format', 'yolo', '--out', out, '--images', imagesDir], { out: (l) => lines.push(l) });
+    expect(result!.imagesDownloaded).toBe(results.length);
+    expect(await readFile(join(out, 'sub', 'deeper', 'd.tiff'), 'utf8')).toBe('pixels of sub/deeper/d.tiff');
+    expect(await readFile(join(out, 'grid 2', 'c.png'), 'utf8')).toBe('pixels of grid 2/c.png');
+    expect(lines[0]).toMatch(new RegExp(`; copied ${results.length} images$`));
+  });
+
+  it('names the image it cannot find', async () => {
+    const out = join(root, 'out-local-missing');
+    await expect(exportAnnotations({ source: resultsDir, format: 'coco', out, imagesDir: join(root, 'nowhere') })).rejects.toThrow(/cannot copy image .*nowhere.*a\.tif/);
+  });
+});
+
 describe('export from a batch in S3', () => {
   it('reads results from S3 and downloads the images beside the labels', async () => {
     const fx = await startS3Fixture();
