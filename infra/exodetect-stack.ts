@@ -63,6 +63,8 @@ export class ExodetectStack extends Stack {
       encryptionKey,
       logRetention,
     });
+    // Before inference: summarize registers each batch's partition in its table.
+    this.analytics = new Analytics(this, 'Analytics', { storage: this.storage });
     this.inference = new InferenceWorkflow(this, 'Inference', {
       storage: this.storage,
       notifyFunction: this.notifications.notifyFunction,
@@ -71,6 +73,7 @@ export class ExodetectStack extends Stack {
       detectItemsPerBatch: props.detectItemsPerBatch,
       detectMemoryMb: props.detectMemoryMb,
       detectReservedConcurrency: props.detectReservedConcurrency,
+      analyticsTable: this.analytics,
       logRetention,
     });
     this.training = new TrainingWorkflow(this, 'Training', {
@@ -86,7 +89,6 @@ export class ExodetectStack extends Stack {
       trainingImageUri: props.trainingImageUri,
       logRetention,
     });
-    this.analytics = new Analytics(this, 'Analytics', { storage: this.storage });
     this.observability = new Observability(this, 'Observability', {
       topic: this.notifications.topic,
       inferenceStateMachine: this.inference.stateMachine,

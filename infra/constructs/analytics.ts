@@ -8,7 +8,7 @@ import { CfnWorkGroup } from 'aws-cdk-lib/aws-athena';
 import { CfnDatabase, CfnTable } from 'aws-cdk-lib/aws-glue';
 import { Construct } from 'constructs';
 import { PREFIX } from '../../lambdas/core/keys.js';
-import { ANALYTICS_COLUMNS } from '../../lambdas/results/jsonl.js';
+import { ANALYTICS_COLUMNS, ANALYTICS_PARTITION_COLUMN } from '../../lambdas/results/jsonl.js';
 import { checkInteger, checkPattern } from '../validation.js';
 import { ANALYTICS_QUERY_RESULTS_PREFIX, type DataStorage } from './storage.js';
 
@@ -21,18 +21,24 @@ export interface AnalyticsProps {
 }
 
 /** The partition key lives in the S3 key (batch_id=<id>), not among the data columns. */
-export const PARTITION_COLUMN = 'batch_id';
+export const PARTITION_COLUMN = ANALYTICS_PARTITION_COLUMN;
+
+/** Glue table the summarize Lambda registers each batch's partition in. */
+export const DETECTIONS_TABLE_NAME = 'detections';
 
 export class Analytics extends Construct {
   readonly database: CfnDatabase;
   readonly table: CfnTable;
   readonly workGroup: CfnWorkGroup;
+  readonly databaseName: string;
+  readonly tableName = DETECTIONS_TABLE_NAME;
 
   constructor(scope: Construct, id: string, props: AnalyticsProps) {
     super(scope, id);
     const databaseName = checkPattern('databaseName', props.databaseName ?? 'exodetect', /^[a-z0-9_]{1,255}$/, 'must be lower-case letters, digits and _');
     const cutoffGb = checkInteger('bytesScannedCutoffGb', props.bytesScannedCutoffGb ?? 10, 1, 100_000);
     const bucket = props.storage.bucket;
+    this.databaseName = databaseName;
 
     this.database = new CfnDatabase(this, 'Database', {
       catalogId: Aws.ACCOUNT_ID,
@@ -42,8 +48,8 @@ export class Analytics extends Construct {
       catalogId: Aws.ACCOUNT_ID,
       databaseName,
       tableInput: {
-        name: 'detections',
-        description: 'One row per detected vesicle; load new batches with MSCK REPAIR TABLE detections',
+        name: DETECTIONS_TABLE_NAME,
+        description: 'One row per detected vesicle; summarize registers each batch partition (fallback: MSCK REPAIR TABLE detections)',
         tableType: 'EXTERNAL_TABLE',
         parameters: { classification: 'json', EXTERNAL: 'TRUE' },
         partitionKeys: [{ name: PARTITION_COLUMN, type: 'string' }],

@@ -21,6 +21,12 @@ import { HandlerFunction } from './handler-function.js';
 import { acknowledgeInvokes, nagArn } from './nag.js';
 import type { DataStorage } from './storage.js';
 
+/** A Glue table partitioned by batch_id over analytics/detections/ (the Analytics construct). */
+export interface AnalyticsTableRef {
+  readonly databaseName: string;
+  readonly tableName: string;
+}
+
 export interface InferenceWorkflowProps {
   readonly storage: DataStorage;
   readonly notifyFunction: IFunction;
@@ -43,6 +49,11 @@ export interface InferenceWorkflowProps {
   readonly detectReservedConcurrency?: number;
   /** Default: one month. */
   readonly logRetention?: RetentionDays;
+  /**
+   * The detections table summarize registers each batch's partition in (glue:BatchCreatePartition),
+   * so Athena sees new batches at once. Default: none (load them with MSCK REPAIR TABLE).
+   */
+  readonly analyticsTable?: AnalyticsTableRef;
 }
 
 export class InferenceWorkflow extends Construct {
@@ -100,6 +111,9 @@ export class InferenceWorkflow extends Construct {
       description: 'exodetect: batch summary, CSV, COCO, JSON Lines, report page',
       memorySize: 2048, // holds every detection of a batch for the statistics (bootstrap CIs)
       timeout: Duration.minutes(10),
+      environment: props.analyticsTable
+        ? { GLUE_DATABASE: props.analyticsTable.databaseName, GLUE_TABLE: props.analyticsTable.tableName }
+        : undefined,
       logRetention,
     });
     storage.grantObjects(this.summarizeFunction, {
@@ -109,6 +123,18 @@ export class InferenceWorkflow extends Construct {
       write: ['results/*', 'analytics/detections/*'],
       reason: 'summarize reads a batch\'s per-image results and writes the batch files next to them plus the JSON Lines for Athena.',
     });
+    if (props.analyticsTable) {
+      const { databaseName, tableName } = props.analyticsTable;
+      const glueArn = (resource: string, resourceName?: string) =>
+        Stack.of(this).formatArn({ service: 'glue', resource, resourceName, arnFormat: ArnFormat.SLASH_RESOURCE_NAME });
+      // Glue authorises table-level calls on the catalog, the database and the table: these three, nothing else.
+      this.summarizeFunction.addToRolePolicy(
+        new PolicyStatement({
+          actions: ['glue:BatchCreatePartition', 'glue:GetTable'],
+          resources: [glueArn('catalog'), glueArn('database', databaseName), glueArn('table', `${databaseName}/${tableName}`)],
+        }),
+      );
+    }
 
     const stack = Stack.of(this);
     const stateMachineName = `${stack.stackName}-inference`;

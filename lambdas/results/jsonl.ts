@@ -9,6 +9,9 @@
 import type { ImageResult } from '../core/contracts.js';
 import { imageFileName } from './paths.js';
 
+/** The Hive partition key in analytics/detections/batch_id=<id>/ (Glue table and partition registration). */
+export const ANALYTICS_PARTITION_COLUMN = 'batch_id';
+
 /** The columns of every line, in order (for the Glue table definition). */
 export const ANALYTICS_COLUMNS = {
   batch_id: 'string',

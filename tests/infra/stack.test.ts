@@ -4,7 +4,7 @@ import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { ExodetectStack } from '../../infra/exodetect-stack.js';
 import { ANALYTICS_COLUMNS } from '../../lambdas/results/jsonl.js';
-import { logicalId, s3AccessOf, statementsOfRole, synthStack } from './template.js';
+import { logicalId, renderResource, s3AccessOf, statementsOfRole, synthStack } from './template.js';
 
 let stack: ExodetectStack;
 let template: Template;
@@ -167,6 +167,30 @@ describe('least privilege (S3 by prefix)', () => {
       's3:PutObject <Bucket>/analytics/detections/*',
       's3:PutObject <Bucket>/results/*',
     ]);
+  });
+
+  it('summarize registers Glue partitions of the detections table only (catalog, database, table ARNs)', () => {
+    const glue = statementsOfRole(template, roleOf(stack.inference.summarizeFunction)).filter((s) =>
+      ([] as string[]).concat(s.Action).some((a) => a.startsWith('glue:')),
+    );
+    expect(glue).toHaveLength(1);
+    expect(glue[0]!.Effect).toBe('Allow');
+    expect(([] as string[]).concat(glue[0]!.Action).sort()).toEqual(['glue:BatchCreatePartition', 'glue:GetTable']);
+    const arn = (resource: string) => `arn:<AWS::Partition>:glue:<AWS::Region>:<AWS::AccountId>:${resource}`;
+    expect(([] as unknown[]).concat(glue[0]!.Resource).map((r) => renderResource(r, bucketId))).toEqual([
+      arn('catalog'),
+      arn('database/exodetect'),
+      arn('table/exodetect/detections'),
+    ]);
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('^exodetect: batch summary'),
+      Environment: { Variables: Match.objectLike({ GLUE_DATABASE: 'exodetect', GLUE_TABLE: 'detections' }) },
+    });
+    // No other role may touch the Glue catalog.
+    const others = Object.keys(template.findResources('AWS::IAM::Role')).filter((id) => id !== roleOf(stack.inference.summarizeFunction));
+    for (const role of others) {
+      for (const s of statementsOfRole(template, role)) expect(([] as string[]).concat(s.Action).filter((a) => a.startsWith('glue:')), role).toEqual([]);
+    }
   });
 
   it('only promote-model can write models/champion.json; register-model writes models/<version>/ files', () => {
