@@ -4,21 +4,21 @@
  * state machine (statemachines/inference.asl.json): validate -> Distributed
  * Map of detect -> summarize -> notify.
  */
-import { ArnFormat, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Stack, Validations } from 'aws-cdk-lib';
 import { Rule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
-import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
-import { DefinitionBody, LogLevel, StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
+import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { batchManifestEventPattern } from '../../lambdas/core/events.js';
 import { NATIVE_MODULES } from '../bundle/esbuild-options.js';
-import { fromRoot } from '../paths.js';
 import { checkDuration, checkInteger } from '../validation.js';
+import { aslStateMachine } from './asl-state-machine.js';
 import { HandlerFunction } from './handler-function.js';
-import { acknowledgeInvokes, nagArn } from './nag.js';
+import { nagArn } from './nag.js';
 import type { DataStorage } from './storage.js';
 
 /** A Glue table partitioned by batch_id over analytics/detections/ (the Analytics construct). */
@@ -138,15 +138,10 @@ export class InferenceWorkflow extends Construct {
 
     const stack = Stack.of(this);
     const stateMachineName = `${stack.stackName}-inference`;
-    const logs = new LogGroup(this, 'StateMachineLogs', {
-      logGroupName: `/aws/vendedlogs/states/${stateMachineName}`,
-      retention: logRetention ?? RetentionDays.ONE_MONTH,
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
-    this.stateMachine = new StateMachine(this, 'StateMachine', {
-      stateMachineName,
-      definitionBody: DefinitionBody.fromFile(fromRoot('statemachines', 'inference.asl.json')),
-      definitionSubstitutions: {
+    this.stateMachine = aslStateMachine(this, {
+      name: 'inference',
+      definitionFile: 'inference.asl.json',
+      substitutions: {
         ValidateBatchFunctionArn: this.validateBatchFunction.functionArn,
         DetectFunctionArn: this.detectFunction.functionArn,
         SummarizeFunctionArn: this.summarizeFunction.functionArn,
@@ -155,13 +150,10 @@ export class InferenceWorkflow extends Construct {
         ToleratedFailurePercentage: String(tolerated),
         DetectItemsPerBatch: String(itemsPerBatch),
       },
-      tracingEnabled: true,
-      logs: { destination: logs, level: LogLevel.ALL, includeExecutionData: false },
+      invokedFunctions: [this.validateBatchFunction, this.detectFunction, this.summarizeFunction, props.notifyFunction],
       timeout: Duration.hours(24),
+      logRetention,
     });
-    const invoked = [this.validateBatchFunction, this.detectFunction, this.summarizeFunction, props.notifyFunction];
-    for (const fn of invoked) fn.grantInvoke(this.stateMachine);
-    acknowledgeInvokes(this.stateMachine, invoked);
     // Distributed Map: the state machine starts and watches its own child executions...
     const ownArn = stack.formatArn({ service: 'states', resource: 'stateMachine', resourceName: stateMachineName, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
     const ownExecutions = stack.formatArn({ service: 'states', resource: 'execution', resourceName: `${stateMachineName}/*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME });

@@ -5,21 +5,22 @@
  * training job (GPU, managed spot, checkpoints in S3) -> register -> promote
  * -> notify.
  */
-import { ArnFormat, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Stack, Validations } from 'aws-cdk-lib';
 import { DockerImageAsset, Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
-import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Schedule, ScheduleExpression, ScheduleTargetInput } from 'aws-cdk-lib/aws-scheduler';
 import { StepFunctionsStartExecution } from 'aws-cdk-lib/aws-scheduler-targets';
-import { DefinitionBody, LogLevel, StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
+import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { DATASET_NAME_PATTERN } from '../../lambdas/training/dataset-check.js';
 import { NATIVE_MODULES } from '../bundle/esbuild-options.js';
 import { fromRoot } from '../paths.js';
 import { PropsError, checkDuration, checkInteger, checkPattern } from '../validation.js';
+import { aslStateMachine } from './asl-state-machine.js';
 import { HandlerFunction } from './handler-function.js';
-import { acknowledgeInvokes, nagArn } from './nag.js';
+import { nagArn } from './nag.js';
 import type { DataStorage } from './storage.js';
 
 export interface TrainingWorkflowProps {
@@ -184,16 +185,10 @@ export class TrainingWorkflow extends Construct {
       }),
     );
 
-    const stateMachineName = `${stack.stackName}-training`;
-    const logs = new LogGroup(this, 'StateMachineLogs', {
-      logGroupName: `/aws/vendedlogs/states/${stateMachineName}`,
-      retention: logRetention ?? RetentionDays.ONE_MONTH,
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
-    this.stateMachine = new StateMachine(this, 'StateMachine', {
-      stateMachineName,
-      definitionBody: DefinitionBody.fromFile(fromRoot('statemachines', 'training.asl.json')),
-      definitionSubstitutions: {
+    this.stateMachine = aslStateMachine(this, {
+      name: 'training',
+      definitionFile: 'training.asl.json',
+      substitutions: {
         CheckDatasetFunctionArn: this.checkDatasetFunction.functionArn,
         SplitDatasetFunctionArn: this.splitDatasetFunction.functionArn,
         RegisterModelFunctionArn: this.registerModelFunction.functionArn,
@@ -207,13 +202,10 @@ export class TrainingWorkflow extends Construct {
         TrainingMaxWaitSeconds: String(maxWait.toSeconds()),
         TrainingVolumeSizeGb: String(volumeSizeGb),
       },
-      tracingEnabled: true,
-      logs: { destination: logs, level: LogLevel.ALL, includeExecutionData: false },
+      invokedFunctions: [this.checkDatasetFunction, this.splitDatasetFunction, this.registerModelFunction, this.promoteModelFunction, props.notifyFunction],
       timeout: Duration.seconds(maxWait.toSeconds() + 3600),
+      logRetention,
     });
-    const invoked = [this.checkDatasetFunction, this.splitDatasetFunction, this.registerModelFunction, this.promoteModelFunction, props.notifyFunction];
-    for (const fn of invoked) fn.grantInvoke(this.stateMachine);
-    acknowledgeInvokes(this.stateMachine, invoked);
     const trainingJobs = stack.formatArn({ service: 'sagemaker', resource: 'training-job', resourceName: `${TRAINING_JOB_PREFIX}*` });
     this.stateMachine.addToRolePolicy(
       new PolicyStatement({
