@@ -8,12 +8,23 @@ import * as ort from 'onnxruntime-node';
 import type { GreyImage } from './image-decode.js';
 import type { LoadedModel } from './model.js';
 import type { ScoredBox } from './nms.js';
-import { decodeOutput } from './output-decode.js';
-import { fillTensor, roundUp32 } from './preprocess.js';
-import { mergeTileDetections, planTiles, type TileDetections } from './tiling.js';
+import { decodeOutput, isSaturated } from './output-decode.js';
+import { fillTensor } from './preprocess.js';
+import { chooseTileEdge, mergeTileDetections, planTiles, roundUp32, type TileDetections } from './tiling.js';
 
-/** Runs the model on one [1, C, H, W] tensor; boxes in tensor pixels. */
-export type TileRunner = (tensor: Float32Array, dims: readonly [number, number, number, number]) => Promise<ScoredBox[]>;
+/** What one model run on a tile found. */
+export interface TileOutput {
+  /** In tensor pixels. */
+  readonly boxes: ScoredBox[];
+  /**
+   * The run filled every detection slot the model has above the threshold: there may be more
+   * objects in the tile than it reported.
+   */
+  readonly saturated: boolean;
+}
+
+/** Runs the model on one [1, C, H, W] tensor. */
+export type TileRunner = (tensor: Float32Array, dims: readonly [number, number, number, number]) => Promise<TileOutput>;
 
 export interface DetectorGeometry {
   readonly tileSize: number;
@@ -39,6 +50,8 @@ export interface DetectTiledResult {
   readonly inferenceMs: number;
   /** Time filling tensors. */
   readonly tensorMs: number;
+  /** Tiles whose run reported as many objects as the model can (see TileOutput.saturated). */
+  readonly saturatedTiles: number;
 }
 
 export async function detectTiled(
@@ -48,16 +61,19 @@ export async function detectTiled(
   props: DetectTiledProps,
 ): Promise<DetectTiledResult> {
   const fixed = geometry.fixedInputSize;
-  // A model with dynamic H and W runs an image a little larger than its tile in one go:
-  // four mostly-overlapping tiles would cost up to four times as much.
+  // A model with dynamic H and W runs an image a little larger than its tile in one go (four
+  // mostly-overlapping tiles would cost up to four times as much), and takes tiles of up to the
+  // same slack where that covers the image with fewer pixels.
   const slack = props.singleRunSlack ?? 1.25;
-  const oneRun = !fixed && image.width <= geometry.tileSize * slack && image.height <= geometry.tileSize * slack;
-  const tileWidth = fixed ? fixed.width : oneRun ? image.width : Math.min(geometry.tileSize, image.width);
-  const tileHeight = fixed ? fixed.height : oneRun ? image.height : Math.min(geometry.tileSize, image.height);
+  if (!(slack >= 1)) throw new RangeError(`singleRunSlack must be >= 1, got ${slack}`);
+  const overlap = Math.min(props.overlap, Math.floor(geometry.tileSize / 2));
+  const edges = { baseTile: geometry.tileSize, maxTile: Math.max(geometry.tileSize, Math.floor((geometry.tileSize * slack) / 32) * 32), overlap };
+
+  const tileWidth = fixed ? fixed.width : chooseTileEdge(image.width, edges);
+  const tileHeight = fixed ? fixed.height : chooseTileEdge(image.height, edges);
   const tensorWidth = fixed ? fixed.width : roundUp32(tileWidth);
   const tensorHeight = fixed ? fixed.height : roundUp32(tileHeight);
   const channels = geometry.inputChannels;
-  const overlap = Math.min(props.overlap, Math.floor(Math.min(tileWidth, tileHeight) / 2));
   const tiles = planTiles({ imageWidth: image.width, imageHeight: image.height, tileWidth, tileHeight, overlap });
   // One buffer for every tile: each run completes before the next fill.
   const tensor = new Float32Array(channels * tensorWidth * tensorHeight);
@@ -66,15 +82,17 @@ export async function detectTiled(
   const perTile: TileDetections[] = [];
   let inferenceMs = 0;
   let tensorMs = 0;
+  let saturatedTiles = 0;
   for (const tile of tiles) {
     const t0 = performance.now();
     fillTensor(image, tile, tensor, tensorWidth, tensorHeight, channels);
     const t1 = performance.now();
-    const raw = await runner(tensor, dims);
+    const output = await runner(tensor, dims);
     inferenceMs += performance.now() - t1;
     tensorMs += t1 - t0;
+    if (output.saturated) saturatedTiles++;
     const boxes: ScoredBox[] = [];
-    for (const b of raw) {
+    for (const b of output.boxes) {
       // Clip to the real pixels of the tile: padding holds no image.
       const x1 = Math.max(0, b.x1) + tile.x;
       const y1 = Math.max(0, b.y1) + tile.y;
@@ -85,7 +103,7 @@ export async function detectTiled(
     perTile.push({ tile, boxes });
   }
   const boxes = mergeTileDetections(perTile, { imageWidth: image.width, imageHeight: image.height });
-  return { boxes, tiles: tiles.length, inferenceMs, tensorMs };
+  return { boxes, tiles: tiles.length, inferenceMs, tensorMs, saturatedTiles };
 }
 
 export interface OnnxRunnerProps {
@@ -146,12 +164,10 @@ export function onnxTileRunner(model: LoadedModel, props: OnnxRunnerProps): Tile
     const input = new ort.Tensor('float32', tensor, dims as unknown as number[]);
     const output = await exclusiveRun(model.session, () => model.session.run({ [model.inputName]: input }, fetches), priority);
     const result = output[model.outputName] as ort.Tensor;
-    const boxes = decodeOutput(result.data as Float32Array, result.dims, 0, {
-      layout: model.layout,
-      scoreThreshold: props.scoreThreshold,
-      iouThreshold: props.iouThreshold,
-    });
+    const decodeProps = { layout: model.layout, scoreThreshold: props.scoreThreshold, iouThreshold: props.iouThreshold };
+    const boxes = decodeOutput(result.data as Float32Array, result.dims, 0, decodeProps);
+    const saturated = isSaturated(result.data as Float32Array, result.dims, 0, boxes.length, decodeProps);
     result.dispose?.();
-    return boxes;
+    return { boxes, saturated };
   };
 }

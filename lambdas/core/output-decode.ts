@@ -21,10 +21,25 @@ export interface DecodeOutputProps {
   readonly maxDetections?: number;
 }
 
+export const DEFAULT_MAX_DETECTIONS = 3000;
+
+/**
+ * Whether image `n`'s output ran out of detection slots: our layout's last row (of K) still scores
+ * above the threshold, or a YOLO decode reached `maxDetections`. More objects may then be in the
+ * input than were reported, so counts from it are a lower bound.
+ */
+export function isSaturated(data: Float32Array, dims: readonly number[], n: number, decoded: number, props: DecodeOutputProps): boolean {
+  if (props.layout !== 'exodetect') return decoded >= (props.maxDetections ?? DEFAULT_MAX_DETECTIONS);
+  const [, k = 0] = dims;
+  if (k === 0) return false;
+  const lastScore = data[n * k * 6 + (k - 1) * 6 + 4]!;
+  return lastScore >= props.scoreThreshold && lastScore > 0;
+}
+
 /** Decodes image `n` of a batch output with dims `dims`. */
 export function decodeOutput(data: Float32Array, dims: readonly number[], n: number, props: DecodeOutputProps): ScoredBox[] {
   const [, d1 = 0, d2 = 0] = dims;
-  const maxDetections = props.maxDetections ?? 3000;
+  const maxDetections = props.maxDetections ?? DEFAULT_MAX_DETECTIONS;
   const threshold = props.scoreThreshold;
   const out: ScoredBox[] = [];
   const base = n * d1 * d2;

@@ -125,6 +125,13 @@ export async function processImage(props: ProcessImageProps): Promise<ProcessedI
   const finished = performance.now();
 
   const warnings = [...decoded.warnings, ...calibration.warnings];
+  if (detected.saturatedTiles > 0) {
+    const where = detected.tiles > 1 ? `${detected.saturatedTiles} of ${detected.tiles} tiles` : 'the image';
+    warnings.push(
+      `the model reported as many objects as it can in one run in ${where}: more may be there, so the count is a lower bound (a model exported with more detections, max_detections, lifts the limit)`,
+    );
+  }
+  // A note rather than a problem: after anything that needs a person's attention.
   if (detected.tiles > 1) warnings.push(`analysed in ${detected.tiles} overlapping tiles`);
   const result: ImageResult = {
     schema: 'exodetect.image-result',

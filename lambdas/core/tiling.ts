@@ -38,6 +38,44 @@ export function axisStarts(length: number, tile: number, overlap: number): numbe
   return Array.from({ length: count }, (_, i) => Math.round((i * (length - tile)) / (count - 1)));
 }
 
+/** Model inputs are multiples of 32 on each side. */
+export const roundUp32 = (n: number): number => Math.ceil(n / 32) * 32;
+
+/** How many tiles of edge `tile` cover `length` with at least `overlap` between neighbours. */
+export function tileCount(length: number, tile: number, overlap: number): number {
+  return axisStarts(length, tile, overlap).length;
+}
+
+export interface TileEdgeProps {
+  /** The model's tile edge: tiles are never smaller (less context, more runs). */
+  readonly baseTile: number;
+  /** The largest edge one run may have (>= baseTile). */
+  readonly maxTile: number;
+  readonly overlap: number;
+}
+
+/**
+ * The tile edge along one axis: the whole axis when it fits in `maxTile`, else the edge in
+ * baseTile, baseTile + 32, ... <= maxTile that covers the axis with the fewest pixels run (count x
+ * edge padded to a multiple of 32; ties go to fewer runs). A 1024 px axis takes 2 tiles of 576 instead of 3 of 512: 4 runs instead of 9 and
+ * 44% fewer pixels through the model for a square image, with the same overlap at the seams.
+ */
+export function chooseTileEdge(length: number, props: TileEdgeProps): number {
+  const { baseTile, maxTile, overlap } = props;
+  if (!Number.isInteger(length) || length <= 0) throw new RangeError(`length must be a positive integer, got ${length}`);
+  if (!(baseTile > 0 && maxTile >= baseTile)) throw new RangeError(`need 0 < baseTile <= maxTile, got baseTile ${baseTile}, maxTile ${maxTile}`);
+  if (length <= maxTile) return length;
+  let best = baseTile;
+  let bestCost = Infinity;
+  let bestCount = Infinity;
+  for (let edge = baseTile; edge <= maxTile; edge += 32) {
+    const count = tileCount(length, edge, overlap);
+    const cost = count * roundUp32(edge);
+    if (cost < bestCost || (cost === bestCost && count < bestCount)) [best, bestCost, bestCount] = [edge, cost, count];
+  }
+  return best;
+}
+
 function cores(starts: readonly number[], tile: number, length: number): [number, number][] {
   return starts.map((start, i) => {
     const previous = starts[i - 1];

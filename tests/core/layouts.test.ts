@@ -26,7 +26,8 @@ async function runOnce(bytes: Uint8Array, scoreThreshold = 0.3, size = 64) {
   const c = model.inputChannels;
   const h = model.fixedInputSize?.height ?? size;
   const w = model.fixedInputSize?.width ?? size;
-  return { model, boxes: await runner(new Float32Array(c * h * w), [1, c, h, w]) };
+  const output = await runner(new Float32Array(c * h * w), [1, c, h, w]);
+  return { model, boxes: output.boxes, saturated: output.saturated };
 }
 
 describe('ONNX builder and model loading', () => {
@@ -59,6 +60,20 @@ describe('ONNX builder and model loading', () => {
     expect(model.classNames).toEqual(['exosome', 'debris']);
     expect(model.sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(boxes).toEqual([{ x1: 10, y1: 10, x2: 30, y2: 40, score: expect.closeTo(0.9, 6), classId: 0 }]);
+  });
+
+  it('says when our layout filled every detection slot above the threshold (the count is then a lower bound)', async () => {
+    const full = buildConstantDetectorModel({
+      layout: 'exodetect',
+      rows: [
+        [10, 10, 30, 40, 0.9, 0],
+        [50, 50, 60, 60, 0.5, 0],
+      ],
+      metadata: ours,
+    });
+    expect(await runOnce(full, 0.4)).toMatchObject({ saturated: true, boxes: [expect.anything(), expect.anything()] });
+    // The same rows with a higher threshold: the last slot is below it, so nothing was cut off.
+    expect(await runOnce(full, 0.6)).toMatchObject({ saturated: false, boxes: [expect.anything()] });
   });
 
   it('decodes YOLOv5 [N, M, 5+nc] with 3 input channels: objectness x class score, class-aware NMS', async () => {

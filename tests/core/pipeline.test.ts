@@ -45,6 +45,15 @@ const grey = (width: number, height: number) =>
 const base = { imageKey: 'batches/b1/images/a.png', batchId: 'b1', overlayKey: 'results/b1/overlays/a.png.jpg' };
 
 describe('processImage', () => {
+  it('warns that the count is a lower bound when the model filled every detection slot', async () => {
+    const { result: normal } = await processImage({ ...base, bytes: await grey(256, 256), model, params: { nm_per_px: 2 } });
+    expect(normal.warnings.join(' ')).not.toMatch(/lower bound/);
+    // The same model with a batch threshold below its last row's score: both slots are used.
+    const { result } = await processImage({ ...base, bytes: await grey(256, 256), model, params: { nm_per_px: 2, score_threshold: 0.4 } });
+    expect(result.detections).toHaveLength(2);
+    expect(result.warnings).toContainEqual(expect.stringMatching(/as many objects as it can in one run in the image: .*lower bound/));
+  });
+
   it('resamples to the model scale and maps boxes back to the original pixels', async () => {
     const { result, overlay } = await processImage({ ...base, bytes: await grey(256, 256), model, params: { nm_per_px: 2 } });
     // 2 nm/px image, 1 nm/px model: the model sees 512x512, its 100..140 box is 50..70 here.

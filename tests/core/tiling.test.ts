@@ -3,7 +3,7 @@ import { detectTiled, type TileRunner } from '../../lambdas/core/detector.js';
 import type { GreyImage } from '../../lambdas/core/image-decode.js';
 import type { ScoredBox } from '../../lambdas/core/nms.js';
 import { toDetections } from '../../lambdas/core/postprocess.js';
-import { axisStarts, mergeTileDetections, planTiles } from '../../lambdas/core/tiling.js';
+import { axisStarts, chooseTileEdge, mergeTileDetections, planTiles, tileCount } from '../../lambdas/core/tiling.js';
 
 /**
  * A stand-in detector: bounding boxes of the bright connected regions of the
@@ -37,8 +37,16 @@ const brightBlobRunner: TileRunner = async (tensor, dims) => {
     }
     boxes.push({ x1, y1, x2, y2, score: 0.9, classId: 0 });
   }
-  return boxes;
+  return { boxes, saturated: false };
 };
+
+/** brightBlobRunner that also notes the tensor dims of every run. */
+function recordingRunner(dims: (readonly number[])[]): TileRunner {
+  return async (tensor, d) => {
+    dims.push(d);
+    return brightBlobRunner(tensor, d);
+  };
+}
 
 function imageWithSquares(width: number, height: number, squares: readonly [number, number, number][]): GreyImage {
   const pixels = new Uint8Array(width * height).fill(20);
@@ -76,6 +84,38 @@ describe('planTiles', () => {
     for (let i = 1; i < starts.length; i++) expect(starts[i - 1]! + 256 - starts[i]!).toBeGreaterThanOrEqual(64);
     expect(axisStarts(200, 256, 64)).toEqual([0]);
     expect(() => axisStarts(1000, 256, 256)).toThrow(/overlap/);
+  });
+});
+
+describe('chooseTileEdge', () => {
+  const edges = { baseTile: 512, maxTile: 640, overlap: 128 };
+
+  it('runs an axis that fits in the largest tile whole', () => {
+    expect(chooseTileEdge(300, edges)).toBe(300);
+    expect(chooseTileEdge(640, edges)).toBe(640);
+  });
+
+  it('picks the edge that runs the fewest pixels, never below the model tile', () => {
+    // 1024 px: 3 tiles of 512 (1536 px run) or 2 of 576 (1152).
+    expect(chooseTileEdge(1024, edges)).toBe(576);
+    expect(tileCount(1024, 576, 128)).toBe(2);
+    // 2048 px: 5 x 512 = 2560, 4 x 608 = 2432, 4 x 640 = 2560.
+    expect(chooseTileEdge(2048, edges)).toBe(608);
+    // 700 px: nothing beats 2 x 512.
+    expect(chooseTileEdge(700, edges)).toBe(512);
+    for (const length of [641, 900, 1125, 1500, 3000, 4096]) {
+      const chosen = chooseTileEdge(length, edges);
+      expect(chosen).toBeGreaterThanOrEqual(512);
+      expect(chosen).toBeLessThanOrEqual(640);
+      const cost = tileCount(length, chosen, 128) * chosen;
+      for (let edge = 512; edge <= 640; edge += 32) expect(cost).toBeLessThanOrEqual(tileCount(length, edge, 128) * edge);
+    }
+  });
+
+  it('keeps the model tile when no slack is allowed, and rejects a bad range', () => {
+    expect(chooseTileEdge(1024, { baseTile: 512, maxTile: 512, overlap: 128 })).toBe(512);
+    expect(() => chooseTileEdge(1024, { baseTile: 512, maxTile: 480, overlap: 128 })).toThrow(/baseTile 512, maxTile 480/);
+    expect(() => chooseTileEdge(0, edges)).toThrow(/length/);
   });
 });
 
@@ -118,10 +158,7 @@ describe('tiled detection', () => {
   it('runs an image a little larger than the tile whole on a dynamic-size model, but tiles for a fixed-size one', async () => {
     const image = imageWithSquares(600, 560, [[290, 270, 30]]);
     const dims: (readonly number[])[] = [];
-    const recording: TileRunner = async (tensor, d) => {
-      dims.push(d);
-      return brightBlobRunner(tensor, d);
-    };
+    const recording = recordingRunner(dims);
     const once = await detectTiled(image, { tileSize: 512, inputChannels: 1 }, recording, { overlap: 64 });
     expect(once.tiles).toBe(1);
     expect(dims).toEqual([[1, 1, 576, 608]]);
@@ -133,6 +170,21 @@ describe('tiled detection', () => {
     expect(fixed.tiles).toBe(4);
     expect(dims.every((d) => d.join() === '1,3,512,512')).toBe(true);
     expect(fixed.boxes.map((b) => [b.x1, b.y1, b.x2, b.y2])).toEqual([[290, 270, 320, 300]]);
+  });
+
+  it('covers a 1024 px image with 4 runs of 576 px instead of 9 of 512, finding the same objects', async () => {
+    const squares: [number, number, number][] = Array.from({ length: 60 }, (_, i) => [(i * 173) % 990, (i * 89) % 990, 10 + (i % 7) * 4]);
+    const image = imageWithSquares(1024, 1024, squares);
+    const dims: (readonly number[])[] = [];
+    const recording = recordingRunner(dims);
+    const planned = await detectTiled(image, { tileSize: 512, inputChannels: 1 }, recording, { overlap: 128 });
+    expect(planned.tiles).toBe(4);
+    expect(dims.every((d) => d.join() === '1,1,576,576')).toBe(true);
+    const strict = await detectTiled(image, { tileSize: 512, inputChannels: 1 }, brightBlobRunner, { overlap: 128, singleRunSlack: 1 });
+    expect(strict.tiles).toBe(9);
+    const key = (b: ScoredBox) => `${b.x1},${b.y1},${b.x2},${b.y2}`;
+    expect(planned.boxes.map(key).sort()).toEqual(strict.boxes.map(key).sort());
+    expect(planned.boxes.length).toBeGreaterThan(40);
   });
 
   it('prefers the whole box over a cut one from the neighbouring tile', () => {
