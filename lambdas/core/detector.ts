@@ -5,6 +5,7 @@
  * without onnxruntime and the ONNX runner is a thin adapter.
  */
 import * as ort from 'onnxruntime-node';
+import { BufferPool } from './buffer-pool.js';
 import type { GreyImage } from './image-decode.js';
 import type { LoadedModel } from './model.js';
 import type { ScoredBox } from './nms.js';
@@ -54,6 +55,9 @@ export interface DetectTiledResult {
   readonly saturatedTiles: number;
 }
 
+/** Model input tensors, reused across images of the same tile size. */
+const tensorPool = new BufferPool((length) => new Float32Array(length));
+
 export async function detectTiled(
   image: GreyImage,
   geometry: DetectorGeometry,
@@ -68,40 +72,40 @@ export async function detectTiled(
   if (!(slack >= 1)) throw new RangeError(`singleRunSlack must be >= 1, got ${slack}`);
   const overlap = Math.min(props.overlap, Math.floor(geometry.tileSize / 2));
   const edges = { baseTile: geometry.tileSize, maxTile: Math.max(geometry.tileSize, Math.floor((geometry.tileSize * slack) / 32) * 32), overlap };
-
   const tileWidth = fixed ? fixed.width : chooseTileEdge(image.width, edges);
   const tileHeight = fixed ? fixed.height : chooseTileEdge(image.height, edges);
   const tensorWidth = fixed ? fixed.width : roundUp32(tileWidth);
   const tensorHeight = fixed ? fixed.height : roundUp32(tileHeight);
   const channels = geometry.inputChannels;
   const tiles = planTiles({ imageWidth: image.width, imageHeight: image.height, tileWidth, tileHeight, overlap });
-  // One buffer for every tile: each run completes before the next fill.
-  const tensor = new Float32Array(channels * tensorWidth * tensorHeight);
   const dims = [1, channels, tensorHeight, tensorWidth] as const;
-
-  const perTile: TileDetections[] = [];
-  let inferenceMs = 0;
-  let tensorMs = 0;
-  let saturatedTiles = 0;
-  for (const tile of tiles) {
-    const t0 = performance.now();
-    fillTensor(image, tile, tensor, tensorWidth, tensorHeight, channels);
-    const t1 = performance.now();
-    const output = await runner(tensor, dims);
-    inferenceMs += performance.now() - t1;
-    tensorMs += t1 - t0;
-    if (output.saturated) saturatedTiles++;
-    const boxes: ScoredBox[] = [];
-    for (const b of output.boxes) {
-      // Clip to the real pixels of the tile: padding holds no image.
-      const x1 = Math.max(0, b.x1) + tile.x;
-      const y1 = Math.max(0, b.y1) + tile.y;
-      const x2 = Math.min(tile.width, b.x2) + tile.x;
-      const y2 = Math.min(tile.height, b.y2) + tile.y;
-      if (x2 > x1 && y2 > y1) boxes.push({ x1, y1, x2, y2, score: b.score, classId: b.classId });
+  // One buffer for every tile (each run completes before the next fill), from a pool.
+  const { perTile, inferenceMs, tensorMs, saturatedTiles } = await tensorPool.with(channels * tensorWidth * tensorHeight, async (tensor) => {
+    const perTile: TileDetections[] = [];
+    let inferenceMs = 0;
+    let tensorMs = 0;
+    let saturatedTiles = 0;
+    for (const tile of tiles) {
+      const t0 = performance.now();
+      fillTensor(image, tile, tensor, tensorWidth, tensorHeight, channels);
+      const t1 = performance.now();
+      const output = await runner(tensor, dims);
+      inferenceMs += performance.now() - t1;
+      tensorMs += t1 - t0;
+      if (output.saturated) saturatedTiles++;
+      const boxes: ScoredBox[] = [];
+      for (const b of output.boxes) {
+        // Clip to the real pixels of the tile: padding holds no image.
+        const x1 = Math.max(0, b.x1) + tile.x;
+        const y1 = Math.max(0, b.y1) + tile.y;
+        const x2 = Math.min(tile.width, b.x2) + tile.x;
+        const y2 = Math.min(tile.height, b.y2) + tile.y;
+        if (x2 > x1 && y2 > y1) boxes.push({ x1, y1, x2, y2, score: b.score, classId: b.classId });
+      }
+      perTile.push({ tile, boxes });
     }
-    perTile.push({ tile, boxes });
-  }
+    return { perTile, inferenceMs, tensorMs, saturatedTiles };
+  });
   const boxes = mergeTileDetections(perTile, { imageWidth: image.width, imageHeight: image.height });
   return { boxes, tiles: tiles.length, inferenceMs, tensorMs, saturatedTiles };
 }

@@ -7,6 +7,7 @@
  */
 import sharp from 'sharp';
 import type { Detection } from './contracts.js';
+import { BufferPool } from './buffer-pool.js';
 import type { GreyImage } from './image-decode.js';
 
 export interface OverlayProps {
@@ -17,11 +18,19 @@ export interface OverlayProps {
   readonly quality?: number;
 }
 
-/** 16-bit to 8-bit display values, stretching the 0.1..99.9 percentile range. */
-export function toDisplay8(image: GreyImage): Uint8Array {
+/** Reused by every 16-bit conversion (synchronous, so never shared by two at once). */
+const histogram = new Uint32Array(65536);
+const displayLut = new Uint8Array(65536);
+
+/**
+ * 16-bit to 8-bit display values, stretching the 0.1..99.9 percentile range, into `out` (a new
+ * array unless given; at least as long as the image). 8-bit images come back as they are.
+ */
+export function toDisplay8(image: GreyImage, out?: Uint8Array): Uint8Array {
   if (image.bitDepth === 8) return image.pixels as Uint8Array;
   const pixels = image.pixels as Uint16Array;
-  const histogram = new Uint32Array(65536);
+  if (out && out.length < pixels.length) throw new RangeError(`display buffer holds ${out.length} values, needs ${pixels.length}`);
+  histogram.fill(0);
   for (let i = 0; i < pixels.length; i++) histogram[pixels[i]!]!++;
   const lowCount = pixels.length * 0.001;
   const highCount = pixels.length * 0.999;
@@ -38,12 +47,13 @@ export function toDisplay8(image: GreyImage): Uint8Array {
   }
   if (high <= low) high = low + 1;
   // Only the stretched range needs arithmetic: below it is 0, above it 255.
-  const lut = new Uint8Array(65536);
+  const lut = displayLut;
+  lut.fill(0, 0, low);
   for (let v = low; v <= high; v++) lut[v] = Math.round(((v - low) * 255) / (high - low));
   lut.fill(255, high + 1);
-  const out = new Uint8Array(pixels.length);
-  for (let i = 0; i < pixels.length; i++) out[i] = lut[pixels[i]!]!;
-  return out;
+  const display = out ?? new Uint8Array(pixels.length);
+  for (let i = 0; i < pixels.length; i++) display[i] = lut[pixels[i]!]!;
+  return display;
 }
 
 /** A round scale-bar length (1, 2 or 5 x 10^k nm) close to a fifth of the image width. */
@@ -165,38 +175,26 @@ export async function renderOverlay(image: GreyImage, detections: readonly Detec
   const shrink = Math.min(1, maxEdge / Math.max(image.width, image.height));
   const width = Math.max(1, Math.round(image.width * shrink));
   const height = Math.max(1, Math.round(image.height * shrink));
-  let grey = toDisplay8(image);
-  if (shrink < 1) {
-    grey = await sharp(grey, { raw: { width: image.width, height: image.height, channels: 1 }, limitInputPixels: false })
-      .resize(width, height, { kernel: 'linear' })
-      .toColourspace('b-w')
-      .raw()
-      .toBuffer();
-  }
-  const rgb = acquireBuffer(width * height * 3);
+  // 16-bit images need an 8-bit copy for display; 8-bit ones are used as they are.
+  const display = image.bitDepth === 16 ? bytePool.acquire(image.width * image.height) : undefined;
   try {
-    return await encodeOverlay(rgb, grey, width, height, detections, shrink, props);
+    let grey = toDisplay8(image, display);
+    if (shrink < 1) {
+      grey = await sharp(grey, { raw: { width: image.width, height: image.height, channels: 1 }, limitInputPixels: false })
+        .resize(width, height, { kernel: 'linear' })
+        .toColourspace('b-w')
+        .raw()
+        .toBuffer();
+    }
+    const shrunk = grey;
+    return await bytePool.with(width * height * 3, (rgb) => encodeOverlay(rgb, shrunk, width, height, detections, shrink, props));
   } finally {
-    releaseBuffer(rgb);
+    if (display) bytePool.release(display);
   }
 }
 
-/**
- * RGB scratch buffers, reused: a fresh 12 MB buffer per 2048x2048 overlay costs more in
- * page faults than the whole box drawing.
- */
-const bufferPool = new Map<number, Uint8Array[]>();
-const POOLED_PER_SIZE = 2;
-
-function acquireBuffer(size: number): Uint8Array {
-  return bufferPool.get(size)?.pop() ?? new Uint8Array(size);
-}
-
-function releaseBuffer(buffer: Uint8Array): void {
-  const free = bufferPool.get(buffer.length) ?? [];
-  if (free.length < POOLED_PER_SIZE) free.push(buffer);
-  bufferPool.set(buffer.length, free);
-}
+/** Scratch buffers (the RGB canvas, 16-bit images' display copy), reused across images. */
+const bytePool = new BufferPool((length) => new Uint8Array(length));
 
 async function encodeOverlay(
   rgb: Uint8Array,

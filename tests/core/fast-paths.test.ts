@@ -56,6 +56,20 @@ describe('toDisplay8', () => {
     expect(Array.from(display)).toEqual(expected);
     expect(display.includes(0) && display.includes(255)).toBe(true);
   });
+
+  it('gives each image its own stretch when one output buffer serves them in turn', () => {
+    const next = pseudoRandom(5);
+    const bright = Uint16Array.from({ length: 2000 }, () => 50_000 + (next() >>> 22));
+    const dark = Uint16Array.from({ length: 2000 }, () => 1_000 + (next() >>> 21));
+    const shared = new Uint8Array(2000);
+    for (const pixels of [bright, dark, bright]) {
+      const image = { width: 50, height: 40, bitDepth: 16 as const, pixels };
+      const fresh = Array.from(toDisplay8(image));
+      expect(toDisplay8(image, shared)).toBe(shared);
+      expect(Array.from(shared)).toEqual(fresh);
+    }
+    expect(() => toDisplay8({ width: 50, height: 40, bitDepth: 16, pixels: dark }, new Uint8Array(10))).toThrow(/needs 2000/);
+  });
 });
 
 describe('fillTensor', () => {
