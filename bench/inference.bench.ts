@@ -2,14 +2,17 @@
  * `npm run bench`: speed and memory of the inference path (a benchmark, not a test).
  *
  * For one model in one run:
- *   - median per-image time of the bare `session.run` calls the pipeline makes (all tiles), and
+ *   - median per-image time of the bare `session.run` calls the pipeline makes (all tiles; for a
+ *     tiled image also with tiles of exactly the model's tile size, the plan before tile edges could
+ *     grow, side by side), and
  *     of the whole path (S3 get from a local s3rver in its own process, decode, preprocess, run,
  *     postprocess, overlay, S3 put) for a 512x512 8-bit PNG, a 2048x2048 8-bit PNG (tiled) and a
  *     1024x1024 16-bit TIFF; the whole path both per image of a batch run the way the handler
  *     runs it (2 images in flight, taking turns at the model) and for one image alone (latency);
  *     the ratios whole / bare;
  *   - the same batch with S3 replaced by an in-memory map (what the pipeline itself adds);
- *   - onnxruntime and PyTorch eager (the trainer's model code, /usr/bin/python3) on one thread;
+ *   - onnxruntime and PyTorch eager (the trainer's model code, /usr/bin/python3) on one thread, PyTorch
+ *     in its best case (malloc thresholds pinned, fastest of three processes);
  *   - peak RSS of a child process that processes a 4096x4096 16-bit TIFF.
  * The last line is one JSON object with every figure.
  *
