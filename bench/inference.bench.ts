@@ -271,21 +271,16 @@ async function main(): Promise<void> {
     const cpu = { bare: 0, batchOwn: 0, batchS3Server: 0, memoryOwn: 0 };
     for (let i = 0; i < c.runs + 1; i++) {
       bareRun = 0;
-      let cpuOutsideBare = 0;
       const c0 = ownCpuMs();
       tiles = (await detectTiled(decoded, model, timedRunner, { overlap: Math.round(model.tileSize / 4) })).tiles;
-      let bareModelTile = bareRun;
-      if (tiles > 1) {
-        // Outside the CPU accounting below: a comparison, not part of the path.
-        const planned = bareRun;
-        bareRun = 0;
-        const c0b = ownCpuMs();
-        modelTileCount = (await detectTiled(decoded, model, timedRunner, { overlap: Math.round(model.tileSize / 4), singleRunSlack: 1 })).tiles;
-        bareModelTile = bareRun;
-        bareRun = planned;
-        cpuOutsideBare += ownCpuMs() - c0b;
-      }
       const c1 = ownCpuMs();
+      const planned = bareRun;
+      if (tiles > 1) {
+        // A comparison, outside the CPU accounting: tiles of exactly the model's tile size.
+        bareRun = 0;
+        modelTileCount = (await detectTiled(decoded, model, timedRunner, { overlap: Math.round(model.tileSize / 4), singleRunSlack: 1 })).tiles;
+      }
+      const bareModelTile = bareRun;
       const t0 = performance.now();
       const one = await runDetectBatch(single, { s3, models, concurrency: 1 });
       const t1 = performance.now();
@@ -300,13 +295,13 @@ async function main(): Promise<void> {
       const c4 = ownCpuMs();
       for (const item of [...one.items, ...many.items, ...inMemory.items]) if (item.status !== 'ok') throw new Error(`bench image failed: ${item.error}`);
       if (i === 0) continue; // warm-up
-      cpu.bare += c1 - c0 - cpuOutsideBare;
+      cpu.bare += c1 - c0;
       bareModelTiles.push(bareModelTile);
       cpu.batchOwn += c3 - c2;
       cpu.batchS3Server += s3t - s2;
       cpu.memoryOwn += c4 - c3;
       perImageMemory.push((t3 - t2m) / c.batch);
-      bare.push(bareRun);
+      bare.push(planned);
       latency.push(t1 - t0);
       perImage.push((t2 - t1b) / c.batch);
     }
@@ -382,10 +377,10 @@ async function main(): Promise<void> {
     const tensorPath = path.join(work, 'tensor512.f32');
     writeFileSync(tensorPath, Buffer.from(tensor.buffer));
     // glibc's malloc hands PyTorch's large activation buffers back to the kernel after every run in
-    // some processes (mmap threshold): each run then page-faults its buffers in again and takes 2-3x
-    // as long, at random from one process to the next. The peer gets its best case: buffers kept
-    // (the thresholds pinned high), and the fastest of a few fresh processes.
-    const torchEnv = { ...process.env, MALLOC_MMAP_THRESHOLD_: '4294967296', MALLOC_TRIM_THRESHOLD_: '4294967296' };
+    // some processes: each run then page-faults its buffers in again and takes 2-3x as long, at
+    // random from one process to the next. The peer gets its best case: buffers up to 32 MiB (the
+    // most glibc accepts) from the heap, the heap never trimmed, and the fastest of three processes.
+    const torchEnv = { ...process.env, MALLOC_MMAP_THRESHOLD_: String(32 * 1024 * 1024), MALLOC_TRIM_THRESHOLD_: String(4 * 1024 ** 3) };
     const torchRuns = Array.from({ length: 3 }, () => {
       const out = execFileSync(
         PYTHON,

@@ -178,16 +178,16 @@ export async function renderOverlay(image: GreyImage, detections: readonly Detec
   // 16-bit images need an 8-bit copy for display; 8-bit ones are used as they are.
   const display = image.bitDepth === 16 ? bytePool.acquire(image.width * image.height) : undefined;
   try {
-    let grey = toDisplay8(image, display);
-    if (shrink < 1) {
-      grey = await sharp(grey, { raw: { width: image.width, height: image.height, channels: 1 }, limitInputPixels: false })
-        .resize(width, height, { kernel: 'linear' })
-        .toColourspace('b-w')
-        .raw()
-        .toBuffer();
-    }
-    const shrunk = grey;
-    return await bytePool.with(width * height * 3, (rgb) => encodeOverlay(rgb, shrunk, width, height, detections, shrink, props));
+    const full = toDisplay8(image, display);
+    const grey =
+      shrink < 1
+        ? await sharp(full, { raw: { width: image.width, height: image.height, channels: 1 }, limitInputPixels: false })
+            .resize(width, height, { kernel: 'linear' })
+            .toColourspace('b-w')
+            .raw()
+            .toBuffer()
+        : full;
+    return await bytePool.with(width * height * 3, (rgb) => encodeOverlay(rgb, grey, width, height, detections, shrink, props));
   } finally {
     if (display) bytePool.release(display);
   }

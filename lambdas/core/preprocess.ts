@@ -10,7 +10,6 @@ import { intensityScale, type GreyImage } from './image-decode.js';
 /** Scales closer to 1 than this are not resampled (resampling blurs, and shifts by half a pixel). */
 export const RESAMPLE_TOLERANCE = 0.01;
 
-
 export interface Resampled {
   readonly image: GreyImage;
   /** resampled px per original px, per axis (1 when not resampled). */

@@ -57,8 +57,9 @@ export interface TileEdgeProps {
 /**
  * The tile edge along one axis: the whole axis when it fits in `maxTile`, else the edge in
  * baseTile, baseTile + 32, ... <= maxTile that covers the axis with the fewest pixels run (count x
- * edge padded to a multiple of 32; ties go to fewer runs). A 1024 px axis takes 2 tiles of 576 instead of 3 of 512: 4 runs instead of 9 and
- * 44% fewer pixels through the model for a square image, with the same overlap at the seams.
+ * edge padded to a multiple of 32; ties go to fewer runs). A 1024 px axis takes 2 tiles of 576
+ * instead of 3 of 512: for a square image 4 runs instead of 9 and 44% fewer pixels through the
+ * model, with the same overlap at the seams.
  */
 export function chooseTileEdge(length: number, props: TileEdgeProps): number {
   const { baseTile, maxTile, overlap } = props;
