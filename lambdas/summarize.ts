@@ -30,6 +30,8 @@ const glue = glueDatabase ? tracer.captureAWSv3Client(new GlueClient({})) : unde
 export interface SummarizeEvent {
   readonly bucket: string;
   readonly batchId: string;
+  /** From the state machine's settings: above this share of failed images the batch fails. Default: no limit. */
+  readonly toleratedFailurePercentage?: number;
   readonly [other: string]: unknown;
 }
 
@@ -67,7 +69,14 @@ export async function handler(event: SummarizeEvent, context?: Context): Promise
   if (context) logger.addContext(context);
   if (!event || typeof event !== 'object') throw new SummarizeInputError(`summarize expects {bucket, batchId}, got ${JSON.stringify(event)}`);
   const started = Date.now();
-  const result = await summarizeBatch({ s3, bucket: event.bucket, batchId: event.batchId, concurrency, partSize });
+  const result = await summarizeBatch({
+    s3,
+    bucket: event.bucket,
+    batchId: event.batchId,
+    concurrency,
+    partSize,
+    summary: event.toleratedFailurePercentage === undefined ? undefined : { toleratedFailurePercentage: event.toleratedFailurePercentage },
+  });
   logger.info('batch summarized', { ...result, durationMs: Date.now() - started });
   const partitionRegistered = await registerPartition(event.bucket, result.batchId);
   return {
@@ -77,6 +86,10 @@ export async function handler(event: SummarizeEvent, context?: Context): Promise
     detections: result.detections,
     summaryKey: result.summaryKey,
     reportKey: result.reportKey,
+    failedPercentage: result.failedPercentage,
+    toleratedFailurePercentage: result.toleratedFailurePercentage,
+    withinTolerance: result.withinTolerance,
+    outcomeReason: result.outcomeReason,
     ...(partitionRegistered === undefined ? {} : { partitionRegistered }),
   };
 }

@@ -12,7 +12,7 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { ExodetectError } from '../lambdas/core/errors.js';
 import { RESULT_FILES } from '../lambdas/core/keys.js';
 import { batchStatus, cloudSettings, downloadResults, uploadBatch } from './commands/cloud.js';
-import { DEFAULT_DATA_DIR, runBatchLocally } from './commands/run.js';
+import { DEFAULT_DATA_DIR, describeBatchRun, runBatchLocally } from './commands/run.js';
 import { progressBar, quietNodeVersionNotice } from './progress.js';
 import { PortInUseError } from './s3-server.js';
 
@@ -47,25 +47,26 @@ export function buildProgram(): Command {
     .option('--model <m>', 'a .onnx file, a folder with model.onnx, or a model version in the local store (default: the local champion, else models/default)')
     .option('--out <dir>', 'where to copy the results (default: exodetect-results/<batch-id>)')
     .option('--batch <id>', 'batch id (default: folder name and time)')
+    .option('--replace', 'replace an earlier batch with the same --batch id (its images and results) and the results in --out')
     .option('--data-dir <dir>', 'local S3 folder', DEFAULT_DATA_DIR)
     .option('--port <n>', 'local S3 port on 127.0.0.1 (0: any free port)', port, 0)
-    .action(async (imagesDir: string, opts: { nmPerPx?: number; model?: string; out?: string; batch?: string; dataDir: string; port: number }) => {
+    .action(async (imagesDir: string, opts: { nmPerPx?: number; model?: string; out?: string; batch?: string; replace?: boolean; dataDir: string; port: number }) => {
       const result = await runBatchLocally({
         imagesDir,
         nmPerPx: opts.nmPerPx,
         model: opts.model,
         outDir: opts.out,
         batchId: opts.batch,
+        replace: Boolean(opts.replace),
         dataDir: opts.dataDir,
         port: opts.port,
       });
+      for (const line of await describeBatchRun(result)) out(line);
+      out(`Results: ${result.outDir}`);
       if (result.outcome.status !== 'SUCCEEDED') {
         process.exitCode = 1;
         return;
       }
-      const s = result.summary;
-      out(`Batch ${result.batchId}: ${s?.images ?? '?'} images, ${s?.failed ?? 0} failed, ${s?.detections ?? '?'} detections in ${result.seconds.toFixed(1)} s`);
-      out(`Results: ${result.outDir}`);
       out(`Report:  ${path.join(result.outDir, RESULT_FILES.report)}`);
     });
 

@@ -10,7 +10,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { BatchManifestSchema, type BatchManifest } from '../lambdas/core/contracts.js';
 import { RESULT_FILES } from '../lambdas/core/keys.js';
-import { REPO_ROOT, runBatchLocally } from './commands/run.js';
+import { describeBatchRun, REPO_ROOT, runBatchLocally } from './commands/run.js';
 import { ExodetectError } from '../lambdas/core/errors.js';
 import { quietNodeVersionNotice } from './progress.js';
 
@@ -50,9 +50,12 @@ async function main(): Promise<void> {
     // Overridable so tests (and curious users) can keep the repository clean.
     dataDir: process.env.EXODETECT_DATA_DIR ?? path.join(REPO_ROOT, '.exodetect', 's3'),
     outDir: path.join(process.env.EXODETECT_RESULTS_DIR ?? path.join(REPO_ROOT, 'exodetect-results'), DEMO_BATCH_ID),
+    // The demo is meant to be run again and again: each run replaces the last one's batch and results.
+    replace: true,
   });
   const total = (Date.now() - started) / 1000;
   if (result.outcome.status !== 'SUCCEEDED') {
+    for (const line of await describeBatchRun(result)) process.stderr.write(`${line}\n`);
     process.stderr.write(`The demo batch ${result.outcome.status.toLowerCase()}; what there is lies in ${result.outDir}\n`);
     process.exitCode = 1;
     return;

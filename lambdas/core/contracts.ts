@@ -152,6 +152,14 @@ export interface SummarizeOutput {
   readonly detections: number;
   readonly summaryKey: string;
   readonly reportKey: string;
+  /** Failed images as a percentage of all images, 0-100. */
+  readonly failedPercentage: number;
+  /** The most failed images (in %) the batch tolerates; null when none was given (no limit). */
+  readonly toleratedFailurePercentage: number | null;
+  /** False when more images failed than tolerated: the state machine then fails the batch. */
+  readonly withinTolerance: boolean;
+  /** Why the batch fails (counts and codes), or null when it is within tolerance. */
+  readonly outcomeReason: string | null;
 }
 
 /** Keys of the model's ONNX metadata_props (our own export). */

@@ -2,9 +2,9 @@
  * The detect Lambda's logic, without the handler: for every item of a
  * Distributed Map batch, fetch the image, run the pipeline, write the
  * result JSON and the overlay. A bad image becomes an ImageErrorRecord at its
- * result key and the batch goes on; a failure of the whole invocation (model
- * missing or unreadable, S3 unreachable or refusing) is thrown so that Step
- * Functions retries.
+ * result key and the batch goes on; anything else (model missing or
+ * unreadable, S3 unreachable or refusing, a bug) fails the invocation by
+ * name, so that Step Functions retries what is transient and stops on the rest.
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
@@ -17,7 +17,7 @@ import {
   type ImageErrorRecord,
 } from './contracts.js';
 import { mapWithConcurrency } from './concurrency.js';
-import { ConfigError, ImageError, ModelError } from './errors.js';
+import { ConfigError, ImageError } from './errors.js';
 import { imageResultKey, overlayKey } from './keys.js';
 import type { LoadedModel } from './model.js';
 import { processImage, type PipelineConfig } from './pipeline.js';
@@ -148,14 +148,11 @@ export async function runDetectBatch(event: DetectEvent, deps: DetectBatchDeps):
       metrics?.addMetric('ImageProcessingTime', 'Milliseconds', result.timings_ms.total ?? 0);
       return { key: item.Key, status: 'ok', resultKey, detections: result.counts.total };
     } catch (err) {
-      if (err instanceof ModelError) throw err;
-      const imageError =
-        err instanceof ImageError
-          ? err
-          : isS3Failure(err)
-            ? undefined
-            : new ImageError(item.Key, 'PROCESSING_FAILED', (err as Error)?.message ?? String(err), { cause: err });
-      if (!imageError) throw err;
+      // Only a problem of the image itself is the image's record. Anything else (S3, the model, a
+      // configuration error, a bug such as a TypeError) fails the invocation under its own name, so
+      // Step Functions retries what is transient and a bug cannot pass for a batch of bad images.
+      if (!(err instanceof ImageError)) throw err;
+      const imageError = err;
       const record: ImageErrorRecord = {
         schema: 'exodetect.image-result',
         schema_version: IMAGE_RESULT_SCHEMA_VERSION,
@@ -182,10 +179,4 @@ export async function runDetectBatch(event: DetectEvent, deps: DetectBatchDeps):
 const MAX_STATUS_ERROR_CHARS = 300;
 function truncate(text: string): string {
   return text.length <= MAX_STATUS_ERROR_CHARS ? text : `${text.slice(0, MAX_STATUS_ERROR_CHARS - 1)}…`;
-}
-
-/** An error from the S3 client itself (has SDK metadata): the invocation's problem, not the image's. */
-function isS3Failure(err: unknown): boolean {
-  const e = err as { $metadata?: unknown; name?: string; code?: string };
-  return e?.$metadata !== undefined || ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND'].includes(e?.code ?? '');
 }

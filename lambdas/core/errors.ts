@@ -1,7 +1,8 @@
 /**
  * Named errors. `ImageError`s are per-image: they become an error record and
- * the batch goes on. Everything else fails the invocation so that Step
- * Functions can retry it.
+ * the batch goes on. Everything else fails the invocation under its own name:
+ * the state machines retry transient errors and stop at once on the permanent
+ * ones listed in `PERMANENT_ERROR_NAMES`.
  */
 export class ExodetectError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -27,7 +28,6 @@ export type ImageErrorCode =
   | 'TOO_LARGE'
   | 'UNSUPPORTED_FORMAT'
   | 'UNREADABLE'
-  | 'PROCESSING_FAILED'
   /** No nm/px from the batch, the file or the model (added by inference, issue 2). */
   | 'NO_SCALE';
 
@@ -42,3 +42,32 @@ export class ImageError extends ExodetectError {
     super(`${imageKey}: ${message}`, options);
   }
 }
+
+/**
+ * Error names that no retry can mend: bad input or configuration, a missing or
+ * unreadable model or dataset, and programming errors. Every Lambda task in
+ * statemachines/*.asl.json lists exactly these first, with MaxAttempts 0, ahead
+ * of the retriers for transient failures (tests/infra/asl.test.ts checks both
+ * the ASL and that every named error class of lambdas/ is accounted for).
+ */
+export const PERMANENT_ERROR_NAMES = [
+  'ConfigError',
+  'ModelError',
+  'BatchManifestError',
+  'EventShapeError',
+  'DatasetError',
+  'ModelArtifactError',
+  'ChampionRecordError',
+  'SummarizeInputError',
+  'ResultsFolderError',
+  'AnnotationParseError',
+  'TarFormatError',
+  'InvalidStatisticsInputError',
+  'TypeError',
+  'RangeError',
+  'ReferenceError',
+  'SyntaxError',
+] as const;
+
+/** Named errors that never leave a handler: ImageError becomes a per-image record; the others are caught where they arise. */
+export const NON_INVOCATION_ERROR_NAMES = ['ImageError', 'ResultDocumentError', 'GluePartitionError', 'AnnotationExportError', 'TiffLayoutError'] as const;

@@ -2,11 +2,13 @@
  * Decodes a micrograph (PNG, JPEG, TIFF; 8- or 16-bit; grey or RGB) into one
  * grey channel at its own bit depth. Intensities stay linear: the tensor is
  * filled later with value / 255 or value / 65535 (see `intensityScale`).
- * Everything that can go wrong with the bytes becomes an `ImageError` with a
- * stable code, so one broken file never fails a batch.
+ * Everything that can go wrong with the bytes becomes an `ImageError` whose
+ * code is decided from the bytes (image-integrity.ts), so one broken file never
+ * fails a batch and the same file always gets the same code.
  */
 import sharp, { type Metadata } from 'sharp';
 import { ImageError, ConfigError } from './errors.js';
+import { checkImageIntegrity } from './image-integrity.js';
 import { isTiff, readTiffTags, type TiffTags } from './tiff-tags.js';
 
 export type ImageFormat = 'png' | 'jpeg' | 'tiff';
@@ -41,24 +43,29 @@ export function intensityScale(bitDepth: 8 | 16): number {
   return bitDepth === 16 ? 1 / 65535 : 1 / 255;
 }
 
+function isBigTiff(bytes: Uint8Array): boolean {
+  return (
+    bytes.length >= 4 &&
+    ((bytes[0] === 0x49 && bytes[1] === 0x49 && bytes[2] === 0x2b && bytes[3] === 0x00) ||
+      (bytes[0] === 0x4d && bytes[1] === 0x4d && bytes[2] === 0x00 && bytes[3] === 0x2b))
+  );
+}
+
 export function sniffFormat(bytes: Uint8Array): ImageFormat | undefined {
   if (bytes.length >= 8 && bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47) return 'png';
   if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'jpeg';
-  if (isTiff(bytes)) return 'tiff';
+  if (isTiff(bytes) || isBigTiff(bytes)) return 'tiff';
   return undefined;
 }
 
-function classifySharpError(key: string, format: string, err: unknown): ImageError {
+/**
+ * A decoder failure on a file whose structure is whole: the pixel data itself is
+ * damaged (or the variant is one libvips cannot read). The code never depends on
+ * libvips' text, which another decode in flight may have replaced; it is kept as detail.
+ */
+export function decoderFailure(key: string, format: ImageFormat, err: unknown): ImageError {
   const message = err instanceof Error ? err.message : String(err);
-  if (/pixel limit|exceeds/i.test(message)) return new ImageError(key, 'TOO_LARGE', `image is too large: ${message}`, { cause: err });
-  if (/truncat|premature|unexpected end|end of (file|data)|EOF|not enough|short read|incomplete|read error|out of data/i.test(message)) {
-    return new ImageError(key, 'TRUNCATED', `${format} file is truncated: ${message}`, { cause: err });
-  }
-  if (/unsupported image format|Input buffer contains unsupported/i.test(message)) {
-    // The signature said PNG/JPEG/TIFF, so the file is damaged rather than something else.
-    return new ImageError(key, 'UNREADABLE', `damaged or truncated ${format} (its header cannot be read): ${message}`, { cause: err });
-  }
-  return new ImageError(key, 'UNREADABLE', `cannot decode ${format}: ${message}`, { cause: err });
+  return new ImageError(key, 'UNREADABLE', `damaged ${format}: its structure is whole but the decoder cannot read it (${message.trim() || 'no detail'})`, { cause: err });
 }
 
 /** A view of sharp's output as 16-bit values (sharp emits native byte order), copying only if misaligned. */
@@ -79,13 +86,17 @@ export async function decodeImage(bytes: Uint8Array, key: string, props: DecodeP
     throw new ImageError(key, 'NOT_AN_IMAGE', 'not an image: the content is not PNG, JPEG or TIFF');
   }
 
+  // Truncation and damage are decided here, from the bytes; the decoder only reads whole files.
+  const problem = checkImageIntegrity(bytes, format);
+  if (problem) throw new ImageError(key, problem.code, problem.detail);
+
   const options = { limitInputPixels: maxPixels, failOn: 'error' as const };
   let metadata: Metadata;
   try {
     // Header only: the size check below gives a clearer message than sharp's own limit.
     metadata = await sharp(bytes, { limitInputPixels: false }).metadata();
   } catch (err) {
-    throw classifySharpError(key, format, err);
+    throw decoderFailure(key, format, err);
   }
   const { width, height } = metadata;
   if (!width || !height) throw new ImageError(key, 'UNREADABLE', `${format} header has no size`);
@@ -119,6 +130,6 @@ export async function decodeImage(bytes: Uint8Array, key: string, props: DecodeP
     const pixels = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     return { width, height, bitDepth, pixels, format, channels: metadata.channels ?? 1, pages, tiffTags, warnings };
   } catch (err) {
-    throw classifySharpError(key, format, err);
+    throw decoderFailure(key, format, err);
   }
 }

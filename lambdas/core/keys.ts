@@ -29,11 +29,13 @@ export const BATCH_MANIFEST_NAME = 'batch.json';
 export const CHAMPION_KEY = 'models/champion.json';
 export const DEFAULT_MODEL_VERSION = 'default';
 
-export const batchImagesPrefix = (batchId: string): string => `${PREFIX.batches}${batchId}/images/`;
+export const batchPrefix = (batchId: string): string => `${PREFIX.batches}${batchId}/`;
+export const batchImagesPrefix = (batchId: string): string => `${batchPrefix(batchId)}images/`;
 export const batchManifestKey = (batchId: string): string => `${PREFIX.batches}${batchId}/${BATCH_MANIFEST_NAME}`;
 export const resultsPrefix = (batchId: string): string => `${PREFIX.results}${batchId}/`;
 export const mapResultsPrefix = (batchId: string): string => `${resultsPrefix(batchId)}map/`;
-export const analyticsKey = (batchId: string): string => `${PREFIX.analytics}batch_id=${batchId}/detections.jsonl`;
+export const analyticsPrefix = (batchId: string): string => `${PREFIX.analytics}batch_id=${batchId}/`;
+export const analyticsKey = (batchId: string): string => `${analyticsPrefix(batchId)}detections.jsonl`;
 export const modelKey = (version: string): string => `${PREFIX.models}${version}/model.onnx`;
 export const modelMetricsKey = (version: string): string => `${PREFIX.models}${version}/metrics.json`;
 export const modelCardKey = (version: string): string => `${PREFIX.models}${version}/card.md`;

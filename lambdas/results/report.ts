@@ -132,6 +132,8 @@ h3{font-size:15px;margin:20px 0 6px}
 .card .value small{font-size:15px;font-weight:500;color:var(--muted)}
 .card .sub{color:var(--muted);font-size:13px}
 .card.bad .value{color:var(--bad)}
+.banner{border-radius:8px;padding:.7rem 1rem;margin:1rem 0}
+.banner.bad{background:#fdecea;border:1px solid var(--bad);color:var(--bad)}
 section{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:4px 22px 20px;margin:18px 0}
 table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}
 th,td{text-align:left;padding:7px 10px;border-bottom:1px solid var(--line);vertical-align:top}
@@ -286,6 +288,7 @@ export function renderReport(summary: BatchSummary, props: ReportProps = {}): st
 <p>Generated ${esc(summary.created_at.replace('T', ' ').replace(/\.\d+Z$/, ' UTC'))} by ${esc(summary.software.name)} ${esc(summary.software.version)}</p>
 </div></header>
 <main class="wrap">
+${summary.outcome && !summary.outcome.within_tolerance ? `<p class="banner bad" id="outcome-banner" role="alert"><strong>This batch failed:</strong> ${esc(summary.outcome.reason ?? '')}. The results below cover the images that could be analysed.</p>` : ''}
 <div class="cards">
 <div class="card"><div class="label">Images analysed</div><div class="value" id="stat-processed">${num(summary.images.processed)}</div><div class="sub">of <span id="stat-images">${num(summary.images.total)}</span> in the batch</div></div>
 <div class="card${summary.images.failed ? ' bad' : ''}"><div class="label">Failed images</div><div class="value" id="stat-failed">${num(summary.images.failed)}</div><div class="sub">reasons below</div></div>

@@ -106,6 +106,10 @@ function validate(props: SummarizeBatchProps): void {
   if (typeof props.batchId !== 'string' || !BATCH_ID_PATTERN.test(props.batchId)) {
     throw new SummarizeInputError(`batchId must match ${BATCH_ID_PATTERN}, got ${JSON.stringify(props.batchId)}`);
   }
+  const tolerated = props.summary?.toleratedFailurePercentage;
+  if (tolerated !== undefined && !(typeof tolerated === 'number' && tolerated >= 0 && tolerated <= 100)) {
+    throw new SummarizeInputError(`toleratedFailurePercentage must be a number in [0, 100], got ${JSON.stringify(tolerated)}`);
+  }
   if (props.concurrency !== undefined && (!Number.isInteger(props.concurrency) || props.concurrency < 1 || props.concurrency > 256)) {
     throw new SummarizeInputError(`concurrency must be an integer in 1..256, got ${props.concurrency}`);
   }
@@ -200,6 +204,10 @@ export async function summarizeBatch(props: SummarizeBatchProps): Promise<Summar
     detections: summary.detections.total,
     summaryKey: keys.summary,
     reportKey: keys.report,
+    failedPercentage: summary.outcome.failed_percentage,
+    toleratedFailurePercentage: summary.outcome.tolerated_failure_percentage,
+    withinTolerance: summary.outcome.within_tolerance,
+    outcomeReason: summary.outcome.reason,
     keys,
   };
 }

@@ -70,13 +70,43 @@ export interface BatchSummary {
   readonly thresholds: (Thresholds & { readonly images: number })[];
   readonly calibration: { readonly source: ScaleSource; readonly nm_per_px: number; readonly images: number }[];
   readonly warnings: { readonly images_with_warnings: number; readonly examples: string[] };
+  /** Whether the batch stays within its tolerated share of failed images (the state machine fails it otherwise). */
+  readonly outcome: BatchOutcome;
   /** What the summary could not check (e.g. missing results when the batch's images cannot be listed). */
   readonly notes: string[];
   readonly per_image: ImageSummaryRow[];
 }
 
+export interface BatchOutcome {
+  readonly failed_percentage: number;
+  /** null: no limit was given. */
+  readonly tolerated_failure_percentage: number | null;
+  readonly within_tolerance: boolean;
+  /** Why the batch fails, with the counts by code; null when within tolerance. */
+  readonly reason: string | null;
+}
+
+/** failed / total as a percentage, and whether it passes the tolerated percentage (as the Map's ToleratedFailurePercentage: strictly above fails). */
+export function batchOutcome(total: number, failureCodes: Readonly<Record<string, number>>, tolerated: number | undefined): BatchOutcome {
+  const failed = Object.values(failureCodes).reduce((a, b) => a + b, 0);
+  const percentage = total > 0 ? (failed / total) * 100 : 0;
+  const within = tolerated === undefined || percentage <= tolerated;
+  const byCode = Object.entries(failureCodes)
+    .sort((a, b) => b[1] - a[1])
+    .map(([code, n]) => `${n} ${code}`)
+    .join(', ');
+  return {
+    failed_percentage: Math.round(percentage * 100) / 100,
+    tolerated_failure_percentage: tolerated ?? null,
+    within_tolerance: within,
+    reason: within ? null : `${failed} of ${total} images failed (${percentage.toFixed(1)}%), above the tolerated ${tolerated}%: ${byCode}`,
+  };
+}
+
 export interface BatchSummaryProps {
   readonly batchId: string;
+  /** Most failed images, in percent of the batch, before the batch counts as failed. Default: no limit. */
+  readonly toleratedFailurePercentage?: number;
   /** Leave objects that touch the image border out of the diameter statistics (their size is a lower bound). Default true. */
   readonly excludeOnEdgeFromStatistics?: boolean;
   readonly bootstrap?: BootstrapProps;
@@ -109,6 +139,10 @@ export class BatchSummaryBuilder {
 
   constructor(private readonly props: BatchSummaryProps) {
     if (!props.batchId) throw new Error(`batchId is required, got "${props.batchId}"`);
+    const tolerated = props.toleratedFailurePercentage;
+    if (tolerated !== undefined && !(tolerated >= 0 && tolerated <= 100)) {
+      throw new RangeError(`toleratedFailurePercentage must be in [0, 100], got ${tolerated}`);
+    }
     this.excludeOnEdge = props.excludeOnEdgeFromStatistics ?? true;
   }
 
@@ -250,6 +284,7 @@ export class BatchSummaryBuilder {
       thresholds: [...this.thresholds.values()].sort((a, b) => b.images - a.images),
       calibration: [...this.calibration.values()].sort((a, b) => b.images - a.images),
       warnings: { images_with_warnings: this.imagesWithWarnings, examples: this.warningExamples },
+      outcome: batchOutcome(this.rows.length, failureCodes, this.props.toleratedFailurePercentage),
       notes: this.notes,
       per_image: this.rows,
     };

@@ -5,11 +5,21 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BatchManifest, SummarizeOutput } from '../../lambdas/core/contracts.js';
-import { BATCH_ID_PATTERN, CHAMPION_KEY, DEFAULT_MODEL_VERSION, modelKey, resultsPrefix } from '../../lambdas/core/keys.js';
+import {
+  analyticsPrefix,
+  BATCH_ID_PATTERN,
+  batchImagesPrefix,
+  batchPrefix,
+  CHAMPION_KEY,
+  DEFAULT_MODEL_VERSION,
+  modelKey,
+  RESULT_FILES,
+  resultsPrefix,
+} from '../../lambdas/core/keys.js';
 import { loadModel } from '../../lambdas/core/model.js';
 import { InputError } from '../errors.js';
 import { progressBar } from '../progress.js';
@@ -37,9 +47,13 @@ export interface RunBatchOptions {
   readonly port?: number;
   /** More batch.json fields (sample, notes, score_threshold, size_gate_nm). */
   readonly manifest?: BatchManifest;
+  /**
+   * Replace an earlier batch with the same id (its images and results in the local store) and the
+   * results in `outDir`. Default false: both refuse, naming this option, so two runs never mix.
+   */
+  readonly replace?: boolean;
   /** Progress bars. Default: true. */
   readonly progress?: boolean;
-  readonly log?: (line: string) => void;
   readonly workflowProps?: Partial<LocalWorkflowProps>;
 }
 
@@ -116,8 +130,47 @@ export async function uploadBundledModel(workflow: LocalWorkflow, required: bool
   await workflow.uploadDirectory(BUNDLED_MODEL_DIR, `models/${DEFAULT_MODEL_VERSION}/`);
 }
 
+/** Files that mark a folder as one exodetect wrote results into (the only kind `--replace` empties). */
+const RESULT_MARKERS = [RESULT_FILES.summary, RESULT_FILES.report, 'failure.json'];
+
+/** Refuses to mix a new run's results into a folder that holds files, unless told to replace exodetect results there. */
+export async function checkOutDir(outDir: string, replace: boolean): Promise<'empty' | 'replace'> {
+  let entries: string[];
+  try {
+    entries = await readdir(outDir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'empty';
+    if ((err as NodeJS.ErrnoException).code === 'ENOTDIR') throw new InputError(`--out ${outDir} is a file, not a folder`);
+    throw err;
+  }
+  if (entries.length === 0) return 'empty';
+  if (!replace) {
+    throw new InputError(
+      `${outDir} already holds ${entries.length} files or folders: this run's results would mix with them. Choose another --out, or pass --replace to replace the results there`,
+    );
+  }
+  if (!entries.some((name) => RESULT_MARKERS.includes(name))) {
+    throw new InputError(`--replace only empties a folder of exodetect results (with ${RESULT_MARKERS.join(', ')}); ${outDir} holds other files: choose another --out`);
+  }
+  return 'replace';
+}
+
+/** Refuses to reuse a batch id that the local store already holds, unless told to replace that batch. */
+async function checkBatchId(workflow: LocalWorkflow, batchId: string, replace: boolean): Promise<string[]> {
+  const prefixes = [batchPrefix(batchId), resultsPrefix(batchId), analyticsPrefix(batchId)];
+  const held = (await Promise.all(prefixes.map((p) => workflow.listKeys(p)))).map((keys) => keys.length);
+  if (held.every((n) => n === 0)) return [];
+  if (!replace) {
+    const images = (await workflow.listKeys(batchImagesPrefix(batchId))).length;
+    throw new InputError(
+      `batch "${batchId}" already exists in the local store (${images} images, ${held[1]} result files): a second run under this id would mix with it. ` +
+        'Choose another --batch (the default is the folder name and the time), or pass --replace to replace its images and results',
+    );
+  }
+  return prefixes;
+}
+
 export async function runBatchLocally(options: RunBatchOptions): Promise<RunBatchResult> {
-  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const images = await findImages(options.imagesDir);
   const batchId = options.batchId ?? defaultBatchId(options.imagesDir);
   if (!BATCH_ID_PATTERN.test(batchId)) throw new InputError(`batch id "${batchId}" must be 1-80 characters of letters, digits, '.', '_' or '-'`);
@@ -126,8 +179,20 @@ export async function runBatchLocally(options: RunBatchOptions): Promise<RunBatc
   }
   const model = await chooseModel(options.model);
   const outDir = path.resolve(options.outDir ?? path.join(DEFAULT_RESULTS_DIR, batchId));
-  const workflow = await LocalWorkflow.start({ dataDir: path.resolve(options.dataDir ?? DEFAULT_DATA_DIR), port: options.port, ...options.workflowProps });
+  const replace = options.replace ?? false;
+  const outDirState = await checkOutDir(outDir, replace);
+  const workflow = await LocalWorkflow.start({
+    dataDir: path.resolve(options.dataDir ?? DEFAULT_DATA_DIR),
+    port: options.port,
+    // Failed images are printed at the end, grouped by reason: per-image warnings would only repeat them.
+    logLevel: 'ERROR',
+    ...options.workflowProps,
+  });
   try {
+    const replacedPrefixes = await checkBatchId(workflow, batchId, replace);
+    // Both checks passed: only now is anything removed.
+    for (const prefix of replacedPrefixes) await workflow.deletePrefix(prefix);
+    if (outDirState === 'replace') await rm(outDir, { recursive: true, force: true });
     const hasChampion = (await workflow.listKeys(CHAMPION_KEY)).length > 0;
     await uploadBundledModel(workflow, model.version === undefined && !hasChampion);
     if (model.bytes && model.version) await workflow.putObject(modelKey(model.version), model.bytes);
@@ -165,16 +230,52 @@ export async function runBatchLocally(options: RunBatchOptions): Promise<RunBatc
       processing?.stop();
     }
 
-    if (outcome.status !== 'SUCCEEDED') {
-      const failure = await workflow.getJson<unknown>(`${resultsPrefix(batchId)}failure.json`).catch(() => undefined);
-      await workflow.downloadPrefix(resultsPrefix(batchId), outDir);
-      log(`Batch ${batchId} ${outcome.status}: ${outcome.error ?? ''} ${failure ? JSON.stringify(failure).slice(0, 2000) : (outcome.cause ?? '')}`);
-      return { batchId, outDir, outcome, seconds: (Date.now() - started) / 1000 };
-    }
+    // A failed batch's results (summary, report, error records, failure.json) are copied too: they say why.
     await workflow.downloadPrefix(resultsPrefix(batchId), outDir);
     const summary = (outcome.output as { summary?: { Payload?: BatchSummary } } | null)?.summary?.Payload;
     return { batchId, outDir, outcome, summary, seconds: (Date.now() - started) / 1000 };
   } finally {
     await workflow.close();
+  }
+}
+
+/** What a person reads after a run: counts, failed images grouped by reason with a few examples, and the batch's fate. */
+export async function describeBatchRun(result: RunBatchResult): Promise<string[]> {
+  const summary = await readJsonFile<{
+    images: { total: number; failed: number };
+    detections: { total: number };
+    failures: { file: string; code: string; message: string }[];
+    failure_codes: Record<string, number>;
+    outcome?: { within_tolerance: boolean; reason: string | null };
+  }>(path.join(result.outDir, RESULT_FILES.summary));
+  const lines: string[] = [];
+  if (summary) {
+    lines.push(
+      `Batch ${result.batchId}: ${summary.images.total} images, ${summary.images.failed} failed, ${summary.detections.total} detections in ${result.seconds.toFixed(1)} s`,
+    );
+    if (summary.images.failed > 0) {
+      const byCode = Object.entries(summary.failure_codes).sort((a, b) => b[1] - a[1]);
+      lines.push(`Failed images by reason: ${byCode.map(([code, n]) => `${n} ${code}`).join(', ')}`);
+      for (const f of summary.failures.slice(0, MAX_FAILURE_EXAMPLES)) lines.push(`  ${f.file}: ${f.code}: ${f.message}`);
+      if (summary.failures.length > MAX_FAILURE_EXAMPLES) {
+        lines.push(`  ... and ${summary.failures.length - MAX_FAILURE_EXAMPLES} more (all in ${path.join(result.outDir, RESULT_FILES.summary)})`);
+      }
+    }
+  }
+  if (result.outcome.status !== 'SUCCEEDED') {
+    const failure = await readJsonFile<{ error?: string; cause?: string; message?: string }>(path.join(result.outDir, 'failure.json'));
+    const reason = failure?.cause ?? failure?.message ?? result.outcome.cause ?? '';
+    lines.push(`Batch ${result.batchId} FAILED: ${failure?.error ?? result.outcome.error ?? 'error'}: ${reason}`.trim());
+  }
+  return lines;
+}
+
+const MAX_FAILURE_EXAMPLES = 5;
+
+async function readJsonFile<T>(file: string): Promise<T | undefined> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as T;
+  } catch {
+    return undefined;
   }
 }

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHAMPION_KEY } from '../../lambdas/core/keys.js';
 import { LocalWorkflow } from '../../local/workflow.js';
 import { moduleHandlerResolver, tableHandlerResolver, type LambdaHandler } from '../../local/stepfunctions/lambda.js';
+import { TRAINER_TIMEOUT_MS } from '../helpers/timeouts.js';
 
 const TRAINING_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'training-container');
 /** Small and quick: one epoch of 64 px crops through a narrow network on one thread. */
@@ -44,7 +45,7 @@ beforeAll(async () => {
   });
   workflow.trainingEvents.on('log', (line: string) => /^epoch=\d+ /.test(line) && epochs.push(Number(/^epoch=(\d+)/.exec(line)![1])));
   await workflow.uploadDirectory(datasetDir, 'datasets/synth/');
-});
+}, TRAINER_TIMEOUT_MS);
 
 afterAll(async () => {
   await workflow?.close();
@@ -80,12 +81,12 @@ describe('training state machine, locally end to end', () => {
     expect(champion.version).toBe(result.modelVersion);
     // The job's artefact is where SageMaker puts it.
     expect((await workflow.listKeys('training/')).some((k) => k.endsWith('/output/model.tar.gz'))).toBe(true);
-  });
+  }, TRAINER_TIMEOUT_MS);
 
   it('skips training when the dataset has not changed since the champion', async () => {
     const result = await train(false);
     expect(result.status).toBe('unchanged');
-  });
+  }, TRAINER_TIMEOUT_MS);
 
   it('runs a batch through inference with the promoted model', async () => {
     const { outcome } = await workflow.submitBatch(path.join(datasetDir, 'images'), 'after-training', { nm_per_px: 1.5 });
@@ -94,7 +95,7 @@ describe('training state machine, locally end to end', () => {
     const first = await workflow.getJson<{ status: string; model: { key: string } }>('results/after-training/images/synth_00000.png.json');
     expect(first.status).toBe('ok');
     expect(first.model.key).toBe(champion.model_key);
-  });
+  }, TRAINER_TIMEOUT_MS);
 
   it('fails like a failed SageMaker job when the trainer fails, with its reason in the notification', async () => {
     const outcome = await workflow.training.startExecution({ dataset: 'synth', force: true, hyperparameters: { ...TINY, epochs: 'zero' } }).done;
@@ -106,5 +107,5 @@ describe('training state machine, locally end to end', () => {
     const job = JSON.parse(error.Cause) as { TrainingJobStatus: string; FailureReason: string };
     expect(job.TrainingJobStatus).toBe('Failed');
     expect(job.FailureReason).toMatch(/^AlgorithmError: .*epochs/);
-  });
+  }, TRAINER_TIMEOUT_MS);
 });

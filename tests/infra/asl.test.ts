@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { NON_INVOCATION_ERROR_NAMES, PERMANENT_ERROR_NAMES } from '../../lambdas/core/errors.js';
 
 // asl-validator ships no types and mutates its input (adds QueryLanguage): always pass a clone.
 const require = createRequire(import.meta.url);
@@ -53,6 +56,39 @@ describe.each([
       }
     }
   });
+
+  it('never retries a permanent error, and retries transient task failures with backoff and jitter', () => {
+    for (const [name, state] of allStates(definition).filter(([, s]) => s.Resource === 'arn:aws:states:::lambda:invoke')) {
+      const retry = state.Retry as Json[];
+      expect(retry[0], name).toEqual({ ErrorEquals: [...PERMANENT_ERROR_NAMES], MaxAttempts: 0 });
+      const last = retry.at(-1)!;
+      expect(last.ErrorEquals, name).toEqual(['States.TaskFailed']);
+      expect(last.MaxAttempts, name).toBeGreaterThan(0);
+      expect(last.BackoffRate, name).toBeGreaterThan(1);
+      expect(last.JitterStrategy, name).toBe('FULL');
+    }
+  });
+});
+
+/** `class XxxError extends YyyError` in every module under lambdas/. */
+function namedErrorClasses(): string[] {
+  const root = new URL('../../lambdas/', import.meta.url).pathname;
+  const names: string[] = [];
+  for (const entry of readdirSync(root, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile() || !entry.name.endsWith('.ts')) continue;
+    const text = readFileSync(path.join(entry.parentPath, entry.name), 'utf8');
+    for (const m of text.matchAll(/class (\w+) extends (\w*Error)\b/g)) names.push(m[1]!);
+  }
+  return names;
+}
+
+describe('error names', () => {
+  it('accounts for every named error of lambdas/: permanent, or never leaving a handler', () => {
+    const known = new Set<string>([...PERMANENT_ERROR_NAMES, ...NON_INVOCATION_ERROR_NAMES, 'ExodetectError']);
+    const classes = namedErrorClasses();
+    expect(classes.length).toBeGreaterThan(10);
+    expect(classes.filter((n) => !known.has(n))).toEqual([]);
+  });
 });
 
 describe('inference.asl.json structure', () => {
@@ -74,7 +110,12 @@ describe('inference.asl.json structure', () => {
     expect(s.ValidateBatch.Next).toBe('LoadSettings');
     expect(s.LoadSettings.Next).toBe('DetectImages');
     expect(s.DetectImages.Next).toBe('Summarize');
-    expect(s.Summarize.Next).toBe('NotifySuccess');
+    expect(s.Summarize.Next).toBe('BatchOutcome');
+    expect(s.BatchOutcome.Default).toBe('NotifySuccess');
+    expect(s.BatchOutcome.Choices.map((c: Json) => c.Next)).toEqual(['NotifyFailure', 'TooManyImagesFailed']);
+    expect(s.TooManyImagesFailed.Next).toBe('NotifyFailure');
+    // Too many failed invocations still summarise what exists before the batch fails.
+    expect(s.DetectImages.Catch[0]).toEqual({ ErrorEquals: ['States.ExceedToleratedFailureThreshold'], ResultPath: '$.error', Next: 'Summarize' });
     expect(s.NotifySuccess.Next).toBe('BatchDone');
     expect(s.BatchDone.Type).toBe('Succeed');
   });
@@ -105,10 +146,8 @@ describe('inference.asl.json structure', () => {
 
   it('routes every failure of the work states to a failure notification and a Fail state', () => {
     for (const name of ['ValidateBatch', 'DetectImages', 'Summarize']) {
-      const state = inference.States[name];
-      expect(state.Catch[0].ErrorEquals, name).toEqual(['States.ALL']);
-      expect(state.Catch[0].Next, name).toBe('NotifyFailure');
-      expect(state.Catch[0].ResultPath, name).toBe('$.error');
+      const last = inference.States[name].Catch.at(-1);
+      expect(last, name).toEqual({ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'NotifyFailure' });
     }
     expect(inference.States.NotifyFailure.Parameters.Payload.kind).toBe('batch.failed');
     expect(inference.States.NotifyFailure.Next).toBe('BatchFailed');

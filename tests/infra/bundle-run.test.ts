@@ -66,7 +66,7 @@ describe('built detect bundle', () => {
     });
     const output = JSON.parse(stdout.trim().split('\n').pop()!) as { items: Array<{ key: string; status: string; resultKey: string; detections?: number; error?: string }> };
     expect(output.items.map((i) => i.status)).toEqual(['ok', 'ok', 'error']);
-    expect(output.items[2]!.error).toBeTruthy();
+    expect(output.items[2]!.error).toMatch(/^NOT_AN_IMAGE: batches\/b1\/images\/broken\.png: not an image/);
     const result = JSON.parse(
       await (await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: output.items[0]!.resultKey }))).Body!.transformToString(),
     );

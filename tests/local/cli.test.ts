@@ -11,13 +11,17 @@ import { defaultBatchId, runBatchLocally } from '../../local/commands/run.js';
 import { evaluateLocally } from '../../local/commands/evaluate.js';
 import { startLocalS3Server, type LocalS3Server } from '../../local/s3-server.js';
 import { buildConstantDetectorModel } from '../helpers/onnx-builder.js';
+import { freePort } from '../helpers/ports.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 let dir: string;
 let blocker: LocalS3Server;
+/** Handlers read the S3 endpoint once per process (like a cold start): every run here uses one port. */
+let s3Port: number;
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'exodetect-cli-'));
+  s3Port = await freePort();
   await mkdir(path.join(dir, 'empty'));
   await writeFile(path.join(dir, 'empty', 'readme.txt'), 'no images here');
   await mkdir(path.join(dir, 'images'));
@@ -46,7 +50,7 @@ afterAll(async () => {
 });
 
 const run = (imagesDir: string, extra: Parameters<typeof runBatchLocally>[0] extends infer T ? Partial<T> : never = {}) =>
-  runBatchLocally({ imagesDir, dataDir: path.join(dir, 's3'), progress: false, ...extra });
+  runBatchLocally({ imagesDir, dataDir: path.join(dir, 's3'), progress: false, port: s3Port, ...extra });
 
 describe('exodetect run', () => {
   it('runs a folder through the local workflow and copies the results out', async () => {
@@ -99,4 +103,69 @@ describe('exodetect run: clear errors', () => {
     expect(error?.code).toBe(1);
     expect(error?.stderr.trim()).toBe(`exodetect: folder ${path.join(dir, 'missing')} does not exist`);
   });
+});
+
+describe('exodetect run: ids and folders never mix', () => {
+  it('refuses a batch id already in the store, and --replace replaces its images and results wholly', async () => {
+    const images = path.join(dir, 'reuse');
+    await mkdir(images, { recursive: true });
+    for (const name of ['keep.png', 'drop.png']) {
+      await sharp(Buffer.alloc(64 * 64, 90), { raw: { width: 64, height: 64, channels: 1 } }).png().toFile(path.join(images, name));
+    }
+    const model = path.join(dir, 'detector.onnx');
+    const first = await run(images, { model, batchId: 'reused', outDir: path.join(dir, 'reuse-out-1'), nmPerPx: 1 });
+    expect(first.summary).toMatchObject({ images: 2, failed: 0 });
+
+    await rm(path.join(images, 'drop.png'));
+    await expect(run(images, { model, batchId: 'reused', outDir: path.join(dir, 'reuse-out-2'), nmPerPx: 1 })).rejects.toThrow(
+      /batch "reused" already exists in the local store \(2 images, .*pass --replace/,
+    );
+    const replaced = await run(images, { model, batchId: 'reused', outDir: path.join(dir, 'reuse-out-2'), nmPerPx: 1, replace: true });
+    expect(replaced.summary).toMatchObject({ images: 1, failed: 0 });
+    const { readdir } = await import('node:fs/promises');
+    expect(await readdir(path.join(dir, 'reuse-out-2', 'images'))).toEqual(['keep.png.json']);
+  });
+
+  it('refuses an --out folder that holds files, and --replace empties only a results folder', async () => {
+    const model = path.join(dir, 'detector.onnx');
+    const out = path.join(dir, 'out-twice');
+    await run(path.join(dir, 'good'), { model, batchId: 'out-1', outDir: out, nmPerPx: 1 });
+    await expect(run(path.join(dir, 'good'), { model, batchId: 'out-2', outDir: out, nmPerPx: 1 })).rejects.toThrow(
+      /out-twice already holds .* pass --replace to replace the results there/,
+    );
+    await writeFile(path.join(out, 'stale-note.txt'), 'left from last time');
+    const again = await run(path.join(dir, 'good'), { model, batchId: 'out-2', outDir: out, nmPerPx: 1, replace: true });
+    expect(again.outcome.status).toBe('SUCCEEDED');
+    const { readdir } = await import('node:fs/promises');
+    expect(await readdir(out)).not.toContain('stale-note.txt');
+
+    const notResults = path.join(dir, 'my-documents');
+    await mkdir(notResults, { recursive: true });
+    await writeFile(path.join(notResults, 'thesis.tex'), 'precious');
+    await expect(run(path.join(dir, 'good'), { model, batchId: 'out-3', outDir: notResults, nmPerPx: 1, replace: true })).rejects.toThrow(
+      /--replace only empties a folder of exodetect results/,
+    );
+    expect(await readdir(notResults)).toEqual(['thesis.tex']);
+  });
+
+  it('exits non-zero when the batch failed and prints the failed images by reason', async () => {
+    const images = path.join(dir, 'mostly-broken');
+    await mkdir(images, { recursive: true });
+    await sharp(Buffer.alloc(64 * 64, 90), { raw: { width: 64, height: 64, channels: 1 } }).png().toFile(path.join(images, 'fine.png'));
+    await writeFile(path.join(images, 'empty.png'), '');
+    await writeFile(path.join(images, 'notes.tif'), 'not a TIFF');
+    const result = await promisify(execFile)(
+      process.execPath,
+      [path.join(REPO, 'bin', 'exodetect.js'), 'run', images, '--model', path.join(dir, 'detector.onnx'), '--nm-per-px', '1', '--data-dir', path.join(dir, 's3-cli'), '--out', path.join(dir, 'broken-out')],
+      { cwd: dir },
+    ).then(
+      () => undefined,
+      (e: { code: number; stdout: string }) => e,
+    );
+    expect(result?.code).toBe(1);
+    const lines = result!.stdout.split('\n');
+    expect(lines).toContain('Failed images by reason: 1 EMPTY_FILE, 1 NOT_AN_IMAGE');
+    expect(lines.some((l) => /^ {2}empty\.png: EMPTY_FILE: /.test(l))).toBe(true);
+    expect(lines.some((l) => /FAILED: TooManyImagesFailed: 2 of 3 images failed \(66\.7%\), above the tolerated 10%/.test(l))).toBe(true);
+  }, 60_000);
 });

@@ -86,8 +86,11 @@ describe('exodetect evaluate', () => {
     // At 0.5: TP = 2 + 1, FP = 1 (image two's 0.6 box), 4 objects.
     expect(result.metrics).toMatchObject({ precision: 0.75, recall: 0.75, f1: 0.75, n_images: 2, n_objects: 4, threshold: 0.5 });
     expect(result.metrics.diameter_median_abs_error_nm).toBe(0);
-    expect(result.metrics.ap50).toBeGreaterThan(0.5);
-    expect(result.metrics.ap50).toBeLessThan(1);
+    // Ranked by score: 0.9 TP, 0.9 TP, 0.6 TP (image one), 0.6 FP (image two), 0.2 FP, 0.2 FP. Precision is 1
+    // up to recall 0.75 and no detection reaches the fourth object: 76 of the 101 recall points score 1.
+    // The matched boxes are exact (IoU 1), so AP50:95 is the same.
+    expect(result.metrics.ap50).toBe(0.7525);
+    expect(result.metrics.ap50_95).toBe(0.7525);
     const predictions = JSON.parse(await readFile(result.predictionsFile, 'utf8')) as { image_id: number; file_name: string; bbox: number[]; score: number }[];
     expect(predictions).toHaveLength(6);
     expect(predictions.filter((p) => p.image_id === 7).map((p) => p.file_name)).toEqual(['one.png', 'one.png', 'one.png']);

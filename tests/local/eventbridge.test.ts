@@ -78,15 +78,28 @@ describe('batch manifest bridge over s3rver', () => {
     bridge.on('duplicate', (d: { executionName: string }) => duplicates.push(d.executionName));
     bridge.on('finished', (o: ExecutionOutcome) => finished.push(o));
     const put = (key: string, body: string) => s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body }));
+    /** Resolves when the bridge has decided about the next manifest event (started or duplicate). */
+    const decided = () => new Promise<void>((resolve) => {
+      const done = () => {
+        bridge.off('started', done);
+        bridge.off('duplicate', done);
+        resolve();
+      };
+      bridge.on('started', done);
+      bridge.on('duplicate', done);
+    });
 
     await put('batches/b1/images/a.png', 'png');
+    let next = decided();
     await put('batches/b1/batch.json', '{}');
-    await new Promise((r) => setTimeout(r, 100));
+    await next;
     await bridge.idle();
+    next = decided();
     await put('batches/b1/batch.json', '{}'); // same content, same ETag
-    await new Promise((r) => setTimeout(r, 100));
+    await next;
+    next = decided();
     await put('batches/b1/batch.json', '{"nm_per_px": 1.5}'); // a new version
-    await new Promise((r) => setTimeout(r, 100));
+    await next;
     await bridge.idle();
     bridge.close();
 

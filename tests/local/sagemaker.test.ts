@@ -32,6 +32,7 @@ open(os.path.join(base, "checkpoints/last.pt"), "w").write("ckpt")
 open(os.path.join(base, "model/model.onnx"), "w").write("onnx")
 json.dump({"files": files, "hp": hp}, open(os.path.join(base, "model/metrics.json"), "w"))
 `;
+import { TRAINER_TIMEOUT_MS } from '../helpers/timeouts.js';
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'exodetect-sm-'));
@@ -96,7 +97,7 @@ describe('local SageMaker training job', () => {
     expect(written.hp).toEqual({ epochs: '2' });
     const ckpt = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'training/r1/checkpoints/last.pt' }));
     expect(await ckpt.Body!.transformToString()).toBe('ckpt');
-  });
+  }, TRAINER_TIMEOUT_MS);
 
   it('fails as a .sync task does, with the failure file as FailureReason', async () => {
     const train = localTrainingJobIntegration({ s3, trainingDir: trainerDir });
@@ -108,7 +109,7 @@ describe('local SageMaker training job', () => {
     const cause = JSON.parse(error!.message) as { TrainingJobStatus: string; FailureReason: string };
     expect(cause.TrainingJobStatus).toBe('Failed');
     expect(cause.FailureReason).toBe('AlgorithmError: dataset has no annotations: images/a.png,labels/a.txt');
-  });
+  }, TRAINER_TIMEOUT_MS);
 
   it('rejects invalid parameters like CreateTrainingJob', async () => {
     const train = localTrainingJobIntegration({ s3, trainingDir: trainerDir });

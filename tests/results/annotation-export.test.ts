@@ -12,6 +12,7 @@ import { parseCocoDataset, parseVocXml, parseYoloLabels, type ParsedImage } from
 import { exportAnnotations, exportAnnotationsCli } from '../../local/commands/export-annotations.js';
 import { generateErrorRecord, generateImageResult, resultKeyFor } from './batch-generator.js';
 import { putAll, startS3Fixture } from './s3-helpers.js';
+import { TRAINER_TIMEOUT_MS } from '../helpers/timeouts.js';
 
 const run = promisify(execFile);
 const batchId = 'export-batch';
@@ -163,7 +164,7 @@ describe('the trainer reads the exports back', () => {
       });
       expect(image.nm_per_px).toBeCloseTo(results.find((r) => r.image_key.endsWith(file))!.nm_per_px, 9);
     }
-  }, 60_000);
+  }, TRAINER_TIMEOUT_MS);
 });
 
 describe('exodetect export-annotations (argv)', () => {

@@ -16,6 +16,7 @@ import { loadModel } from '../../lambdas/core/model.js';
 import { processImage } from '../../lambdas/core/pipeline.js';
 import { toAnnotationImage } from '../../lambdas/results/annotation-export.js';
 import { exportAnnotations } from '../../local/commands/export-annotations.js';
+import { TRAINER_TIMEOUT_MS } from '../helpers/timeouts.js';
 
 const run = promisify(execFile);
 const PYTHON = '/usr/bin/python3';
@@ -45,7 +46,7 @@ beforeAll(async () => {
     await mkdir(join(resultsDir, 'images'), { recursive: true });
     await writeFile(join(resultsDir, 'images', `${name}.json`), JSON.stringify(result));
   }
-}, 120_000);
+}, TRAINER_TIMEOUT_MS);
 
 afterAll(async () => {
   await rm(root, { recursive: true, force: true });
@@ -89,5 +90,5 @@ describe('predict -> export -> import as training data', () => {
       compared += want.length;
     }
     expect(compared).toBe(exported.objects);
-  }, 60_000);
+  }, TRAINER_TIMEOUT_MS);
 });

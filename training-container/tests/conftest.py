@@ -46,7 +46,7 @@ def trainer_cmd(base: str):
     return [sys.executable, "-m", "exodetect_train", "--base-dir", base]
 
 
-def run_trainer(base: str, hp: Optional[Dict[str, str]] = None, timeout: float = 120) -> subprocess.CompletedProcess:
+def run_trainer(base: str, hp: Optional[Dict[str, str]] = None, timeout: float = 600) -> subprocess.CompletedProcess:
     if hp is not None:
         write_hp(base, hp)
     env = dict(os.environ, PYTHONWARNINGS="ignore")

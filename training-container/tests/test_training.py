@@ -31,7 +31,7 @@ def run_onnx_in_node(model_path, x, tmp):
     inp, out = os.path.join(tmp, "in.f32"), os.path.join(tmp, "out.f32")
     x.astype(np.float32).tofile(inp)
     r = subprocess.run(["node", os.path.join(PACKAGE_ROOT, "tests", "ort_run.mjs"), model_path, inp,
-                        ",".join(map(str, x.shape)), out], capture_output=True, text=True, timeout=60)
+                        ",".join(map(str, x.shape)), out], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     info = json.loads(r.stdout)
     return np.fromfile(out, np.float32).reshape(info["dims"]), info
