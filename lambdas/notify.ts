@@ -1,13 +1,14 @@
 /**
  * Sends what happened to people: SNS when NOTIFY_TOPIC_ARN is set (AWS), the
- * log otherwise (locally). A failed batch is also recorded in results/<id>/failure.json.
+ * log otherwise (locally). A failed batch is also recorded in results/<id>/failure.json,
+ * a failed training run in training/<runId>/failure.json.
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import type { Context } from 'aws-lambda';
 import { optionalEnv } from './core/env.js';
 import { createS3Client } from './core/s3.js';
-import { formatNotification, parseNotificationEvent, recordBatchFailure, type NotificationKind } from './training/notification.js';
+import { formatNotification, parseNotificationEvent, recordBatchFailure, recordTrainingFailure, type NotificationKind } from './training/notification.js';
 import { createObservability } from './core/observability.js';
 
 const { logger, metrics, tracer } = createObservability('notify');
@@ -25,7 +26,12 @@ export interface NotifyResult {
 export async function handler(event: unknown, context?: Context): Promise<NotifyResult> {
   if (context) logger.addContext(context);
   const parsed = parseNotificationEvent(event);
-  const failureKey = parsed.kind === 'batch.failed' ? await recordBatchFailure(s3, parsed.detail) : undefined;
+  const failureKey =
+    parsed.kind === 'batch.failed'
+      ? await recordBatchFailure(s3, parsed.detail)
+      : parsed.kind === 'training.failed'
+        ? await recordTrainingFailure(s3, parsed.detail)
+        : undefined;
   const { subject, message } = formatNotification(parsed);
   if (sns) {
     await sns.send(

@@ -72,19 +72,22 @@ export function buildProgram(): Command {
 
   program
     .command('train')
-    .description('Train locally through the training state machine (CPU PyTorch); ends with the model registered and promoted or rejected.')
-    .argument('<dataset-dir>', 'annotated images (YOLO txt, COCO json, VOC xml or makesense csv; optional dataset.json)')
+    .description('Train locally through the training state machine (CPU PyTorch); ends with the model promoted (it beat the champion, or the bundled default model) or rejected.')
+    .argument('<dataset-dir>', 'annotated images: YOLO txt (+ classes.txt), COCO json (one for the folder or several), VOC xml, makesense csv; optional dataset.json')
     .option('--epochs <n>', 'training epochs', positiveInteger('--epochs'))
+    .option('--init-from <m>', 'start from: default (the bundled model), champion, a model version, a .pt file, or none (default: the champion if there is one, else the bundled model)')
     .option('--name <dataset>', 'dataset name under datasets/ (default: the folder name)')
     .option('--batch-size <n>', 'images per step', positiveInteger('--batch-size'))
-    .option('--nm-per-px <x>', 'scale of the dataset images (else dataset.json)', positiveNumber('--nm-per-px'))
+    .option('--nm-per-px <x>', 'scale of every image (else dataset.json, the COCO file, the files\' own calibration)', positiveNumber('--nm-per-px'))
     .option('--validation-fraction <f>', 'held-out share for validation', positiveNumber('--validation-fraction'))
     .option('--hyperparameter <k=v...>', 'more trainer hyperparameters (repeatable)')
     .option('--force', 'train even if the dataset did not change since the champion')
+    .option('--out <dir>', 'where the run\'s problems.txt, model card and metrics go (default: exodetect-training/<dataset>-<run>)')
+    .option('--json', 'print the state machine\'s output as JSON instead of the summary')
     .option('--data-dir <dir>', 'local S3 folder', DEFAULT_DATA_DIR)
     .option('--port <n>', 'local S3 port', port, 0)
     .action(async (datasetDir: string, opts: Record<string, unknown>) => {
-      const { trainLocally } = await import('./commands/train.js');
+      const { describeTraining, trainLocally } = await import('./commands/train.js');
       const result = await trainLocally({
         datasetDir,
         datasetName: opts.name as string | undefined,
@@ -92,37 +95,75 @@ export function buildProgram(): Command {
         batchSize: opts.batchSize as number | undefined,
         nmPerPx: opts.nmPerPx as number | undefined,
         validationFraction: opts.validationFraction as number | undefined,
+        initFrom: opts.initFrom as string | undefined,
         hyperparameters: parsePairs((opts.hyperparameter as string[] | undefined) ?? []),
         force: Boolean(opts.force),
+        outDir: opts.out as string | undefined,
         dataDir: opts.dataDir as string,
         port: opts.port as number,
       });
-      out(JSON.stringify(result.output ?? { status: result.status, error: result.error, cause: result.cause }, null, 2));
-      if (result.status !== 'SUCCEEDED') process.exitCode = 1;
+      const { outcome } = result;
+      if (opts.json) out(JSON.stringify(outcome.output ?? { status: outcome.status, error: outcome.error, cause: outcome.cause }, null, 2));
+      else for (const line of describeTraining(result)) out(line);
+      if (outcome.status !== 'SUCCEEDED') process.exitCode = 1;
+    });
+
+  const models = program.command('models').description('The models in the local store and which one exodetect run uses.');
+  models
+    .command('list', { isDefault: true })
+    .description('list the models with their validation figures')
+    .option('--data-dir <dir>', 'local S3 folder', DEFAULT_DATA_DIR)
+    .action(async (opts: { dataDir: string }) => {
+      const { describeModels, listModels } = await import('./commands/models.js');
+      for (const line of describeModels(await listModels(opts.dataDir))) out(line);
+    });
+  models
+    .command('use')
+    .description('make a model the one exodetect run uses (default: back to the bundled model)')
+    .argument('<version>', 'a model version from exodetect models, or default')
+    .option('--data-dir <dir>', 'local S3 folder', DEFAULT_DATA_DIR)
+    .action(async (version: string, opts: { dataDir: string }) => {
+      const { useModel } = await import('./commands/models.js');
+      out(await useModel(version, opts.dataDir));
+    });
+
+  program
+    .command('check')
+    .description('What training would make of an annotated folder: labelled images, scales and their sources, every annotation problem with file and line.')
+    .argument('<dataset-dir>', 'annotated images (any of the formats train reads)')
+    .option('--nm-per-px <x>', 'scale of every image (else dataset.json, the COCO file, the files\' own calibration)', positiveNumber('--nm-per-px'))
+    .option('--truth-out <file>', 'write the canonical ground truth (truth.json: what the trainer, promotion and evaluate read)')
+    .action(async (datasetDir: string, opts: { nmPerPx?: number; truthOut?: string }) => {
+      const { checkDatasetFolder, describeCheck } = await import('./commands/check.js');
+      const result = await checkDatasetFolder({ datasetDir, nmPerPx: opts.nmPerPx, truthOut: opts.truthOut });
+      for (const line of describeCheck(result, datasetDir)) out(line);
+      if (result.ingested.images.length === 0) process.exitCode = 1;
     });
 
   program
     .command('evaluate')
-    .description('Run the production inference path over annotated images; write predictions.coco.json and metrics.json.')
-    .requiredOption('--images <dir>', 'folder of annotated micrographs')
-    .requiredOption('--annotations <path>', 'COCO json file, or a folder of YOLO txt labels')
-    .option('--model <m>', 'a .onnx file or a folder with model.onnx (default: models/default)')
+    .description('Score a model on an annotated folder (the folders train takes) through the production inference path; write predictions.coco.json and metrics.json.')
+    .argument('[dataset-dir]', 'annotated micrographs: YOLO, COCO, VOC or makesense labels, dataset.json scales')
+    .option('--images <dir>', 'the annotated folder (same as the argument)')
+    .option('--annotations <path>', 'an annotation file or folder kept outside the images folder')
+    .option('--model <m>', 'default (the bundled model), champion, a model version as results print it, a .onnx file or a folder with model.onnx (default: as run, the champion, else the bundled model)')
     .option('--out <dir>', 'output folder', 'exodetect-evaluation')
-    .option('--nm-per-px <x>', 'scale of the images (else the files\', else the model\'s)', positiveNumber('--nm-per-px'))
-    .action(async (opts: { images: string; annotations: string; model?: string; out: string; nmPerPx?: number }) => {
+    .option('--nm-per-px <x>', 'scale of every image (else the dataset\'s, else the files\', else the model\'s)', positiveNumber('--nm-per-px'))
+    .option('--data-dir <dir>', 'local S3 folder (for champion and version references)', DEFAULT_DATA_DIR)
+    .action(async (datasetArg: string | undefined, opts: { images?: string; annotations?: string; model?: string; out: string; nmPerPx?: number; dataDir: string }) => {
+      const datasetDir = datasetArg ?? opts.images;
+      if (!datasetDir) throw new InvalidArgumentError('give the annotated folder: exodetect evaluate <dataset-dir>');
       const { evaluateLocally } = await import('./commands/evaluate.js');
-      const result = await evaluateLocally({
-        imagesDir: opts.images,
-        annotations: opts.annotations,
-        model: opts.model,
-        outDir: opts.out,
-        nmPerPx: opts.nmPerPx,
-      });
+      const result = await evaluateLocally({ datasetDir, annotations: opts.annotations, model: opts.model, outDir: opts.out, nmPerPx: opts.nmPerPx, dataDir: opts.dataDir });
       const m = result.metrics;
+      out(`Model: ${result.model}; ${result.images} labelled images, ${m.n_objects} objects.`);
       out(
         `AP50 ${m.ap50.toFixed(4)}  AP50:95 ${m.ap50_95.toFixed(4)}  P ${m.precision.toFixed(4)}  R ${m.recall.toFixed(4)}  F1 ${m.f1.toFixed(4)}` +
-          `  (threshold ${m.threshold}, ${m.n_images} images, ${m.n_objects} objects)`,
+          `  (threshold ${m.threshold}; median diameter error ${m.diameter_median_abs_error_nm ?? 'n/a'} nm)`,
       );
+      if (result.assumedScale) out(`${result.assumedScale} images had no scale in the dataset or the file: they were analysed at the model's scale (give dataset.json or --nm-per-px).`);
+      if (result.problems.length) out(`${result.problems.length} annotation problems (skipped; listed in metrics.json), the first: ${result.problems[0]}`);
+      if (result.failedImages.length) out(`${result.failedImages.length} images could not be analysed, the first: ${result.failedImages[0]!.file}: ${result.failedImages[0]!.error}`);
       out(`Wrote ${result.predictionsFile} and ${result.metricsFile}`);
     });
 

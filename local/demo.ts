@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { BatchManifestSchema, type BatchManifest } from '../lambdas/core/contracts.js';
-import { RESULT_FILES } from '../lambdas/core/keys.js';
+import { DEFAULT_MODEL_VERSION, RESULT_FILES } from '../lambdas/core/keys.js';
 import { describeBatchRun, REPO_ROOT, runBatchLocally } from './commands/run.js';
 import { ExodetectError } from '../lambdas/core/errors.js';
 import { quietNodeVersionNotice } from './progress.js';
@@ -52,6 +52,8 @@ async function main(): Promise<void> {
     outDir: path.join(process.env.EXODETECT_RESULTS_DIR ?? path.join(REPO_ROOT, 'exodetect-results'), DEMO_BATCH_ID),
     // The demo is meant to be run again and again: each run replaces the last one's batch and results.
     replace: true,
+    // The demo shows the bundled model on the bundled samples, whatever `exodetect train` promoted since.
+    model: DEFAULT_MODEL_VERSION,
   });
   const total = (Date.now() - started) / 1000;
   if (result.outcome.status !== 'SUCCEEDED') {
@@ -64,7 +66,7 @@ async function main(): Promise<void> {
   const sizes = await readSizes(path.join(result.outDir, RESULT_FILES.summary));
   const lines = [
     '',
-    `Batch "${result.batchId}": ${s?.images ?? '?'} images, ${s?.failed ?? 0} failed, ${s?.detections ?? '?'} vesicles detected.`,
+    `Batch "${result.batchId}": ${s?.images ?? '?'} images, ${s?.failed ?? 0} failed, ${s?.detections ?? '?'} vesicles detected with ${result.model}.`,
     ...(sizes ? [sizes] : []),
     `Results in local S3:  s3://exodetect-data/results/${result.batchId}/`,
     `Copied to:            ${path.relative(process.cwd(), result.outDir) || '.'}/`,

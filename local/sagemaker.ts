@@ -49,7 +49,7 @@ export function parseS3Uri(uri: string): S3Location {
   return { bucket: m[1], key: m[2] ?? '' };
 }
 
-interface Channel {
+export interface Channel {
   readonly ChannelName: string;
   readonly DataSource: { readonly S3DataSource: { readonly S3DataType: string; readonly S3Uri: string } };
 }
@@ -106,7 +106,7 @@ function safeJoin(root: string, relative: string): string {
 }
 
 /** Downloads a channel as SageMaker's File mode does: S3Prefix keeps paths below the prefix; ManifestFile lists them. */
-async function downloadChannel(s3: S3Client, channel: Channel, dir: string): Promise<number> {
+export async function downloadChannel(s3: S3Client, channel: Channel, dir: string): Promise<number> {
   const source = channel.DataSource?.S3DataSource;
   if (!source) throw new StatesError('SageMaker.AmazonSageMakerException', `ValidationException: channel ${channel.ChannelName} has no S3DataSource`);
   const location = parseS3Uri(source.S3Uri);

@@ -6,7 +6,8 @@
  */
 import { EventEmitter } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readdir, stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -23,6 +24,7 @@ import { loadDefinitionFile } from './stepfunctions/definition.js';
 import type { HandlerResolver } from './stepfunctions/lambda.js';
 import { LocalStepFunctions, type ExecutionOutcome, type LocalStateMachine } from './stepfunctions/runner.js';
 import { InputError } from './errors.js';
+import { walkFolder, type SkippedPath } from './files.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const LOCAL_BUCKET = 'exodetect-data';
@@ -96,6 +98,22 @@ function configureHandlerEnvironment(endpoint: string, logLevel: string): void {
   process.env.POWERTOOLS_TRACE_ENABLED ??= 'false';
   process.env.POWERTOOLS_LOG_LEVEL ??= logLevel;
   process.env.POWERTOOLS_SERVICE_NAME ??= 'exodetect-local';
+}
+
+/** What a sync changed, by path below the prefix. */
+export interface SyncReport {
+  readonly added: string[];
+  readonly changed: string[];
+  readonly removed: string[];
+  unchanged: number;
+  /** Broken links and loops in the folder. */
+  readonly skipped: SkippedPath[];
+}
+
+async function md5Of(file: string): Promise<string> {
+  const hash = createHash('md5');
+  await pipeline(createReadStream(file), hash);
+  return hash.digest('hex');
 }
 
 export interface UploadProgress {
@@ -241,9 +259,13 @@ export class LocalWorkflow {
     });
   }
 
-  async getJson<T>(key: string): Promise<T> {
+  async getText(key: string): Promise<string> {
     const object = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
-    return JSON.parse(await object.Body!.transformToString()) as T;
+    return object.Body!.transformToString();
+  }
+
+  async getJson<T>(key: string): Promise<T> {
+    return JSON.parse(await this.getText(key)) as T;
   }
 
   async listKeys(prefix: string): Promise<string[]> {
@@ -255,6 +277,44 @@ export class LocalWorkflow {
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
     return keys;
+  }
+
+  /**
+   * Makes a prefix mirror a folder (following links): new and changed files are uploaded, files no
+   * longer in the folder are deleted. Unchanged files (same size and MD5 as the object's ETag) are not sent again.
+   */
+  async syncDirectory(dir: string, prefix: string): Promise<SyncReport> {
+    const { files, skipped } = await walkFolder(dir);
+    const remote = new Map<string, { size: number; etag: string }>();
+    let token: string | undefined;
+    do {
+      const page = await this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }));
+      for (const o of page.Contents ?? []) if (o.Key) remote.set(o.Key, { size: o.Size ?? -1, etag: (o.ETag ?? '').replaceAll('"', '') });
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    const report: SyncReport = { added: [], changed: [], removed: [], unchanged: 0, skipped };
+    const wanted = new Set<string>();
+    for (const file of files) {
+      const relative = toKeyPath(path.relative(dir, file));
+      const key = `${prefix}${relative}`;
+      wanted.add(key);
+      const existing = remote.get(key);
+      if (existing) {
+        const info = await stat(file);
+        if (info.size === existing.size && existing.etag === (await md5Of(file))) {
+          report.unchanged++;
+          continue;
+        }
+      }
+      await this.uploadFile(file, key);
+      (existing ? report.changed : report.added).push(relative);
+    }
+    const stale = [...remote.keys()].filter((key) => !wanted.has(key));
+    for (let i = 0; i < stale.length; i += 1000) {
+      await this.s3.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: stale.slice(i, i + 1000).map((Key) => ({ Key })), Quiet: true } }));
+    }
+    report.removed.push(...stale.map((key) => key.slice(prefix.length)));
+    return report;
   }
 
   /** Deletes every object under a prefix; returns how many. */
@@ -291,25 +351,27 @@ export class LocalWorkflow {
 const toKeyPath = (relative: string): string => relative.split(path.sep).join('/');
 
 async function listFiles(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
-  return entries
-    .filter((e) => e.isFile() && !e.name.startsWith('.'))
-    .map((e) => path.join(e.parentPath, e.name))
-    .sort();
+  return (await walkFolder(dir)).files;
 }
 
-/** The micrographs in a folder (recursively); clear errors for a missing folder or one without images. */
-export async function findImages(dir: string): Promise<string[]> {
-  let info;
-  try {
-    info = await stat(dir);
-  } catch {
-    throw new InputError(`folder ${dir} does not exist`);
-  }
-  if (!info.isDirectory()) throw new InputError(`${dir} is not a folder`);
-  const images = (await listFiles(dir)).filter((f) => IMAGE_EXTENSIONS.has(path.extname(f).toLowerCase()));
+export interface ImageListing {
+  /** Absolute paths, sorted. */
+  readonly images: string[];
+  /** Files that are not micrographs, broken links, loops: said, not silently dropped. */
+  readonly skipped: SkippedPath[];
+}
+
+/** The micrographs in a folder (recursively, following links) and what was skipped; clear errors for a missing folder or one without images. */
+export async function listImages(dir: string): Promise<ImageListing> {
+  const { files, skipped } = await walkFolder(dir);
+  const images = files.filter((f) => IMAGE_EXTENSIONS.has(path.extname(f).toLowerCase()));
+  const others = files.filter((f) => !IMAGE_EXTENSIONS.has(path.extname(f).toLowerCase())).map((f) => ({ path: f, reason: 'not a micrograph file (.png, .jpg, .jpeg, .tif, .tiff)' }));
   if (images.length === 0) {
     throw new InputError(`no images found in ${dir} (looked for ${[...IMAGE_EXTENSIONS].join(', ')}, in sub-folders too)`);
   }
-  return images;
+  return { images, skipped: [...skipped, ...others] };
+}
+
+export async function findImages(dir: string): Promise<string[]> {
+  return (await listImages(dir)).images;
 }

@@ -49,8 +49,8 @@ export class Notifications extends Construct {
     });
     this.topic.grantPublish(this.notifyFunction);
     props.storage.grantObjects(this.notifyFunction, {
-      write: ['results/*/failure.json'],
-      reason: 'notify records why a batch failed in results/<id>/failure.json and writes nothing else.',
+      write: ['results/*/failure.json', 'training/*/failure.json'],
+      reason: 'notify records why a batch or a training run failed (results/<id>/failure.json, training/<runId>/failure.json) and writes nothing else.',
     });
   }
 }

@@ -104,15 +104,17 @@ export class TrainingWorkflow extends Construct {
       serviceName: 'exodetect-split-dataset',
       description: 'exodetect: deterministic train/validation/test split and SageMaker channel manifests',
       memorySize: 1024,
-      timeout: Duration.minutes(10), // server-side copies of a few thousand files, 16 at a time
+      timeout: Duration.minutes(10), // reads every image's header and copies a few thousand files, 16 at a time
       environment: { TRAINING_DEFAULT_HYPERPARAMETERS: JSON.stringify(hyperparameters) },
+      // The ingestion reads each image's size and calibration tags with sharp (the same decoder checks as inference).
+      nativeModules: ['sharp'],
       logRetention,
     });
     storage.grantObjects(this.splitDatasetFunction, {
       list: ['datasets/*'],
       read: ['datasets/*', 'models/champion.json', 'models/*/model.pt'],
       write: ['training/*'],
-      reason: 'split-dataset copies a dataset\'s files into the run\'s channels and writes the manifests under training/<runId>/; it checks the weights a run fine-tunes from.',
+      reason: 'split-dataset reads a dataset\'s images and annotations, copies the images into the run\'s channels and writes truth.json and the manifests under training/<runId>/; it checks the weights a run fine-tunes from.',
     });
 
     this.registerModelFunction = new HandlerFunction(this, 'RegisterModel', {

@@ -74,21 +74,25 @@ function asUint16(data: Buffer): Uint16Array {
   return new Uint16Array(Uint8Array.from(data).buffer);
 }
 
-export async function decodeImage(bytes: Uint8Array, key: string, props: DecodeProps = {}): Promise<DecodedImage> {
-  const maxPixels = props.maxPixels ?? DEFAULT_MAX_PIXELS;
-  if (!Number.isInteger(maxPixels) || maxPixels <= 0) throw new ConfigError(`maxPixels must be a positive integer, got ${maxPixels}`);
+/** The file's format, once its bytes show it is a whole PNG, JPEG or TIFF; else the ImageError that says why not. */
+async function wholeFileFormat(bytes: Uint8Array, key: string): Promise<ImageFormat> {
   if (bytes.length === 0) throw new ImageError(key, 'EMPTY_FILE', 'file is empty (0 bytes)');
-
   const format = sniffFormat(bytes);
   if (format === undefined) {
     const known = await sharp(bytes).metadata().then((m) => m.format, () => undefined);
     if (known) throw new ImageError(key, 'UNSUPPORTED_FORMAT', `${known} images are not supported: use PNG, JPEG or TIFF`);
     throw new ImageError(key, 'NOT_AN_IMAGE', 'not an image: the content is not PNG, JPEG or TIFF');
   }
-
   // Truncation and damage are decided here, from the bytes; the decoder only reads whole files.
   const problem = checkImageIntegrity(bytes, format);
   if (problem) throw new ImageError(key, problem.code, problem.detail);
+  return format;
+}
+
+export async function decodeImage(bytes: Uint8Array, key: string, props: DecodeProps = {}): Promise<DecodedImage> {
+  const maxPixels = props.maxPixels ?? DEFAULT_MAX_PIXELS;
+  if (!Number.isInteger(maxPixels) || maxPixels <= 0) throw new ConfigError(`maxPixels must be a positive integer, got ${maxPixels}`);
+  const format = await wholeFileFormat(bytes, key);
 
   const options = { limitInputPixels: maxPixels, failOn: 'error' as const };
   let metadata: Metadata;
@@ -132,4 +136,29 @@ export async function decodeImage(bytes: Uint8Array, key: string, props: DecodeP
   } catch (err) {
     throw decoderFailure(key, format, err);
   }
+}
+
+export interface ImageHeader {
+  readonly format: ImageFormat;
+  readonly width: number;
+  readonly height: number;
+  /** The first page's TIFF tags, for calibration; undefined for PNG and JPEG. */
+  readonly tiffTags?: TiffTags;
+}
+
+/**
+ * What a dataset's ingestion needs of an image without decoding its pixels: its
+ * size and calibration tags, after the same checks as `decodeImage` (empty, not an
+ * image, truncated or damaged, unsupported). Throws ImageError.
+ */
+export async function inspectImage(bytes: Uint8Array, key: string): Promise<ImageHeader> {
+  const format = await wholeFileFormat(bytes, key);
+  let metadata: Metadata;
+  try {
+    metadata = await sharp(bytes, { limitInputPixels: false }).metadata();
+  } catch (err) {
+    throw decoderFailure(key, format, err);
+  }
+  if (!metadata.width || !metadata.height) throw new ImageError(key, 'UNREADABLE', `${format} header has no size`);
+  return { format, width: metadata.width, height: metadata.height, tiffTags: format === 'tiff' ? readTiffTags(bytes) : undefined };
 }

@@ -112,12 +112,13 @@ export function parseCsv(text: string): string[][] {
     else if (ch === ',') {
       row.push(cell);
       cell = '';
-    } else if (ch === '\r' && text[i + 1] === '\n') {
+    } else if (ch === '\n' || (ch === '\r' && text[i + 1] === '\n')) {
+      // CRLF (ours, RFC 4180) or a bare LF (annotation tools, spreadsheets on Linux and macOS).
       row.push(cell);
       rows.push(row);
       row = [];
       cell = '';
-      i++;
+      if (ch === '\r') i++;
     } else cell += ch;
   }
   if (cell !== '' || row.length > 0) {

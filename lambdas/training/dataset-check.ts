@@ -21,6 +21,8 @@ export const TrainingRequestSchema = z
     /** Fine-tune from a model's weights (models/<version>/model.pt): 'champion', 'default' or a version. Default: train from scratch. */
     initFrom: z.string().regex(/^[A-Za-z0-9._-]+$/, 'initFrom must be "champion", "default" or a model version').optional(),
     hyperparameters: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
+    /** nm/px of every image of the dataset: wins over dataset.json, COCO scales and the files' own calibration. */
+    nmPerPx: z.number().positive().max(1000).optional(),
     split: z
       .object({
         by: z.enum(['image', 'group']).optional(),
@@ -106,7 +108,7 @@ export async function checkDataset(s3: S3Client, input: CheckDatasetInput, now: 
   let changed = true;
   let reason: string;
   if (champion === undefined) {
-    reason = 'no champion model yet: the first trained model becomes the champion';
+    reason = 'no trained champion yet: the new model is promoted only if it beats the bundled default model on the held-out images';
   } else if (request.force) {
     reason = `forced: training although the dataset ${championFingerprint === fingerprint ? 'is unchanged' : 'changed'}`;
   } else if (champion.dataset !== undefined && champion.dataset !== request.dataset) {

@@ -1,14 +1,17 @@
 /**
- * split-dataset's logic. Splits datasets/<name>/ deterministically into
- * train / validation / (test) by image or by sample group, and lays out one
- * SageMaker channel per split:
+ * split-dataset's logic. Reads datasets/<name>/ once through the ingestion
+ * (every annotation format, each image's nm/px by the inference calibration
+ * rules, every problem with file and line), splits the labelled images
+ * deterministically into train / validation / (test) by image or by sample
+ * group, and lays out one SageMaker channel per split:
  *
- *   training/<runId>/channels/<channel>/...          the channel's files (server-side copies) + split.json
+ *   training/<runId>/channels/<channel>/...          the channel's images (server-side copies) + truth.json
  *   training/<runId>/manifests/<channel>.manifest    S3DataType ManifestFile listing them
  *   training/<runId>/split.json                      the whole split, for the record
+ *   training/<runId>/problems.json                   every annotation problem of the dataset
  *
- * Why copies: the trainer reads `split.json` from the channel root, and a
- * ManifestFile channel has a single prefix, so split.json can only sit at the
+ * Why copies: the trainer reads truth.json from the channel root, and a
+ * ManifestFile channel has a single prefix, so truth.json can only sit at the
  * channel root if the channel has its own prefix. The copy is also a snapshot:
  * edits to datasets/ during a run do not leak into it.
  */
@@ -17,10 +20,13 @@ import { CopyObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/cli
 import { PREFIX } from '../core/keys.js';
 import { ConfigError } from '../core/errors.js';
 import { parseTrainingRequest, type TrainingRequest } from './dataset-check.js';
-import { groupOf, indexImagesByStem, isImage, ownerImage } from './dataset-files.js';
+import { groupOf } from './dataset-files.js';
+import { ingestDataset, truthDocument } from './ingest/ingest.js';
+import { s3DatasetSource } from './ingest/s3-source.js';
+import { formatProblem, TRUTH_FILE } from './ingest/truth.js';
 import { DatasetError } from './errors.js';
 import { readChampion } from './champion.js';
-import { copySource, listAllObjects, mapWithConcurrency, objectExists, putJson } from './s3-objects.js';
+import { copySource, mapWithConcurrency, objectExists, putJson } from './s3-objects.js';
 
 export type Channel = 'train' | 'validation' | 'test';
 /** The extra channel with the weights to fine-tune from (request.initFrom). */
@@ -53,7 +59,9 @@ export interface SplitDatasetInput {
 export interface ChannelCounts {
   readonly images: number;
   readonly groups: number;
-  readonly files: number;
+  readonly objects: number;
+  /** Annotations, images or files skipped, with their reasons in the channel's truth.json. */
+  readonly problems: number;
 }
 
 export interface InputDataChannel {
@@ -76,6 +84,8 @@ export interface SplitResult {
   readonly splitKey: string;
   /** The model version whose weights the run fine-tunes from, or null. */
   readonly initFrom: string | null;
+  /** Annotation problems found by the ingestion: how many, where all of them are, and the first few as text. */
+  readonly problems: { readonly count: number; readonly key: string; readonly first: string[] };
 }
 
 /** request.initFrom -> the model version: 'champion' reads models/champion.json; 'default' and versions are taken as named. */
@@ -173,44 +183,40 @@ export async function splitDataset(s3: S3Client, input: SplitDatasetInput, props
 
   const { bucket, datasetPrefix, runId } = input;
   const initVersion = await resolveInitFrom(s3, bucket, request.initFrom);
-  const objects = await listAllObjects(s3, bucket, datasetPrefix);
-  const files = objects.map((o) => o.key.slice(datasetPrefix.length));
-  const images = files.filter(isImage).sort();
-  if (images.length === 0) throw new DatasetError(`s3://${bucket}/${datasetPrefix} holds no images`);
-
+  // Every annotation format is read here, once; the channels get the canonical truth.json.
+  const ingested = await ingestDataset(s3DatasetSource(s3, bucket, datasetPrefix), { nmPerPx: request.nmPerPx, concurrency: config.copyConcurrency });
+  if (ingested.images.length === 0) {
+    const first = ingested.problems.slice(0, 20).map((p) => `  ${formatProblem(p)}`).join('\n');
+    throw new DatasetError(
+      `s3://${bucket}/${datasetPrefix} has no labelled, readable images (${ingested.annotationFiles.length} annotation files, ${ingested.problems.length} problems)` +
+        (first ? `:\n${first}` : ''),
+    );
+  }
+  const images = ingested.images.map((i) => i.file);
   const channelOfGroup = assignGroups(images.map((i) => groupOf(i, by)), { validation: validationFraction, test: testFraction }, seed);
   const channelOfImage = new Map(images.map((i) => [i, channelOfGroup.get(groupOf(i, by))!]));
   const channels: Channel[] = testFraction > 0 ? ['train', 'validation', 'test'] : ['train', 'validation'];
 
-  // Per-image annotation files follow their image; everything else (COCO json, CSV, classes.txt,
-  // dataset.json) goes to every channel, where split.json tells the trainer which images count.
-  const byStem = indexImagesByStem(images);
-  const filesOf = new Map<Channel, string[]>(channels.map((c) => [c, []]));
-  for (const file of files) {
-    if (file === 'split.json') continue; // ours replaces a user's own at the channel root
-    const owner = isImage(file) ? file : ownerImage(file, byStem);
-    const targets = owner !== undefined ? [channelOfImage.get(owner)!] : channels;
-    for (const c of targets) filesOf.get(c)!.push(file);
-  }
-
   const runPrefix = `${PREFIX.training}${runId}/`;
-  const copies = channels.flatMap((c) =>
-    filesOf.get(c)!.map((file) => ({ from: `${datasetPrefix}${file}`, to: `${runPrefix}channels/${c}/${file}` })),
-  );
+  const channelPrefix = (c: Channel) => `${runPrefix}channels/${c}/`;
+  // A channel holds its images (server-side copies: a snapshot that later edits to datasets/ do not touch) and truth.json.
+  const copies = images.map((file) => ({ from: `${datasetPrefix}${file}`, to: `${channelPrefix(channelOfImage.get(file)!)}${file}` }));
   await mapWithConcurrency(copies, config.copyConcurrency, (copy) =>
     s3.send(new CopyObjectCommand({ Bucket: bucket, Key: copy.to, CopySource: copySource(bucket, copy.from) })),
   );
 
+  // A problem of an image goes with it; a problem of a file as a whole (unreadable, labels for no image) counts in training.
+  const problemsOf = (c: Channel) => ingested.problems.filter((p) => (p.image !== null && channelOfImage.has(p.image) ? channelOfImage.get(p.image) === c : c === 'train'));
   const counts: Partial<Record<Channel, ChannelCounts>> = {};
   const inputDataConfig: InputDataChannel[] = [];
   const splitImages: Partial<Record<Channel, string[]>> = {};
   for (const c of channels) {
-    const channelImages = images.filter((i) => channelOfImage.get(i) === c);
-    splitImages[c] = channelImages;
-    const channelPrefix = `${runPrefix}channels/${c}/`;
-    await putJson(s3, bucket, `${channelPrefix}split.json`, { images: channelImages });
+    const channelImages = ingested.images.filter((i) => channelOfImage.get(i.file) === c);
+    splitImages[c] = channelImages.map((i) => i.file);
+    const problems = problemsOf(c);
+    await putJson(s3, bucket, `${channelPrefix(c)}${TRUTH_FILE}`, truthDocument(input.dataset, c, ingested, channelImages, problems));
     const manifestKey = `${runPrefix}manifests/${c}.manifest`;
-    const manifest = [{ prefix: `s3://${bucket}/${channelPrefix}` }, ...filesOf.get(c)!, 'split.json'];
+    const manifest = [{ prefix: `s3://${bucket}/${channelPrefix(c)}` }, ...splitImages[c]!, TRUTH_FILE];
     await s3.send(
       new PutObjectCommand({ Bucket: bucket, Key: manifestKey, Body: JSON.stringify(manifest), ContentType: 'application/json' }),
     );
@@ -222,10 +228,19 @@ export async function splitDataset(s3: S3Client, input: SplitDatasetInput, props
     });
     counts[c] = {
       images: channelImages.length,
-      groups: new Set(channelImages.map((i) => groupOf(i, by))).size,
-      files: filesOf.get(c)!.length + 1,
+      groups: new Set(splitImages[c]!.map((i) => groupOf(i, by))).size,
+      objects: channelImages.reduce((n, i) => n + i.objects.length, 0),
+      problems: problems.length,
     };
   }
+  const problemsKey = `${runPrefix}problems.json`;
+  await putJson(s3, bucket, problemsKey, {
+    dataset: input.dataset,
+    run_id: runId,
+    annotation_files: ingested.annotationFiles,
+    ignored_files: ingested.ignoredFiles,
+    problems: ingested.problems,
+  });
 
   const hyperparameters = mergeHyperparameters(config.defaultHyperparameters, request.hyperparameters);
   if (initVersion !== null) {
@@ -262,5 +277,13 @@ export async function splitDataset(s3: S3Client, input: SplitDatasetInput, props
     counts: { ...counts, by, seed },
     splitKey,
     initFrom: initVersion,
+    problems: {
+      count: ingested.problems.length,
+      key: problemsKey,
+      first: ingested.problems.slice(0, MAX_PROBLEMS_IN_OUTPUT).map(formatProblem),
+    },
   };
 }
+
+/** The state payload carries the first problems (for the console and the notification); problems.json has all of them. */
+const MAX_PROBLEMS_IN_OUTPUT = 10;

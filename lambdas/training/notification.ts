@@ -4,7 +4,7 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import { batchIdFromManifestKey, resultsPrefix } from '../core/keys.js';
+import { batchIdFromManifestKey, PREFIX, resultsPrefix } from '../core/keys.js';
 import { EventShapeError } from './errors.js';
 import { putJson } from './s3-objects.js';
 
@@ -34,19 +34,25 @@ const obj = (v: unknown): Detail => (v !== null && typeof v === 'object' ? (v as
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 const num = (v: unknown): string => (typeof v === 'number' && Number.isFinite(v) ? String(Number(v.toFixed(4))) : 'n/a');
 
-/** Step Functions puts a Lambda error's JSON ({errorType, errorMessage}) in Cause: show its message. */
-export function describeError(error: unknown): { error: string; cause: string } {
-  const e = obj(error);
-  const name = str(e.Error) ?? 'Error';
-  const rawCause = str(e.Cause) ?? '';
-  let cause = rawCause;
+/**
+ * The readable part of a Step Functions Cause: a Lambda error's JSON ({errorType, errorMessage}) gives its
+ * message; a failed SageMaker .sync job's description gives its FailureReason; anything else is kept as it is.
+ */
+export function readableCause(rawCause: string): string {
   try {
     const parsed = obj(JSON.parse(rawCause));
-    if (typeof parsed.errorMessage === 'string') cause = parsed.errorMessage;
+    if (typeof parsed.errorMessage === 'string') return parsed.errorMessage;
+    if (typeof parsed.FailureReason === 'string') return parsed.FailureReason;
   } catch {
     // Not JSON: keep the text.
   }
-  return { error: name, cause: cause || '(no details)' };
+  return rawCause;
+}
+
+/** Step Functions' {Error, Cause} as a person reads it. */
+export function describeError(error: unknown): { error: string; cause: string } {
+  const e = obj(error);
+  return { error: str(e.Error) ?? 'Error', cause: readableCause(str(e.Cause) ?? '') || '(no details)' };
 }
 
 export function batchIdOf(detail: Detail): string | undefined {
@@ -110,10 +116,15 @@ export function formatNotification(event: NotificationEvent): Notification {
     }
     case 'training.failed': {
       const { error, cause } = describeError(d.error);
+      const problems = obj(obj(obj(d.split).Payload).problems);
+      const first = Array.isArray(problems.first) ? (problems.first as unknown[]).map(String) : [];
       return {
         subject: subject(`exodetect: training on ${str(d.dataset) ?? obj(d.request).dataset ?? 'dataset'} FAILED (${error})`),
         message: [
           `Training run ${str(d.runId) ?? '(not started)'} on dataset ${str(d.dataset) ?? String(obj(d.request).dataset ?? '?')} failed: ${error}: ${cause}`,
+          first.length ? `The dataset has ${num(problems.count)} annotation problems; the first:\n${first.map((p) => `  ${p}`).join('\n')}` : '',
+          str(problems.key) ? `All of them: s3://${str(d.bucket) ?? '<bucket>'}/${str(problems.key)}` : '',
+          str(d.runId) ? `Failure record: s3://${str(d.bucket) ?? '<bucket>'}/${trainingFailureKey(str(d.runId)!)}` : '',
           str(d.trainingJobName) ? `SageMaker job: ${str(d.trainingJobName)} (its logs are in CloudWatch /aws/sagemaker/TrainingJobs).` : '',
           'The champion model is unchanged.',
         ]
@@ -122,6 +133,29 @@ export function formatNotification(event: NotificationEvent): Notification {
       };
     }
   }
+}
+
+export const trainingFailureKey = (runId: string): string => `${PREFIX.training}${runId}/failure.json`;
+
+/** training/<runId>/failure.json: why a training run failed, with the first annotation problems; written when the run id is known. */
+export async function recordTrainingFailure(s3: S3Client, detail: Detail, now: Date = new Date()): Promise<string | undefined> {
+  const runId = str(detail.runId);
+  const bucket = str(detail.bucket);
+  if (runId === undefined || bucket === undefined) return undefined;
+  const key = trainingFailureKey(runId);
+  const { error, cause } = describeError(detail.error);
+  const problems = obj(obj(obj(detail.split).Payload).problems);
+  await putJson(s3, bucket, key, {
+    schema: 'exodetect.training-failure',
+    run_id: runId,
+    dataset: str(detail.dataset) ?? null,
+    error,
+    cause,
+    problems: { count: typeof problems.count === 'number' ? problems.count : null, key: str(problems.key) ?? null, first: Array.isArray(problems.first) ? problems.first : [] },
+    training_job_name: str(detail.trainingJobName) ?? null,
+    failed_at: now.toISOString(),
+  });
+  return key;
 }
 
 /** results/<id>/failure.json: the batch failed as a whole; written for batch.failed when the batch id is known. */

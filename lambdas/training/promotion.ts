@@ -1,21 +1,29 @@
 /**
  * promote-model's logic. The rule (team contract): promote when the
- * candidate's validation AP50 is not lower than the champion's and its F1 is
- * strictly higher; the first model is always promoted. AP50 guards ranking
- * quality over all thresholds, F1 the operating point users see; requiring
- * F1 to rise stops a tie from churning the champion.
+ * candidate's validation AP50 is not lower than the contender's and its F1 is
+ * strictly higher. AP50 guards ranking quality over all thresholds, F1 the
+ * operating point users see; requiring F1 to rise stops a tie from churning
+ * the champion.
+ *
+ * The contender is the champion; while no trained champion exists it is the
+ * bundled default model (models/default/), which inference would otherwise
+ * keep using: a first model that finds less than the bundled one is rejected.
+ * Only when there is neither is the candidate promoted unopposed.
  *
  * Like with like: when a head-to-head is available (model-comparison.ts),
  * both models are scored on this run's validation split through the
- * inference path and the rule is applied to those figures. Otherwise (no
- * champion model file, CSV-only labels, head-to-head switched off) the rule
- * falls back to each model's recorded validation metrics, and the reason says so.
+ * inference path and the rule is applied to those figures. Otherwise (the
+ * contender's model file is missing, head-to-head switched off) the rule
+ * falls back to the champion's recorded validation metrics, and the reason
+ * says so; the bundled model's recorded metrics are on synthetic images and
+ * are never compared with a real validation split.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { readChampion, writeChampion, type ChampionRecord, type Evaluation } from './champion.js';
 import { ChampionRecordError } from './errors.js';
-import { getObjectText } from './s3-objects.js';
+import { DEFAULT_MODEL_VERSION, modelKey } from '../core/keys.js';
+import { getObjectText, objectExists } from './s3-objects.js';
 import { parseMetrics, type RegisteredModel } from './model-registration.js';
 
 export interface PromotionDecision {
@@ -25,9 +33,9 @@ export interface PromotionDecision {
 
 const f = (x: number): string => x.toFixed(4);
 
-export function decidePromotion(candidate: Evaluation, champion: Evaluation | undefined, championVersion?: string): PromotionDecision {
+export function decidePromotion(candidate: Evaluation, champion: Evaluation | undefined, championVersion?: string, contenderLabel?: string): PromotionDecision {
   if (champion === undefined) return { promoted: true, reason: 'first model: there is no champion yet' };
-  const who = championVersion ? `champion ${championVersion}` : 'champion';
+  const who = contenderLabel ?? (championVersion ? `champion ${championVersion}` : 'champion');
   const apOk = candidate.ap50 >= champion.ap50;
   const f1Ok = candidate.f1 > champion.f1;
   const figures = `AP50 ${f(candidate.ap50)} vs ${f(champion.ap50)}, F1 ${f(candidate.f1)} vs ${f(champion.f1)} (${who})`;
@@ -42,8 +50,19 @@ export interface HeadToHead {
   readonly images: number;
 }
 
-/** Scores champion and candidate on the run's validation split, or says why it cannot. */
-export type CompareModels = (champion: ChampionRecord, candidate: RegisteredModel, runId: string) => Promise<HeadToHead | { unavailable: string }>;
+/** The model the candidate must beat. */
+export interface Contender {
+  readonly kind: 'champion' | 'bundled-default';
+  readonly version: string;
+  readonly modelKey: string;
+  /** For messages: "champion 20261130-0612" or "the bundled default model". */
+  readonly label: string;
+}
+
+/** Scores contender and candidate on the run's validation split, or says why it cannot. */
+export type CompareModels = (contender: Contender, candidate: RegisteredModel, runId: string) => Promise<HeadToHead | { unavailable: string }>;
+
+export const BUNDLED_DEFAULT_LABEL = 'the bundled default model';
 
 export interface PromoteModelInput {
   readonly bucket: string;
@@ -57,6 +76,8 @@ export interface PromoteModelInput {
 export interface PromotionResult extends PromotionDecision {
   readonly candidate: { readonly version: string; readonly modelKey: string; readonly validation: Evaluation };
   readonly champion: { readonly version: string; readonly validation: Evaluation | null } | null;
+  /** What the candidate was compared with: the champion, the bundled default model (no trained champion yet), or nothing. */
+  readonly contender: Contender['kind'] | null;
   /** Which figures the rule compared. */
   readonly comparison: 'first-model' | 'head-to-head' | 'recorded';
   /** Both models on this run's validation split, when the head-to-head ran. */
@@ -81,26 +102,31 @@ export async function promoteModel(
   compare?: CompareModels,
 ): Promise<PromotionResult> {
   const champion = await readChampion(s3, input.bucket);
+  const contender: Contender | undefined = champion
+    ? { kind: 'champion', version: champion.version, modelKey: champion.model_key, label: `champion ${champion.version}` }
+    : (await objectExists(s3, input.bucket, modelKey(DEFAULT_MODEL_VERSION)))
+      ? { kind: 'bundled-default', version: DEFAULT_MODEL_VERSION, modelKey: modelKey(DEFAULT_MODEL_VERSION), label: BUNDLED_DEFAULT_LABEL }
+      : undefined;
   let headToHead: HeadToHead | null = null;
   let fallbackWhy = 'head-to-head disabled';
-  if (champion && compare) {
-    const outcome = await compare(champion, input.candidate, input.runId);
+  if (contender && compare) {
+    const outcome = await compare(contender, input.candidate, input.runId);
     if ('unavailable' in outcome) fallbackWhy = outcome.unavailable;
     else headToHead = outcome;
   }
-  const championEval = headToHead?.champion ?? (champion ? await championValidation(s3, input.bucket, champion) : undefined);
+  const contenderEval = headToHead?.champion ?? (champion ? await championValidation(s3, input.bucket, champion) : undefined);
   const candidateEval = headToHead?.candidate ?? input.candidate.validation;
-  const rule = decidePromotion(candidateEval, championEval, champion?.version);
-  const comparison: PromotionResult['comparison'] = !champion ? 'first-model' : headToHead ? 'head-to-head' : 'recorded';
-  const decision: PromotionDecision = {
-    promoted: rule.promoted,
-    reason:
-      comparison === 'head-to-head'
-        ? `${rule.reason}; both models on this run's validation split (${headToHead!.images} images, inference path)`
-        : comparison === 'recorded'
-          ? `${rule.reason}; recorded validation metrics of each model (no head-to-head: ${fallbackWhy})`
-          : rule.reason,
-  };
+  const rule = decidePromotion(candidateEval, contenderEval, champion?.version, contender?.label);
+  const comparison: PromotionResult['comparison'] = headToHead ? 'head-to-head' : champion ? 'recorded' : 'first-model';
+  const reason =
+    comparison === 'head-to-head'
+      ? `${rule.reason}; both models on this run's validation split (${headToHead!.images} images, inference path)`
+      : comparison === 'recorded'
+        ? `${rule.reason}; recorded validation metrics of each model (no head-to-head: ${fallbackWhy})`
+        : contender
+          ? `first trained model: ${BUNDLED_DEFAULT_LABEL} could not be compared on this run's validation split (${fallbackWhy})`
+          : 'first model: there is no champion and no bundled default model to compare with';
+  const decision: PromotionDecision = { promoted: rule.promoted, reason };
   if (decision.promoted) {
     await writeChampion(s3, input.bucket, {
       version: input.candidate.version,
@@ -119,7 +145,8 @@ export async function promoteModel(
   return {
     ...decision,
     candidate: { version: input.candidate.version, modelKey: input.candidate.modelKey, validation: input.candidate.validation },
-    champion: champion ? { version: champion.version, validation: championEval ?? null } : null,
+    champion: contender ? { version: contender.version, validation: contenderEval ?? null } : null,
+    contender: contender?.kind ?? null,
     comparison,
     headToHead,
   };

@@ -1,219 +1,199 @@
 /**
- * `exodetect evaluate`: annotated images through the production inference
- * path (the local workflow: state machine, detect handler, same model) with
- * the score floor lowered to 0.01, then the trainer's metrics on the result.
- * Writes predictions.coco.json (COCO results format) and metrics.json.
+ * `exodetect evaluate <dataset-dir>`: a model scored on an annotated folder,
+ * the same folders `exodetect train` takes (every annotation format, the
+ * scales of dataset.json, the COCO file and the files' own calibration, read
+ * by the same ingestion), through the production inference path with the
+ * score floor lowered to 0.01, by the trainer's metric code: the figures the
+ * promotion head-to-head computes. Writes predictions.coco.json (COCO results
+ * format) and metrics.json.
  */
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import sharp from 'sharp';
-import { MODEL_METADATA_KEYS, type ImageRecord } from '../../lambdas/core/contracts.js';
-import { modelKey, resultsPrefix } from '../../lambdas/core/keys.js';
-import { readOnnxMetadata } from '../../lambdas/core/onnx-metadata.js';
+import { CHAMPION_KEY, DEFAULT_MODEL_VERSION, modelKey } from '../../lambdas/core/keys.js';
+import { loadModel, type LoadedModel } from '../../lambdas/core/model.js';
+import type { DetectionMetrics } from '../../lambdas/core/detection-metrics.js';
+import { formatProblem } from '../../lambdas/training/ingest/truth.js';
+import { truthDocument } from '../../lambdas/training/ingest/ingest.js';
+import { SCORE_FLOOR, scoreModelsOnTruth } from '../../lambdas/training/truth-scoring.js';
 import { InputError } from '../errors.js';
-import { evaluateDetections, type DetectionMetrics, type ImageEval, type XyxyBox } from '../../lambdas/core/detection-metrics.js';
 import { progressBar } from '../progress.js';
-import { findImages, LocalWorkflow, type LocalWorkflowProps } from '../workflow.js';
-import { BUNDLED_MODEL_DIR, readModelFile } from './run.js';
+import { createS3Client } from '../../lambdas/core/s3.js';
+import { getObjectBytes, getObjectText } from '../../lambdas/training/s3-objects.js';
+import { startLocalS3Server } from '../s3-server.js';
+import { LOCAL_BUCKET } from '../workflow.js';
+import { folderDatasetSource } from '../files.js';
+import { checkDatasetFolder } from './check.js';
+import { BUNDLED_MODEL_DIR, DEFAULT_DATA_DIR, readModelFile } from './run.js';
 
 /** Every detection down to this score is kept, so AP sees the whole precision-recall curve. */
-export const EVALUATION_SCORE_FLOOR = 0.01;
+export const EVALUATION_SCORE_FLOOR = SCORE_FLOOR;
 
 export interface EvaluateOptions {
-  readonly imagesDir: string;
-  /** A COCO json file, or a folder of YOLO txt labels (one per image, same relative path or name). */
-  readonly annotations: string;
-  /** A .onnx file or a folder with model.onnx. Default: models/default. */
+  /** The annotated folder (images and their annotation files, as `exodetect train` takes it). */
+  readonly datasetDir: string;
+  /** An annotation file or folder outside the dataset folder (older usage: --images DIR --annotations FILE). */
+  readonly annotations?: string;
+  /**
+   * 'default' (the bundled model), 'champion', a model version in the local store (as results and
+   * summary.json print it), a .onnx file or a folder with model.onnx. Default: as `exodetect run`: the champion, else the bundled model.
+   */
   readonly model?: string;
   readonly outDir: string;
+  /** nm/px of every image: overrides the dataset's own scales. */
   readonly nmPerPx?: number;
+  /** The local store, for champion and version references. Default .exodetect/s3. */
+  readonly dataDir?: string;
   readonly progress?: boolean;
-  readonly workflowProps?: Partial<LocalWorkflowProps>;
-  /** A running local workflow to use (left running). Default: a fresh one in a temporary folder. */
-  readonly workflow?: LocalWorkflow;
 }
 
 export interface EvaluateResult {
   readonly metrics: DetectionMetrics;
   readonly predictionsFile: string;
   readonly metricsFile: string;
+  /** The model, in words (which reference, which version). */
+  readonly model: string;
+  readonly images: number;
+  readonly problems: string[];
+  readonly failedImages: { readonly file: string; readonly error: string }[];
+  /** Images scored at an assumed scale (no scale in the dataset or the file). */
+  readonly assumedScale: number;
 }
 
-/** Ground truth of one image, in its original pixels; class 0 (single class, as the trainer's default). */
-interface GroundTruth {
-  readonly boxes: XyxyBox[];
-  readonly imageId?: number;
+interface ResolvedModel {
+  readonly bytes: Buffer;
+  readonly description: string;
+  readonly path: string;
 }
 
-interface Annotations {
-  /** By relative path (with '/') and by base name. */
-  lookup(relative: string): GroundTruth | undefined;
-  readonly source: string;
-}
-
-async function loadCoco(file: string): Promise<Annotations> {
-  let coco: { images?: { id: number; file_name: string }[]; annotations?: { image_id: number; bbox: number[]; iscrowd?: number }[] };
+/** A model reference as `exodetect run` takes it; the local store is read only when the reference needs it. */
+async function resolveModel(reference: string | undefined, dataDir: string): Promise<ResolvedModel> {
+  if (reference !== undefined && reference !== 'champion' && reference !== DEFAULT_MODEL_VERSION && existsSync(reference)) {
+    return { bytes: await readModelFile(reference), description: reference, path: path.resolve(reference) };
+  }
+  if (reference === DEFAULT_MODEL_VERSION) return { bytes: await readModelFile(BUNDLED_MODEL_DIR), description: 'the bundled default model', path: BUNDLED_MODEL_DIR };
+  if (reference !== undefined && !/^[A-Za-z0-9._-]+$/.test(reference)) {
+    throw new InputError(`model ${reference} is neither a file, a folder with model.onnx, default, champion, nor a model version name`);
+  }
+  if (!existsSync(dataDir)) {
+    if (reference === undefined) return { bytes: await readModelFile(BUNDLED_MODEL_DIR), description: 'the bundled default model (no local store yet)', path: BUNDLED_MODEL_DIR };
+    throw new InputError(`model ${reference}: there is no local store at ${dataDir} (models are stored there by exodetect train)`);
+  }
+  // Only the local S3 server: nothing runs here but reads.
+  const server = await startLocalS3Server({ directory: dataDir, buckets: [LOCAL_BUCKET] });
+  const s3 = createS3Client({ EXODETECT_S3_ENDPOINT: server.endpoint });
   try {
-    coco = JSON.parse(await readFile(file, 'utf8'));
-  } catch (err) {
-    throw new InputError(`cannot read COCO annotations ${file}: ${(err as Error).message}`);
-  }
-  if (!Array.isArray(coco.images) || !Array.isArray(coco.annotations)) throw new InputError(`${file}: a COCO file needs "images" and "annotations" arrays`);
-  const byId = new Map<number, GroundTruth>();
-  const byName = new Map<string, GroundTruth>();
-  for (const image of coco.images) {
-    const gt: GroundTruth = { boxes: [], imageId: image.id };
-    byId.set(image.id, gt);
-    byName.set(image.file_name.replace(/\\/g, '/'), gt);
-    byName.set(path.posix.basename(image.file_name.replace(/\\/g, '/')), gt);
-  }
-  coco.annotations.forEach((a, i) => {
-    const gt = byId.get(a.image_id);
-    if (!gt) throw new InputError(`${file}: annotations[${i}] refers to image_id ${a.image_id}, which is not in "images"`);
-    const [x, y, w, h] = a.bbox ?? [];
-    if (![x, y, w, h].every((v) => typeof v === 'number' && Number.isFinite(v)) || w! <= 0 || h! <= 0) {
-      throw new InputError(`${file}: annotations[${i}] has an invalid bbox ${JSON.stringify(a.bbox)}`);
+    const champion = await getObjectText(s3, LOCAL_BUCKET, CHAMPION_KEY);
+    let version = reference;
+    if (reference === undefined || reference === 'champion') {
+      if (champion === undefined) {
+        if (reference === 'champion') throw new InputError(`model champion: the local store ${dataDir} has no champion yet`);
+        return { bytes: await readModelFile(BUNDLED_MODEL_DIR), description: 'the bundled default model (there is no champion)', path: BUNDLED_MODEL_DIR };
+      }
+      version = (JSON.parse(champion) as { version: string }).version;
     }
-    gt.boxes.push([x!, y!, x! + w!, y! + h!]);
-  });
-  return { lookup: (relative) => byName.get(relative) ?? byName.get(path.posix.basename(relative)), source: file };
+    const key = modelKey(version!);
+    const bytes = await getObjectBytes(s3, LOCAL_BUCKET, key);
+    if (bytes === undefined) throw new InputError(`model ${reference}: ${key} is not in the local store ${dataDir} (see \`exodetect models\`)`);
+    return { bytes: Buffer.from(bytes), description: `${reference === undefined || reference === 'champion' ? 'the champion ' : 'model '}${version}`, path: key };
+  } finally {
+    s3.destroy();
+    await server.close();
+  }
 }
 
-async function loadYolo(dir: string, imagesDir: string, images: string[]): Promise<Annotations> {
-  const byRelative = new Map<string, GroundTruth>();
-  for (const image of images) {
-    const relative = path.relative(imagesDir, image).split(path.sep).join('/');
-    const stem = relative.replace(/\.[^./]+$/, '');
-    const candidates = [path.join(dir, `${stem}.txt`), path.join(dir, `${path.posix.basename(stem)}.txt`)];
-    const labelFile = candidates.find((c) => existsSync(c));
-    // YOLO convention: an image without a label file has no objects.
-    if (!labelFile) {
-      byRelative.set(relative, { boxes: [] });
-      continue;
+/** An annotation file or folder given apart from the dataset folder, as files the ingestion sees inside it. */
+async function extraAnnotationFiles(annotations: string | undefined, datasetDir: string): Promise<Map<string, Uint8Array>> {
+  const files = new Map<string, Uint8Array>();
+  if (annotations === undefined) return files;
+  if (!existsSync(annotations)) throw new InputError(`annotations ${annotations} do not exist`);
+  const inside = !path.relative(path.resolve(datasetDir), path.resolve(annotations)).startsWith('..');
+  if (inside) return files; // already part of the folder
+  if ((await stat(annotations)).isDirectory()) {
+    for (const entry of await readdir(annotations, { recursive: true, withFileTypes: true })) {
+      if (!entry.isFile()) continue;
+      const full = path.join(entry.parentPath, entry.name);
+      files.set(path.relative(annotations, full).split(path.sep).join('/'), await readFile(full));
     }
-    const { width, height } = await sharp(image).metadata();
-    if (!width || !height) throw new InputError(`${image}: cannot read the image size needed for its YOLO labels`);
-    const boxes: XyxyBox[] = [];
-    (await readFile(labelFile, 'utf8')).split(/\r?\n/).forEach((line, i) => {
-      if (line.trim() === '') return;
-      const fields = line.trim().split(/\s+/).map(Number);
-      if (fields.length < 5 || fields.some((v) => !Number.isFinite(v))) {
-        throw new InputError(`${labelFile} line ${i + 1}: expected "class cx cy w h" (normalised), got "${line.trim()}"`);
-      }
-      const [, cx, cy, w, h] = fields as [number, number, number, number, number];
-      boxes.push([(cx - w / 2) * width, (cy - h / 2) * height, (cx + w / 2) * width, (cy + h / 2) * height]);
-    });
-    byRelative.set(relative, { boxes });
+  } else {
+    files.set(path.basename(annotations), await readFile(annotations));
   }
-  return { lookup: (relative) => byRelative.get(relative), source: dir };
+  return files;
 }
 
 export async function evaluateLocally(options: EvaluateOptions): Promise<EvaluateResult> {
-  const images = await findImages(options.imagesDir);
-  if (!existsSync(options.annotations)) throw new InputError(`annotations ${options.annotations} do not exist`);
-  const annotations = (await stat(options.annotations)).isDirectory()
-    ? await loadYolo(options.annotations, options.imagesDir, images)
-    : await loadCoco(options.annotations);
-  const modelPath = options.model ?? BUNDLED_MODEL_DIR;
-  const modelBytes = await readModelFile(modelPath);
-  const metadata = readOnnxMetadata(modelBytes);
-  const threshold = Number(metadata[MODEL_METADATA_KEYS.scoreThreshold] ?? 0.5);
-  const version = `eval-${createHash('sha256').update(modelBytes).digest('hex').slice(0, 12)}`;
-
-  const evaluated = images
-    .map((file) => ({ file, relative: path.relative(options.imagesDir, file).split(path.sep).join('/') }))
-    .map((i) => ({ ...i, gt: annotations.lookup(i.relative) }));
-  const unannotated = evaluated.filter((i) => !i.gt).map((i) => i.relative);
-  const annotated = evaluated.filter((i): i is typeof i & { gt: GroundTruth } => i.gt !== undefined);
-  if (annotated.length === 0) throw new InputError(`none of the images in ${options.imagesDir} appears in ${annotations.source}`);
-
-  const dataDir = options.workflow ? undefined : await mkdtemp(path.join(os.tmpdir(), 'exodetect-evaluate-'));
-  const workflow = options.workflow ?? (await LocalWorkflow.start({ dataDir: dataDir!, ...options.workflowProps }));
-  const batchId = `evaluate-${Date.now()}-${Math.floor(Math.random() * 1e6)}`;
-  let records: Map<string, ImageRecord>;
+  const resolved = await resolveModel(options.model, path.resolve(options.dataDir ?? DEFAULT_DATA_DIR));
+  let model: LoadedModel;
   try {
-    await workflow.putObject(modelKey(version), modelBytes);
-    const bar = (options.progress ?? true) ? progressBar({ label: 'Detecting', total: images.length }) : undefined;
-    let done = 0;
-    const onObject = (r: { eventName: string; s3: { object: { key: string } } }) => {
-      if (r.eventName.startsWith('ObjectCreated') && decodeURIComponent(r.s3.object.key).startsWith(`${resultsPrefix(batchId)}images/`)) bar?.update(++done);
-    };
-    workflow.server.events.on('object', onObject);
+    model = await loadModel(resolved.bytes, { key: resolved.path });
+  } catch (err) {
+    throw new InputError(`model ${resolved.description} is not a readable ONNX model: ${(err as Error).message}`);
+  }
+  let ingested;
+  let truth;
+  let scores;
+  try {
+    const extraFiles = await extraAnnotationFiles(options.annotations, options.datasetDir);
+    ({ ingested } = await checkDatasetFolder({ datasetDir: options.datasetDir, nmPerPx: options.nmPerPx, extraFiles }));
+    if (ingested.images.length === 0) {
+      const first = ingested.problems.slice(0, 10).map((p) => `\n  ${formatProblem(p)}`).join('');
+      throw new InputError(`no labelled image in ${options.datasetDir} can be scored (${ingested.problems.length} problems)${first}`);
+    }
+    truth = truthDocument(path.basename(path.resolve(options.datasetDir)), 'all', ingested, ingested.images, ingested.problems);
+    const source = await folderDatasetSource(options.datasetDir);
+    const bar = (options.progress ?? true) ? progressBar({ label: 'Detecting', total: truth.images.length }) : undefined;
     try {
-      // Only the annotated images: the batch is the evaluation set.
-      for (const image of annotated) await workflow.uploadFile(image.file, `batches/${batchId}/images/${image.relative}`);
-      const { outcome } = await workflow.commitBatch(batchId, {
-        score_threshold: EVALUATION_SCORE_FLOOR,
-        model_version: version,
-        ...(options.nmPerPx !== undefined && { nm_per_px: options.nmPerPx }),
-      });
-      if (outcome.status !== 'SUCCEEDED') throw new InputError(`inference failed: ${outcome.error ?? ''} ${outcome.cause ?? ''}`.slice(0, 2000));
+      scores = await scoreModelsOnTruth(truth, [model], { read: (file) => source.read(file).catch(() => undefined), onImage: (done) => bar?.update(done) });
     } finally {
-      workflow.server.events.off('object', onObject);
       bar?.stop();
     }
-    records = new Map();
-    for (const key of await workflow.listKeys(`${resultsPrefix(batchId)}images/`)) {
-      const record = await workflow.getJson<ImageRecord>(key);
-      records.set(record.image_key.slice(`batches/${batchId}/images/`.length), record);
-    }
   } finally {
-    if (dataDir) {
-      await workflow.close();
-      await rm(dataDir, { recursive: true, force: true });
-    }
+    await model.session.release().catch(() => undefined);
   }
-
-  const evals: ImageEval[] = [];
-  const predictions: { image_id: number; file_name: string; category_id: number; bbox: number[]; score: number }[] = [];
-  const failedImages: { file: string; error: string }[] = [];
-  annotated.forEach((image, index) => {
-    const record = records.get(image.relative);
-    const imageId = image.gt.imageId ?? index + 1;
-    if (!record || record.status !== 'ok') {
-      failedImages.push({ file: image.relative, error: record?.status === 'error' ? `${record.error.code}: ${record.error.message}` : 'no result' });
-      evals.push({ predBoxes: [], predScores: [], predClasses: [], gtBoxes: image.gt.boxes, gtClasses: image.gt.boxes.map(() => 0), nmPerPx: 1 });
-      return;
-    }
-    const boxes = record.detections.map((d) => d.box_px as XyxyBox);
-    for (const d of record.detections) {
-      const [x1, y1, x2, y2] = d.box_px;
-      predictions.push({ image_id: imageId, file_name: image.relative, category_id: 1, bbox: [x1, y1, x2 - x1, y2 - y1], score: d.score });
-    }
-    evals.push({
-      predBoxes: boxes,
-      predScores: record.detections.map((d) => d.score),
-      predClasses: record.detections.map(() => 0),
-      gtBoxes: image.gt.boxes,
-      gtClasses: image.gt.boxes.map(() => 0),
-      nmPerPx: record.nm_per_px,
-    });
-  });
-  const metrics = evaluateDetections(evals, 1, threshold);
+  const scored = scores.models[0]!;
+  const predictions = scored.predictions.flatMap((p, index) =>
+    p.detections.map((d) => ({
+      // The annotation file's own id when it has one (COCO), so COCO tools match these predictions to it.
+      image_id: p.sourceImageId ?? index + 1,
+      file_name: p.file,
+      category_id: 1,
+      bbox: [d.box[0], d.box[1], d.box[2] - d.box[0], d.box[3] - d.box[1]],
+      score: d.score,
+    })),
+  );
+  const assumedScale = scored.predictions.filter((p) => p.nmPerPxSource === 'model').length;
 
   await mkdir(options.outDir, { recursive: true });
   const predictionsFile = path.join(options.outDir, 'predictions.coco.json');
   const metricsFile = path.join(options.outDir, 'metrics.json');
   await writeFile(predictionsFile, JSON.stringify(predictions));
+  const problems = ingested.problems.map(formatProblem);
   await writeFile(
     metricsFile,
     JSON.stringify(
       {
         format: 'exodetect-evaluation',
-        version: 1,
-        model: { path: path.resolve(modelPath), version: metadata[MODEL_METADATA_KEYS.modelVersion] ?? version, score_threshold: threshold },
-        annotations: path.resolve(options.annotations),
+        version: 2,
+        model: { reference: options.model ?? null, description: resolved.description, path: resolved.path, version: model.version, score_threshold: model.scoreThreshold ?? null },
+        dataset: path.resolve(options.datasetDir),
         score_floor: EVALUATION_SCORE_FLOOR,
-        evaluation: metrics,
-        failed_images: failedImages,
-        unannotated_images: unannotated,
+        evaluation: scored.metrics,
+        images: scored.predictions.map((p) => ({ file: p.file, nm_per_px: p.nmPerPx, nm_per_px_source: p.nmPerPxSource, detections: p.detections.length })),
+        failed_images: scores.failed,
+        annotation_problems: problems,
       },
       null,
       2,
     ),
   );
-  return { metrics, predictionsFile, metricsFile };
+  return {
+    metrics: scored.metrics,
+    predictionsFile,
+    metricsFile,
+    model: `${resolved.description} (version ${model.version})`,
+    images: truth.images.length,
+    problems,
+    failedImages: scores.failed,
+    assumedScale,
+  };
 }

@@ -66,6 +66,8 @@ export interface RunBatchResult {
   readonly summary?: BatchSummary;
   /** From the first upload to the results being in the output folder. */
   readonly seconds: number;
+  /** The model the batch ran with, in words ("the champion 2026...", "the bundled default model"). */
+  readonly model: string;
 }
 
 /** A batch id from a folder name: safe alphabet, plus the time so runs do not overwrite each other. */
@@ -128,6 +130,16 @@ export async function uploadBundledModel(workflow: LocalWorkflow, required: bool
   }
   await readModelFile(BUNDLED_MODEL_DIR);
   await workflow.uploadDirectory(BUNDLED_MODEL_DIR, `models/${DEFAULT_MODEL_VERSION}/`);
+}
+
+/** Which model a run uses, in words: what validate-batch will pick for this manifest. */
+async function describeModelChoice(workflow: LocalWorkflow, requested: string | undefined, choice: ModelChoice): Promise<string> {
+  if (choice.bytes) return `${requested} (stored as model ${choice.version})`;
+  if (choice.version === DEFAULT_MODEL_VERSION) return 'the bundled default model';
+  if (choice.version) return `model ${choice.version}`;
+  if ((await workflow.listKeys(CHAMPION_KEY)).length === 0) return 'the bundled default model (no model has been trained and promoted here)';
+  const champion = await workflow.getJson<{ version: string; dataset?: string }>(CHAMPION_KEY);
+  return `the champion ${champion.version}${champion.dataset ? `, trained on dataset ${champion.dataset}` : ''} (--model default runs the bundled one)`;
 }
 
 /** Files that mark a folder as one exodetect wrote results into (the only kind `--replace` empties). */
@@ -199,6 +211,7 @@ export async function runBatchLocally(options: RunBatchOptions): Promise<RunBatc
     if (model.version && !model.bytes && (await workflow.listKeys(modelKey(model.version))).length === 0) {
       throw new InputError(`model version "${model.version}" is not in the local store (${modelKey(model.version)})`);
     }
+    const modelUsed = await describeModelChoice(workflow, options.model, model);
     const manifest: BatchManifest = {
       ...options.manifest,
       ...(options.nmPerPx !== undefined && { nm_per_px: options.nmPerPx }),
@@ -233,7 +246,7 @@ export async function runBatchLocally(options: RunBatchOptions): Promise<RunBatc
     // A failed batch's results (summary, report, error records, failure.json) are copied too: they say why.
     await workflow.downloadPrefix(resultsPrefix(batchId), outDir);
     const summary = (outcome.output as { summary?: { Payload?: BatchSummary } } | null)?.summary?.Payload;
-    return { batchId, outDir, outcome, summary, seconds: (Date.now() - started) / 1000 };
+    return { batchId, outDir, outcome, summary, seconds: (Date.now() - started) / 1000, model: modelUsed };
   } finally {
     await workflow.close();
   }
@@ -248,7 +261,7 @@ export async function describeBatchRun(result: RunBatchResult): Promise<string[]
     failure_codes: Record<string, number>;
     outcome?: { within_tolerance: boolean; reason: string | null };
   }>(path.join(result.outDir, RESULT_FILES.summary));
-  const lines: string[] = [];
+  const lines: string[] = [`Model: ${result.model}`];
   if (summary) {
     lines.push(
       `Batch ${result.batchId}: ${summary.images.total} images, ${summary.images.failed} failed, ${summary.detections.total} detections in ${result.seconds.toFixed(1)} s`,

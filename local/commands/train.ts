@@ -1,16 +1,25 @@
 /**
- * `exodetect train`: an annotated folder goes to datasets/<name>/ in the
- * local S3, then the training state machine runs (check, split, the trainer
- * as the local SageMaker job, register, promote by the same rule as in AWS).
+ * `exodetect train`: an annotated folder becomes datasets/<name>/ in the local
+ * S3 (mirrored: files removed from the folder are removed there), then the
+ * training state machine runs (check, split with the dataset ingestion, the
+ * trainer as the local SageMaker job, register, promote by the same rule as
+ * in AWS: the candidate must beat the champion, or the bundled default model
+ * while there is none). The result says what changed, what was skipped and
+ * why, and which model `exodetect run` uses now.
  */
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { stat } from 'node:fs/promises';
-import { PREFIX } from '../../lambdas/core/keys.js';
+import { CHAMPION_KEY, DEFAULT_MODEL_VERSION, PREFIX } from '../../lambdas/core/keys.js';
+import type { SplitResult } from '../../lambdas/training/dataset-split.js';
+import { readableCause } from '../../lambdas/training/notification.js';
+import type { PromotionResult } from '../../lambdas/training/promotion.js';
 import { InputError } from '../errors.js';
 import { progressBar } from '../progress.js';
 import type { ExecutionOutcome } from '../stepfunctions/runner.js';
-import { findImages, LocalWorkflow, type LocalWorkflowProps } from '../workflow.js';
-import { DEFAULT_DATA_DIR } from './run.js';
+import { listImages, LocalWorkflow, type LocalWorkflowProps, type SyncReport } from '../workflow.js';
+import { BUNDLED_MODEL_DIR, DEFAULT_DATA_DIR, uploadBundledModel } from './run.js';
 
 export interface TrainLocallyOptions {
   readonly datasetDir: string;
@@ -18,14 +27,22 @@ export interface TrainLocallyOptions {
   readonly datasetName?: string;
   readonly epochs?: number;
   readonly batchSize?: number;
+  /** nm/px of every image (overrides dataset.json, COCO scales and the files' calibration). */
   readonly nmPerPx?: number;
   readonly validationFraction?: number;
+  /**
+   * Weights to start from: 'default' (the bundled model), 'champion', a model version in the local store,
+   * a .pt file, or 'none' (from scratch). Default: the champion when there is one, else the bundled model.
+   */
+  readonly initFrom?: string;
   /** More trainer hyperparameters (strings, as SageMaker passes them). */
   readonly hyperparameters?: Readonly<Record<string, string>>;
   /** Train even when the dataset did not change since the champion. */
   readonly force?: boolean;
   readonly dataDir?: string;
   readonly port?: number;
+  /** Where the run's record goes (problems.txt, and the model card and metrics when a model was trained). Default: exodetect-training/<dataset>-<runId>/. */
+  readonly outDir?: string;
   /** Progress bar over epochs. Default: true. */
   readonly progress?: boolean;
   /** Every trainer log line. Default: none (the progress bar only). */
@@ -33,8 +50,24 @@ export interface TrainLocallyOptions {
   readonly workflowProps?: Partial<LocalWorkflowProps>;
 }
 
+export interface TrainLocallyResult {
+  readonly outcome: ExecutionOutcome;
+  readonly dataset: string;
+  readonly sync: SyncReport;
+  /** What the run started from, in words. */
+  readonly initFrom: string;
+  readonly runId?: string;
+  readonly split?: SplitResult;
+  readonly promotion?: PromotionResult;
+  /** Local copies: problems.txt, and card.md / metrics.json of the trained model. */
+  readonly outDir?: string;
+  /** The model `exodetect run` uses after this run, in words. */
+  readonly modelInUse: string;
+}
+
 /** Dataset names become S3 prefixes and training job names. */
 export const DATASET_NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,39}$/;
+export const DEFAULT_TRAINING_DIR = 'exodetect-training';
 
 export function datasetNameFrom(dir: string): string {
   return (
@@ -47,18 +80,53 @@ export function datasetNameFrom(dir: string): string {
   );
 }
 
-export async function trainLocally(options: TrainLocallyOptions): Promise<ExecutionOutcome> {
-  await findImages(options.datasetDir);
-  if (!(await stat(options.datasetDir)).isDirectory()) throw new InputError(`${options.datasetDir} is not a folder`);
+/** The request's initFrom (a version in the store) for what the user asked; a .pt file is stored as models/local-<hash>/model.pt first. */
+async function resolveInitFrom(workflow: LocalWorkflow, requested: string | undefined): Promise<{ version?: string; description: string }> {
+  const hasChampion = (await workflow.listKeys(CHAMPION_KEY)).length > 0;
+  const choice = requested ?? (hasChampion ? 'champion' : existsSync(path.join(BUNDLED_MODEL_DIR, 'model.pt')) ? DEFAULT_MODEL_VERSION : 'none');
+  if (choice === 'none' || choice === 'scratch') return { description: 'from scratch' };
+  if (choice === 'champion') {
+    if (!hasChampion) throw new InputError('--init-from champion: there is no trained champion yet; use --init-from default (the bundled model) or none');
+    const champion = await workflow.getJson<{ version: string }>(CHAMPION_KEY);
+    return { version: 'champion', description: `fine-tuned from the champion ${champion.version}${requested ? '' : ' (the default while there is one)'}` };
+  }
+  if (choice === DEFAULT_MODEL_VERSION) {
+    return { version: DEFAULT_MODEL_VERSION, description: `fine-tuned from the bundled default model${requested ? '' : ' (the default while there is no champion)'}` };
+  }
+  if (choice.endsWith('.pt') || existsSync(choice)) {
+    if (!existsSync(choice)) throw new InputError(`--init-from ${choice}: the file does not exist`);
+    const bytes = await readFile(choice);
+    const version = `local-${createHash('sha256').update(bytes).digest('hex').slice(0, 12)}`;
+    await workflow.putObject(`${PREFIX.models}${version}/model.pt`, bytes);
+    return { version, description: `fine-tuned from ${choice}` };
+  }
+  if (!/^[A-Za-z0-9._-]+$/.test(choice)) throw new InputError(`--init-from ${choice}: not default, champion, none, a model version or a .pt file`);
+  if ((await workflow.listKeys(`${PREFIX.models}${choice}/model.pt`)).length === 0) {
+    throw new InputError(`--init-from ${choice}: the local store has no models/${choice}/model.pt (see \`exodetect models\`)`);
+  }
+  return { version: choice, description: `fine-tuned from model ${choice}` };
+}
+
+/** Which model `exodetect run` picks now: the champion, else the bundled default. */
+export async function modelInUse(workflow: LocalWorkflow): Promise<string> {
+  if ((await workflow.listKeys(CHAMPION_KEY)).length === 0) return 'the bundled default model (models/default)';
+  const champion = await workflow.getJson<{ version: string; promoted_at?: string; dataset?: string }>(CHAMPION_KEY);
+  return `the champion ${champion.version}${champion.dataset ? ` (trained on ${champion.dataset}` : ''}${champion.promoted_at ? `, promoted ${champion.promoted_at.slice(0, 16).replace('T', ' ')} UTC)` : champion.dataset ? ')' : ''}`;
+}
+
+export async function trainLocally(options: TrainLocallyOptions): Promise<TrainLocallyResult> {
+  await listImages(options.datasetDir);
   const dataset = options.datasetName ?? datasetNameFrom(options.datasetDir);
   if (!DATASET_NAME_PATTERN.test(dataset)) throw new InputError(`dataset name "${dataset}" must be 1-40 characters of a-z, 0-9 and '-'`);
   if (options.validationFraction !== undefined && !(options.validationFraction > 0 && options.validationFraction < 1)) {
     throw new InputError(`--validation-fraction must be between 0 and 1, got ${options.validationFraction}`);
   }
+  if (options.nmPerPx !== undefined && !(options.nmPerPx > 0 && options.nmPerPx <= 1000)) {
+    throw new InputError(`--nm-per-px must be a number in (0, 1000], got ${options.nmPerPx}`);
+  }
   const hyperparameters: Record<string, string> = {
     ...(options.epochs !== undefined && { epochs: String(options.epochs) }),
     ...(options.batchSize !== undefined && { batch_size: String(options.batchSize) }),
-    ...(options.nmPerPx !== undefined && { default_image_nm_per_px: String(options.nmPerPx) }),
     ...options.hyperparameters,
   };
   const workflow = await LocalWorkflow.start({ dataDir: path.resolve(options.dataDir ?? DEFAULT_DATA_DIR), port: options.port, ...options.workflowProps });
@@ -70,20 +138,86 @@ export async function trainLocally(options: TrainLocallyOptions): Promise<Execut
     if (epoch) bar?.update(Number(epoch[1]));
     options.onLog?.(line);
   };
+  const outputs = new Map<string, unknown>();
+  const onTask = (t: { stateName: string; output: unknown }) => outputs.set(t.stateName, (t.output as { Payload?: unknown })?.Payload ?? t.output);
   workflow.trainingEvents.on('log', onLog);
+  workflow.sfn.events.on('task-succeeded', onTask);
   try {
-    const files = await workflow.uploadDirectory(options.datasetDir, `${PREFIX.datasets}${dataset}/`);
-    options.onLog?.(`uploaded ${files} files to datasets/${dataset}/`);
+    // The bundled model is what a new model must beat while there is no champion, and the default start.
+    await uploadBundledModel(workflow, false);
+    const sync = await workflow.syncDirectory(options.datasetDir, `${PREFIX.datasets}${dataset}/`);
+    const init = await resolveInitFrom(workflow, options.initFrom);
     const execution = workflow.training.startExecution({
       dataset,
       force: options.force ?? false,
       hyperparameters,
+      ...(options.nmPerPx !== undefined && { nmPerPx: options.nmPerPx }),
+      ...(init.version !== undefined && { initFrom: init.version }),
       split: { by: 'image', validationFraction: options.validationFraction ?? 0.2, testFraction: 0, seed: 42 },
     });
-    return await execution.done;
+    const outcome = await execution.done;
+    bar?.stop();
+    const runId = (outputs.get('CheckDataset') as { runId?: string } | undefined)?.runId;
+    const split = outputs.get('SplitDataset') as SplitResult | undefined;
+    const promotion = outputs.get('PromoteModel') as PromotionResult | undefined;
+    let outDir: string | undefined;
+    if (runId && split) {
+      outDir = path.resolve(options.outDir ?? path.join(DEFAULT_TRAINING_DIR, `${dataset}-${runId}`));
+      await mkdir(outDir, { recursive: true });
+      const problems = await workflow.getJson<{ problems: { file: string; line: number | null; problem: string }[] }>(split.problems.key);
+      await writeFile(path.join(outDir, 'problems.txt'), problems.problems.map((p) => `${p.file}${p.line ? `:${p.line}` : ''}: ${p.problem}\n`).join(''));
+      const registered = outputs.get('RegisterModel') as { metricsKey?: string; cardKey?: string } | undefined;
+      for (const key of [registered?.metricsKey, registered?.cardKey]) {
+        if (key) await writeFile(path.join(outDir, path.posix.basename(key)), await workflow.getText(key));
+      }
+    }
+    return { outcome, dataset, sync, initFrom: init.description, runId, split, promotion, outDir, modelInUse: await modelInUse(workflow) };
   } finally {
     bar?.stop();
     workflow.trainingEvents.off('log', onLog);
+    workflow.sfn.events.off('task-succeeded', onTask);
     await workflow.close();
   }
+}
+
+const MAX_LISTED = 10;
+const list = (names: readonly string[]) => `${names.slice(0, 3).join(', ')}${names.length > 3 ? `, ... (${names.length})` : ''}`;
+
+/** What a person reads after `exodetect train`. */
+export function describeTraining(result: TrainLocallyResult): string[] {
+  const { sync, split, promotion, outcome } = result;
+  const lines: string[] = [];
+  const changes = [
+    sync.added.length && `${sync.added.length} added (${list(sync.added)})`,
+    sync.changed.length && `${sync.changed.length} changed (${list(sync.changed)})`,
+    sync.removed.length && `${sync.removed.length} removed (${list(sync.removed)})`,
+  ].filter(Boolean);
+  lines.push(`Dataset ${result.dataset}: ${changes.length ? changes.join(', ') : 'no file changed'}; ${sync.unchanged} files unchanged.`);
+  for (const s of sync.skipped) lines.push(`  skipped ${s.path}: ${s.reason}`);
+  if (split) {
+    const c = split.counts;
+    lines.push(
+      `Split: train ${c.train?.images ?? 0} images (${c.train?.objects ?? 0} objects), validation ${c.validation?.images ?? 0} images (${c.validation?.objects ?? 0} objects); ${result.initFrom}.`,
+    );
+    if (split.problems.count > 0) {
+      lines.push(`${split.problems.count} annotation problem${split.problems.count === 1 ? '' : 's'} (skipped${split.problems.count > MAX_LISTED ? `; the first ${MAX_LISTED}` : ''}):`);
+      for (const p of split.problems.first.slice(0, MAX_LISTED)) lines.push(`  ${p}`);
+      if (result.outDir) lines.push(`All of them: ${path.join(result.outDir, 'problems.txt')}`);
+    }
+  }
+  if (outcome.status === 'SUCCEEDED') {
+    const output = outcome.output as { status?: string; reason?: string; modelVersion?: string } | null;
+    if (output?.status === 'unchanged') {
+      lines.push(`Not trained: ${output.reason} (--force trains anyway).`);
+    } else if (promotion) {
+      const v = promotion.candidate.validation;
+      lines.push(`Model ${promotion.candidate.version}: validation AP50 ${v.ap50.toFixed(3)}, F1 ${v.f1.toFixed(3)}${typeof v.precision === 'number' ? `, precision ${v.precision.toFixed(3)}, recall ${(v.recall as number).toFixed(3)}` : ''}.`);
+      lines.push(`${promotion.promoted ? 'Promoted' : 'Not promoted'}: ${promotion.reason}.`);
+      if (result.outDir) lines.push(`Model card and metrics: ${result.outDir}`);
+    }
+  } else {
+    lines.push(`Training FAILED: ${outcome.error ?? 'error'}: ${readableCause(outcome.cause ?? '')}`);
+  }
+  lines.push(`exodetect run uses ${result.modelInUse}.`);
+  return lines;
 }

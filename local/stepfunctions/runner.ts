@@ -68,6 +68,7 @@ export interface LocalStepFunctionsProps {
  *  'execution-finished' ExecutionOutcome
  *  'map-progress' MapProgress & {executionArn}
  *  'state-entered' {executionArn, stateName}
+ *  'task-succeeded' {executionArn, stateName, output}: a Task's result, as in the execution history
  */
 export class LocalStepFunctions {
   readonly events = new EventEmitter();
@@ -200,6 +201,14 @@ export class LocalStepFunctions {
         }
         overrides[stateName] = (input) => integration(input, { stateName, resource, context });
       }
+    }
+    // Like GetExecutionHistory's TaskSucceeded events: what each Task returned (the CLI reads run ids and problems from them).
+    for (const [stateName, fn] of Object.entries(overrides)) {
+      overrides[stateName] = async (input) => {
+        const output = await fn(input);
+        this.events.emit('task-succeeded', { executionArn: ids.executionArn, stateName, output });
+        return output;
+      };
     }
     return overrides;
   }

@@ -14,6 +14,7 @@ import { CHAMPION_KEY } from '../../lambdas/core/keys.js';
 import { LocalWorkflow } from '../../local/workflow.js';
 import { moduleHandlerResolver, tableHandlerResolver, type LambdaHandler } from '../../local/stepfunctions/lambda.js';
 import { TRAINER_TIMEOUT_MS } from '../helpers/timeouts.js';
+import { readableCause } from '../../lambdas/training/notification.js';
 
 const TRAINING_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'training-container');
 /** Small and quick: one epoch of 64 px crops through a narrow network on one thread. */
@@ -97,15 +98,20 @@ describe('training state machine, locally end to end', () => {
     expect(first.model.key).toBe(champion.model_key);
   }, TRAINER_TIMEOUT_MS);
 
-  it('fails like a failed SageMaker job when the trainer fails, with its reason in the notification', async () => {
+  it('fails like a failed SageMaker job when the trainer fails, with its reason in the execution, the notification and the failure record', async () => {
     const outcome = await workflow.training.startExecution({ dataset: 'synth', force: true, hyperparameters: { ...TINY, epochs: 'zero' } }).done;
     expect(outcome.status).toBe('FAILED');
-    expect(outcome.error).toBe('TrainingFailed');
+    // The execution itself carries the error and its cause (ErrorPath/CausePath), not a pointer elsewhere.
+    expect(outcome.error).toBe('States.TaskFailed');
+    expect(readableCause(outcome.cause!)).toMatch(/^AlgorithmError: .*epochs/);
     const failed = notifications.find((n) => n.kind === 'training.failed');
     const error = failed?.detail.error as { Error: string; Cause: string };
     expect(error.Error).toBe('States.TaskFailed');
     const job = JSON.parse(error.Cause) as { TrainingJobStatus: string; FailureReason: string };
     expect(job.TrainingJobStatus).toBe('Failed');
     expect(job.FailureReason).toMatch(/^AlgorithmError: .*epochs/);
+    const runId = (failed?.detail as { runId: string }).runId;
+    const record = await workflow.getJson<{ error: string; cause: string; run_id: string }>(`training/${runId}/failure.json`);
+    expect(record).toMatchObject({ error: 'States.TaskFailed', run_id: runId, cause: job.FailureReason });
   }, TRAINER_TIMEOUT_MS);
 });

@@ -208,7 +208,9 @@ describe('least privilege (S3 by prefix)', () => {
     ]);
     expect(access(stack.notifications.notifyFunction)).toEqual([
       's3:AbortMultipartUpload <Bucket>/results/*/failure.json',
+      's3:AbortMultipartUpload <Bucket>/training/*/failure.json',
       's3:PutObject <Bucket>/results/*/failure.json',
+      's3:PutObject <Bucket>/training/*/failure.json',
     ]);
   });
 

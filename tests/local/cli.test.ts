@@ -78,7 +78,7 @@ describe('exodetect run: clear errors', () => {
     await expect(run(path.join(dir, 'images'), { model: path.join(dir, 'empty.onnx') })).rejects.toThrow(/empty\.onnx is empty/);
     await expect(run(path.join(dir, 'images'), { model: path.join(dir, 'no-graph.onnx') })).rejects.toThrow(/no-graph\.onnx is not a readable ONNX model/);
     await expect(run(path.join(dir, 'images'), { model: path.join(dir, 'nope.onnx') })).rejects.toThrow(/is neither a file/);
-    await expect(evaluateLocally({ imagesDir: path.join(dir, 'images'), annotations: path.join(dir, 'images'), model: path.join(dir, 'broken.onnx'), outDir: dir })).rejects.toThrow(
+    await expect(evaluateLocally({ datasetDir: path.join(dir, 'images'), annotations: path.join(dir, 'images'), model: path.join(dir, 'broken.onnx'), outDir: dir })).rejects.toThrow(
       /not a readable ONNX model/,
     );
   });

@@ -1,5 +1,5 @@
 /**
- * `exodetect evaluate` through the local inference path, with a detector
+ * `exodetect evaluate` through the inference path, with a detector
  * built in the test whose outputs are known, against COCO and YOLO ground truth.
  */
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -9,11 +9,9 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MODEL_FORMAT_NAME, MODEL_METADATA_KEYS } from '../../lambdas/core/contracts.js';
 import { evaluateLocally } from '../../local/commands/evaluate.js';
-import { LocalWorkflow } from '../../local/workflow.js';
 import { buildConstantDetectorModel } from '../helpers/onnx-builder.js';
 
 let dir: string;
-let workflow: LocalWorkflow;
 const SIZE = 64;
 // The detector emits these rows for every image; the third is a low-score false positive.
 const ROWS = [
@@ -64,10 +62,8 @@ beforeAll(async () => {
   const yolo = (x: number, y: number, w: number, h: number) => `0 ${(x + w / 2) / SIZE} ${(y + h / 2) / SIZE} ${w / SIZE} ${h / SIZE}`;
   await writeFile(path.join(dir, 'yolo', 'one.txt'), `${yolo(10, 10, 20, 24)}\n${yolo(40, 40, 12, 10)}\n`);
   await writeFile(path.join(dir, 'yolo', 'two.txt'), `${yolo(10, 10, 20, 24)}\n${yolo(30, 2, 10, 10)}\n`);
-  workflow = await LocalWorkflow.start({ dataDir: path.join(dir, 's3'), logLevel: 'CRITICAL' });
 });
 afterAll(async () => {
-  await workflow?.close();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -75,13 +71,12 @@ describe('exodetect evaluate', () => {
   it('writes COCO predictions down to the 0.01 floor and the trainer\'s metrics at the model threshold', async () => {
     const out = path.join(dir, 'out-coco');
     const result = await evaluateLocally({
-      imagesDir: path.join(dir, 'images'),
+      datasetDir: path.join(dir, 'images'),
       annotations: path.join(dir, 'gt.coco.json'),
       model: path.join(dir, 'model.onnx'),
       outDir: out,
       nmPerPx: 2,
       progress: false,
-      workflow,
     });
     // At 0.5: TP = 2 + 1, FP = 1 (image two's 0.6 box), 4 objects.
     expect(result.metrics).toMatchObject({ precision: 0.75, recall: 0.75, f1: 0.75, n_images: 2, n_objects: 4, threshold: 0.5 });
@@ -103,21 +98,23 @@ describe('exodetect evaluate', () => {
 
   it('reads YOLO labels to the same result', async () => {
     const result = await evaluateLocally({
-      imagesDir: path.join(dir, 'images'),
+      datasetDir: path.join(dir, 'images'),
       annotations: path.join(dir, 'yolo'),
       model: path.join(dir, 'model.onnx'),
       outDir: path.join(dir, 'out-yolo'),
       nmPerPx: 2,
       progress: false,
-      workflow,
     });
     expect(result.metrics).toMatchObject({ precision: 0.75, recall: 0.75, n_objects: 4 });
   });
 
-  it('names a malformed YOLO line', async () => {
+  it('skips and names a malformed YOLO line, and refuses a folder without labels', async () => {
     await writeFile(path.join(dir, 'yolo', 'two.txt'), '0 0.5 0.5 0.1\n');
-    await expect(
-      evaluateLocally({ imagesDir: path.join(dir, 'images'), annotations: path.join(dir, 'yolo'), model: path.join(dir, 'model.onnx'), outDir: dir, progress: false, workflow }),
-    ).rejects.toThrow(/two\.txt line 1: expected "class cx cy w h"/);
+    const result = await evaluateLocally({ datasetDir: path.join(dir, 'images'), annotations: path.join(dir, 'yolo'), model: path.join(dir, 'model.onnx'), outDir: path.join(dir, 'out-bad'), progress: false });
+    expect(result.problems).toEqual(["two.txt:1: expected 'class cx cy w h' (or 'class x y x y ...' for an outline), got '0 0.5 0.5 0.1'"]);
+    expect(result.metrics.n_objects).toBe(2);
+    await expect(evaluateLocally({ datasetDir: path.join(dir, 'images'), model: path.join(dir, 'model.onnx'), outDir: dir, progress: false })).rejects.toThrow(
+      /no annotation files in .*images: expected YOLO/,
+    );
   });
 });

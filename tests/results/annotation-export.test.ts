@@ -13,6 +13,7 @@ import { exportAnnotations, exportAnnotationsCli } from '../../local/commands/ex
 import { generateErrorRecord, generateImageResult, resultKeyFor } from './batch-generator.js';
 import { putAll, startS3Fixture } from './s3-helpers.js';
 import { TRAINER_TIMEOUT_MS } from '../helpers/timeouts.js';
+import { checkDatasetFolder } from '../../local/commands/check.js';
 
 const run = promisify(execFile);
 const batchId = 'export-batch';
@@ -139,7 +140,10 @@ describe('the trainer reads the exports back', () => {
     }
   });
 
-  it.each(['coco', 'yolo', 'voc'] as const)('%s: exodetect_train.annotations.load_channel gives the same boxes', async (format) => {
+  it.each(['coco', 'yolo', 'voc'] as const)('%s: through the ingestion, exodetect_train.annotations.load_channel gives the same boxes', async (format) => {
+    // As training reads an export: the ingestion writes the canonical truth.json, the trainer reads that.
+    const check = await checkDatasetFolder({ datasetDir: join(root, `out-${format}`), truthOut: join(root, `out-${format}`, 'truth.json') });
+    expect(check.ingested.problems).toEqual([]);
     const script = [
       'import json, sys',
       'from exodetect_train.annotations import load_channel',

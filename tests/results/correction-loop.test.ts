@@ -17,6 +17,7 @@ import { processImage } from '../../lambdas/core/pipeline.js';
 import { toAnnotationImage } from '../../lambdas/results/annotation-export.js';
 import { exportAnnotations } from '../../local/commands/export-annotations.js';
 import { TRAINER_TIMEOUT_MS } from '../helpers/timeouts.js';
+import { checkDatasetFolder } from '../../local/commands/check.js';
 
 const run = promisify(execFile);
 const PYTHON = '/usr/bin/python3';
@@ -66,6 +67,8 @@ describe('predict -> export -> import as training data', () => {
       const name = r.image_key.slice(batchImagesPrefix(batchId).length);
       await copyFile(join(imagesDir, name), join(out, name));
     }
+    // As training reads it: the ingestion writes the canonical truth.json, the trainer reads that.
+    await checkDatasetFolder({ datasetDir: out, truthOut: join(out, 'truth.json') });
     const script = [
       'import json, sys',
       'from exodetect_train.annotations import load_channel',

@@ -48,7 +48,7 @@ describe('checkDataset', () => {
       annotationFiles: 1,
       request: { dataset: 'visn' },
     });
-    expect(out.reason).toMatch(/no champion/);
+    expect(out.reason).toMatch(/no trained champion yet: .* beats the bundled default model/);
     expect(out.runId).toBe(`20261125-083000-${out.fingerprint.slice(0, 8)}`);
     expect(out.modelVersion).toBe(out.runId);
     expect(out.trainingJobName).toMatch(/^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$/);

@@ -1,16 +1,20 @@
 /**
  * Head-to-head promotion on the run's validation split, with real ONNX models
  * through the inference path on local S3: the bundled default model against a
- * constant detector that always reports the same box.
+ * constant detector that always reports the same box. The split is the real
+ * split step's output for a dataset of demo images with one COCO file.
  */
 import { readFile, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { objectExists } from '../../lambdas/training/s3-objects.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MODEL_FORMAT_NAME, MODEL_METADATA_KEYS } from '../../lambdas/core/contracts.js';
 import { createS3Client } from '../../lambdas/core/s3.js';
-import { createModelComparer, loadChannelGroundTruth } from '../../lambdas/training/model-comparison.js';
+import { splitDataset } from '../../lambdas/training/dataset-split.js';
+import { createModelComparer } from '../../lambdas/training/model-comparison.js';
+import { parseTruthDocument } from '../../lambdas/training/truth-scoring.js';
 import type { RegisteredModel } from '../../lambdas/training/model-registration.js';
 import { promoteModel } from '../../lambdas/training/promotion.js';
 import { startLocalS3Server, type LocalS3Server } from '../../local/s3-server.js';
@@ -19,6 +23,8 @@ import { buildConstantDetectorModel } from '../helpers/onnx-builder.js';
 const BUCKET = 'exodetect-data';
 const RUN = '20261125-090000-abcdef01';
 const CHANNEL = `training/${RUN}/channels/validation/`;
+const IMAGES = ['exo-demo-01.png', 'exo-demo-02.png', 'exo-demo-03.png', 'exo-demo-04.png'];
+let split: Awaited<ReturnType<typeof splitDataset>>;
 const root = new URL('../..', import.meta.url).pathname;
 const SAMPLES = path.join(root, 'samples', 'demo-batch');
 let dir: string;
@@ -58,11 +64,10 @@ beforeAll(async () => {
     metadata: { [MODEL_METADATA_KEYS.format]: MODEL_FORMAT_NAME, [MODEL_METADATA_KEYS.nmPerPx]: '1.5', [MODEL_METADATA_KEYS.scoreThreshold]: '0.5' },
   });
   await put(championRecord.model_key, constant);
-  // The run's validation channel: two images, the shared COCO file, dataset.json and split.json.
-  for (const name of ['exo-demo-01.png', 'exo-demo-02.png']) await put(`${CHANNEL}${name}`, await readFile(path.join(SAMPLES, name)));
-  await put(`${CHANNEL}ground-truth.coco.json`, await readFile(path.join(SAMPLES, 'ground-truth.coco.json')));
-  await put(`${CHANNEL}dataset.json`, '{"nm_per_px": 1.5}');
-  await put(`${CHANNEL}split.json`, JSON.stringify({ images: ['exo-demo-01.png', 'exo-demo-02.png'] }));
+  // A dataset as a user uploads it: four images and the one COCO file that labels the whole folder (its info says 1.5 nm/px).
+  for (const name of IMAGES) await put(`datasets/demo/${name}`, await readFile(path.join(SAMPLES, name)));
+  await put('datasets/demo/ground-truth.coco.json', await readFile(path.join(SAMPLES, 'ground-truth.coco.json')));
+  split = await splitDataset(s3, { bucket: BUCKET, dataset: 'demo', datasetPrefix: 'datasets/demo/', runId: RUN, fingerprint: 'fp', request: { dataset: 'demo', split: { validationFraction: 0.5 } } });
 }, 60_000);
 
 afterAll(async () => {
@@ -72,16 +77,21 @@ afterAll(async () => {
 });
 
 describe('head-to-head on the validation split', () => {
-  it('reads the split ground truth, ignoring labels of images outside it', async () => {
-    const truth = await loadChannelGroundTruth(s3, BUCKET, CHANNEL);
-    expect(truth.unavailable).toBeUndefined();
-    expect([...truth.images.keys()]).toEqual(['exo-demo-01.png', 'exo-demo-02.png']);
+  it('has a validation channel whose truth.json holds exactly its images and their COCO boxes', async () => {
+    const text = new TextDecoder().decode((await (await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: `${CHANNEL}truth.json` }))).Body!.transformToByteArray()));
+    const truth = parseTruthDocument(text, 'truth.json');
+    expect(split.counts.validation!.images).toBe(2);
+    const record = JSON.parse(await (await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: split.splitKey }))).Body!.transformToString());
+    expect(truth.images.map((i) => i.file)).toEqual(record.channels.validation.images);
+    expect(record.channels.train.images).toHaveLength(2);
     const coco = JSON.parse(await readFile(path.join(SAMPLES, 'ground-truth.coco.json'), 'utf8'));
     const idOf = (file: string) => coco.images.find((i: { file_name: string }) => i.file_name === file).id;
-    const expected = coco.annotations.filter((a: { image_id: number }) => [idOf('exo-demo-01.png'), idOf('exo-demo-02.png')].includes(a.image_id)).length;
-    const counted = [...truth.images.values()].reduce((n, v) => n + (v.boxes?.length ?? 0), 0);
-    expect(counted).toBe(expected);
-    expect(truth.nmPerPx('exo-demo-01.png')).toBe(1.5);
+    for (const image of truth.images) {
+      expect(image.objects).toHaveLength(coco.annotations.filter((a: { image_id: number }) => a.image_id === idOf(image.file)).length);
+      expect(image).toMatchObject({ nm_per_px: 1.5, nm_per_px_detail: 'ground-truth.coco.json info.nm_per_px', labelled_by: 'ground-truth.coco.json' });
+    }
+    // No label of the other channel's images counts against this one.
+    expect(truth.problems).toEqual([]);
   });
 
   it('promotes on figures both models earned on this split, not on the recorded ones', async () => {
@@ -110,6 +120,21 @@ describe('head-to-head on the validation split', () => {
     );
     expect(result.comparison).toBe('recorded');
     expect(result.promoted).toBe(false);
-    expect(result.reason).toMatch(/no head-to-head: the champion's model models\/gone\/model\.onnx is missing/);
+    expect(result.reason).toMatch(/no head-to-head: champion champ's model models\/gone\/model\.onnx is missing/);
   });
+
+  it('without a champion, makes the bundled default model the contender and rejects a worse first model', async () => {
+    await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: 'models/champion.json' }));
+    await put('models/default/model.onnx', await readFile(path.join(root, 'models', 'default', 'model.onnx')));
+    const worse: RegisteredModel = { ...candidate, version: 'worse', modelKey: championRecord.model_key };
+    const result = await promoteModel(
+      s3,
+      { bucket: BUCKET, dataset: 'demo', runId: RUN, fingerprint: 'fp', candidate: worse },
+      new Date(0),
+      createModelComparer(s3, BUCKET, { intraOpThreads: 1 }),
+    );
+    expect(result).toMatchObject({ promoted: false, contender: 'bundled-default', comparison: 'head-to-head' });
+    expect(result.reason).toMatch(/^not promoted: .*\(the bundled default model\); both models on this run's validation split/);
+    expect(await objectExists(s3, BUCKET, 'models/champion.json')).toBe(false);
+  }, 120_000);
 });

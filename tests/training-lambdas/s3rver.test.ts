@@ -9,6 +9,7 @@ import path from 'node:path';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalS3Server, type LocalS3Server } from '../../local/s3-server.js';
+import { greyPng } from '../core/fixtures/png-chunks.js';
 import { fixtureText } from './fixtures.js';
 import { tarGz } from './tar-archive.js';
 
@@ -47,8 +48,14 @@ beforeAll(async () => {
   };
   // A small dataset with a shared COCO file and spaces in keys (URL-encoded in CopySource). s3rver decodes
   // CopySource with decodeURI, so a "+" (which AWS needs as %2B) would not round-trip locally.
-  for (let i = 0; i < 6; i++) await put(`datasets/tiny/images/grid ${i % 2}/img ${i}.png`, `png-bytes-${i}`);
-  await put('datasets/tiny/annotations.coco.json', '{"images": [], "annotations": [], "categories": []}');
+  const names = Array.from({ length: 6 }, (_, i) => `images/grid ${i % 2}/img ${i}.png`);
+  for (const [i, name] of names.entries()) await put(`datasets/tiny/${name}`, greyPng(40, 30, 90 + i));
+  const coco = {
+    images: names.map((file_name, i) => ({ id: i + 1, file_name, width: 40, height: 30 })),
+    annotations: names.map((_, i) => ({ id: i + 1, image_id: i + 1, category_id: 1, bbox: [5, 5, 10 + i, 8] })),
+    categories: [{ id: 1, name: 'exosome' }],
+  };
+  await put('datasets/tiny/annotations.coco.json', JSON.stringify(coco));
   await put('datasets/tiny/dataset.json', '{"nm_per_px": 1.5}');
 });
 
@@ -68,11 +75,14 @@ describe('training chain on local S3', () => {
     const manifest = JSON.parse(await text(`training/${check.runId}/manifests/train.manifest`)) as [{ prefix: string }, ...string[]];
     const prefix = manifest[0].prefix.replace(`s3://${BUCKET}/`, '');
     const files = manifest.slice(1) as string[];
-    expect(files).toContain('annotations.coco.json');
+    expect(files).toContain('truth.json');
     for (const file of files) {
       const copy = await text(`${prefix}${file}`);
       if (file.endsWith('.png')) expect(copy).toBe(await text(`datasets/tiny/${file}`));
     }
+    const truth = JSON.parse(await text(`${prefix}truth.json`));
+    expect(truth.images.map((i: { objects: unknown[] }) => i.objects.length)).toEqual([1, 1, 1]);
+    expect(truth.problems).toEqual([]);
 
     const artifact = `training/${check.runId}/output/${check.trainingJobName}/output/model.tar.gz`;
     await put(artifact, tarGz({ 'model.onnx': Buffer.from('onnx'), 'metrics.json': fixtureText('candidate-metrics.json') }));
@@ -89,7 +99,8 @@ describe('training chain on local S3', () => {
     expect(await text(registered.modelKey)).toBe('onnx');
 
     const promotion = await handlers.promote({ bucket: BUCKET, dataset: 'tiny', runId: check.runId, fingerprint: check.fingerprint, candidate: registered });
-    expect(promotion).toMatchObject({ promoted: true, champion: null });
+    // No champion and no bundled default in this bucket: nothing to compare with, so the model is promoted unopposed.
+    expect(promotion).toMatchObject({ promoted: true, champion: null, contender: null });
     expect(JSON.parse(await text('models/champion.json'))).toMatchObject({ version: check.modelVersion, dataset_fingerprint: check.fingerprint });
 
     // s3rver's ETags and sizes feed the same fingerprint: the next scheduled run stops early.

@@ -2,19 +2,23 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../lambdas/core/errors.js';
 import { groupOf, ownerImage, indexImagesByStem } from '../../lambdas/training/dataset-files.js';
 import { assignGroups, mergeHyperparameters, splitDataset, validateSplitProps } from '../../lambdas/training/dataset-split.js';
+import { greyPng } from '../core/fixtures/png-chunks.js';
 import { FakeBucket } from './fake-bucket.js';
 
 const RUN = '20261125-083000-1a2b3c4d';
 let bucket: FakeBucket;
 
+/** A YOLO dataset in images/ + labels/ of real (tiny) PNGs: image i has one box of height 0.(i+1). */
 function yoloDataset(n: number, groups = 1): void {
   for (let i = 0; i < n; i++) {
     const dir = groups > 1 ? `images/grid${i % groups}/` : 'images/';
-    bucket.put(`datasets/d/${dir}img${i}.png`, `png-${i}`);
-    bucket.put(`datasets/d/${dir.replace('images', 'labels')}img${i}.txt`, `0 0.5 0.5 0.1 0.${i}`);
+    bucket.put(`datasets/d/${dir}img${i}.png`, greyPng(32, 24, 100 + i));
+    bucket.put(`datasets/d/${dir.replace("images", "labels")}img${i}.txt`, `0 0.5 0.5 0.1 0.${i + 1}`);
   }
   bucket.put('datasets/d/classes.txt', 'exosome\n').put('datasets/d/dataset.json', '{"nm_per_px": 1.5}');
 }
+
+const imagesOf = (channel: string): string[] => (bucket.json(`training/${RUN}/channels/${channel}/truth.json`).images as { file: string }[]).map((i) => i.file);
 
 const input = (request: unknown = { dataset: 'd' }) => ({
   bucket: 'exodetect-data',
@@ -65,9 +69,11 @@ describe('dataset files', () => {
 });
 
 describe('splitDataset', () => {
-  it('writes channel copies, split.json, ManifestFile manifests and the run record', async () => {
+  it('writes image copies, truth.json, ManifestFile manifests and the run record', async () => {
     yoloDataset(10);
-    bucket.put('datasets/d/split.json', '{"images": []}'); // a user's own split.json is replaced, not copied
+    bucket.put('datasets/d/split.json', '{"images": []}'); // a user's own split.json is not an annotation file
+    bucket.put('datasets/d/labels/img3.txt', '0 0.5 0.5 0.1 0.3\n0 1.5 0.5 0.1 0.1\n'); // one box outside its image
+    bucket.put('datasets/d/labels/ghost.txt', '0 0.5 0.5 0.1 0.1\n'); // a label without an image
     const out = await splitDataset(bucket.client, input(), { defaultHyperparameters: { epochs: '60' } });
 
     expect(out.outputPath).toBe(`s3://exodetect-data/training/${RUN}/output/`);
@@ -78,37 +84,48 @@ describe('splitDataset', () => {
       S3Uri: `s3://exodetect-data/training/${RUN}/manifests/train.manifest`,
       S3DataDistributionType: 'FullyReplicated',
     });
-    expect(out.counts).toMatchObject({ by: 'image', seed: 42, train: { images: 8 }, validation: { images: 2 } });
+    expect(out.counts).toMatchObject({ by: 'image', seed: 42, train: { images: 8, objects: 8 }, validation: { images: 2, objects: 2 } });
 
-    const trainSplit = bucket.json(`training/${RUN}/channels/train/split.json`).images as string[];
-    const valSplit = bucket.json(`training/${RUN}/channels/validation/split.json`).images as string[];
-    expect(trainSplit).toHaveLength(8);
-    expect(valSplit).toHaveLength(2);
-    expect(trainSplit.filter((i) => valSplit.includes(i))).toEqual([]);
+    const trainImages = imagesOf('train');
+    const valImages = imagesOf('validation');
+    expect(trainImages).toHaveLength(8);
+    expect(valImages).toHaveLength(2);
+    expect(trainImages.filter((i) => valImages.includes(i))).toEqual([]);
 
-    // Each image's label travels with it; shared files go to every channel.
-    for (const image of valSplit) {
-      const label = image.replace('images/', 'labels/').replace('.png', '.txt');
+    // Each channel holds its own images and its truth.json, nothing of the other channel's.
+    for (const image of valImages) {
       expect(bucket.objects.has(`training/${RUN}/channels/validation/${image}`)).toBe(true);
-      expect(bucket.objects.has(`training/${RUN}/channels/validation/${label}`)).toBe(true);
-      expect(bucket.objects.has(`training/${RUN}/channels/train/${label}`)).toBe(false);
+      expect(bucket.objects.has(`training/${RUN}/channels/train/${image}`)).toBe(false);
     }
-    for (const c of ['train', 'validation']) {
-      expect(bucket.objects.get(`training/${RUN}/channels/${c}/classes.txt`)?.toString()).toBe('exosome\n');
-      expect(bucket.objects.has(`training/${RUN}/channels/${c}/dataset.json`)).toBe(true);
-    }
+    const val = bucket.json(`training/${RUN}/channels/validation/truth.json`);
+    expect(val).toMatchObject({ format: 'exodetect-truth', version: 1, dataset: 'd', channel: 'validation', class_names: ['exosome'] });
+    expect(val.images[0]).toMatchObject({ width: 32, height: 24, nm_per_px: 1.5, nm_per_px_source: 'dataset', nm_per_px_detail: 'dataset.json nm_per_px' });
 
-    // The manifest: a prefix, then every file of the channel relative to it, split.json included.
+    // A problem goes with its image's channel; one that belongs to no image counts in training.
+    const problemsIn = (c: string) => (bucket.json(`training/${RUN}/channels/${c}/truth.json`).problems as { file: string; line: number; problem: string }[]);
+    const imageChannel = trainImages.includes('images/img3.png') ? 'train' : 'validation';
+    expect(problemsIn(imageChannel)).toContainEqual({ file: 'labels/img3.txt', line: 2, problem: 'box [46.4, 10.8, 49.6, 13.2] outside the 32x24 image images/img3.png' });
+    expect(problemsIn('train')).toContainEqual({ file: 'labels/ghost.txt', line: 1, problem: "label without image: 'ghost' not found in the dataset" });
+    expect(problemsIn('train').length + problemsIn('validation').length).toBe(2);
+    expect(out.problems).toMatchObject({ count: 2, key: `training/${RUN}/problems.json` });
+    expect(out.problems.first).toContain('labels/ghost.txt:1: label without image: \'ghost\' not found in the dataset');
+
+    // The manifest: a prefix, then every file of the channel relative to it, truth.json included.
     const manifest = bucket.json(`training/${RUN}/manifests/validation.manifest`) as [{ prefix: string }, ...string[]];
     expect(manifest[0]).toEqual({ prefix: `s3://exodetect-data/training/${RUN}/channels/validation/` });
-    const listed = manifest.slice(1) as string[];
-    expect(listed).toContain('split.json');
-    for (const rel of listed) expect(bucket.objects.has(`training/${RUN}/channels/validation/${rel}`), rel).toBe(true);
-    expect(bucket.json(`training/${RUN}/channels/validation/split.json`).images).toEqual(valSplit);
+    expect(manifest.slice(1)).toEqual([...valImages, 'truth.json']);
+    for (const rel of manifest.slice(1) as string[]) expect(bucket.objects.has(`training/${RUN}/channels/validation/${rel}`), rel).toBe(true);
 
     const record = bucket.json(`training/${RUN}/split.json`);
-    expect(record).toMatchObject({ format: 'exodetect-split', dataset: 'd', by: 'image', channels: { validation: { images: valSplit } } });
+    expect(record).toMatchObject({ format: 'exodetect-split', dataset: 'd', by: 'image', channels: { validation: { images: valImages } } });
     expect(out.hyperparameters).toEqual({ epochs: '60' });
+  });
+
+  it('fails with the first problems when no image is labelled and readable', async () => {
+    bucket.put('datasets/d/a.png', 'not a png at all').put('datasets/d/a.txt', '0 0.5 0.5 0.1 0.1\n');
+    await expect(splitDataset(bucket.client, input())).rejects.toThrow(
+      /has no labelled, readable images \(1 annotation files, 1 problems\):\n {2}a\.png: unreadable image \(NOT_AN_IMAGE/,
+    );
   });
 
   it('keeps sample groups together and adds a test channel when asked', async () => {
@@ -116,8 +133,7 @@ describe('splitDataset', () => {
     const out = await splitDataset(bucket.client, input({ dataset: 'd', split: { by: 'group', validationFraction: 0.34, testFraction: 0.17, seed: 3 } }));
     expect(out.inputDataConfig.map((c) => c.ChannelName)).toEqual(['train', 'validation', 'test']);
     expect(out.counts).toMatchObject({ by: 'group', seed: 3, train: { groups: 3 }, validation: { groups: 2 }, test: { groups: 1 } });
-    const groupsIn = (c: string) =>
-      new Set((bucket.json(`training/${RUN}/channels/${c}/split.json`).images as string[]).map((i) => i.split('/')[1]));
+    const groupsIn = (c: string) => new Set(imagesOf(c).map((i) => i.split('/')[1]));
     const [train, val, test] = [groupsIn('train'), groupsIn('validation'), groupsIn('test')];
     expect([...train].filter((g) => val.has(g) || test.has(g))).toEqual([]);
     expect([...val].filter((g) => test.has(g))).toEqual([]);

@@ -17,8 +17,10 @@ import tempfile
 from dataclasses import replace
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
+
 from .demo_batch import DEMO_IMAGES, DEMO_NM_PER_PX, write_demo_batch
-from .synth import SynthConfig, coco_document, render, save_image
+from .synth import SynthConfig, render, save_image, truth_document
 from .train import main as train_main
 
 #: (count, edge px, nm/px, bit depth, extension) of the synthetic training set.
@@ -44,9 +46,9 @@ RECIPE: Dict[str, str] = {
 
 
 def write_synthetic_channel(root: str, spec: Sequence[Tuple[int, int, float, int, str]], seed_base: int) -> Dict:
+    """Generated images and their truth.json: a channel as the trainer reads it."""
     os.makedirs(root, exist_ok=True)
     entries: List = []
-    per_image: Dict[str, Dict[str, float]] = {}
     i = 0
     for count, edge, nm, depth, ext in spec:
         cfg = replace(SynthConfig(), width=edge, height=edge, nm_per_px=nm)
@@ -54,15 +56,22 @@ def write_synthetic_channel(root: str, spec: Sequence[Tuple[int, int, float, int
             m = render(seed_base + i, cfg)
             name = f"synth_{i:04d}{ext}"
             save_image(os.path.join(root, name), m.image, nm, depth)
-            entries.append((name, edge, edge, m.boxes))
-            per_image[name] = {"nm_per_px": nm}
+            entries.append((name, edge, edge, m.boxes, nm))
             i += 1
-    doc = coco_document(entries)
-    with open(os.path.join(root, "annotations.coco.json"), "w") as f:
+    doc = truth_document(entries, os.path.basename(root))
+    with open(os.path.join(root, "truth.json"), "w") as f:
         json.dump(doc, f)
-    with open(os.path.join(root, "dataset.json"), "w") as f:
-        json.dump({"classes": ["exosome"], "images": per_image}, f)
-    return doc
+    return {"images": doc["images"], "annotations": [o for im in doc["images"] for o in im["objects"]]}
+
+
+def coco_entries(doc: Dict, nm_per_px: float) -> List:
+    """A COCO document the generator wrote, as truth_document entries (file, width, height, boxes x1y1x2y2, nm/px)."""
+    boxes: Dict[int, List] = {im["id"]: [] for im in doc["images"]}
+    for a in doc["annotations"]:
+        x, y, w, h = a["bbox"]
+        boxes[a["image_id"]].append((x, y, x + w, y + h))
+    return [(im["file_name"], im["width"], im["height"], np.asarray(boxes[im["id"]], np.float32).reshape(-1, 4), nm_per_px)
+            for im in doc["images"]]
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -77,10 +86,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         data = os.path.join(work, "input", "data")
         tr = write_synthetic_channel(os.path.join(data, "train"), TRAIN_SET, 10_000)
         va = write_synthetic_channel(os.path.join(data, "validation"), VAL_SET, 20_000)
-        write_demo_batch(os.path.join(data, "test"))
-        os.replace(os.path.join(data, "test", "ground-truth.coco.json"), os.path.join(data, "test", "annotations.coco.json"))
-        with open(os.path.join(data, "test", "dataset.json"), "w") as f:
-            json.dump({"nm_per_px": DEMO_NM_PER_PX, "classes": ["exosome"]}, f)
+        demo = write_demo_batch(os.path.join(data, "test"))
+        os.remove(os.path.join(data, "test", "ground-truth.coco.json"))
+        with open(os.path.join(data, "test", "truth.json"), "w") as f:
+            json.dump(truth_document(coco_entries(demo, DEMO_NM_PER_PX), "test"), f)
         hp = dict(RECIPE, epochs=str(a.epochs), threads=str(a.threads))
         os.makedirs(os.path.join(work, "input", "config"), exist_ok=True)
         with open(os.path.join(work, "input", "config", "hyperparameters.json"), "w") as f:

@@ -9,8 +9,10 @@ machine (numpy's PCG64 plus deterministic float maths).
 
     python -m exodetect_train.synth --out DIR --count 20 --size 512 --nm-per-px 1.5
 
-writes DIR/images/*.png, DIR/annotations.coco.json, DIR/labels/*.txt (YOLO),
-DIR/classes.txt and DIR/dataset.json.
+writes DIR/images/*.png and one annotation set: COCO (DIR/annotations.coco.json and
+DIR/dataset.json), YOLO (DIR/labels/*.txt, DIR/classes.txt, DIR/dataset.json), or
+`--labels truth`: DIR/truth.json, the canonical channel document the trainer reads
+(as exodetect's dataset ingestion writes it; schema lambdas/training/ingest/truth.ts).
 """
 from __future__ import annotations
 
@@ -399,6 +401,26 @@ def coco_document(entries: Sequence[Tuple[str, int, int, np.ndarray]], class_nam
     return doc
 
 
+#: Where the generator's objects come from, in a truth document (there is no annotation file to point at).
+TRUTH_SOURCE = "exodetect_train.synth"
+
+
+def truth_document(entries: Sequence[Tuple[str, int, int, np.ndarray, float]], channel: str, dataset: str = "synthetic",
+                   class_name: str = CLASS_NAME) -> Dict:
+    """The canonical channel document (truth.json) for generated images: entries (file, width, height, boxes[M,4], nm/px)."""
+    from .annotations import TRUTH_FORMAT, TRUTH_VERSION
+    images = []
+    for name, w, h, boxes, nm in entries:
+        images.append({
+            "file": name, "width": int(w), "height": int(h), "nm_per_px": float(nm), "nm_per_px_source": "dataset",
+            "nm_per_px_detail": f"{TRUTH_SOURCE} (rendered at this scale)", "labelled_by": TRUTH_SOURCE, "source_image_id": None,
+            "objects": [{"box": [float(round(float(v), 2)) for v in b], "class_name": class_name, "polygon": None,
+                         "source": {"file": TRUTH_SOURCE, "line": None}} for b in boxes],
+        })
+    return {"format": TRUTH_FORMAT, "version": TRUTH_VERSION, "dataset": dataset, "channel": channel,
+            "class_names": [class_name], "declared_classes": [class_name], "images": images, "problems": []}
+
+
 def yolo_lines(boxes: np.ndarray, w: int, h: int) -> str:
     out = []
     for x0, y0, x1, y1 in boxes:
@@ -408,10 +430,11 @@ def yolo_lines(boxes: np.ndarray, w: int, h: int) -> str:
 
 def write_dataset(out_dir: str, count: int, cfg: SynthConfig = SynthConfig(), seed: int = 0,
                   ext: str = ".png", bit_depth: int = 8, labels: str = "coco", first_index: int = 0) -> Dict:
-    """A training-ready folder: images/, dataset.json and one annotation format, so no box counts twice:
-    labels="coco" writes annotations.coco.json, labels="yolo" writes labels/*.txt + classes.txt."""
-    if labels not in ("coco", "yolo"):
-        raise ValueError(f"labels must be 'coco' or 'yolo', got {labels!r}")
+    """A labelled folder: images/ and one annotation set, so no box counts twice: labels="coco" writes
+    annotations.coco.json + dataset.json, labels="yolo" labels/*.txt + classes.txt + dataset.json (both as a
+    user's export, for exodetect's ingestion), labels="truth" a channel's truth.json (for the trainer directly)."""
+    if labels not in ("coco", "yolo", "truth"):
+        raise ValueError(f"labels must be 'coco', 'yolo' or 'truth', got {labels!r}")
     entries = []
     os.makedirs(os.path.join(out_dir, "images"), exist_ok=True)
     for i in range(first_index, first_index + count):
@@ -424,6 +447,11 @@ def write_dataset(out_dir: str, count: int, cfg: SynthConfig = SynthConfig(), se
             with open(os.path.join(out_dir, "labels", f"synth_{i:05d}.txt"), "w") as f:
                 f.write(yolo_lines(m.boxes, cfg.width, cfg.height))
     doc = coco_document(entries)
+    if labels == "truth":
+        truth = truth_document([(n, w, h, b, cfg.nm_per_px) for n, w, h, b in entries], os.path.basename(os.path.normpath(out_dir)))
+        with open(os.path.join(out_dir, "truth.json"), "w") as f:
+            json.dump(truth, f)
+        return doc
     if labels == "coco":
         with open(os.path.join(out_dir, "annotations.coco.json"), "w") as f:
             json.dump(doc, f)
@@ -444,8 +472,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--format", choices=["png", "jpg", "tif"], default="png")
     p.add_argument("--bit-depth", type=int, choices=[8, 16], default=8)
-    p.add_argument("--labels", choices=["coco", "yolo"], default="coco",
-                   help="annotation format to write (one, so that boxes are not counted twice)")
+    p.add_argument("--labels", choices=["coco", "yolo", "truth"], default="coco",
+                   help="annotation format to write (one, so that boxes are not counted twice); truth: a trainer channel")
     a = p.parse_args(argv)
     cfg = replace(SynthConfig(), width=a.size, height=a.size, nm_per_px=a.nm_per_px)
     doc = write_dataset(a.out, a.count, cfg, a.seed, "." + a.format, a.bit_depth, labels=a.labels)

@@ -28,7 +28,8 @@ TINY_HP: Dict[str, str] = {
 }
 
 
-def make_tree(base: str, n_train: int = 4, n_val: int = 2, size: int = 128, labels: str = "coco", nm_per_px: float = 3.0) -> str:
+def make_tree(base: str, n_train: int = 4, n_val: int = 2, size: int = 128, labels: str = "truth", nm_per_px: float = 3.0) -> str:
+    """A SageMaker tree whose channels hold generated images and their truth.json, as the split step lays them out."""
     cfg = replace(SynthConfig(), width=size, height=size, nm_per_px=nm_per_px)
     write_dataset(os.path.join(base, "input", "data", "train"), n_train, cfg, seed=1, labels=labels)
     if n_val:

@@ -139,15 +139,20 @@ def test_non_finite_loss_stops_with_a_failure_file(tmp_path):
 
 
 def test_bad_annotations_over_the_limit_fail_with_the_list(tmp_path):
-    base = make_tree(str(tmp_path / "ml"), labels="yolo")
-    with open(os.path.join(base, "input", "data", "train", "labels", "synth_00001.txt"), "a") as f:
-        f.write("0 1.4 0.5 0.1 0.1\n5 0.5 0.5 0.1 0.1\n")
+    base = make_tree(str(tmp_path / "ml"))
+    truth = os.path.join(base, "input", "data", "train", "truth.json")
+    with open(truth) as f:
+        doc = json.load(f)
+    doc["problems"] = [{"file": "labels/synth_00001.txt", "line": 4, "problem": "box [180.0, 60.0, 190.0, 70.0] outside the 128x128 image"},
+                       {"file": "labels/synth_00001.txt", "line": 5, "problem": "unknown class id 5 (classes.txt has 1)"}]
+    with open(truth, "w") as f:
+        json.dump(doc, f)
     r = run_trainer(base, dict(TINY_HP, max_bad_annotation_fraction="0.01"))
     assert r.returncode != 0
     failure = open(os.path.join(base, "output", "failure")).read()
     assert "max_bad_annotation_fraction" in failure
-    assert "labels/synth_00001.txt:" in failure and "outside the 128x128 image" in failure
-    assert "unknown class id 5" in failure
+    assert "labels/synth_00001.txt:4: box [180.0, 60.0, 190.0, 70.0] outside the 128x128 image" in failure
+    assert "labels/synth_00001.txt:5: unknown class id 5" in failure
 
 
 def test_unknown_hyperparameter_fails_clearly(tmp_path):

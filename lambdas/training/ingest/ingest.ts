@@ -1,0 +1,364 @@
+/**
+ * The one owner of dataset ingestion. A dataset folder (in S3 or on disk)
+ * holds images and annotation exports in any mix: YOLO txt (+ classes.txt),
+ * COCO JSON (one file for the whole folder or several, boxes or polygons),
+ * Pascal VOC XML, makesense.ai CSV, exodetect's own exports, and optionally
+ * dataset.json ({nm_per_px, images: {<file>: {nm_per_px}}, classes}).
+ * Ingestion resolves every label to its image, checks it against the image's
+ * real size, resolves each image's nm/px by the same calibration rules as
+ * inference, and reports every skipped item with its file and line.
+ *
+ * The split step writes the result as one truth.json per channel; the
+ * trainer, promotion and `exodetect evaluate` read that.
+ */
+import { posix } from 'node:path';
+import type { Box } from '../../core/contracts.js';
+import { resolveCalibration } from '../../core/calibration.js';
+import { mapWithConcurrency } from '../../core/concurrency.js';
+import { ImageError } from '../../core/errors.js';
+import { inspectImage } from '../../core/image-decode.js';
+import { isImage } from '../dataset-files.js';
+import { looksLikeCoco, parseCoco } from './coco.js';
+import { parseMakesenseCsv } from './makesense-csv.js';
+import { finite, stripBom, type Mention, type ParsedAnnotations, type RawObject } from './parsed.js';
+import { TRUTH_FILE, TRUTH_FORMAT, TRUTH_VERSION, type Problem, type TruthDocument, type TruthImage, type TruthObject } from './truth.js';
+import { parseVoc } from './voc.js';
+import { parseYolo, YOLO_CLASS_FILES } from './yolo.js';
+
+/** Where a dataset's files come from: a prefix in S3, a folder on disk. */
+export interface DatasetSource {
+  /** Every file, relative to the dataset root with '/', sorted. */
+  list(): Promise<string[]>;
+  read(file: string): Promise<Uint8Array>;
+  /** For messages: s3://bucket/datasets/x/ or the folder's path. */
+  readonly description: string;
+}
+
+export interface IngestProps {
+  /** A scale for every image (the training request, `--nm-per-px`): wins over every other source. */
+  readonly nmPerPx?: number;
+  /** Images read at once. Default 8. */
+  readonly concurrency?: number;
+  /** Extra annotation files outside the folder (`exodetect evaluate --annotations`), by the name they should have in it. */
+  readonly extraFiles?: ReadonlyMap<string, Uint8Array>;
+}
+
+/** A problem, and the image it belongs to when it belongs to one (so a split can put it in that image's channel). */
+export interface IngestProblem extends Problem {
+  readonly image: string | null;
+}
+
+export interface IngestedDataset {
+  /** Labelled, readable images, sorted by file. */
+  readonly images: TruthImage[];
+  readonly problems: IngestProblem[];
+  readonly classNames: string[];
+  /** dataset.json's classes, or null. */
+  readonly declaredClasses: string[] | null;
+  /** Files that are neither images nor annotations (read-me files, notes): listed, not counted as problems. */
+  readonly ignoredFiles: string[];
+  readonly annotationFiles: string[];
+}
+
+/** Boxes may overshoot the frame by this much (rounding in annotation tools); they are clipped. */
+export const EDGE_TOLERANCE_PX = 1;
+export const DATASET_CONFIG_FILE = 'dataset.json';
+/** Files with a fixed meaning at the dataset root that are never annotations. */
+const RESERVED_ROOT_FILES = new Set([DATASET_CONFIG_FILE, 'split.json', TRUTH_FILE, 'problems.json']);
+/** Text files that are not YOLO labels. */
+const NOT_LABEL_TXT = new Set([...YOLO_CLASS_FILES, 'labels.txt', 'readme.txt', 'license.txt', 'notes.txt']);
+/** Folder names that conventionally mirror each other (YOLO images/labels, VOC JPEGImages/Annotations). */
+const MIRRORED_FOLDERS: ReadonlyArray<[string, string[]]> = [
+  ['labels', ['images']],
+  ['annotations', ['images']],
+  ['Annotations', ['JPEGImages', 'images']],
+];
+
+interface DatasetConfig {
+  readonly nmPerPx?: number;
+  readonly images: ReadonlyMap<string, number>;
+  readonly classes?: string[];
+}
+
+const decoder = new TextDecoder();
+const stemOf = (file: string): string => posix.basename(file, posix.extname(file));
+const dirOf = (file: string): string => (posix.dirname(file) === '.' ? '' : posix.dirname(file));
+
+function readDatasetConfig(text: string, problems: IngestProblem[]): DatasetConfig {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(stripBom(text));
+  } catch (err) {
+    problems.push({ file: DATASET_CONFIG_FILE, line: null, problem: `unreadable JSON (${(err as Error).message}): its scales and classes are ignored`, image: null });
+    return { images: new Map() };
+  }
+  const d = (doc ?? {}) as { nm_per_px?: unknown; images?: unknown; classes?: unknown };
+  const images = new Map<string, number>();
+  if (d.images && typeof d.images === 'object') {
+    for (const [file, entry] of Object.entries(d.images as Record<string, { nm_per_px?: unknown }>)) {
+      const nm = entry?.nm_per_px;
+      if (finite(nm) && nm > 0) images.set(file.replace(/\\/g, '/'), nm);
+      else problems.push({ file: DATASET_CONFIG_FILE, line: null, problem: `images["${file}"].nm_per_px must be a positive number, got ${JSON.stringify(nm)}`, image: null });
+    }
+  }
+  const classes = Array.isArray(d.classes) && d.classes.length > 0 ? d.classes.map(String) : undefined;
+  const nmPerPx = finite(d.nm_per_px) && d.nm_per_px > 0 ? d.nm_per_px : undefined;
+  if (d.nm_per_px !== undefined && nmPerPx === undefined) {
+    problems.push({ file: DATASET_CONFIG_FILE, line: null, problem: `nm_per_px must be a positive number, got ${JSON.stringify(d.nm_per_px)}`, image: null });
+  }
+  return { nmPerPx, images, ...(classes && { classes }) };
+}
+
+/** Resolves an annotation's image reference (a path, a file name or, for YOLO, a stem) to one image of the dataset. */
+export function imageResolver(images: readonly string[]): (ref: string, refDir: string) => { image?: string; ambiguous?: string[] } {
+  const all = new Set(images);
+  const group = (key: (f: string) => string) => {
+    const map = new Map<string, string[]>();
+    for (const f of images) map.set(key(f), [...(map.get(key(f)) ?? []), f]);
+    return map;
+  };
+  const byBase = group((f) => posix.basename(f));
+  const byStem = group(stemOf);
+  return (ref, refDir) => {
+    const clean = ref.replace(/\\/g, '/').replace(/^(\.\/)+/, '');
+    for (const candidate of [posix.normalize(posix.join(refDir, clean)), posix.normalize(clean)]) {
+      if (all.has(candidate)) return { image: candidate };
+    }
+    const base = posix.basename(clean);
+    const pool = (isImage(base) ? (byBase.get(base) ?? byStem.get(stemOf(base))) : byStem.get(base)) ?? [];
+    if (pool.length === 1) return { image: pool[0] };
+    if (pool.length === 0) return {};
+    // Several images share the name: the one beside the annotation, or in its mirrored folder, is meant.
+    const near = new Set([refDir]);
+    for (const [from, tos] of MIRRORED_FOLDERS) {
+      for (const to of tos) near.add(refDir.split('/').map((part) => (part === from ? to : part)).join('/'));
+    }
+    const close = pool.filter((f) => near.has(dirOf(f)));
+    return close.length === 1 ? { image: close[0] } : { ambiguous: pool };
+  };
+}
+
+function unresolved(ref: string, ambiguous: readonly string[] | undefined): string {
+  return ambiguous
+    ? `'${ref}' matches ${ambiguous.length} images (${ambiguous.slice(0, 3).join(', ')}): give its path relative to the dataset folder`
+    : `label without image: '${ref}' not found in the dataset`;
+}
+
+/** The nearest classes.txt / obj.names at or above a label file's folder. */
+function yoloClassFileFor(labelFile: string, files: ReadonlySet<string>): string | undefined {
+  let dir = dirOf(labelFile);
+  for (;;) {
+    for (const name of YOLO_CLASS_FILES) {
+      const candidate = dir ? `${dir}/${name}` : name;
+      if (files.has(candidate)) return candidate;
+    }
+    if (dir === '') return undefined;
+    dir = dirOf(dir);
+  }
+}
+
+type AnnotationKind = 'yolo' | 'coco' | 'voc' | 'csv';
+
+function annotationKind(file: string, text: () => string): AnnotationKind | undefined {
+  const base = posix.basename(file);
+  const lower = base.toLowerCase();
+  if (base.startsWith('.') || (dirOf(file) === '' && RESERVED_ROOT_FILES.has(lower))) return undefined;
+  const ext = posix.extname(lower);
+  if (ext === '.txt') return NOT_LABEL_TXT.has(lower) ? undefined : 'yolo';
+  if (ext === '.xml') return 'voc';
+  if (ext === '.csv') return 'csv';
+  if (ext === '.json') {
+    // A JSON file that is not COCO (a results summary, a tool's project file) is not an annotation file.
+    try {
+      return looksLikeCoco(JSON.parse(stripBom(text()))) ? 'coco' : undefined;
+    } catch {
+      return 'coco'; // unreadable: the COCO parser reports it with the reason
+    }
+  }
+  return undefined;
+}
+
+/** Clips a checked box to the image; undefined with a problem when it is empty or lies outside. */
+function placeBox(object: RawObject, width: number, height: number, image: string): { box: Box; polygon: number[] | null } | { problem: string } {
+  const [bx1, by1, bx2, by2] = object.box;
+  const scale = (v: number, i: number) => (object.normalised ? v * (i % 2 === 0 ? width : height) : v);
+  const [x1, y1, x2, y2] = [bx1, by1, bx2, by2].map(scale) as Box;
+  const shown = `[${[x1, y1, x2, y2].map((v) => v.toFixed(1)).join(', ')}]`;
+  if (![x1, y1, x2, y2].every(Number.isFinite) || x2 - x1 <= 0 || y2 - y1 <= 0) return { problem: `zero or negative area box ${shown} in ${image}` };
+  const t = EDGE_TOLERANCE_PX;
+  if (x1 < -t || y1 < -t || x2 > width + t || y2 > height + t) return { problem: `box ${shown} outside the ${width}x${height} image ${image}` };
+  const clip = (v: number, max: number) => Math.min(max, Math.max(0, v));
+  const polygon = object.polygon ? object.polygon.map((v, i) => clip(scale(v, i), i % 2 === 0 ? width : height)) : null;
+  return { box: [clip(x1, width), clip(y1, height), clip(x2, width), clip(y2, height)], polygon };
+}
+
+export async function ingestDataset(source: DatasetSource, props: IngestProps = {}): Promise<IngestedDataset> {
+  const problems: IngestProblem[] = [];
+  const extra = props.extraFiles ?? new Map<string, Uint8Array>();
+  const files = [...new Set([...(await source.list()), ...extra.keys()])].filter((f) => !posix.basename(f).startsWith('.')).sort();
+  const fileSet = new Set(files);
+  const texts = new Map<string, string>();
+  const text = async (file: string): Promise<string> => {
+    let t = texts.get(file);
+    if (t === undefined) {
+      t = decoder.decode(extra.get(file) ?? (await source.read(file)));
+      texts.set(file, t);
+    }
+    return t;
+  };
+
+  const config = fileSet.has(DATASET_CONFIG_FILE) ? readDatasetConfig(await text(DATASET_CONFIG_FILE), problems) : { images: new Map<string, number>() };
+  const images = files.filter(isImage);
+  const annotationFiles: string[] = [];
+  const ignoredFiles: string[] = [];
+  const parsed: { file: string; result: ParsedAnnotations }[] = [];
+  for (const file of files) {
+    if (isImage(file)) continue;
+    const ext = posix.extname(file).toLowerCase();
+    const needsText = ['.txt', '.xml', '.csv', '.json'].includes(ext) && !(dirOf(file) === '' && RESERVED_ROOT_FILES.has(posix.basename(file).toLowerCase()));
+    const body = needsText ? await text(file) : '';
+    const kind = annotationKind(file, () => body);
+    if (!kind) {
+      if (!YOLO_CLASS_FILES.includes(posix.basename(file).toLowerCase()) && !(dirOf(file) === '' && RESERVED_ROOT_FILES.has(posix.basename(file).toLowerCase()))) {
+        ignoredFiles.push(file);
+      }
+      continue;
+    }
+    annotationFiles.push(file);
+    if (kind === 'yolo') {
+      const classFile = yoloClassFileFor(file, fileSet);
+      const names = classFile
+        ? (await text(classFile)).split(/\r?\n/).map((l) => l.trim()).filter(Boolean)
+        : config.classes;
+      parsed.push({ file, result: parseYolo(body, file, names) });
+    } else if (kind === 'coco') parsed.push({ file, result: parseCoco(body, file) });
+    else if (kind === 'voc') parsed.push({ file, result: parseVoc(body, file) });
+    else parsed.push({ file, result: parseMakesenseCsv(body, file) });
+  }
+  for (const { result } of parsed) for (const p of result.problems) problems.push({ ...p, image: null });
+
+  // Which annotation file labels which image: the first (in path order) that mentions it.
+  const resolve = imageResolver(images);
+  /** An image, or null when the reference names none (missing) or several (ambiguous, reported here). */
+  const owner = new Map<string, { file: string; mention: Mention; fileScale?: number }>();
+  for (const { file, result } of parsed) {
+    const refsWithObjects = new Set(result.objects.map((o) => o.imageRef));
+    for (const mention of result.mentions) {
+      const { image, ambiguous } = resolve(mention.imageRef, mention.refDir);
+      if (!image) {
+        // A mention without objects (an explicit negative) is reported here; otherwise each object is, below.
+        if (!refsWithObjects.has(mention.imageRef)) {
+          problems.push({ file, line: mention.line, problem: unresolved(mention.imageRef, ambiguous), image: null });
+        }
+        continue;
+      }
+      const current = owner.get(image);
+      if (current && current.file !== file) {
+        problems.push({ file, line: mention.line, problem: `${image} is already labelled by ${current.file}; these labels are ignored`, image });
+        continue;
+      }
+      if (!current) owner.set(image, { file, mention, fileScale: result.nmPerPx });
+    }
+  }
+
+  // Headers of the labelled images: size and calibration tags; an unreadable image is one problem.
+  const headers = new Map<string, { width: number; height: number; calibration: ReturnType<typeof resolveCalibration>; detail: string | null }>();
+  const labelled = images.filter((i) => owner.has(i));
+  await mapWithConcurrency(labelled, props.concurrency ?? 8, async (image) => {
+    let header;
+    try {
+      header = await inspectImage(await source.read(image), image);
+    } catch (err) {
+      if (!(err instanceof ImageError)) throw err;
+      problems.push({ file: image, line: null, problem: `unreadable image (${err.code}: ${err.message.slice(image.length + 2)})`, image });
+      return;
+    }
+    const o = owner.get(image)!;
+    const explicit: [number, string] | undefined =
+      props.nmPerPx !== undefined
+        ? [props.nmPerPx, 'the training request (--nm-per-px)']
+        : config.images.has(image)
+          ? [config.images.get(image)!, `${DATASET_CONFIG_FILE} images["${image}"]`]
+          : config.images.has(posix.basename(image))
+            ? [config.images.get(posix.basename(image))!, `${DATASET_CONFIG_FILE} images["${posix.basename(image)}"]`]
+            : o.mention.nmPerPx !== undefined
+              ? [o.mention.nmPerPx, `${o.file} images[].nm_per_px`]
+              : config.nmPerPx !== undefined
+                ? [config.nmPerPx, `${DATASET_CONFIG_FILE} nm_per_px`]
+                : o.fileScale !== undefined
+                  ? [o.fileScale, `${o.file} info.nm_per_px`]
+                  : undefined;
+    // The inference rules: the dataset's own declaration plays the batch's part, then the file's metadata.
+    const calibration = resolveCalibration({ batchNmPerPx: explicit?.[0], tiffTags: header.tiffTags });
+    headers.set(image, { width: header.width, height: header.height, calibration, detail: explicit?.[1] ?? null });
+  });
+
+  // Every object against its image.
+  const objectsOf = new Map<string, TruthObject[]>(labelled.map((i) => [i, []]));
+  for (const { file, result } of parsed) {
+    for (const object of result.objects) {
+      const r = resolve(object.imageRef, object.refDir);
+      if (!r.image) {
+        problems.push({ ...object.source, problem: unresolved(object.imageRef, r.ambiguous), image: null });
+        continue;
+      }
+      const image = r.image;
+      if (owner.get(image)?.file !== file) continue; // reported once per file and image above
+      const header = headers.get(image);
+      if (!header) continue; // unreadable image: reported once
+      const placed = placeBox(object, header.width, header.height, image);
+      if ('problem' in placed) {
+        problems.push({ ...object.source, problem: placed.problem, image });
+        continue;
+      }
+      objectsOf.get(image)!.push({ box: placed.box, class_name: object.className, polygon: placed.polygon, source: object.source });
+    }
+  }
+
+  for (const image of images) {
+    if (!owner.has(image)) {
+      problems.push({
+        file: image,
+        line: null,
+        problem: 'image without label (no annotation file mentions it; an empty YOLO txt or a COCO image entry marks an image with no vesicles)',
+        image,
+      });
+    }
+  }
+
+  const truthImages: TruthImage[] = labelled
+    .filter((image) => headers.has(image))
+    .map((image) => {
+      const h = headers.get(image)!;
+      const source = h.calibration ? (h.calibration.source === 'batch' ? 'dataset' : h.calibration.source) : null;
+      return {
+        file: image,
+        width: h.width,
+        height: h.height,
+        nm_per_px: h.calibration?.nmPerPx ?? null,
+        nm_per_px_source: source,
+        nm_per_px_detail: h.calibration ? (h.detail ?? `the file's own ${h.calibration.source} metadata`) : null,
+        labelled_by: owner.get(image)!.file,
+        source_image_id: owner.get(image)!.mention.id ?? null,
+        objects: objectsOf.get(image)!,
+      };
+    });
+  const seen = new Set(truthImages.flatMap((i) => i.objects.map((o) => o.class_name)));
+  const classNames = config.classes ? [...config.classes, ...[...seen].filter((c) => !config.classes!.includes(c)).sort()] : [...seen].sort();
+  problems.sort((a, b) => (a.file === b.file ? (a.line ?? 0) - (b.line ?? 0) : a.file < b.file ? -1 : 1));
+  return { images: truthImages, problems, classNames, declaredClasses: config.classes ?? null, ignoredFiles, annotationFiles };
+}
+
+/** The truth document of some of a dataset's images (a channel), with the problems that belong to them. */
+export function truthDocument(dataset: string, channel: string, ingested: IngestedDataset, images: readonly TruthImage[], problems: readonly IngestProblem[]): TruthDocument {
+  return {
+    format: TRUTH_FORMAT,
+    version: TRUTH_VERSION,
+    dataset,
+    channel,
+    class_names: ingested.classNames,
+    declared_classes: ingested.declaredClasses,
+    images: [...images],
+    problems: problems.map(({ file, line, problem }) => ({ file, line, problem })),
+  };
+}

@@ -1,0 +1,83 @@
+/**
+ * `exodetect check <dataset-dir>`: what training would make of an annotated
+ * folder, before any training: the images it labels, the scale of each and
+ * where it came from, and every annotation problem with file and line (the
+ * same ingestion the training state machine runs). `--truth-out` writes the
+ * canonical truth.json, which makes the folder a channel the trainer can read
+ * on its own (python -m exodetect_train).
+ */
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { ingestDataset, truthDocument, type IngestedDataset } from '../../lambdas/training/ingest/ingest.js';
+import { formatProblem, TRUTH_FILE } from '../../lambdas/training/ingest/truth.js';
+import { folderDatasetSource, type SkippedPath } from '../files.js';
+import { InputError } from '../errors.js';
+
+export interface CheckDatasetOptions {
+  readonly datasetDir: string;
+  /** nm/px of every image (overrides dataset.json and the files). */
+  readonly nmPerPx?: number;
+  /** Write the truth document here (a channel's truth.json sits in the dataset folder itself). */
+  readonly truthOut?: string;
+  /** Extra annotation files from outside the folder, by the name they get in it. */
+  readonly extraFiles?: ReadonlyMap<string, Uint8Array>;
+}
+
+export interface CheckDatasetResult {
+  readonly ingested: IngestedDataset;
+  readonly skipped: SkippedPath[];
+  readonly truthFile?: string;
+}
+
+export async function checkDatasetFolder(options: CheckDatasetOptions): Promise<CheckDatasetResult> {
+  const source = await folderDatasetSource(options.datasetDir);
+  const ingested = await ingestDataset(source, { nmPerPx: options.nmPerPx, extraFiles: options.extraFiles });
+  if (ingested.annotationFiles.length === 0) {
+    throw new InputError(
+      `no annotation files in ${options.datasetDir}: expected YOLO .txt (with classes.txt), COCO .json, Pascal VOC .xml or makesense .csv files (in sub-folders too)`,
+    );
+  }
+  let truthFile: string | undefined;
+  if (options.truthOut) {
+    truthFile = path.resolve(options.truthOut);
+    const name = path.basename(path.resolve(options.datasetDir));
+    await writeFile(truthFile, `${JSON.stringify(truthDocument(name, 'all', ingested, ingested.images, ingested.problems), null, 1)}\n`);
+  }
+  return { ingested, skipped: source.skipped, truthFile };
+}
+
+const MAX_LISTED = 20;
+
+/** The report a person reads. */
+export function describeCheck(result: CheckDatasetResult, datasetDir: string): string[] {
+  const { ingested } = result;
+  const objects = ingested.images.reduce((n, i) => n + i.objects.length, 0);
+  const lines = [
+    `${datasetDir}: ${ingested.images.length} labelled images, ${objects} objects (${ingested.classNames.join(', ') || 'no class'}), from ${ingested.annotationFiles.length} annotation file${ingested.annotationFiles.length === 1 ? '' : 's'}.`,
+  ];
+  const bySource = new Map<string, { n: number; min: number; max: number }>();
+  for (const image of ingested.images) {
+    const key = image.nm_per_px === null ? 'none: the model\'s (or the trainer\'s) scale is assumed' : (image.nm_per_px_detail ?? image.nm_per_px_source ?? '?');
+    const entry = bySource.get(key) ?? { n: 0, min: Infinity, max: -Infinity };
+    entry.n++;
+    if (image.nm_per_px !== null) {
+      entry.min = Math.min(entry.min, image.nm_per_px);
+      entry.max = Math.max(entry.max, image.nm_per_px);
+    }
+    bySource.set(key, entry);
+  }
+  for (const [source, s] of bySource) {
+    const range = Number.isFinite(s.min) ? (s.min === s.max ? `${s.min} nm/px` : `${s.min}-${s.max} nm/px`) : 'no scale';
+    lines.push(`  scale of ${s.n} image${s.n === 1 ? '' : 's'}: ${range}, from ${source}`);
+  }
+  if (ingested.problems.length === 0) lines.push('No problems: every annotation was used.');
+  else {
+    lines.push(`${ingested.problems.length} problem${ingested.problems.length === 1 ? '' : 's'} (each skips one object, image or file):`);
+    for (const p of ingested.problems.slice(0, MAX_LISTED)) lines.push(`  ${formatProblem(p)}`);
+    if (ingested.problems.length > MAX_LISTED) lines.push(`  ... and ${ingested.problems.length - MAX_LISTED} more (--truth-out FILE lists them all)`);
+  }
+  for (const s of result.skipped) lines.push(`Skipped ${s.path}: ${s.reason}`);
+  if (ingested.ignoredFiles.length) lines.push(`Not annotation files, ignored: ${ingested.ignoredFiles.slice(0, 10).join(', ')}${ingested.ignoredFiles.length > 10 ? ', ...' : ''}`);
+  if (result.truthFile) lines.push(`Wrote ${result.truthFile}${path.basename(result.truthFile) === TRUTH_FILE ? '' : ` (the trainer reads it as ${TRUTH_FILE} in a channel folder)`}`);
+  return lines;
+}

@@ -1,0 +1,89 @@
+/**
+ * `exodetect models`: the models in the local store (the bundled default and
+ * every trained one), their validation figures, and which one `exodetect run`
+ * uses; `exodetect models use <version|default>` chooses it by hand (a way
+ * back to the bundled model, or to an earlier champion).
+ */
+import path from 'node:path';
+import { DeleteObjectCommand } from '@aws-sdk/client-s3';
+import { CHAMPION_KEY, DEFAULT_MODEL_VERSION, modelKey, modelMetricsKey, PREFIX } from '../../lambdas/core/keys.js';
+import { InputError } from '../errors.js';
+import { LocalWorkflow } from '../workflow.js';
+import { DEFAULT_DATA_DIR, uploadBundledModel } from './run.js';
+
+export interface StoredModel {
+  readonly version: string;
+  readonly champion: boolean;
+  readonly validation?: { readonly ap50?: number; readonly f1?: number; readonly n_images?: number };
+  readonly dataset?: string;
+}
+
+async function withStore<T>(dataDir: string | undefined, fn: (workflow: LocalWorkflow) => Promise<T>): Promise<T> {
+  const workflow = await LocalWorkflow.start({ dataDir: path.resolve(dataDir ?? DEFAULT_DATA_DIR), logLevel: 'ERROR' });
+  try {
+    await uploadBundledModel(workflow, false);
+    return await fn(workflow);
+  } finally {
+    await workflow.close();
+  }
+}
+
+export async function listModels(dataDir?: string): Promise<StoredModel[]> {
+  return withStore(dataDir, async (workflow) => {
+    const champion = (await workflow.listKeys(CHAMPION_KEY)).length ? (await workflow.getJson<{ version: string }>(CHAMPION_KEY)).version : undefined;
+    const versions = (await workflow.listKeys(PREFIX.models))
+      .filter((key) => key.endsWith('/model.onnx'))
+      .map((key) => key.slice(PREFIX.models.length, -'/model.onnx'.length));
+    const out: StoredModel[] = [];
+    for (const version of versions.sort()) {
+      const metrics = await workflow.getJson<{ validation?: StoredModel['validation'] }>(modelMetricsKey(version)).catch(() => undefined);
+      const registration = await workflow.getJson<{ dataset?: string }>(`${PREFIX.models}${version}/registration.json`).catch(() => undefined);
+      out.push({ version, champion: version === champion, validation: metrics?.validation, dataset: registration?.dataset });
+    }
+    return out;
+  });
+}
+
+/** Makes `version` the model `exodetect run` uses; `default` removes the champion record, so runs use the bundled model. */
+export async function useModel(version: string, dataDir?: string): Promise<string> {
+  return withStore(dataDir, async (workflow) => {
+    if (version === DEFAULT_MODEL_VERSION) {
+      await workflow.s3.send(new DeleteObjectCommand({ Bucket: workflow.bucket, Key: CHAMPION_KEY }));
+      return 'exodetect run now uses the bundled default model (the champion record is removed; the trained models stay in the store).';
+    }
+    if ((await workflow.listKeys(modelKey(version))).length === 0) throw new InputError(`model ${version} is not in the local store (see exodetect models)`);
+    const previous = (await workflow.listKeys(CHAMPION_KEY)).length ? (await workflow.getJson<{ version: string }>(CHAMPION_KEY)).version : null;
+    const metrics = await workflow.getJson<{ validation?: unknown }>(modelMetricsKey(version)).catch(() => undefined);
+    await workflow.putObject(
+      CHAMPION_KEY,
+      JSON.stringify(
+        {
+          format: 'exodetect-champion',
+          version,
+          model_key: modelKey(version),
+          metrics_key: modelMetricsKey(version),
+          weights_key: `${PREFIX.models}${version}/model.pt`,
+          ...(metrics?.validation ? { metrics: { validation: metrics.validation } } : {}),
+          promoted_at: new Date().toISOString(),
+          previous_version: previous,
+          reason: 'chosen by hand with exodetect models use',
+        },
+        null,
+        2,
+      ),
+    );
+    return `exodetect run now uses model ${version}${previous ? ` (was ${previous})` : ''}.`;
+  });
+}
+
+export function describeModels(models: readonly StoredModel[]): string[] {
+  const champion = models.find((m) => m.champion);
+  const rows = models.map((m) => {
+    const v = m.validation;
+    const figures = v?.ap50 !== undefined ? `validation AP50 ${v.ap50.toFixed(3)}, F1 ${v.f1?.toFixed(3) ?? '?'}${v.n_images ? ` on ${v.n_images} images` : ''}` : 'no metrics';
+    const what = m.version === DEFAULT_MODEL_VERSION ? 'bundled default (synthetic training images)' : m.dataset ? `trained on ${m.dataset}` : 'trained';
+    const inUse = m.champion || (!champion && m.version === DEFAULT_MODEL_VERSION) ? '  <- exodetect run uses this' : '';
+    return `  ${m.version}: ${what}; ${figures}${inUse}`;
+  });
+  return [`${models.length} model${models.length === 1 ? '' : 's'} in the local store:`, ...rows, 'exodetect models use <version|default> chooses the one exodetect run uses; --model does it for one run.'];
+}

@@ -1,0 +1,118 @@
+/**
+ * `exodetect train` as a user runs it (the installed command in a child
+ * process), on what annotation tools export: one COCO file for a whole folder,
+ * one makesense CSV, and a COCO file with a third of its boxes outside their
+ * images. Tiny generated micrographs, one epoch of a narrow network.
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { readFile, mkdtemp, rm, writeFile, unlink, readdir } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TRAINER_TIMEOUT_MS } from '../helpers/timeouts.js';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const TRAINING_DIR = path.join(REPO, 'training-container');
+/** One epoch, 64 px crops, a narrow network on one thread: seconds. */
+const TINY = ['epochs=1', 'batch_size=2', 'crop_size=64', 'crops_per_image=1', 'width=8', 'threads=1', 'nm_per_px=1.5'].flatMap((h) => ['--hyperparameter', h]);
+
+let root: string;
+
+interface Coco {
+  images: { id: number; file_name: string; width: number; height: number }[];
+  annotations: { id: number; image_id: number; bbox: number[] }[];
+}
+
+/** Generated micrographs with one COCO file for the folder, as CVAT or makesense.ai export it. */
+function synthDataset(dir: string, count = 8): void {
+  execFileSync('/usr/bin/python3', ['-m', 'exodetect_train.synth', '--out', dir, '--count', String(count), '--size', '160', '--labels', 'coco', '--seed', '5'], {
+    cwd: TRAINING_DIR,
+    env: { ...process.env, PYTHONPATH: TRAINING_DIR },
+  });
+}
+
+async function exodetect(args: string[], dataDir: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return promisify(execFile)(process.execPath, [path.join(REPO, 'bin', 'exodetect.js'), ...args, '--data-dir', dataDir], { cwd: root, timeout: TRAINER_TIMEOUT_MS }).then(
+    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+    (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
+  );
+}
+
+beforeAll(async () => {
+  root = await mkdtemp(path.join(os.tmpdir(), 'exodetect-train-cli-'));
+});
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+describe('exodetect train on annotation exports', () => {
+  it('trains on a folder with one COCO file; the worse first model loses to the bundled one, and run keeps the bundled one', async () => {
+    const dataset = path.join(root, 'coco-set');
+    synthDataset(dataset);
+    const store = path.join(root, 's3-coco');
+    const result = await exodetect(['train', dataset, '--init-from', 'none', ...TINY, '--out', path.join(root, 'coco-record')], store);
+    expect(result.code, result.stderr).toBe(0);
+    const lines = result.stdout.split('\n');
+    expect(lines[0]).toBe('Dataset coco-set: 10 added (annotations.coco.json, dataset.json, images/synth_00000.png, ... (10)); 0 files unchanged.');
+    expect(result.stdout).toMatch(/Split: train 6 images \(\d+ objects\), validation 2 images \(\d+ objects\); from scratch\./);
+    // One epoch of a tiny network does not beat the bundled model on these images: rejected, with the figures.
+    expect(result.stdout).toMatch(/Not promoted: not promoted: .*AP50 [\d.]+ vs [\d.]+, F1 [\d.]+ vs [\d.]+ \(the bundled default model\); both models on this run's validation split \(2 images, inference path\)\./);
+    expect(lines.at(-2)).toBe('exodetect run uses the bundled default model (models/default).');
+    expect((await readdir(path.join(root, 'coco-record'))).sort()).toEqual(['card.md', 'metrics.json', 'problems.txt']);
+
+    const run = await exodetect(['run', path.join(dataset, 'images'), '--out', path.join(root, 'coco-run')], store);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout.split('\n')[0]).toBe('Model: the bundled default model (no model has been trained and promoted here)');
+
+    // The folder changes: one image and its annotations go; the next run mirrors it and says so.
+    const coco = JSON.parse(await readFile(path.join(dataset, 'annotations.coco.json'), 'utf8')) as Coco;
+    const gone = coco.images.pop()!;
+    coco.annotations = coco.annotations.filter((a) => a.image_id !== gone.id);
+    await writeFile(path.join(dataset, 'annotations.coco.json'), JSON.stringify(coco));
+    await unlink(path.join(dataset, gone.file_name));
+    const again = await exodetect(['train', dataset, '--init-from', 'none', ...TINY], store);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout.split('\n')[0]).toBe(`Dataset coco-set: 1 changed (annotations.coco.json), 1 removed (${gone.file_name}); 8 files unchanged.`);
+    expect(again.stdout).toMatch(/Split: train \d images .*, validation \d images/);
+    expect(again.stdout).not.toContain(gone.file_name.replace('images/', '') + ':');
+  }, TRAINER_TIMEOUT_MS);
+
+  it('trains on one makesense.ai CSV for the whole folder', async () => {
+    const dataset = path.join(root, 'makesense-set');
+    synthDataset(dataset);
+    const coco = JSON.parse(await readFile(path.join(dataset, 'annotations.coco.json'), 'utf8')) as Coco;
+    const byId = new Map(coco.images.map((i) => [i.id, i]));
+    const rows = coco.annotations.map((a) => {
+      const im = byId.get(a.image_id)!;
+      return `exosome,${a.bbox.join(',')},${path.posix.basename(im.file_name)},${im.width},${im.height}`;
+    });
+    await writeFile(path.join(dataset, 'labels_my-project.csv'), `${rows.join('\n')}\n`);
+    await unlink(path.join(dataset, 'annotations.coco.json'));
+    const result = await exodetect(['train', dataset, '--init-from', 'none', ...TINY], path.join(root, 's3-makesense'));
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/Split: train \d images \(\d+ objects\), validation \d images/);
+    expect(result.stdout).toMatch(/^Model \S+: validation AP50/m);
+  }, TRAINER_TIMEOUT_MS);
+
+  it('fails when a third of the boxes lie outside their images, and says which and where', async () => {
+    const dataset = path.join(root, 'bad-set');
+    synthDataset(dataset);
+    const file = path.join(dataset, 'annotations.coco.json');
+    const coco = JSON.parse(await readFile(file, 'utf8')) as Coco;
+    coco.annotations.forEach((a, i) => {
+      if (i % 3 === 0) a.bbox = [1000 + i, 20, 30, 30];
+    });
+    await writeFile(file, JSON.stringify(coco, null, 1));
+    const out = path.join(root, 'bad-record');
+    const result = await exodetect(['train', dataset, '--init-from', 'none', ...TINY, '--out', out], path.join(root, 's3-bad'));
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/^\d+ annotation problems? \(skipped(; the first 10)?\):$/m);
+    expect(result.stdout).toMatch(/^ {2}annotations\.coco\.json:\d+: box \[1000\.0, 20\.0, 1030\.0, 50\.0\] outside the 160x160 image images\/synth_\d+\.png$/m);
+    expect(result.stdout).toContain(`All of them: ${path.join(out, 'problems.txt')}`);
+    expect(result.stdout).toMatch(/^Training FAILED: States\.TaskFailed: AlgorithmError: AnnotationError: channel '(train|validation)': \d+ of \d+ annotations\/images are bad/m);
+    const listed = (await readFile(path.join(out, 'problems.txt'), 'utf8')).trim().split('\n');
+    expect(listed).toHaveLength(Math.ceil(coco.annotations.length / 3));
+  }, TRAINER_TIMEOUT_MS);
+});
