@@ -4,11 +4,14 @@ Formats (any mix inside one channel folder, found recursively):
 - YOLO txt (makesense.ai's YOLO export): one `<stem>.txt` per image, lines
   `class cx cy w h` normalised to 0..1; class names from `classes.txt` (or `obj.names`).
 - COCO json: `images`, `annotations` (bbox [x, y, w, h] or polygon segmentation, whose
-  extent becomes the box), `categories`.
+  extent becomes the box), `categories`; an image entry may carry its `nm_per_px` (the
+  report's review download does).
 - Pascal VOC xml: `<annotation><filename>` with `<object><name><bndbox>`.
 - makesense.ai CSV: `label_name,bbox_x,bbox_y,bbox_width,bbox_height,image_name,image_width,image_height`
   (header optional).
 Plus `dataset.json` (nm/px, classes) and `split.json` (which images belong to this channel).
+An image's nm/px: dataset.json's entry for it, else its annotation file's (COCO `nm_per_px`),
+else dataset.json's `nm_per_px`, else the TIFF resolution tags, else the defaults.
 
 Policy: a bad annotation (box outside the image, zero area, unknown class, malformed line,
 label without image, image without label, unreadable file) is skipped and reported with its
@@ -74,6 +77,7 @@ class _Mention:
     ref_dir: str
     file: str
     line: Optional[int]
+    nm_per_px: Optional[float] = None  # the annotation file's scale for this image, if it gives one
 
 
 @dataclass
@@ -171,8 +175,13 @@ def parse_coco(path: str, root: str, problems: List[Problem]) -> Tuple[List[_Lab
         if not isinstance(im, dict) or "id" not in im or not isinstance(im.get("file_name"), str):
             problems.append(Problem(rel, _line_of_nth(text, '"file_name"', i), f"image entry {i} lacks id or file_name"))
             continue
+        line = _line_of_nth(text, '"file_name"', i)
         images[im["id"]] = im["file_name"]
-        mentions.append(_Mention(im["file_name"], base, rel, _line_of_nth(text, '"file_name"', i)))
+        scale = im.get("nm_per_px")
+        if scale is not None and not (isinstance(scale, (int, float)) and not isinstance(scale, bool) and 0 < scale < float("inf")):
+            problems.append(Problem(rel, line, f"image entry {i} ({im['file_name']}): nm_per_px must be a positive number, got {scale!r}; its scale falls back to the defaults"))
+            scale = None
+        mentions.append(_Mention(im["file_name"], base, rel, line, float(scale) if scale is not None else None))
     labels: List[_Label] = []
     for i, a in enumerate(doc["annotations"]):
         line = _line_of_nth(text, '"image_id"', i)
@@ -404,6 +413,7 @@ def load_channel(root: str, *, training_nm_per_px: float, default_image_nm_per_p
 
     # Which annotation file labels which image (first file in sorted order wins; the rest are reported).
     owner: Dict[str, str] = {}
+    annotated_scales: Dict[str, float] = {}
     for m in mentions:
         r, outside = resolve(m.image_ref, m.ref_dir)
         if r is None:
@@ -414,6 +424,8 @@ def load_channel(root: str, *, training_nm_per_px: float, default_image_nm_per_p
             problems.append(Problem(m.file, m.line, f"{r} is already labelled by {owner[r]}; these labels are ignored"))
             continue
         owner[r] = m.file
+        if m.nm_per_px is not None:
+            annotated_scales[r] = m.nm_per_px
 
     # Image sizes and scales (header reads only).
     sizes: Dict[str, Tuple[int, int]] = {}
@@ -431,6 +443,8 @@ def load_channel(root: str, *, training_nm_per_px: float, default_image_nm_per_p
         entry = per_image.get(r) or per_image.get(os.path.basename(r))
         if isinstance(entry, dict) and isinstance(entry.get("nm_per_px"), (int, float)) and entry["nm_per_px"] > 0:
             scales[r] = (float(entry["nm_per_px"]), "dataset.json image")
+        elif r in annotated_scales:
+            scales[r] = (annotated_scales[r], "annotation file")
         elif isinstance(ds_scale, (int, float)) and ds_scale > 0:
             scales[r] = (float(ds_scale), "dataset.json")
         elif tiff_scale is not None:

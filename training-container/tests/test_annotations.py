@@ -197,6 +197,31 @@ def test_dataset_json_scales_split_json_and_tiff_resolution(tmp_path):
     assert abs(by["t.tif"].nm_per_px - 1.25) < 1e-6 and by["t.tif"].nm_per_px_source == "tiff-resolution"
 
 
+def test_coco_image_entries_carry_their_scale(tmp_path):
+    for n in ("a", "b", "c", "d"):
+        img(str(tmp_path / f"grid/{n}.png"))
+    doc = {
+        "images": [
+            {"id": 1, "file_name": "grid/a.png", "width": 100, "height": 80, "nm_per_px": 0.85},
+            {"id": 2, "file_name": "grid/b.png", "width": 100, "height": 80, "nm_per_px": 1.2},
+            {"id": 3, "file_name": "grid/c.png", "width": 100, "height": 80},
+            {"id": 4, "file_name": "grid/d.png", "width": 100, "height": 80, "nm_per_px": "1.2 nm"},
+        ],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 20, 20]}],
+        "categories": [{"id": 1, "name": "exosome"}],
+    }
+    write(str(tmp_path / "reviewed.coco.json"), json.dumps(doc, indent=1))
+    # dataset.json's entry for an image still wins; its batch-wide value comes after the annotation file's.
+    write(str(tmp_path / "dataset.json"), json.dumps({"nm_per_px": 3.0, "images": {"grid/b.png": {"nm_per_px": 2.5}}}))
+    d = load(tmp_path)
+    by = {i.rel_path: (i.nm_per_px, i.nm_per_px_source) for i in d.images}
+    assert by["grid/a.png"] == (0.85, "annotation file")
+    assert by["grid/b.png"] == (2.5, "dataset.json image")
+    assert by["grid/c.png"] == (3.0, "dataset.json")
+    assert by["grid/d.png"] == (3.0, "dataset.json")
+    assert problems(d) == [("reviewed.coco.json", 25, "image entry 3 (grid/d.png): nm_per_px must be a positive number, got '1.2 nm'; its scale falls back to the defaults")]
+
+
 def test_missing_channel_is_a_clear_error(tmp_path):
     with pytest.raises(AnnotationError, match="does not exist"):
         load(tmp_path / "nope")
