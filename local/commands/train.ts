@@ -2,19 +2,28 @@
  * `exodetect train`: an annotated folder goes to datasets/<name>/ in the
  * local S3, then the training state machine runs (check, split, the trainer
  * as the local SageMaker job, register, promote by the same rule as in AWS).
+ * With `--annotations` (the report's review download), that file and the
+ * images it names go there instead: the images from the batch in the local
+ * store, or from the folder given.
  */
 import path from 'node:path';
 import { stat } from 'node:fs/promises';
 import { PREFIX } from '../../lambdas/core/keys.js';
+import { reviewedDatasetName } from '../../lambdas/results/review-page.js';
 import { InputError } from '../errors.js';
 import { progressBar } from '../progress.js';
 import type { ExecutionOutcome } from '../stepfunctions/runner.js';
 import { findImages, LocalWorkflow, type LocalWorkflowProps } from '../workflow.js';
+import { annotationsStem, readReviewedAnnotations, stageCorrections, type ReviewedAnnotations } from './corrections.js';
+import { checkDatasetName, datasetNameFrom } from './dataset-name.js';
 import { DEFAULT_DATA_DIR } from './run.js';
 
 export interface TrainLocallyOptions {
-  readonly datasetDir: string;
-  /** Name under datasets/. Default: the folder's name. */
+  /** The annotated folder; with annotationsFile, the folder with the images it names (default: the batch in the local store). */
+  readonly datasetDir?: string;
+  /** A reviewed COCO file (report.html's download): it and its images are the dataset. */
+  readonly annotationsFile?: string;
+  /** Name under datasets/. Default: the folder's name; with annotationsFile, "<batch id>-reviewed". */
   readonly datasetName?: string;
   readonly epochs?: number;
   readonly batchSize?: number;
@@ -33,25 +42,22 @@ export interface TrainLocallyOptions {
   readonly workflowProps?: Partial<LocalWorkflowProps>;
 }
 
-/** Dataset names become S3 prefixes and training job names. */
-export const DATASET_NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,39}$/;
-
-export function datasetNameFrom(dir: string): string {
-  return (
-    path
-      .basename(path.resolve(dir))
-      .toLowerCase()
-      .replace(/[^a-z0-9-]+/g, '-')
-      .replace(/^-+|-+$/g, '')
-      .slice(0, 40) || 'dataset'
-  );
+/** What goes under datasets/<name>/, checked before the local S3 starts. */
+async function datasetSource(options: TrainLocallyOptions): Promise<{ dataset: string; annotations?: ReviewedAnnotations }> {
+  if (options.annotationsFile) {
+    const annotations = await readReviewedAnnotations(options.annotationsFile);
+    if (options.datasetDir && !(await stat(options.datasetDir).then((s) => s.isDirectory(), () => false))) throw new InputError(`${options.datasetDir} is not a folder`);
+    const dataset = options.datasetName ?? reviewedDatasetName(annotations.batchId ?? annotationsStem(options.annotationsFile));
+    return { dataset, annotations };
+  }
+  if (!options.datasetDir) throw new InputError('give the annotated folder, or --annotations with a reviewed COCO file');
+  await findImages(options.datasetDir);
+  return { dataset: options.datasetName ?? datasetNameFrom(options.datasetDir) };
 }
 
 export async function trainLocally(options: TrainLocallyOptions): Promise<ExecutionOutcome> {
-  await findImages(options.datasetDir);
-  if (!(await stat(options.datasetDir)).isDirectory()) throw new InputError(`${options.datasetDir} is not a folder`);
-  const dataset = options.datasetName ?? datasetNameFrom(options.datasetDir);
-  if (!DATASET_NAME_PATTERN.test(dataset)) throw new InputError(`dataset name "${dataset}" must be 1-40 characters of a-z, 0-9 and '-'`);
+  const { dataset, annotations } = await datasetSource(options);
+  checkDatasetName(dataset);
   if (options.validationFraction !== undefined && !(options.validationFraction > 0 && options.validationFraction < 1)) {
     throw new InputError(`--validation-fraction must be between 0 and 1, got ${options.validationFraction}`);
   }
@@ -72,8 +78,13 @@ export async function trainLocally(options: TrainLocallyOptions): Promise<Execut
   };
   workflow.trainingEvents.on('log', onLog);
   try {
-    const files = await workflow.uploadDirectory(options.datasetDir, `${PREFIX.datasets}${dataset}/`);
-    options.onLog?.(`uploaded ${files} files to datasets/${dataset}/`);
+    if (annotations) {
+      const staged = await stageCorrections({ s3: workflow.s3, bucket: workflow.bucket, annotations, datasetName: dataset, imagesDir: options.datasetDir });
+      options.onLog?.(`put ${annotations.file} and its ${staged.images} images (from the ${staged.source === 'bucket' ? `batch ${annotations.batchId} in the local store` : `folder ${options.datasetDir}`}) under ${staged.prefix}`);
+    } else {
+      const files = await workflow.uploadDirectory(options.datasetDir!, `${PREFIX.datasets}${dataset}/`);
+      options.onLog?.(`uploaded ${files} files to datasets/${dataset}/`);
+    }
     const execution = workflow.training.startExecution({
       dataset,
       force: options.force ?? false,
