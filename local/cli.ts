@@ -86,6 +86,7 @@ export function buildProgram(): Command {
     .option('--port <n>', 'local S3 port', port, 0)
     .action(async (datasetDir: string | undefined, opts: Record<string, unknown>) => {
       const { trainLocally } = await import('./commands/train.js');
+      const failure: string[] = [];
       const result = await trainLocally({
         datasetDir,
         annotationsFile: opts.annotations as string | undefined,
@@ -100,10 +101,15 @@ export function buildProgram(): Command {
         port: opts.port as number,
         onLog: (line) => {
           if (/^(put|uploaded) /.test(line)) out(line);
+          // The trainer's reason and the problems it lists: shown when the run fails.
+          if (failure.length || /^training failed: /.test(line)) failure.push(line);
         },
       });
       out(JSON.stringify(result.output ?? { status: result.status, error: result.error, cause: result.cause }, null, 2));
-      if (result.status !== 'SUCCEEDED') process.exitCode = 1;
+      if (result.status !== 'SUCCEEDED') {
+        process.exitCode = 1;
+        if (failure.length) process.stderr.write(`${failure.slice(0, 40).join('\n')}${failure.length > 40 ? `\n  ... and ${failure.length - 40} more lines` : ''}\n`);
+      }
     });
 
   program

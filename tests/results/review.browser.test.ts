@@ -2,8 +2,8 @@
  * The report's review view in headless Chromium: a person rejects, draws,
  * adjusts, undoes and redoes, uses the keys and the score sliders, reloads,
  * and downloads the corrections as COCO. Boxes sit on a grid so that every
- * click lands where the test means it to; the screen position of an image
- * point follows the view's rule (the image fitted to the stage, 16 px margin).
+ * click lands where the test means it to (review-helpers.ts maps image
+ * points to the screen).
  */
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -18,10 +18,10 @@ import { ReviewDataCollector } from '../../lambdas/results/review-data.js';
 import { BatchSummaryBuilder } from '../../lambdas/results/summary.js';
 import { generateImageResult } from './batch-generator.js';
 import { writeResultsFolder, type ReportFixture } from './report-fixture.js';
+import { dragMouse, screenMapping, type ScreenMapping } from './review-helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const BATCH = 'grid-review';
-const FIT_MARGIN = 16;
 
 /** Twelve (or fewer) boxes on a grid, well apart; scores 0.95, 0.90, ... */
 function gridResult(file: string, width: number, height: number, nmPerPx: number, count: number): ImageResult {
@@ -86,28 +86,9 @@ const counts = async (): Promise<Record<string, number>> => {
   return out;
 };
 
-/** Screen position of an image point, by the view's fit rule, at whole screen pixels (what a mouse can hit). */
-async function screen(image: ImageResult): Promise<{ at: (x: number, y: number) => [number, number]; toImage: (sx: number, sy: number) => [number, number]; scale: number }> {
-  const r = (await page.locator('#rv-canvas').boundingBox())!;
-  const scale = Math.min((r.width - 2 * FIT_MARGIN) / image.width, (r.height - 2 * FIT_MARGIN) / image.height);
-  const ox = r.x + (r.width - image.width * scale) / 2;
-  const oy = r.y + (r.height - image.height * scale) / 2;
-  return {
-    at: (x, y) => [Math.round(ox + x * scale), Math.round(oy + y * scale)],
-    toImage: (sx, sy) => [(sx - ox) / scale, (sy - oy) / scale],
-    scale,
-  };
-}
-
+const screen = (image: ImageResult): Promise<ScreenMapping> => screenMapping(page, image);
 const centre = (d: Detection): [number, number] => [(d.box_px[0] + d.box_px[2]) / 2, (d.box_px[1] + d.box_px[3]) / 2];
-
-async function drag(from: [number, number], to: [number, number]): Promise<void> {
-  await page.mouse.move(from[0], from[1]);
-  await page.mouse.down();
-  await page.mouse.move((from[0] + to[0]) / 2, (from[1] + to[1]) / 2, { steps: 4 });
-  await page.mouse.move(to[0], to[1], { steps: 4 });
-  await page.mouse.up();
-}
+const drag = (from: [number, number], to: [number, number]): Promise<void> => dragMouse(page, from, to);
 
 async function setRange(selector: string, value: number): Promise<void> {
   await page.locator(selector).evaluate((el, v) => {
