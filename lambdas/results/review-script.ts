@@ -392,9 +392,10 @@ export const REVIEW_SCRIPT = String.raw`
       el.textContent = 'keeps ' + fmt(keeps) + ' of ' + fmt(allScores.length) + ' detections' + (allScores.length ? ' (' + Math.round(100 * keeps / allScores.length) + '%)' : '');
     });
     document.querySelectorAll('[data-batch-threshold-reset]').forEach(function (b) { b.hidden = state.batch_threshold === null; });
-    var progress = fmt(t.reviewed) + ' of ' + plural(N, 'image') + ' reviewed';
+    var progress = N ? fmt(t.reviewed) + ' of ' + plural(N, 'image') + ' reviewed' : 'No analysed image to review.';
     document.querySelectorAll('[data-review-progress]').forEach(function (el) { el.textContent = progress; });
     $('review-open').textContent = t.reviewed || t.editedNotReviewed ? 'Continue reviewing' : 'Review the detections';
+    $('review-open').disabled = N === 0;
     document.querySelectorAll('[data-download]').forEach(function (b) { b.disabled = t.reviewed === 0; });
     var note = t.reviewed
       ? plural(t.reviewed, 'reviewed image') + ' with ' + plural(t.reviewedBoxes, 'box') + ' go into ' + downloadName() + '.'

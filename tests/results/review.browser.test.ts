@@ -267,6 +267,31 @@ describe('review in report.html (Chromium)', () => {
     expect(await page.locator('#review-histogram rect.bar').count()).toBeGreaterThan(0);
   });
 
+  it('zooms around the mouse and moves the image with Space + drag, the boxes staying under the mouse', async () => {
+    await page.locator('[data-review-file="three.tif"]').click();
+    const rejectedOnImage = async (): Promise<string> => (await page.locator('#rv-image-counts').textContent())!.match(/(\d+) rejected/)![1]!;
+    const before = await rejectedOnImage();
+    const { at } = await screen(IMAGES[2]!);
+    const c = at(...centre(IMAGES[2]!.detections[1]!));
+    await page.mouse.move(...c);
+    await page.mouse.wheel(0, -600); // zoom in, about the mouse
+    await page.mouse.click(...c);
+    await expect.poll(rejectedOnImage).toBe(String(Number(before) + 1));
+    await page.keyboard.down('Space');
+    await drag(c, [c[0] + 40, c[1] + 25]);
+    await page.keyboard.up('Space');
+    await page.mouse.click(c[0] + 40, c[1] + 25); // the box moved with the image
+    await expect.poll(rejectedOnImage).toBe(before);
+    await page.keyboard.press('f'); // fitted again: the box is back where the fit rule puts it
+    await page.mouse.click(...c);
+    await expect.poll(rejectedOnImage).toBe(String(Number(before) + 1));
+    await page.keyboard.press('Control+z');
+    await expect.poll(rejectedOnImage).toBe(before);
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('Escape');
+    await expect.poll(() => page.locator('#review').isVisible()).toBe(false);
+  });
+
   it('writes a screenshot of the review view for a person to look at', async () => {
     await page.locator('[data-review-file="grid-a/one.tif"]').click();
     const d = IMAGES[0]!.detections[0]!;
