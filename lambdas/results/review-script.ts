@@ -64,6 +64,7 @@ export const REVIEW_SCRIPT = String.raw`
   var undoStack = [];
   var redoStack = [];
   var storageProblem = null;   // why the browser does not keep the corrections
+  var storageUnavailable = false;
   var foreignSaved = null;     // corrections saved for other detections (an earlier run): kept aside, not applied
   var savedAt = null;
 
@@ -72,6 +73,7 @@ export const REVIEW_SCRIPT = String.raw`
   function loadSaved() {
     var text = null;
     try { text = localStorage.getItem(STORE_KEY); } catch (e) {
+      storageUnavailable = true;
       storageProblem = 'This browser does not let the page keep data (' + e.name + '): corrections last only while the page is open. Download them before closing it.';
       return;
     }
@@ -91,7 +93,7 @@ export const REVIEW_SCRIPT = String.raw`
   }
 
   function save() {
-    if (foreignSaved || (storageProblem && storageProblem.indexOf('does not let') >= 0)) return;
+    if (foreignSaved || storageUnavailable) return;
     try {
       state.saved_at = new Date().toISOString();
       localStorage.setItem(STORE_KEY, JSON.stringify(state));
@@ -572,7 +574,7 @@ export const REVIEW_SCRIPT = String.raw`
 
   function acceptImage() {
     changeImage(current, function (s) { s.reviewed = true; });
-    if (current + 1 < N) step(1); else toast('That was the last image: download the reviewed annotations below the image list.');
+    if (current + 1 < N) step(1); else toast('That was the last image: download the reviewed annotations from the panel on the right.');
   }
 
   function refreshViewerPanel() {
