@@ -11,6 +11,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { ExodetectError } from '../lambdas/core/errors.js';
 import { RESULT_FILES } from '../lambdas/core/keys.js';
+import { createS3Client } from '../lambdas/core/s3.js';
 import { batchStatus, cloudSettings, downloadResults, uploadBatch } from './commands/cloud.js';
 import { DEFAULT_DATA_DIR, describeBatchRun, runBatchLocally } from './commands/run.js';
 import { progressBar, quietNodeVersionNotice } from './progress.js';
@@ -73,10 +74,11 @@ export function buildProgram(): Command {
   program
     .command('train')
     .description('Train locally through the training state machine (CPU PyTorch); ends with the model promoted (it beat the champion, or the bundled default model) or rejected.')
-    .argument('<dataset-dir>', 'annotated images: YOLO txt (+ classes.txt), COCO json (one for the folder or several), VOC xml, makesense csv; optional dataset.json')
+    .argument('[dataset-dir]', 'annotated images: YOLO txt (+ classes.txt), COCO json (one for the folder or several), VOC xml, makesense csv; optional dataset.json; with --annotations: the folder with the images it names')
+    .option('--annotations <file>', "a reviewed COCO file (report.html's download): trains on it and the images it names, from the batch in the local store unless a folder is given")
     .option('--epochs <n>', 'training epochs', positiveInteger('--epochs'))
     .option('--init-from <m>', 'start from: default (the bundled model), champion, a model version, a .pt file, or none (default: the champion if there is one, else the bundled model)')
-    .option('--name <dataset>', 'dataset name under datasets/ (default: the folder name)')
+    .option('--name <dataset>', 'dataset name under datasets/ (default: the folder name; with --annotations, <batch id>-reviewed)')
     .option('--batch-size <n>', 'images per step', positiveInteger('--batch-size'))
     .option('--nm-per-px <x>', 'scale of every image (else dataset.json, the COCO file, the files\' own calibration)', positiveNumber('--nm-per-px'))
     .option('--validation-fraction <f>', 'held-out share for validation', positiveNumber('--validation-fraction'))
@@ -86,10 +88,11 @@ export function buildProgram(): Command {
     .option('--json', 'print the state machine\'s output as JSON instead of the summary')
     .option('--data-dir <dir>', 'local S3 folder', DEFAULT_DATA_DIR)
     .option('--port <n>', 'local S3 port', port, 0)
-    .action(async (datasetDir: string, opts: Record<string, unknown>) => {
+    .action(async (datasetDir: string | undefined, opts: Record<string, unknown>) => {
       const { describeTraining, trainLocally } = await import('./commands/train.js');
       const result = await trainLocally({
         datasetDir,
+        annotationsFile: opts.annotations as string | undefined,
         datasetName: opts.name as string | undefined,
         epochs: opts.epochs as number | undefined,
         batchSize: opts.batchSize as number | undefined,
@@ -210,6 +213,38 @@ export function buildProgram(): Command {
     });
     bar?.stop();
     out(`Uploaded ${result.uploaded} images (${result.skipped} already there), then s3://${cloudSettings(opts).bucket}/${result.manifestKey}`);
+  });
+
+  cloud(
+    program
+      .command('upload-corrections')
+      .description("Put a reviewed COCO file (report.html's download) and the images it names under datasets/<name>/<batch id>/ of a deployed stack, for the next training run.")
+      .argument('<annotations-file>', 'the downloaded <batch>.reviewed.coco.json')
+      .option('--name <dataset>', 'dataset name under datasets/ (default: <batch id>-reviewed; the stack\'s trainingDataset to join the scheduled runs)')
+      .option('--images <dir>', "upload the images from this folder instead of copying them from the batch's images in the bucket"),
+  ).action(async (file: string, opts: { name?: string; images?: string; bucket?: string; region?: string }) => {
+    const { readReviewedAnnotations, stageCorrections } = await import('./commands/corrections.js');
+    const { reviewedDatasetName } = await import('../lambdas/results/review-page.js');
+    const settings = cloudSettings(opts);
+    const annotations = await readReviewedAnnotations(file);
+    const name = opts.name ?? reviewedDatasetName(annotations.batchId ?? 'corrections');
+    let bar: ReturnType<typeof progressBar> | undefined;
+    const staged = await stageCorrections({
+      // EXODETECT_S3_ENDPOINT (the local stand-in) is honoured like everywhere else; otherwise AWS.
+      s3: createS3Client(process.env, opts.region ? { region: opts.region } : {}),
+      bucket: settings.bucket,
+      annotations,
+      datasetName: name,
+      imagesDir: opts.images,
+      onProgress: (p) => {
+        bar ??= progressBar({ label: opts.images ? 'Uploading images' : 'Copying images', total: p.total });
+        bar.update(p.done);
+      },
+    });
+    bar?.stop();
+    const count = (n: number, word: string, plural: string): string => `${n} ${n === 1 ? word : plural}`;
+    out(`Put ${count(annotations.boxes, 'box', 'boxes')} on ${count(staged.images, 'image', 'images')} under s3://${settings.bucket}/${staged.prefix} (${path.basename(file)} last).`);
+    out(`Train on datasets/${name}/ now: aws stepfunctions start-execution --state-machine-arn <TrainingStateMachineArn> --input '{"dataset": "${name}"}'`);
   });
 
   cloud(

@@ -108,6 +108,8 @@ export interface SyncReport {
   unchanged: number;
   /** Broken links and loops in the folder. */
   readonly skipped: SkippedPath[];
+  /** Where the files came from, when not the folder itself. */
+  readonly note?: string;
 }
 
 async function md5Of(file: string): Promise<string> {

@@ -1,13 +1,41 @@
 #!/usr/bin/env bash
-# Measures the trainer on the real VISN micrographs in ../shared/datasets/visn-train (never part of the
-# project; no test uses this). Fine-tunes the bundled default model, 40 epochs, ~14 s an epoch on 2 idle cores.
-#   bash scripts/measure-on-real-data.sh [OUT_DIR] [extra trainer options, e.g. --epochs 10]
-# Metrics: OUT_DIR/model/metrics.json (validation = 56 held-out images).
+# Measures exodetect on real micrographs as a user would, with the exodetect command only: the VISN
+# negative-stain TEM set in ../shared/datasets/visn-train (never part of the project; no test uses it),
+# laid out as folders a facility would have (images, the set's COCO file, dataset.json with each image's
+# nm/px from its burned-in 200 nm bar; training-container/tools/prepare_real_dataset.py).
+#   bash scripts/measure-on-real-data.sh [WORK_DIR] [EPOCHS]
+# Runs: full (train on 200, evaluate on the 56 held out), few-shot (30 images split 20/10 by the state
+# machine, from scratch and fine-tuned from the bundled model, evaluated on the same 56), the bundled model
+# zero-shot on the 56 and on all 256. ~20 minutes on 2 idle cores with 40 epochs. Last line: one JSON object.
 set -euo pipefail
+shopt -s inherit_errexit
 root="$(cd "$(dirname "$0")/.." && pwd)"
-out="${1:-/tmp/exodetect-real}"; shift || true
-/usr/bin/python3 "$root/training-container/tools/prepare_real_dataset.py" --out "$out"
-cd "$root/training-container"
-exec nice /usr/bin/python3 -m exodetect_train --base-dir "$out" --epochs 40 --batch-size 8 --lr 0.003 \
-  --nm-per-px 3.0 --crop-size 256 --crops-per-image 3 --seed 0 --width 24 --threads 2 --class-names particle \
-  --model-version visn-measure --init-from "$root/models/default/model.pt" "$@"
+work="${1:-/tmp/exodetect-real}"
+epochs="${2:-40}"
+exo() { node "$root/bin/exodetect.js" "$@"; }
+mkdir -p "$work"
+/usr/bin/python3 "$root/training-container/tools/prepare_real_dataset.py" --out "$work/data" >&2
+figures() { # metrics.json of exodetect evaluate -> the figures we report
+  node -e 'const m=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")).evaluation;
+    console.log(JSON.stringify({ap50:m.ap50,ap50_95:m.ap50_95,precision:m.precision,recall:m.recall,f1:m.f1,threshold:m.threshold,median_diameter_error_nm:m.diameter_median_abs_error_nm,images:m.n_images,objects:m.n_objects}))' "$1"
+}
+train_and_evaluate() { # name dataset init-from -> {train..., test...}
+  local name="$1" dataset="$2" init="$3" store="$work/$1/s3"
+  rm -rf "$work/$name"; mkdir -p "$work/$name"
+  local t0; t0=$(date +%s)
+  exo train "$work/data/$dataset" --name "visn-$name" --init-from "$init" --epochs "$epochs" --data-dir "$store" --out "$work/$name/record" \
+    --hyperparameter class_names=particle > "$work/$name/train.txt"
+  local t1; t1=$(date +%s)
+  cat "$work/$name/train.txt" >&2
+  local version; version=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")).model_version)' "$work/$name/record/metrics.json")
+  exo evaluate "$work/data/test-56" --model "$version" --data-dir "$store" --out "$work/$name/test" >&2
+  node -e 'const [,a,b,e,m,s]=process.argv; const v=JSON.parse(require("fs").readFileSync(m,"utf8"));
+    console.log(JSON.stringify({init_from:a,epochs:Number(e),minutes:Math.round((Number(s))/6)/10,validation:{ap50:v.validation.ap50,f1:v.validation.f1,images:v.validation.n_images},test_56:JSON.parse(b)}))' \
+    "$init" "$(figures "$work/$name/test/metrics.json")" "$epochs" "$work/$name/record/metrics.json" "$((t1 - t0))"
+}
+full=$(train_and_evaluate full train-200 default)
+few_scratch=$(train_and_evaluate fewshot-scratch fewshot-30 none)
+few_default=$(train_and_evaluate fewshot-default fewshot-30 default)
+exo evaluate "$work/data/test-56" --model default --data-dir "$work/zero/s3" --out "$work/zero/test" >&2
+exo evaluate "$work/data/all" --model default --data-dir "$work/zero/s3" --out "$work/zero/all" >&2
+echo "{\"full_200\":$full,\"fewshot_30_scratch\":$few_scratch,\"fewshot_30_from_bundled\":$few_default,\"bundled_zero_shot\":{\"test_56\":$(figures "$work/zero/test/metrics.json"),\"all_256\":$(figures "$work/zero/all/metrics.json")}}"

@@ -102,7 +102,7 @@ export class InferenceWorkflow extends Construct {
     storage.grantObjects(this.detectFunction, {
       read: ['batches/*/images/*', 'models/*'],
       write: ['results/*'],
-      reason: 'detect reads the images of the batch it is given and the model it is told to use, and writes per-image results and overlays under results/.',
+      reason: 'detect reads the images of the batch it is given and the model it is told to use, and writes per-image results, overlays and previews under results/.',
     });
 
     this.summarizeFunction = new HandlerFunction(this, 'Summarize', {

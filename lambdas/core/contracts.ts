@@ -5,7 +5,8 @@
  */
 import { z } from 'zod';
 
-export const IMAGE_RESULT_SCHEMA_VERSION = '1.0';
+/** 1.1: optional preview_key. */
+export const IMAGE_RESULT_SCHEMA_VERSION = '1.1';
 
 /** Where an image's nm/px came from, in order of precedence. */
 export type ScaleSource = 'batch' | 'tiff-resolution' | 'imagej' | 'model';
@@ -67,6 +68,8 @@ export interface ImageResult {
   readonly detections: Detection[];
   readonly counts: { readonly total: number; readonly in_size_range: number; readonly on_edge: number };
   readonly overlay_key: string;
+  /** The micrograph without boxes (same size as the overlay), for the report's review view. Absent before schema 1.1. */
+  readonly preview_key?: string;
   readonly timings_ms: Record<string, number>;
   readonly warnings: string[];
   readonly created_at: string;

@@ -18,7 +18,7 @@ import {
 } from './contracts.js';
 import { mapWithConcurrency } from './concurrency.js';
 import { ConfigError, ImageError } from './errors.js';
-import { imageResultKey, overlayKey } from './keys.js';
+import { imageResultKey, overlayKey, previewKey } from './keys.js';
 import type { LoadedModel } from './model.js';
 import { processImage, type PipelineConfig } from './pipeline.js';
 
@@ -116,9 +116,11 @@ export async function runDetectBatch(event: DetectEvent, deps: DetectBatchDeps):
   const processItem = async (item: BatchItem): Promise<DetectItemStatus> => {
     let resultKey: string;
     let overlay: string;
+    let preview: string;
     try {
       resultKey = imageResultKey(batchId, item.Key);
       overlay = overlayKey(batchId, item.Key);
+      preview = previewKey(batchId, item.Key);
     } catch (err) {
       logger?.error('image key outside the batch', { key: item.Key, batchId });
       return { key: item.Key, status: 'error', resultKey: '', error: `NOT_IN_BATCH: ${(err as Error).message}` };
@@ -126,20 +128,23 @@ export async function runDetectBatch(event: DetectEvent, deps: DetectBatchDeps):
 
     try {
       const bytes = await fetchImage(s3, bucket, item, maxBytes);
-      const { result, overlay: jpeg } = await processImage({
+      const pictures = await processImage({
         bytes,
         imageKey: item.Key,
         batchId,
         overlayKey: overlay,
+        previewKey: preview,
         model,
         params,
         config: deps.pipeline,
         now,
       });
-      // Both at once (a round trip saved per image). If either fails the invocation fails and
-      // its retry rewrites both; the batch summary only runs after every invocation succeeded.
+      const { result } = pictures;
+      // All at once (round trips saved per image). If any fails the invocation fails and
+      // its retry rewrites them all; the batch summary only runs after every invocation succeeded.
       await Promise.all([
-        s3.send(new PutObjectCommand({ Bucket: bucket, Key: overlay, Body: jpeg, ContentType: 'image/jpeg' })),
+        s3.send(new PutObjectCommand({ Bucket: bucket, Key: overlay, Body: pictures.overlay, ContentType: 'image/jpeg' })),
+        s3.send(new PutObjectCommand({ Bucket: bucket, Key: preview, Body: pictures.preview, ContentType: 'image/jpeg' })),
         s3.send(new PutObjectCommand({ Bucket: bucket, Key: resultKey, Body: JSON.stringify(result), ContentType: 'application/json' })),
       ]);
       logger?.info('image processed', { key: item.Key, detections: result.counts.total, timings_ms: result.timings_ms });

@@ -7,6 +7,7 @@
  *   batches/<batchId>/batch.json            the commit marker: starts inference
  *   results/<batchId>/images/<file>.json    one ImageResult or ImageError per image
  *   results/<batchId>/overlays/<file>.jpg   overlay with boxes and a scale bar
+ *   results/<batchId>/previews/<file>.jpg   the micrograph without boxes (the report's review view)
  *   results/<batchId>/map/                  Distributed Map ResultWriter output
  *   results/<batchId>/summary.json, detections.csv, detections.coco.json,
  *     annotations.coco.json, report.html
@@ -53,6 +54,8 @@ export const imageResultKey = (batchId: string, imageKey: string): string =>
   `${resultsPrefix(batchId)}images/${imageRelativePath(batchId, imageKey)}.json`;
 export const overlayKey = (batchId: string, imageKey: string): string =>
   `${resultsPrefix(batchId)}overlays/${imageRelativePath(batchId, imageKey)}.jpg`;
+export const previewKey = (batchId: string, imageKey: string): string =>
+  `${resultsPrefix(batchId)}previews/${imageRelativePath(batchId, imageKey)}.jpg`;
 
 export const RESULT_FILES = {
   summary: 'summary.json',

@@ -3,7 +3,9 @@
  * to 8-bit), a box per detection (green in range, orange outside the size
  * gate, dashed when on the image edge) drawn into the pixels, and a scale bar
  * labelled in nm composited as a small SVG; encoded as JPEG (PNG is several
- * times slower).
+ * times slower). Optionally also the preview: the same display pixels without
+ * boxes or bar, a grey JPEG, on which the report's review view draws the boxes
+ * a person can change.
  */
 import sharp from 'sharp';
 import type { Detection } from './contracts.js';
@@ -16,7 +18,18 @@ export interface OverlayProps {
   readonly maxEdge?: number;
   /** JPEG quality. Default 80. */
   readonly quality?: number;
+  /** Also encode the preview (no boxes, no scale bar; same size as the overlay). Default false. */
+  readonly preview?: boolean;
 }
+
+export interface OverlayPictures {
+  readonly overlay: Buffer;
+  /** Present when asked for (OverlayProps.preview). */
+  readonly preview?: Buffer;
+}
+
+/** The preview's JPEG quality: a person judges vesicle edges on it, so a little above the overlay's. */
+const PREVIEW_QUALITY = 85;
 
 /** Reused by every 16-bit conversion (synchronous, so never shared by two at once). */
 const histogram = new Uint32Array(65536);
@@ -171,6 +184,11 @@ export function scaleBarSvg(width: number, height: number, nmPerPxAtOverlay: num
 }
 
 export async function renderOverlay(image: GreyImage, detections: readonly Detection[], props: OverlayProps): Promise<Buffer> {
+  return (await renderOverlayPictures(image, detections, { ...props, preview: false })).overlay;
+}
+
+/** The overlay and, when asked for, the preview, from one display conversion and resize. */
+export async function renderOverlayPictures(image: GreyImage, detections: readonly Detection[], props: OverlayProps): Promise<OverlayPictures> {
   const maxEdge = props.maxEdge ?? 2048;
   const shrink = Math.min(1, maxEdge / Math.max(image.width, image.height));
   const width = Math.max(1, Math.round(image.width * shrink));
@@ -187,7 +205,12 @@ export async function renderOverlay(image: GreyImage, detections: readonly Detec
             .raw()
             .toBuffer()
         : full;
-    return await bytePool.with(width * height * 3, (rgb) => encodeOverlay(rgb, grey, width, height, detections, shrink, props));
+    // Both encodes read `grey` (the overlay draws into its own RGB copy), so they run side by side.
+    const [overlay, preview] = await Promise.all([
+      bytePool.with(width * height * 3, (rgb) => encodeOverlay(rgb, grey, width, height, detections, shrink, props)),
+      props.preview ? encodePreview(grey, width, height) : undefined,
+    ]);
+    return { overlay, ...(preview && { preview }) };
   } finally {
     if (display) bytePool.release(display);
   }
@@ -212,6 +235,14 @@ async function encodeOverlay(
   // Huffman table optimisation is a second pass over the data: ~3x the encode time for ~5% size.
   return sharp(rgb, { raw: { width, height, channels: 3 } })
     .jpeg({ quality: props.quality ?? 80, optimiseCoding: false })
+    .toBuffer();
+}
+
+function encodePreview(grey: Uint8Array, width: number, height: number): Promise<Buffer> {
+  // Without b-w, sharp writes a 1-channel raw input as a 3-channel JPEG.
+  return sharp(grey, { raw: { width, height, channels: 1 } })
+    .toColourspace('b-w')
+    .jpeg({ quality: PREVIEW_QUALITY, optimiseCoding: false })
     .toBuffer();
 }
 

@@ -1,6 +1,6 @@
 /**
- * One image, end to end and without I/O: bytes in, an ImageResult document
- * and overlay JPEG out. Decode, calibrate, resample to the model's scale,
+ * One image, end to end and without I/O: bytes in, an ImageResult document,
+ * the overlay JPEG and (when asked for) the preview JPEG out. Decode, calibrate, resample to the model's scale,
  * detect (tiled when large), map back, measure, draw. Throws ImageError for
  * anything wrong with the image itself.
  */
@@ -15,7 +15,7 @@ import { resolveCalibration } from './calibration.js';
 import { detectTiled, onnxTileRunner, type TileRunner } from './detector.js';
 import { DEFAULT_MAX_PIXELS, decodeImage, type DecodeProps } from './image-decode.js';
 import type { LoadedModel } from './model.js';
-import { renderOverlay } from './overlay.js';
+import { renderOverlayPictures } from './overlay.js';
 import { toDetections } from './postprocess.js';
 import { resampleImage } from './preprocess.js';
 
@@ -40,6 +40,8 @@ export interface ProcessImageProps {
   readonly batchId: string;
   /** Where the overlay will be written; recorded in the result. */
   readonly overlayKey: string;
+  /** Where the preview (the micrograph without boxes, for the report's review view) will be written. Default: no preview. */
+  readonly previewKey?: string;
   readonly model: LoadedModel;
   readonly params?: DetectParams;
   readonly config?: PipelineConfig;
@@ -52,6 +54,8 @@ export interface ProcessImageProps {
 export interface ProcessedImage {
   readonly result: ImageResult;
   readonly overlay: Buffer;
+  /** Present when previewKey was given. */
+  readonly preview?: Buffer;
 }
 
 export function resolveThresholds(model: LoadedModel, params: DetectParams | undefined, config: PipelineConfig | undefined): Thresholds {
@@ -117,10 +121,11 @@ export async function processImage(props: ProcessImageProps): Promise<ProcessedI
   });
   const postprocessedAt = performance.now();
 
-  const overlay = await renderOverlay(decoded, detections, {
+  const { overlay, preview } = await renderOverlayPictures(decoded, detections, {
     nmPerPx: calibration.nmPerPx,
     maxEdge: config?.overlayMaxEdge,
     quality: config?.overlayQuality,
+    preview: props.previewKey !== undefined,
   });
   const finished = performance.now();
 
@@ -156,6 +161,7 @@ export async function processImage(props: ProcessImageProps): Promise<ProcessedI
       on_edge: detections.filter((d) => d.on_edge).length,
     },
     overlay_key: props.overlayKey,
+    ...(props.previewKey !== undefined && { preview_key: props.previewKey }),
     timings_ms: {
       decode: ms(decodedAt - started),
       resample: ms(resampledAt - decodedAt),
@@ -169,5 +175,5 @@ export async function processImage(props: ProcessImageProps): Promise<ProcessedI
     warnings,
     created_at: (props.now?.() ?? new Date()).toISOString(),
   };
-  return { result, overlay };
+  return { result, overlay, ...(preview && { preview }) };
 }

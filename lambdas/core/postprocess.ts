@@ -22,13 +22,16 @@ export interface ToDetectionsProps {
   readonly edgeMarginPx?: number;
 }
 
+/** Default of ToDetectionsProps.edgeMarginPx; the report's review view applies the same rule to boxes a person draws. */
+export const DEFAULT_EDGE_MARGIN_PX = 1;
+
 const round = (v: number, digits: number): number => {
   const f = 10 ** digits;
   return Math.round(v * f) / f;
 };
 
 export function toDetections(boxes: readonly ScoredBox[], props: ToDetectionsProps): Detection[] {
-  const margin = props.edgeMarginPx ?? 1;
+  const margin = props.edgeMarginPx ?? DEFAULT_EDGE_MARGIN_PX;
   const { width, height, nmPerPx } = props;
   const gate = props.sizeGateNm;
   const out: Omit<Detection, 'id'>[] = [];

@@ -56,6 +56,7 @@ const ImageResultSchema = z.object({
   detections: z.array(DetectionSchema),
   counts: z.object({ total: z.number().int(), in_size_range: z.number().int(), on_edge: z.number().int() }),
   overlay_key: z.string(),
+  preview_key: z.string().optional(),
   timings_ms: z.record(z.string(), z.number()),
   warnings: z.array(z.string()),
   created_at: z.string(),

@@ -1,16 +1,22 @@
 /**
  * report.html: one self-contained page per batch (inline CSS and JS, SVG
  * chart, no network), for someone who has never seen exodetect. It sits at
- * results/<batchId>/report.html; overlay thumbnails are referenced relative
- * to it (overlays/...jpg). Every string that comes from data is escaped.
+ * results/<batchId>/report.html; overlay thumbnails and the review view's
+ * previews are referenced relative to it (overlays/...jpg, previews/...jpg).
+ * Every string that comes from data is escaped. With review data (summarize
+ * passes it), the page also lets a person correct the detections
+ * (review-page.ts, review-script.ts).
  */
 import type { Estimate } from './statistics.js';
 import type { BatchSummary, ImageSummaryRow } from './summary.js';
 import { escapeHtml as esc, formatNumber as num, formatPercent, relativeUrl } from './html.js';
+import { renderReviewSection, renderReviewView, REVIEW_STYLE, reviewTableCell } from './review-page.js';
 
 export interface ReportProps {
   /** Overlays shown in the gallery (the table links every image's overlay). Default 48. */
   readonly galleryLimit?: number;
+  /** The batch's review data (ReviewDataCollector.serialize()); without it the page has no review view. */
+  readonly review?: string;
 }
 
 const SOURCE_LABELS: Record<string, string> = {
@@ -102,16 +108,16 @@ function overlayButton(row: ImageSummaryRow, index: number): string {
 /** Rows laid out at first; the rest wait behind a "show all" button (layout of 10,000 rows takes seconds). */
 const TABLE_PAGE = 500;
 
-function imageRow(row: ImageSummaryRow, index: number): string {
+function imageRow(row: ImageSummaryRow, index: number, withReview: boolean): string {
   const hidden = index >= TABLE_PAGE ? ' hidden' : '';
   const cell = (value: number | null, digits = 0): string => `<td class="num" data-value="${value === null ? '' : Number(value.toFixed(3))}">${num(value, digits)}</td>`;
   const file = row.overlay
     ? `<a href="${esc(relativeUrl(row.overlay))}" data-lightbox-link data-caption="${esc(`${row.file} \u2014 ${row.detections} vesicles`)}">${esc(row.file)}</a>`
     : esc(row.file);
   if (row.status === 'error') {
-    return `<tr class="failed"${hidden}><td data-value="${esc(row.file)}">${file}</td><td class="num" data-value="-1">failed</td><td class="num" data-value="-1">\u2013</td><td class="num" data-value="-1">\u2013</td><td class="num" data-value="-1">\u2013</td><td class="num" data-value="">\u2013</td><td>${esc(row.error?.code ?? '')}</td></tr>`;
+    return `<tr class="failed"${hidden}><td data-value="${esc(row.file)}">${file}</td><td class="num" data-value="-1">failed</td><td class="num" data-value="-1">\u2013</td><td class="num" data-value="-1">\u2013</td><td class="num" data-value="-1">\u2013</td><td class="num" data-value="">\u2013</td><td>${esc(row.error?.code ?? '')}</td>${withReview ? reviewTableCell(row) : ''}</tr>`;
   }
-  return `<tr${hidden}><td data-value="${esc(row.file)}">${file}</td>${cell(row.detections)}${cell(row.sized)}${cell(row.on_edge)}${cell(row.detections - row.in_size_range)}${cell(row.median_diameter_nm, 1)}<td data-value="${row.nm_per_px ?? ''}">${num(row.nm_per_px, 3)} <span class="muted">(${esc(row.nm_per_px_source ?? '')})</span></td></tr>`;
+  return `<tr${hidden}><td data-value="${esc(row.file)}">${file}</td>${cell(row.detections)}${cell(row.sized)}${cell(row.on_edge)}${cell(row.detections - row.in_size_range)}${cell(row.median_diameter_nm, 1)}<td data-value="${row.nm_per_px ?? ''}">${num(row.nm_per_px, 3)} <span class="muted">(${esc(row.nm_per_px_source ?? '')})</span></td>${withReview ? reviewTableCell(row) : ''}</tr>`;
 }
 
 const STYLE = `
@@ -219,7 +225,7 @@ const SCRIPT = `
 })();
 `;
 
-function methodsSection(summary: BatchSummary): string {
+function methodsSection(summary: BatchSummary, withReview: boolean): string {
   const models = summary.models.length
     ? summary.models.map((m) => `<code>${esc(m.version)}</code> (${esc(m.layout)} layout, sha256 <code>${esc(m.sha256.slice(0, 16))}\u2026</code>, ${num(m.images)} image${m.images === 1 ? '' : 's'})`).join('<br>')
     : '<span class="muted">no image was processed</span>';
@@ -248,12 +254,14 @@ function methodsSection(summary: BatchSummary): string {
 <dt>D10, D50, D90</dt><dd>10%, 50% (the median) and 90% of the sized vesicles are smaller than these diameters (linear interpolation between ranked values).</dd>
 <dt>95% intervals</dt><dd>Bootstrap percentile intervals from ${num(b.resamples)} resamples (seed ${b.seed}, so re-running gives the same numbers): exact for the D-values, ${momentText}. They describe the uncertainty from the finite number of vesicles measured, not from calibration or detection errors.</dd>
 <dt>Histogram bins</dt><dd>${num(summary.histogram.bin_width, summary.histogram.bin_width % 1 ? 1 : 0)} nm wide (${summary.histogram.rule === 'freedman-diaconis' ? 'Freedman\u2013Diaconis rule, rounded to a round number' : 'default width'}). Grey parts of the bars are detections left out of the statistics.</dd>
-<dt>Files</dt><dd><code>summary.json</code> (all numbers on this page), <code>detections.csv</code> (one row per vesicle), <code>detections.coco.json</code> and <code>annotations.coco.json</code> (COCO results and dataset, for annotation tools), per-image results in <code>images/</code>, overlays in <code>overlays/</code>.</dd>
+${withReview ? `<dt>Review</dt><dd>The review section's figures come from the images you marked as reviewed, by the same rules as above (the size gate, the border, \u221a(width \u00d7 height)): a model box counts unless you rejected it or it scores below the threshold you set (and you did not accept it); boxes you drew count, and boxes you adjusted count at their new size. Its 95% intervals are distribution-free intervals of the quantiles (the order statistics at the binomial's 95% limits), shown from 20 vesicles up, not the bootstrap of the whole-batch column. Your corrections are kept in this browser's storage for this batch; the download is a COCO dataset of the reviewed images, with each image's name in the batch and its nm/px, that <code>exodetect train --annotations</code> trains on.</dd>
+` : ''}<dt>Files</dt><dd><code>summary.json</code> (all numbers on this page), <code>detections.csv</code> (one row per vesicle), <code>detections.coco.json</code> and <code>annotations.coco.json</code> (COCO results and dataset, for annotation tools), per-image results in <code>images/</code>, overlays in <code>overlays/</code>${withReview ? ', the plain micrographs the review view draws on in <code>previews/</code>' : ''}.</dd>
 </dl>`;
 }
 
 export function renderReport(summary: BatchSummary, props: ReportProps = {}): string {
   const galleryLimit = props.galleryLimit ?? 48;
+  const withReview = props.review !== undefined;
   const d = summary.diameter_nm;
   const det = summary.detections;
   const processedRows = summary.per_image.filter((r) => r.status === 'ok' && r.overlay);
@@ -280,7 +288,7 @@ export function renderReport(summary: BatchSummary, props: ReportProps = {}): st
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src 'self' data: file:; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
 <title>${esc(`Batch ${summary.batch_id} \u2014 exodetect report`)}</title>
-<style>${STYLE}</style>
+<style>${STYLE}${withReview ? REVIEW_STYLE : ''}</style>
 </head>
 <body>
 <header><div class="wrap">
@@ -319,14 +327,14 @@ ${statRow('D90', d.d90, '90% of vesicles are smaller')}
 <p class="muted">Each picture shows the detected vesicles drawn on the micrograph. Click one to enlarge it (arrow keys move between images, Esc closes). The pictures are the files in <code>overlays/</code> beside this page: copy the whole results folder, not the page alone.${processedRows.length > gallery.length ? ` The first ${num(gallery.length)} of ${num(processedRows.length)} are shown; every image is linked in the table below.` : ''}</p>
 ${gallery.length ? `<div class="gallery">${gallery.map((row, i) => overlayButton(row, i)).join('')}</div>` : '<p class="empty">No overlays.</p>'}
 </section>
-
+${withReview ? renderReviewSection(summary) : ''}
 <section id="images-section">
 <h2>Per image</h2>
 <p class="muted">Click a column heading to sort. Click a file name to see its overlay.</p>
 <div class="table-scroll"><table id="image-table" data-page="${TABLE_PAGE}"><thead><tr>
-<th class="sortable" data-type="text">Image</th><th class="sortable num" data-type="number">Vesicles</th><th class="sortable num" data-type="number">Sized</th><th class="sortable num" data-type="number">On edge</th><th class="sortable num" data-type="number">Outside gate</th><th class="sortable num" data-type="number">Median nm</th><th class="sortable" data-type="number">nm/px (source)</th>
+<th class="sortable" data-type="text">Image</th><th class="sortable num" data-type="number">Vesicles</th><th class="sortable num" data-type="number">Sized</th><th class="sortable num" data-type="number">On edge</th><th class="sortable num" data-type="number">Outside gate</th><th class="sortable num" data-type="number">Median nm</th><th class="sortable" data-type="number">nm/px (source)</th>${withReview ? '<th>Review</th>' : ''}
 </tr></thead><tbody>
-${summary.per_image.map(imageRow).join('\n')}
+${summary.per_image.map((row, i) => imageRow(row, i, withReview)).join('\n')}
 </tbody></table></div>
 ${summary.per_image.length > TABLE_PAGE ? `<p><button id="show-all-rows" type="button">Show all ${num(summary.per_image.length)} images</button> <span class="muted">(the first ${num(TABLE_PAGE)} of the current order are shown)</span></p>` : ''}
 </section>
@@ -338,12 +346,13 @@ ${failures}
 
 <section id="methods">
 <h2>How these numbers were obtained</h2>
-${methodsSection(summary)}
+${methodsSection(summary, withReview)}
 </section>
 </main>
 <footer class="wrap">Batch <code>${esc(summary.batch_id)}</code> \u00b7 ${esc(summary.software.name)} ${esc(summary.software.version)} \u00b7 summary schema ${esc(summary.schema_version)}</footer>
 <div id="lightbox" role="dialog" aria-modal="true" aria-label="Overlay"><button class="close" aria-label="Close">\u00d7</button><button class="prev" aria-label="Previous">\u2039</button><button class="next" aria-label="Next">\u203a</button><img alt=""><p></p></div>
 <script>${SCRIPT}</script>
+${withReview ? renderReviewView(props.review!) : ''}
 </body>
 </html>
 `;

@@ -2,7 +2,8 @@
  * The summarize step: one pass over a batch's per-image results in S3,
  * streaming every per-detection file out as it goes, then the summary and
  * the report. Memory is bounded by the read concurrency, the upload part
- * buffers and 16 bytes per detection (diameters for the statistics).
+ * buffers, 16 bytes per detection (diameters for the statistics) and the
+ * report's review data (about 40 bytes of JSON text per detection).
  */
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { ImageResult, SummarizeOutput } from '../core/contracts.js';
@@ -13,6 +14,7 @@ import { detectionJsonLines } from './jsonl.js';
 import { imageKeyFromResultKey } from './paths.js';
 import { listKeys, readRecordsFromS3, type RecordEntry } from './record-source.js';
 import { renderReport, type ReportProps } from './report.js';
+import { ReviewDataCollector } from './review-data.js';
 import { createS3TextSink, JsonArrayWriter, type TextSink } from './sinks.js';
 import { SOFTWARE } from './software.js';
 import { BatchSummaryBuilder, type BatchSummary, type BatchSummaryProps } from './summary.js';
@@ -39,7 +41,8 @@ export interface SummarizeBatchProps {
    */
   readonly reportMissingResults?: boolean;
   readonly summary?: Omit<BatchSummaryProps, 'batchId'>;
-  readonly report?: ReportProps;
+  /** Report options; its review data is collected here. */
+  readonly report?: Omit<ReportProps, 'review'>;
   /** Multipart part size for the streamed outputs. Default 8 MiB. */
   readonly partSize?: number;
 }
@@ -171,10 +174,14 @@ export async function summarizeBatch(props: SummarizeBatchProps): Promise<Summar
     cocoDataset: sink(keys.cocoDataset, 'application/json'),
   });
   const builder = new BatchSummaryBuilder({ ...props.summary, batchId });
+  const review = new ReviewDataCollector({ batchId, excludeOnEdgeFromStatistics: props.summary?.excludeOnEdgeFromStatistics });
   let seen: Set<string>;
   try {
     await outputs.open();
-    seen = await consumeRecords(batchId, readRecordsFromS3({ s3, bucket, batchId, concurrency: props.concurrency }), builder, (result) => outputs.add(result));
+    seen = await consumeRecords(batchId, readRecordsFromS3({ s3, bucket, batchId, concurrency: props.concurrency }), builder, (result) => {
+      review.add(result);
+      return outputs.add(result);
+    });
     await outputs.close();
   } catch (err) {
     await outputs.abort();
@@ -196,7 +203,7 @@ export async function summarizeBatch(props: SummarizeBatchProps): Promise<Summar
 
   const summary: BatchSummary = builder.build();
   await s3.send(new PutObjectCommand({ Bucket: bucket, Key: keys.summary, Body: JSON.stringify(summary, null, 1), ContentType: 'application/json' }));
-  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: keys.report, Body: renderReport(summary, props.report), ContentType: 'text/html; charset=utf-8' }));
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: keys.report, Body: renderReport(summary, { ...props.report, review: review.serialize() }), ContentType: 'text/html; charset=utf-8' }));
   return {
     batchId,
     images: summary.images.total,

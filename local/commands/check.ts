@@ -52,12 +52,14 @@ const MAX_LISTED = 20;
 export function describeCheck(result: CheckDatasetResult, datasetDir: string): string[] {
   const { ingested } = result;
   const objects = ingested.images.reduce((n, i) => n + i.objects.length, 0);
+  const seen = [...new Set(ingested.images.flatMap((i) => i.objects.map((o) => o.class_name)))].sort();
+  const declared = ingested.declaredClasses ? `; dataset.json names the class${ingested.declaredClasses.length === 1 ? '' : 'es'} ${ingested.declaredClasses.join(', ')}` : '';
   const lines = [
-    `${datasetDir}: ${ingested.images.length} labelled images, ${objects} objects (${ingested.classNames.join(', ') || 'no class'}), from ${ingested.annotationFiles.length} annotation file${ingested.annotationFiles.length === 1 ? '' : 's'}.`,
+    `${datasetDir}: ${ingested.images.length} labelled images, ${objects} objects (${seen.join(', ') || 'none'}${declared}), from ${ingested.annotationFiles.length} annotation file${ingested.annotationFiles.length === 1 ? '' : 's'}.`,
   ];
   const bySource = new Map<string, { n: number; min: number; max: number }>();
   for (const image of ingested.images) {
-    const key = image.nm_per_px === null ? 'none: the model\'s (or the trainer\'s) scale is assumed' : (image.nm_per_px_detail ?? image.nm_per_px_source ?? '?');
+    const key = image.nm_per_px === null ? 'none: the model\'s (or the trainer\'s) scale is assumed' : (image.nm_per_px_detail ?? image.nm_per_px_source ?? '?').replace(/\["[^"]*"\]/, '[<image>]');
     const entry = bySource.get(key) ?? { n: 0, min: Infinity, max: -Infinity };
     entry.n++;
     if (image.nm_per_px !== null) {

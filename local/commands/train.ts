@@ -5,11 +5,14 @@
  * trainer as the local SageMaker job, register, promote by the same rule as
  * in AWS: the candidate must beat the champion, or the bundled default model
  * while there is none). The result says what changed, what was skipped and
- * why, and which model `exodetect run` uses now.
+ * why, and which model `exodetect run` uses now. With `--annotations` (the
+ * report's review download), that file and the images it names are the
+ * dataset instead: the images from the batch in the local store, or from the
+ * folder given.
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CHAMPION_KEY, DEFAULT_MODEL_VERSION, PREFIX } from '../../lambdas/core/keys.js';
 import type { SplitResult } from '../../lambdas/training/dataset-split.js';
@@ -18,12 +21,18 @@ import type { PromotionResult } from '../../lambdas/training/promotion.js';
 import { InputError } from '../errors.js';
 import { progressBar } from '../progress.js';
 import type { ExecutionOutcome } from '../stepfunctions/runner.js';
+import { reviewedDatasetName } from '../../lambdas/results/review-page.js';
 import { listImages, LocalWorkflow, type LocalWorkflowProps, type SyncReport } from '../workflow.js';
+import { annotationsStem, readReviewedAnnotations, stageCorrections, type ReviewedAnnotations } from './corrections.js';
+import { checkDatasetName, datasetNameFrom } from './dataset-name.js';
 import { BUNDLED_MODEL_DIR, DEFAULT_DATA_DIR, uploadBundledModel } from './run.js';
 
 export interface TrainLocallyOptions {
-  readonly datasetDir: string;
-  /** Name under datasets/. Default: the folder's name. */
+  /** The annotated folder; with annotationsFile, the folder with the images it names (default: the batch in the local store). */
+  readonly datasetDir?: string;
+  /** A reviewed COCO file (report.html's download): it and its images are the dataset. */
+  readonly annotationsFile?: string;
+  /** Name under datasets/. Default: the folder's name; with annotationsFile, "<batch id>-reviewed". */
   readonly datasetName?: string;
   readonly epochs?: number;
   readonly batchSize?: number;
@@ -65,19 +74,36 @@ export interface TrainLocallyResult {
   readonly modelInUse: string;
 }
 
-/** Dataset names become S3 prefixes and training job names. */
-export const DATASET_NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,39}$/;
 export const DEFAULT_TRAINING_DIR = 'exodetect-training';
 
-export function datasetNameFrom(dir: string): string {
-  return (
-    path
-      .basename(path.resolve(dir))
-      .toLowerCase()
-      .replace(/[^a-z0-9-]+/g, '-')
-      .replace(/^-+|-+$/g, '')
-      .slice(0, 40) || 'dataset'
-  );
+/** What goes under datasets/<name>/, checked before the local S3 starts. */
+async function datasetSource(options: TrainLocallyOptions): Promise<{ dataset: string; annotations?: ReviewedAnnotations }> {
+  if (options.annotationsFile) {
+    const annotations = await readReviewedAnnotations(options.annotationsFile);
+    if (options.datasetDir && !(await stat(options.datasetDir).then((s) => s.isDirectory(), () => false))) throw new InputError(`${options.datasetDir} is not a folder`);
+    const dataset = options.datasetName ?? reviewedDatasetName(annotations.batchId ?? annotationsStem(options.annotationsFile));
+    return { dataset, annotations };
+  }
+  if (!options.datasetDir) throw new InputError('give the annotated folder, or --annotations with a reviewed COCO file');
+  await listImages(options.datasetDir);
+  return { dataset: options.datasetName ?? datasetNameFrom(options.datasetDir) };
+}
+
+/** The dataset becomes exactly the reviewed file and its images: anything an earlier upload left there goes. */
+async function stageReviewed(workflow: LocalWorkflow, dataset: string, annotations: ReviewedAnnotations, imagesDir: string | undefined): Promise<SyncReport> {
+  const prefix = `${PREFIX.datasets}${dataset}/`;
+  const before = await workflow.listKeys(prefix);
+  await workflow.deletePrefix(prefix);
+  const staged = await stageCorrections({ s3: workflow.s3, bucket: workflow.bucket, annotations, datasetName: dataset, imagesDir });
+  const after = await workflow.listKeys(prefix);
+  return {
+    added: after.filter((k) => !before.includes(k)).map((k) => k.slice(prefix.length)),
+    changed: after.filter((k) => before.includes(k)).map((k) => k.slice(prefix.length)),
+    removed: before.filter((k) => !after.includes(k)).map((k) => k.slice(prefix.length)),
+    unchanged: 0,
+    skipped: [],
+    ...(staged.source === 'bucket' && { note: `the images come from batch ${annotations.batchId} in the local store` }),
+  };
 }
 
 /** The request's initFrom (a version in the store) for what the user asked; a .pt file is stored as models/local-<hash>/model.pt first. */
@@ -115,9 +141,8 @@ export async function modelInUse(workflow: LocalWorkflow): Promise<string> {
 }
 
 export async function trainLocally(options: TrainLocallyOptions): Promise<TrainLocallyResult> {
-  await listImages(options.datasetDir);
-  const dataset = options.datasetName ?? datasetNameFrom(options.datasetDir);
-  if (!DATASET_NAME_PATTERN.test(dataset)) throw new InputError(`dataset name "${dataset}" must be 1-40 characters of a-z, 0-9 and '-'`);
+  const { dataset, annotations } = await datasetSource(options);
+  checkDatasetName(dataset);
   if (options.validationFraction !== undefined && !(options.validationFraction > 0 && options.validationFraction < 1)) {
     throw new InputError(`--validation-fraction must be between 0 and 1, got ${options.validationFraction}`);
   }
@@ -132,10 +157,14 @@ export async function trainLocally(options: TrainLocallyOptions): Promise<TrainL
   const workflow = await LocalWorkflow.start({ dataDir: path.resolve(options.dataDir ?? DEFAULT_DATA_DIR), port: options.port, ...options.workflowProps });
   const epochs = Number(hyperparameters.epochs ?? 40);
   const bar = (options.progress ?? true) ? progressBar({ label: 'Training epochs', total: epochs }) : undefined;
+  let initLoaded: string | undefined;
   const onLog = (line: string) => {
     // The trainer's per-epoch line starts with `epoch=N ` (its summary line has best_epoch=, not this).
     const epoch = /^epoch=(\d+)\s/.exec(line);
     if (epoch) bar?.update(Number(epoch[1]));
+    // How much of the starting model fitted this run's network (a different width loads little).
+    const init = /^init_from .*: (\d+) tensors loaded, (\d+) re-initialised/.exec(line);
+    if (init) initLoaded = `${init[1]} of ${Number(init[1]) + Number(init[2])} weight tensors loaded`;
     options.onLog?.(line);
   };
   const outputs = new Map<string, unknown>();
@@ -145,7 +174,9 @@ export async function trainLocally(options: TrainLocallyOptions): Promise<TrainL
   try {
     // The bundled model is what a new model must beat while there is no champion, and the default start.
     await uploadBundledModel(workflow, false);
-    const sync = await workflow.syncDirectory(options.datasetDir, `${PREFIX.datasets}${dataset}/`);
+    const sync = annotations
+      ? await stageReviewed(workflow, dataset, annotations, options.datasetDir)
+      : await workflow.syncDirectory(options.datasetDir!, `${PREFIX.datasets}${dataset}/`);
     const init = await resolveInitFrom(workflow, options.initFrom);
     const execution = workflow.training.startExecution({
       dataset,
@@ -171,7 +202,8 @@ export async function trainLocally(options: TrainLocallyOptions): Promise<TrainL
         if (key) await writeFile(path.join(outDir, path.posix.basename(key)), await workflow.getText(key));
       }
     }
-    return { outcome, dataset, sync, initFrom: init.description, runId, split, promotion, outDir, modelInUse: await modelInUse(workflow) };
+    const initFrom = initLoaded ? `${init.description} (${initLoaded})` : init.description;
+    return { outcome, dataset, sync, initFrom, runId, split, promotion, outDir, modelInUse: await modelInUse(workflow) };
   } finally {
     bar?.stop();
     workflow.trainingEvents.off('log', onLog);
@@ -192,7 +224,7 @@ export function describeTraining(result: TrainLocallyResult): string[] {
     sync.changed.length && `${sync.changed.length} changed (${list(sync.changed)})`,
     sync.removed.length && `${sync.removed.length} removed (${list(sync.removed)})`,
   ].filter(Boolean);
-  lines.push(`Dataset ${result.dataset}: ${changes.length ? changes.join(', ') : 'no file changed'}; ${sync.unchanged} files unchanged.`);
+  lines.push(`Dataset ${result.dataset}: ${changes.length ? changes.join(', ') : 'no file changed'}; ${sync.unchanged} files unchanged${sync.note ? ` (${sync.note})` : ''}.`);
   for (const s of sync.skipped) lines.push(`  skipped ${s.path}: ${s.reason}`);
   if (split) {
     const c = split.counts;

@@ -1,7 +1,7 @@
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import type { Detection } from '../../lambdas/core/contracts.js';
-import { blendRgba, drawBoxes, renderOverlay, scaleBarNm, scaleBarSvg, toDisplay8 } from '../../lambdas/core/overlay.js';
+import { blendRgba, drawBoxes, renderOverlay, renderOverlayPictures, scaleBarNm, scaleBarSvg, toDisplay8 } from '../../lambdas/core/overlay.js';
 
 function detection(box: [number, number, number, number], extra: Partial<Detection> = {}): Detection {
   return {
@@ -66,5 +66,24 @@ describe('overlay', () => {
     expect(await sharp(small).metadata()).toMatchObject({ format: 'jpeg', width: 300, height: 200, channels: 3 });
     const shrunk = await renderOverlay({ width: 300, height: 200, bitDepth: 8, pixels }, [], { nmPerPx: 1.5, maxEdge: 150 });
     expect(await sharp(shrunk).metadata()).toMatchObject({ width: 150, height: 100 });
+  });
+
+  it('encodes the preview beside the overlay: the same display pixels and size, grey, without boxes or scale bar', async () => {
+    const pixels = new Uint8Array(600 * 400).fill(90);
+    const image = { width: 600, height: 400, bitDepth: 8 as const, pixels };
+    const { overlay, preview } = await renderOverlayPictures(image, [detection([20, 20, 120, 120])], { nmPerPx: 1.5, maxEdge: 300, preview: true });
+    expect(await sharp(preview!).metadata()).toMatchObject({ format: 'jpeg', width: 300, height: 200, channels: 1 });
+    expect(await sharp(overlay).metadata()).toMatchObject({ width: 300, height: 200, channels: 3 });
+    const at = async (jpeg: Buffer, x: number, y: number): Promise<number[]> => {
+      const { data, info } = await sharp(jpeg).raw().toBuffer({ resolveWithObject: true });
+      return [...data.subarray((y * info.width + x) * info.channels, (y * info.width + x + 1) * info.channels)];
+    };
+    // The box's left edge (x 20 -> 10 at half size) is green on the overlay, plain background on the preview.
+    const [r, g] = await at(overlay, 10, 30);
+    expect(g! - r!).toBeGreaterThan(30); // a 1 px line, softened by JPEG chroma subsampling
+    expect(Math.abs((await at(preview!, 10, 30))[0]! - 90)).toBeLessThanOrEqual(3);
+    // The scale bar's corner (bottom left) is dark on the overlay only.
+    expect(Math.abs((await at(preview!, 12, 190))[0]! - 90)).toBeLessThanOrEqual(3);
+    expect((await renderOverlayPictures(image, [], { nmPerPx: 1.5 })).preview).toBeUndefined();
   });
 });

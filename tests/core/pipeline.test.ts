@@ -66,6 +66,15 @@ describe('processImage', () => {
     expect(result.timings_ms.total).toBeGreaterThan(0);
     const meta = await sharp(overlay).metadata();
     expect([meta.format, meta.width, meta.height]).toEqual(['jpeg', 256, 256]);
+    expect(result.preview_key).toBeUndefined();
+  });
+
+  it('renders the preview and records its key only when asked for', async () => {
+    const previewKey = 'results/b1/previews/a.png.jpg';
+    const { result, preview } = await processImage({ ...base, previewKey, bytes: await grey(256, 256), model, params: { nm_per_px: 2 } });
+    expect(result.preview_key).toBe(previewKey);
+    const meta = await sharp(preview!).metadata();
+    expect([meta.format, meta.width, meta.height, meta.channels]).toEqual(['jpeg', 256, 256, 1]);
   });
 
   it('uses the batch score threshold and size gate over the model', async () => {

@@ -60,9 +60,11 @@ describe('runDetectBatch', () => {
       'results/b1/images/sub/good-2.tif.json',
       'results/b1/overlays/good-1.png.jpg',
       'results/b1/overlays/sub/good-2.tif.jpg',
+      'results/b1/previews/good-1.png.jpg',
+      'results/b1/previews/sub/good-2.tif.jpg',
     ]);
     const ok = JSON.parse(written.get('results/b1/images/good-1.png.json')!.body as string) as ImageResult;
-    expect(ok).toMatchObject({ status: 'ok', batch_id: 'b1', image_key: 'batches/b1/images/good-1.png', nm_per_px_source: 'batch' });
+    expect(ok).toMatchObject({ status: 'ok', batch_id: 'b1', image_key: 'batches/b1/images/good-1.png', nm_per_px_source: 'batch', preview_key: 'results/b1/previews/good-1.png.jpg' });
     expect(ok.detections.map((d) => d.box_px)).toEqual([
       [10, 10, 50, 50],
       [60, 60, 70, 70],
@@ -71,7 +73,7 @@ describe('runDetectBatch', () => {
     const failed = JSON.parse(written.get('results/b1/images/notes.png.json')!.body as string) as ImageErrorRecord;
     expect(failed).toEqual({
       schema: 'exodetect.image-result',
-      schema_version: '1.0',
+      schema_version: '1.1',
       status: 'error',
       batch_id: 'b1',
       image_key: 'batches/b1/images/notes.png',
@@ -81,6 +83,9 @@ describe('runDetectBatch', () => {
     const overlay = written.get('results/b1/overlays/good-1.png.jpg')!;
     expect(overlay.contentType).toBe('image/jpeg');
     expect(Buffer.from(overlay.body as Uint8Array).subarray(0, 3)).toEqual(Buffer.from([0xff, 0xd8, 0xff]));
+    const preview = written.get('results/b1/previews/good-1.png.jpg')!;
+    expect(preview.contentType).toBe('image/jpeg');
+    expect(Buffer.from(preview.body as Uint8Array).subarray(0, 3)).toEqual(Buffer.from([0xff, 0xd8, 0xff]));
   });
 
   it('loads the model once per container and again only when its ETag changes', async () => {
@@ -144,7 +149,8 @@ describe('handler', () => {
     const { handler } = await import('../../lambdas/detect.js');
     const output = await handler(loadEvent('batch-event.json'));
     expect(output.items.map((i) => i.status)).toEqual(['ok', 'error', 'ok']);
-    expect(s3Mock.commandCalls(PutObjectCommand)).toHaveLength(5);
+    // Per good image: result, overlay, preview; the broken one: its error record.
+    expect(s3Mock.commandCalls(PutObjectCommand)).toHaveLength(7);
   });
 });
 

@@ -79,6 +79,8 @@ describe('detect handler on s3rver', () => {
       'results/it-1/images/readme.png.json',
       'results/it-1/overlays/a.png.jpg',
       'results/it-1/overlays/b.tif.jpg',
+      'results/it-1/previews/a.png.jpg',
+      'results/it-1/previews/b.tif.jpg',
     ]);
 
     const a = JSON.parse((await get('results/it-1/images/a.png.json')).toString()) as ImageRecord;
@@ -98,6 +100,8 @@ describe('detect handler on s3rver', () => {
     for (const [key, width, height] of [
       ['results/it-1/overlays/a.png.jpg', 128, 96],
       ['results/it-1/overlays/b.tif.jpg', 100, 80],
+      ['results/it-1/previews/a.png.jpg', 128, 96],
+      ['results/it-1/previews/b.tif.jpg', 100, 80],
     ] as const) {
       const meta = await sharp(await get(key)).metadata();
       expect([meta.format, meta.width, meta.height]).toEqual(['jpeg', width, height]);

@@ -125,6 +125,15 @@ describe('summarize handler against s3rver', () => {
     expect(html).not.toMatch(/<script[^>]+src=|<link[^>]+href=|(src|href)="(https?:)?\/\//);
   });
 
+  it('embeds every analysed image and its detections for the review view', async () => {
+    const html = await getText(fx.s3, fx.bucket, output.reportKey);
+    const block = /<script type="application\/json" id="review-data">([^]*?)<\/script>/.exec(html)![1]!;
+    const data = JSON.parse(block) as { batch_id: string; images: { file: string; boxes: number[] }[] };
+    expect(data.batch_id).toBe(batchId);
+    expect(data.images.map((i) => i.file)).toEqual(results.map((r) => r.image_key.slice(batchImagesPrefix(batchId).length)));
+    expect(data.images.reduce((n, i) => n + i.boxes.length / 6, 0)).toBe(totalDetections());
+  });
+
   it('rejects a bad batch id with a message that quotes it', async () => {
     const { handler } = await import('../../lambdas/summarize.js');
     await expect(handler({ bucket: fx.bucket, batchId: '../etc' })).rejects.toThrow(/batchId must match .* got "\.\.\/etc"/);

@@ -1,7 +1,11 @@
 """Lays out the VISN negative-stain TEM set (../shared/datasets/visn-train, never part of the project) as
-SageMaker channels for measuring the trainer on real micrographs: symlinks only, a seeded 200/56 split by
-image (split.json per channel), and dataset.json with per-image nm/px = 200 nm / the length in px of the
-burned-in "200 nm" scale bar (the bars are 66, 81 or 105 px: the set is not uniformly 3 nm/px)."""
+folders a facility would hand to exodetect: images (symlinks), the set's COCO file (restricted to the folder's
+images, as an annotation tool exports a subset) and dataset.json with per-image nm/px = 200 nm / the length in
+px of the burned-in "200 nm" scale bar (66-107 px: the set is not uniformly 3 nm/px).
+
+    python3 prepare_real_dataset.py --out DIR   ->  DIR/all (256), DIR/train-200, DIR/test-56, DIR/fewshot-30
+
+The 56 test images and the 30 few-shot images (drawn from the 200) come from one seeded permutation."""
 import argparse
 import json
 import os
@@ -22,37 +26,53 @@ def scale_bar_px(path: str) -> int:
     return best
 
 
+def write_folder(out: str, src: str, coco: dict, names: list, nm_per_px: dict, as_is: bool) -> None:
+    os.makedirs(f'{out}/images', exist_ok=True)
+    for n in names:
+        if not os.path.lexists(f'{out}/images/{n}'):
+            os.symlink(f'{src}/images/{n}', f'{out}/images/{n}')
+    if as_is:
+        if not os.path.lexists(f'{out}/annotations.coco.json'):
+            os.symlink(f'{src}/annotations.coco.json', f'{out}/annotations.coco.json')
+    else:
+        keep = {f'images/{n}' for n in names} | set(names)
+        images = [im for im in coco['images'] if im['file_name'] in keep]
+        ids = {im['id'] for im in images}
+        subset = dict(coco, images=images, annotations=[a for a in coco['annotations'] if a['image_id'] in ids])
+        with open(f'{out}/annotations.coco.json', 'w') as f:
+            json.dump(subset, f)
+    with open(f'{out}/dataset.json', 'w') as f:
+        json.dump({'classes': ['particle'], 'images': {f'images/{n}': {'nm_per_px': nm_per_px[n]} for n in names}}, f)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('--src', default=os.path.join(os.path.dirname(__file__), '../../../shared/datasets/visn-train'))
-    parser.add_argument('--out', required=True, help='base dir; channels go to <out>/input/data/{train,validation}')
-    parser.add_argument('--val-images', type=int, default=56)
+    parser.add_argument('--out', required=True)
+    parser.add_argument('--test-images', type=int, default=56)
+    parser.add_argument('--fewshot-images', type=int, default=30)
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args()
 
     src = os.path.abspath(args.src)
     names = sorted(os.listdir(f'{src}/images'))
+    with open(f'{src}/annotations.coco.json') as f:
+        coco = json.load(f)
     bar = {n: scale_bar_px(f'{src}/images/{n}') for n in names}
     missing = [n for n, px in bar.items() if px < 20]
     if missing:
         raise SystemExit(f'no scale bar found in {len(missing)} images, e.g. {missing[:3]}')
+    nm_per_px = {n: round(200.0 / bar[n], 4) for n in names}
     perm = np.random.default_rng(args.seed).permutation(len(names))
-    val = sorted(names[i] for i in perm[: args.val_images])
-    train = sorted(names[i] for i in perm[args.val_images :])
-    nm_per_px = {f'images/{n}': {'nm_per_px': round(200.0 / bar[n], 4)} for n in names}
-    for channel, members in (('train', train), ('validation', val)):
-        out = os.path.join(args.out, 'input', 'data', channel)
-        os.makedirs(f'{out}/images', exist_ok=True)
-        for n in names:
-            if not os.path.lexists(f'{out}/images/{n}'):
-                os.symlink(f'{src}/images/{n}', f'{out}/images/{n}')
-        if not os.path.lexists(f'{out}/annotations.coco.json'):
-            os.symlink(f'{src}/annotations.coco.json', f'{out}/annotations.coco.json')
-        with open(f'{out}/split.json', 'w') as f:
-            json.dump({'images': [f'images/{n}' for n in members]}, f)
-        with open(f'{out}/dataset.json', 'w') as f:
-            json.dump({'classes': ['particle'], 'images': nm_per_px}, f)
-    print(f'train {len(train)} images, validation {len(val)} images, nm/px values {sorted(set(round(200.0 / v, 2) for v in bar.values()))}')
+    test = sorted(names[i] for i in perm[: args.test_images])
+    train = [names[i] for i in perm[args.test_images:]]
+    fewshot = sorted(train[: args.fewshot_images])
+    write_folder(f'{args.out}/all', src, coco, names, nm_per_px, as_is=True)
+    write_folder(f'{args.out}/train-{len(train)}', src, coco, sorted(train), nm_per_px, as_is=False)
+    write_folder(f'{args.out}/test-{len(test)}', src, coco, test, nm_per_px, as_is=False)
+    write_folder(f'{args.out}/fewshot-{len(fewshot)}', src, coco, fewshot, nm_per_px, as_is=False)
+    print(json.dumps({'all': len(names), 'train': len(train), 'test': len(test), 'fewshot': len(fewshot),
+                      'nm_per_px': sorted(set(round(v, 2) for v in nm_per_px.values()))}))
 
 
 if __name__ == '__main__':
