@@ -138,6 +138,30 @@ export function imageResolver(images: readonly string[]): (ref: string, refDir: 
   };
 }
 
+/**
+ * The scale the dataset itself declares for an image, most specific first: the request (--nm-per-px),
+ * dataset.json for the image, the annotation file's entry for it, dataset.json for the folder, the
+ * annotation file for all its images.
+ */
+function declaredScale(
+  image: string,
+  owner: { file: string; mention: Mention; fileScale?: number },
+  config: DatasetConfig,
+  requested: number | undefined,
+): { nmPerPx: number; detail: string } | undefined {
+  const base = posix.basename(image);
+  const candidates: [number | undefined, string][] = [
+    [requested, 'the training request (--nm-per-px)'],
+    [config.images.get(image), `${DATASET_CONFIG_FILE} images["${image}"]`],
+    [config.images.get(base), `${DATASET_CONFIG_FILE} images["${base}"]`],
+    [owner.mention.nmPerPx, `${owner.file} images[].nm_per_px`],
+    [config.nmPerPx, `${DATASET_CONFIG_FILE} nm_per_px`],
+    [owner.fileScale, `${owner.file} info.nm_per_px`],
+  ];
+  const found = candidates.find(([value]) => value !== undefined);
+  return found ? { nmPerPx: found[0]!, detail: found[1] } : undefined;
+}
+
 function unresolved(ref: string, ambiguous: readonly string[] | undefined): string {
   return ambiguous
     ? `'${ref}' matches ${ambiguous.length} images (${ambiguous.slice(0, 3).join(', ')}): give its path relative to the dataset folder`
@@ -159,10 +183,12 @@ function yoloClassFileFor(labelFile: string, files: ReadonlySet<string>): string
 
 type AnnotationKind = 'yolo' | 'coco' | 'voc' | 'csv';
 
+const isReservedRootFile = (file: string): boolean => dirOf(file) === '' && RESERVED_ROOT_FILES.has(posix.basename(file).toLowerCase());
+
 function annotationKind(file: string, text: () => string): AnnotationKind | undefined {
   const base = posix.basename(file);
   const lower = base.toLowerCase();
-  if (base.startsWith('.') || (dirOf(file) === '' && RESERVED_ROOT_FILES.has(lower))) return undefined;
+  if (base.startsWith('.') || isReservedRootFile(file)) return undefined;
   const ext = posix.extname(lower);
   if (ext === '.txt') return NOT_LABEL_TXT.has(lower) ? undefined : 'yolo';
   if (ext === '.xml') return 'voc';
@@ -215,13 +241,11 @@ export async function ingestDataset(source: DatasetSource, props: IngestProps = 
   for (const file of files) {
     if (isImage(file)) continue;
     const ext = posix.extname(file).toLowerCase();
-    const needsText = ['.txt', '.xml', '.csv', '.json'].includes(ext) && !(dirOf(file) === '' && RESERVED_ROOT_FILES.has(posix.basename(file).toLowerCase()));
-    const body = needsText ? await text(file) : '';
+    const reserved = isReservedRootFile(file);
+    const body = ['.txt', '.xml', '.csv', '.json'].includes(ext) && !reserved ? await text(file) : '';
     const kind = annotationKind(file, () => body);
     if (!kind) {
-      if (!YOLO_CLASS_FILES.includes(posix.basename(file).toLowerCase()) && !(dirOf(file) === '' && RESERVED_ROOT_FILES.has(posix.basename(file).toLowerCase()))) {
-        ignoredFiles.push(file);
-      }
+      if (!reserved && !YOLO_CLASS_FILES.includes(posix.basename(file).toLowerCase())) ignoredFiles.push(file);
       continue;
     }
     annotationFiles.push(file);
@@ -239,7 +263,6 @@ export async function ingestDataset(source: DatasetSource, props: IngestProps = 
 
   // Which annotation file labels which image: the first (in path order) that mentions it.
   const resolve = imageResolver(images);
-  /** An image, or null when the reference names none (missing) or several (ambiguous, reported here). */
   const owner = new Map<string, { file: string; mention: Mention; fileScale?: number }>();
   for (const { file, result } of parsed) {
     const refsWithObjects = new Set(result.objects.map((o) => o.imageRef));
@@ -273,24 +296,10 @@ export async function ingestDataset(source: DatasetSource, props: IngestProps = 
       problems.push({ file: image, line: null, problem: `unreadable image (${err.code}: ${err.message.slice(image.length + 2)})`, image });
       return;
     }
-    const o = owner.get(image)!;
-    const explicit: [number, string] | undefined =
-      props.nmPerPx !== undefined
-        ? [props.nmPerPx, 'the training request (--nm-per-px)']
-        : config.images.has(image)
-          ? [config.images.get(image)!, `${DATASET_CONFIG_FILE} images["${image}"]`]
-          : config.images.has(posix.basename(image))
-            ? [config.images.get(posix.basename(image))!, `${DATASET_CONFIG_FILE} images["${posix.basename(image)}"]`]
-            : o.mention.nmPerPx !== undefined
-              ? [o.mention.nmPerPx, `${o.file} images[].nm_per_px`]
-              : config.nmPerPx !== undefined
-                ? [config.nmPerPx, `${DATASET_CONFIG_FILE} nm_per_px`]
-                : o.fileScale !== undefined
-                  ? [o.fileScale, `${o.file} info.nm_per_px`]
-                  : undefined;
+    const explicit = declaredScale(image, owner.get(image)!, config, props.nmPerPx);
     // The inference rules: the dataset's own declaration plays the batch's part, then the file's metadata.
-    const calibration = resolveCalibration({ batchNmPerPx: explicit?.[0], tiffTags: header.tiffTags });
-    headers.set(image, { width: header.width, height: header.height, calibration, detail: explicit?.[1] ?? null });
+    const calibration = resolveCalibration({ batchNmPerPx: explicit?.nmPerPx, tiffTags: header.tiffTags });
+    headers.set(image, { width: header.width, height: header.height, calibration, detail: explicit?.detail ?? null });
   });
 
   // Every object against its image.
