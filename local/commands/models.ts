@@ -18,8 +18,8 @@ export interface StoredModel {
   readonly dataset?: string;
 }
 
-async function withStore<T>(dataDir: string | undefined, fn: (workflow: LocalWorkflow) => Promise<T>): Promise<T> {
-  const workflow = await LocalWorkflow.start({ dataDir: path.resolve(dataDir ?? DEFAULT_DATA_DIR), logLevel: 'ERROR' });
+async function withStore<T>(dataDir: string | undefined, port: number | undefined, fn: (workflow: LocalWorkflow) => Promise<T>): Promise<T> {
+  const workflow = await LocalWorkflow.start({ dataDir: path.resolve(dataDir ?? DEFAULT_DATA_DIR), port, logLevel: 'ERROR' });
   try {
     await uploadBundledModel(workflow, false);
     return await fn(workflow);
@@ -28,8 +28,8 @@ async function withStore<T>(dataDir: string | undefined, fn: (workflow: LocalWor
   }
 }
 
-export async function listModels(dataDir?: string): Promise<StoredModel[]> {
-  return withStore(dataDir, async (workflow) => {
+export async function listModels(dataDir?: string, port?: number): Promise<StoredModel[]> {
+  return withStore(dataDir, port, async (workflow) => {
     const champion = (await workflow.listKeys(CHAMPION_KEY)).length ? (await workflow.getJson<{ version: string }>(CHAMPION_KEY)).version : undefined;
     const versions = (await workflow.listKeys(PREFIX.models))
       .filter((key) => key.endsWith('/model.onnx'))
@@ -45,8 +45,8 @@ export async function listModels(dataDir?: string): Promise<StoredModel[]> {
 }
 
 /** Makes `version` the model `exodetect run` uses; `default` removes the champion record, so runs use the bundled model. */
-export async function useModel(version: string, dataDir?: string): Promise<string> {
-  return withStore(dataDir, async (workflow) => {
+export async function useModel(version: string, dataDir?: string, port?: number): Promise<string> {
+  return withStore(dataDir, port, async (workflow) => {
     if (version === DEFAULT_MODEL_VERSION) {
       await workflow.s3.send(new DeleteObjectCommand({ Bucket: workflow.bucket, Key: CHAMPION_KEY }));
       return 'exodetect run now uses the bundled default model (the champion record is removed; the trained models stay in the store).';

@@ -1,0 +1,60 @@
+/**
+ * `exodetect models`: what the local store holds and which model `exodetect run` uses; `models use` chooses it.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MODEL_FORMAT_NAME, MODEL_METADATA_KEYS } from '../../lambdas/core/contracts.js';
+import { describeModels, listModels, useModel } from '../../local/commands/models.js';
+import { LocalWorkflow } from '../../local/workflow.js';
+import { buildConstantDetectorModel } from '../helpers/onnx-builder.js';
+import { freePort } from '../helpers/ports.js';
+
+let dir: string;
+let port: number;
+const dataDir = () => path.join(dir, 's3');
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'exodetect-models-'));
+  port = await freePort();
+  // A trained model as register-model files it: model.onnx, metrics.json, registration.json.
+  const workflow = await LocalWorkflow.start({ dataDir: dataDir(), port, logLevel: 'ERROR' });
+  try {
+    await workflow.putObject(
+      'models/v1/model.onnx',
+      buildConstantDetectorModel({ layout: 'exodetect', rows: [[1, 1, 9, 9, 0.9, 0]], metadata: { [MODEL_METADATA_KEYS.format]: MODEL_FORMAT_NAME } }),
+    );
+    await workflow.putObject('models/v1/metrics.json', JSON.stringify({ validation: { ap50: 0.91, f1: 0.85, n_images: 51 } }));
+    await workflow.putObject('models/v1/registration.json', JSON.stringify({ dataset: 'grids' }));
+  } finally {
+    await workflow.close();
+  }
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const list = () => listModels(dataDir(), port);
+
+describe('exodetect models', () => {
+  it('lists the bundled and the trained models, the bundled one in use while there is no champion', async () => {
+    const models = await list();
+    expect(models.map((m) => [m.version, m.champion])).toEqual([
+      ['default', false],
+      ['v1', false],
+    ]);
+    const lines = describeModels(models);
+    expect(lines[1]).toMatch(/^ {2}default: bundled default .*<- exodetect run uses this$/);
+    expect(lines[2]).toBe('  v1: trained on grids; validation AP50 0.910, F1 0.850 on 51 images');
+  });
+
+  it('makes a model the one run uses, and goes back to the bundled one', async () => {
+    expect(await useModel('v1', dataDir(), port)).toBe('exodetect run now uses model v1.');
+    expect((await list()).find((m) => m.champion)?.version).toBe('v1');
+    expect(describeModels(await list())[2]).toMatch(/v1: .*<- exodetect run uses this$/);
+    expect(await useModel('default', dataDir(), port)).toMatch(/^exodetect run now uses the bundled default model/);
+    expect((await list()).some((m) => m.champion)).toBe(false);
+    await expect(useModel('nope', dataDir(), port)).rejects.toThrow(/model nope is not in the local store/);
+  });
+});
