@@ -8,8 +8,10 @@
 import sharp, { type Metadata } from 'sharp';
 import { ImageError, ConfigError } from './errors.js';
 import { isTiff, readTiffTags, type TiffTags } from './tiff-tags.js';
+import { decodeScientific, sniffScientific } from './readers/index.js';
+import type { PixelSizeField, ScientificFormat } from './readers/types.js';
 
-export type ImageFormat = 'png' | 'jpeg' | 'tiff';
+export type ImageFormat = 'png' | 'jpeg' | 'tiff' | ScientificFormat;
 
 export interface GreyImage {
   readonly width: number;
@@ -26,6 +28,10 @@ export interface DecodedImage extends GreyImage {
   readonly pages: number;
   /** The first page's TIFF tags, for calibration; undefined for PNG and JPEG. */
   readonly tiffTags?: TiffTags;
+  /** The pixel size a DM3/DM4/MRC file states, for calibration. */
+  readonly pixelSize?: PixelSizeField;
+  /** How file values became pixel values when not kept as they are (floats scaled by their range). */
+  readonly intensity?: string;
   readonly warnings: string[];
 }
 
@@ -72,11 +78,14 @@ export async function decodeImage(bytes: Uint8Array, key: string, props: DecodeP
   if (!Number.isInteger(maxPixels) || maxPixels <= 0) throw new ConfigError(`maxPixels must be a positive integer, got ${maxPixels}`);
   if (bytes.length === 0) throw new ImageError(key, 'EMPTY_FILE', 'file is empty (0 bytes)');
 
+  const scientific = sniffScientific(bytes, key);
+  if (scientific !== undefined) return { ...decodeScientific(bytes, key, scientific, maxPixels), channels: 1 };
+
   const format = sniffFormat(bytes);
   if (format === undefined) {
     const known = await sharp(bytes).metadata().then((m) => m.format, () => undefined);
-    if (known) throw new ImageError(key, 'UNSUPPORTED_FORMAT', `${known} images are not supported: use PNG, JPEG or TIFF`);
-    throw new ImageError(key, 'NOT_AN_IMAGE', 'not an image: the content is not PNG, JPEG or TIFF');
+    if (known) throw new ImageError(key, 'UNSUPPORTED_FORMAT', `${known} images are not supported: use PNG, JPEG, TIFF, DM3/DM4 or MRC`);
+    throw new ImageError(key, 'NOT_AN_IMAGE', 'not an image: the content is not PNG, JPEG, TIFF, DM3/DM4 or MRC');
   }
 
   const options = { limitInputPixels: maxPixels, failOn: 'error' as const };

@@ -1,0 +1,57 @@
+/**
+ * Reading a scale-bar label with tesseract.js and the English data of
+ * @tesseract.js-data/eng (shipped with the package: nothing is downloaded).
+ * One worker per process (a Lambda container keeps it across invocations):
+ * starting one costs ~0.4 s, a label then ~0.1-0.2 s.
+ */
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import type { Worker } from 'tesseract.js';
+
+export interface OcrReading {
+  readonly text: string;
+  /** 0..100, tesseract's own. */
+  readonly confidence: number;
+}
+
+/** What the scale-bar reader needs from an OCR engine (tests can pass their own). */
+export interface LabelOcr {
+  /** `png`: a black-on-white image of one line of text. */
+  read(png: Buffer): Promise<OcrReading>;
+}
+
+const require = createRequire(import.meta.url);
+/** Characters scale-bar labels use; the recogniser picks only among these. */
+const LABEL_CHARACTERS = '0123456789.,nmuµμÅ ';
+
+let shared: Promise<Worker> | undefined;
+
+async function startWorker(): Promise<Worker> {
+  const { createWorker, OEM, PSM } = await import('tesseract.js');
+  // The LSTM-only integer model (2.9 MB; the package's default folder also holds the legacy engine, 10.9 MB):
+  // it read every label the default read.
+  const langPath = path.join(path.dirname((require('@tesseract.js-data/eng') as { langPath: string }).langPath), '4.0.0_best_int');
+  const worker = await createWorker('eng', OEM.LSTM_ONLY, { langPath, gzip: true, cacheMethod: 'none' });
+  await worker.setParameters({ tessedit_pageseg_mode: PSM.SINGLE_LINE, tessedit_char_whitelist: LABEL_CHARACTERS, user_defined_dpi: '300' });
+  return worker;
+}
+
+/** The process's tesseract worker, started on first use and reused for every image after. */
+export const tesseractOcr: LabelOcr = {
+  async read(png: Buffer): Promise<OcrReading> {
+    shared ??= startWorker().catch((err: unknown) => {
+      shared = undefined;
+      throw err;
+    });
+    const worker = await shared;
+    const { data } = await worker.recognize(png);
+    return { text: data.text.trim(), confidence: data.confidence };
+  },
+};
+
+/** Ends the shared worker (CLI runs and tests end with it; a Lambda container never needs to). */
+export async function stopTesseract(): Promise<void> {
+  const worker = shared;
+  shared = undefined;
+  if (worker) await (await worker).terminate();
+}
