@@ -29,6 +29,8 @@ export interface BarFinding {
   readonly ink: 'dark' | 'light';
   /** The label's box, when a line of character-sized blobs sits next to the bar. */
   readonly label?: Box;
+  /** The 8-bit level between the label's ink and its background (thin strokes of small text are not pure ink). */
+  readonly labelThreshold?: number;
   /** How the length was measured: both edges seen, or one edge and the label's centre. */
   readonly lengthFrom: 'edges' | 'edge-and-label-centre';
 }
@@ -88,9 +90,10 @@ class Levels {
     return this.data[y * this.width + x]!;
   }
 
-  isInk(x: number, y: number, ink: 'dark' | 'light'): boolean {
+  /** Ink by the fixed levels, or by `threshold` (a level between ink and the local background). */
+  isInk(x: number, y: number, ink: 'dark' | 'light', threshold?: number): boolean {
     const v = this.at(x, y);
-    return ink === 'dark' ? v <= DARK_INK : v >= LIGHT_INK;
+    return ink === 'dark' ? v <= (threshold ?? DARK_INK) : v >= (threshold ?? LIGHT_INK);
   }
 }
 
@@ -176,10 +179,12 @@ interface Component {
   x2: number;
   y2: number;
   pixels: number;
+  /** Pixels at the fixed ink level: characters have some, background grain has none. */
+  core: number;
 }
 
 /** 8-connected components of ink inside a window. */
-function components(levels: Levels, window: Box, ink: 'dark' | 'light', exclude: Box): Component[] {
+function components(levels: Levels, window: Box, ink: 'dark' | 'light', threshold: number, exclude: Box): Component[] {
   const w = window.x2 - window.x1;
   const h = window.y2 - window.y1;
   if (w <= 0 || h <= 0) return [];
@@ -192,14 +197,15 @@ function components(levels: Levels, window: Box, ink: 'dark' | 'light', exclude:
     const x0 = window.x1 + (i % w);
     const y0 = window.y1 + Math.floor(i / w);
     seen[i] = 1;
-    if (inside(x0, y0) || !levels.isInk(x0, y0, ink)) continue;
-    const c: Component = { x1: x0, y1: y0, x2: x0 + 1, y2: y0 + 1, pixels: 0 };
+    if (inside(x0, y0) || !levels.isInk(x0, y0, ink, threshold)) continue;
+    const c: Component = { x1: x0, y1: y0, x2: x0 + 1, y2: y0 + 1, pixels: 0, core: 0 };
     stack.push(i);
     while (stack.length > 0) {
       const j = stack.pop()!;
       const x = window.x1 + (j % w);
       const y = window.y1 + Math.floor(j / w);
       c.pixels++;
+      if (levels.isInk(x, y, ink)) c.core++;
       c.x1 = Math.min(c.x1, x);
       c.y1 = Math.min(c.y1, y);
       c.x2 = Math.max(c.x2, x + 1);
@@ -212,7 +218,7 @@ function components(levels: Levels, window: Box, ink: 'dark' | 'light', exclude:
           const k = ny * w + nx;
           if (seen[k]) continue;
           seen[k] = 1;
-          if (!inside(nx + window.x1, ny + window.y1) && levels.isInk(nx + window.x1, ny + window.y1, ink)) stack.push(k);
+          if (!inside(nx + window.x1, ny + window.y1) && levels.isInk(nx + window.x1, ny + window.y1, ink, threshold)) stack.push(k);
         }
       }
     }
@@ -229,12 +235,23 @@ const clampBox = (b: Box, width: number, height: number): Box => ({
 });
 
 /** The most populated line of character-sized blobs in a window, as a box; undefined when none has MIN_LABEL_BLOBS. */
-function textLine(levels: Levels, window: Box, rect: Rect, maxCharHeight: number): { box: Box; count: number } | undefined {
-  const blobs = components(levels, window, rect.ink, rect).filter((c) => {
+/** Halfway between the bar's level and the window's median (its background): where the label's ink ends. */
+function labelThreshold(levels: Levels, window: Box, rect: Rect): number {
+  const values: number[] = [];
+  for (let y = window.y1; y < window.y2; y += 2) for (let x = window.x1; x < window.x2; x += 2) values.push(levels.at(x, y));
+  values.sort((a, b) => a - b);
+  const background = values[Math.floor(values.length / 2)] ?? (rect.ink === 'dark' ? 255 : 0);
+  let bar = 0;
+  for (let x = rect.x1; x < rect.x2; x++) bar += levels.at(x, Math.floor((rect.y1 + rect.y2) / 2));
+  return (bar / (rect.x2 - rect.x1) + background) / 2;
+}
+
+function textLine(levels: Levels, window: Box, rect: Rect, threshold: number, maxCharHeight: number): { box: Box; count: number } | undefined {
+  const blobs = components(levels, window, rect.ink, threshold, rect).filter((c) => {
     const h = c.y2 - c.y1;
     const w = c.x2 - c.x1;
     const touchesWindow = c.x1 === window.x1 || c.x2 === window.x2 || c.y1 === window.y1 || c.y2 === window.y2;
-    return h >= 4 && h <= maxCharHeight && w <= h * 4 && w >= 1 && !touchesWindow && c.pixels >= 4;
+    return h >= 4 && h <= maxCharHeight && w <= h * 4 && w >= 1 && !touchesWindow && c.pixels >= 4 && c.core > 0;
   });
   let best: { box: Box; count: number } | undefined;
   for (const seed of blobs) {
@@ -261,7 +278,7 @@ function textLine(levels: Levels, window: Box, rect: Rect, maxCharHeight: number
   return best;
 }
 
-function findLabel(levels: Levels, rect: Rect): Box | undefined {
+function findLabel(levels: Levels, rect: Rect): { box: Box; threshold: number } | undefined {
   const length = rect.x2 - rect.x1;
   const reach = Math.min(120, Math.max(16, length * 0.6));
   const maxCharHeight = Math.max(8, Math.min(100, length * 0.6));
@@ -272,14 +289,16 @@ function findLabel(levels: Levels, rect: Rect): Box | undefined {
     { x1: rect.x1 - length * 2, y1: rect.y1 - reach / 2, x2: rect.x1, y2: rect.y2 + reach / 2 }, // left
     { x1: rect.x2, y1: rect.y1 - reach / 2, x2: rect.x2 + length * 2, y2: rect.y2 + reach / 2 }, // right
   ].map((w) => clampBox(w, width, height));
-  let best: { box: Box; count: number; distance: number } | undefined;
+  let best: { box: Box; count: number; distance: number; threshold: number } | undefined;
   for (const window of windows) {
-    const line = textLine(levels, window, rect, maxCharHeight);
+    if (window.x2 <= window.x1 || window.y2 <= window.y1) continue;
+    const threshold = labelThreshold(levels, window, rect);
+    const line = textLine(levels, window, rect, threshold, maxCharHeight);
     if (!line) continue;
     const distance = Math.max(0, line.box.y1 - rect.y2, rect.y1 - line.box.y2, line.box.x1 - rect.x2, rect.x1 - line.box.x2);
-    if (!best || line.count > best.count || (line.count === best.count && distance < best.distance)) best = { ...line, distance };
+    if (!best || line.count > best.count || (line.count === best.count && distance < best.distance)) best = { ...line, distance, threshold };
   }
-  return best?.box;
+  return best && { box: best.box, threshold: best.threshold };
 }
 
 /**
@@ -365,16 +384,18 @@ export function findScaleBar(image: GreyImage, props: FindBarProps = {}): BarFin
   return findScaleBars(image, props, 1)[0];
 }
 
-function measure(levels: Levels, rect: Rect, label: Box | undefined): BarFinding {
+function measure(levels: Levels, rect: Rect, found: { box: Box; threshold: number } | undefined): BarFinding {
+  const label = found?.box;
+  const labelThreshold = found?.threshold;
   const bar = { x1: rect.x1, y1: rect.y1, x2: rect.x2, y2: rect.y2 };
   const left = edge(levels, rect, 'left');
   const right = edge(levels, rect, 'right');
   const labelCentre = label ? (label.x1 + label.x2) / 2 : undefined;
   const labelBelowOrAbove = label !== undefined && label.x1 >= rect.x1 - 2 && label.x2 <= rect.x2 + 2;
-  if (left !== undefined && right !== undefined) return { bar, lengthPx: right - left, ink: rect.ink, label, lengthFrom: 'edges' };
+  if (left !== undefined && right !== undefined) return { bar, lengthPx: right - left, ink: rect.ink, label, labelThreshold, lengthFrom: 'edges' };
   if (labelCentre !== undefined && labelBelowOrAbove && (left !== undefined) !== (right !== undefined)) {
     const lengthPx = left !== undefined ? 2 * (labelCentre - left) : 2 * (right! - labelCentre);
-    return { bar, lengthPx, ink: rect.ink, label, lengthFrom: 'edge-and-label-centre' };
+    return { bar, lengthPx, ink: rect.ink, label, labelThreshold, lengthFrom: 'edge-and-label-centre' };
   }
-  return { bar, lengthPx: (right ?? rect.x2) - (left ?? rect.x1), ink: rect.ink, label, lengthFrom: 'edges' };
+  return { bar, lengthPx: (right ?? rect.x2) - (left ?? rect.x1), ink: rect.ink, label, labelThreshold, lengthFrom: 'edges' };
 }

@@ -48,16 +48,18 @@ async function labelImage(levels: Uint8Array, width: number, finding: BarFinding
   const y2 = Math.min(levels.length / width, box.y2 + pad);
   const w = x2 - x1;
   const h = y2 - y1;
+  const threshold = finding.labelThreshold ?? (finding.ink === 'dark' ? 90 : 165);
   const crop = new Uint8Array(w * h);
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
       const v = levels[(y1 + y) * width + x1 + x]!;
-      // Ink black, the rest white: a dark or textured background disappears.
-      const ink = finding.ink === 'dark' ? v <= 90 : v >= 165;
-      crop[y * w + x] = ink ? (finding.ink === 'dark' ? Math.min(255, v * 2) : Math.min(255, (255 - v) * 2)) : 255;
+      // Ink black, the rest white: a dark or textured background disappears; the ink keeps its shading.
+      const darkness = finding.ink === 'dark' ? v : 255 - v;
+      const limit = finding.ink === 'dark' ? threshold : 255 - threshold;
+      crop[y * w + x] = darkness <= limit ? Math.min(255, Math.round((darkness / Math.max(1, limit)) * 128)) : 255;
     }
   }
-  const scale = Math.max(1, Math.min(8, textHeight / Math.max(1, box.y2 - box.y1)));
+  const scale = Math.max(2, Math.min(8, textHeight / Math.max(1, box.y2 - box.y1)));
   return sharp(crop, { raw: { width: w, height: h, channels: 1 } })
     .resize(Math.round(w * scale), Math.round(h * scale), { kernel: 'cubic' })
     .extend({ top: OCR_BORDER, bottom: OCR_BORDER, left: OCR_BORDER, right: OCR_BORDER, background: '#ffffff' })
