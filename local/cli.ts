@@ -12,7 +12,9 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { ExodetectError } from '../lambdas/core/errors.js';
 import { RESULT_FILES } from '../lambdas/core/keys.js';
 import { batchStatus, cloudSettings, downloadResults, uploadBatch } from './commands/cloud.js';
+import { batchManifest, parseScoreThreshold, parseSizeGate, type ManifestFlags } from './commands/batch-manifest.js';
 import { DEFAULT_DATA_DIR, runBatchLocally } from './commands/run.js';
+import { describeSummaryFile } from './commands/run-summary.js';
 import { progressBar, quietNodeVersionNotice } from './progress.js';
 import { PortInUseError } from './s3-server.js';
 
@@ -42,17 +44,23 @@ export function buildProgram(): Command {
   program
     .command('run')
     .description('Run a folder of micrographs through the local workflow (same state machine and handlers as in AWS).')
-    .argument('<images-dir>', 'folder of .png/.jpg/.tif micrographs (sub-folders too)')
-    .option('--nm-per-px <x>', 'scale for every image (overrides the files\' own calibration)', positiveNumber('--nm-per-px'))
+    .argument('<images-dir>', 'folder of .png/.jpg/.tif/.dm3/.dm4/.mrc micrographs (sub-folders too); a batch.json there is the batch manifest')
+    .option('--nm-per-px <x>', 'scale for every image (overrides the files\' own calibration and batch.json)', positiveNumber('--nm-per-px'))
+    .option('--size-gate <min,max>', 'size gate in nm, e.g. 30,150: objects outside are marked and left out of the statistics', parseSizeGate)
+    .option('--score-threshold <s>', 'detection score threshold in [0, 1] (default: the model\'s recommended one)', parseScoreThreshold)
+    .option('--sample <text>', 'sample name, recorded with the batch')
+    .option('--notes <text>', 'notes, recorded with the batch')
     .option('--model <m>', 'a .onnx file, a folder with model.onnx, or a model version in the local store (default: the local champion, else models/default)')
     .option('--out <dir>', 'where to copy the results (default: exodetect-results/<batch-id>)')
     .option('--batch <id>', 'batch id (default: folder name and time)')
     .option('--data-dir <dir>', 'local S3 folder', DEFAULT_DATA_DIR)
     .option('--port <n>', 'local S3 port on 127.0.0.1 (0: any free port)', port, 0)
-    .action(async (imagesDir: string, opts: { nmPerPx?: number; model?: string; out?: string; batch?: string; dataDir: string; port: number }) => {
+    .action(async (imagesDir: string, opts: ManifestFlags & { model?: string; out?: string; batch?: string; dataDir: string; port: number }) => {
+      const { manifest, file } = await batchManifest(imagesDir, opts);
+      if (file) process.stderr.write(`Batch manifest: ${file}${Object.keys(manifest).length ? ` (${Object.keys(manifest).join(', ')})` : ''}\n`);
       const result = await runBatchLocally({
         imagesDir,
-        nmPerPx: opts.nmPerPx,
+        manifest,
         model: opts.model,
         outDir: opts.out,
         batchId: opts.batch,
@@ -65,6 +73,7 @@ export function buildProgram(): Command {
       }
       const s = result.summary;
       out(`Batch ${result.batchId}: ${s?.images ?? '?'} images, ${s?.failed ?? 0} failed, ${s?.detections ?? '?'} detections in ${result.seconds.toFixed(1)} s`);
+      for (const line of await describeSummaryFile(path.join(result.outDir, RESULT_FILES.summary))) out(line);
       out(`Results: ${result.outDir}`);
       out(`Report:  ${path.join(result.outDir, RESULT_FILES.report)}`);
     });
@@ -160,7 +169,7 @@ export function buildProgram(): Command {
       settings: cloudSettings(opts),
       imagesDir,
       batchId: opts.batch,
-      manifest: opts.nmPerPx !== undefined ? { nm_per_px: opts.nmPerPx } : {},
+      manifest: (await batchManifest(imagesDir, { nmPerPx: opts.nmPerPx })).manifest,
       onProgress: (p) => {
         bar ??= progressBar({ label: 'Uploading', total: p.total });
         bar.update(p.done);

@@ -10,7 +10,8 @@ import type { PixelSizeField, ScientificFormat } from './types.js';
 
 /** MRC's extensions: maps, stacks (.mrcs, .st, .ali) and reconstructions (.rec). */
 const MRC_EXTENSIONS = /\.(mrc|mrcs|rec|st|ali|map)$/i;
-export const SCIENTIFIC_EXTENSIONS = ['.dm3', '.dm4', '.mrc', '.mrcs', '.rec', '.st', '.ali'] as const;
+/** What a folder listing picks up as DM or MRC micrographs (.st, .ali, .rec are too ambiguous to list). */
+export const SCIENTIFIC_EXTENSIONS = ['.dm3', '.dm4', '.mrc', '.mrcs'] as const;
 
 export function sniffScientific(bytes: Uint8Array, key: string): ScientificFormat | undefined {
   const dm = dmVersion(bytes);
