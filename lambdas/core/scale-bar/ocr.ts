@@ -31,7 +31,9 @@ async function startWorker(): Promise<Worker> {
   // The LSTM-only integer model (2.9 MB; the package's default folder also holds the legacy engine, 10.9 MB):
   // it read every label the default read.
   const langPath = path.join(path.dirname((require('@tesseract.js-data/eng') as { langPath: string }).langPath), '4.0.0_best_int');
-  const worker = await createWorker('eng', OEM.LSTM_ONLY, { langPath, gzip: true, cacheMethod: 'none' });
+  // Without an errorHandler tesseract.js throws a failed job's error from an event handler, which ends the
+  // process; with one, the job's promise still rejects and the caller decides.
+  const worker = await createWorker('eng', OEM.LSTM_ONLY, { langPath, gzip: true, cacheMethod: 'none', errorHandler: () => undefined });
   await worker.setParameters({ tessedit_pageseg_mode: PSM.SINGLE_LINE, tessedit_char_whitelist: LABEL_CHARACTERS, user_defined_dpi: '300' });
   return worker;
 }

@@ -95,7 +95,14 @@ export async function readScaleBar(image: GreyImage, props: ReadScaleBarProps = 
     const label = finding.label!;
     const seen: { length: LabelLength; confidence: number }[] = [];
     for (const height of OCR_TEXT_HEIGHTS) {
-      const { text, confidence } = await ocr.read(await labelImage(levels, image.width, finding, label, height));
+      let text: string;
+      let confidence: number;
+      try {
+        ({ text, confidence } = await ocr.read(await labelImage(levels, image.width, finding, label, height)));
+      } catch (err) {
+        // The OCR failing on one label is that label's problem: the image is then calibrated otherwise.
+        return { problem: `a scale bar was found but the OCR failed on its label: ${(err as Error)?.message ?? String(err)}` };
+      }
       const length = parseLabel(text);
       readings.push(`"${text}"`);
       if (!length) continue;
