@@ -25,6 +25,23 @@ const require = createRequire(import.meta.url);
 const LABEL_CHARACTERS = '0123456789.,nmuµμÅ ';
 
 let shared: Promise<Worker> | undefined;
+/** A worker whose core or language data cannot load may never answer (tesseract.js 7): give up on it. */
+const WORKER_START_TIMEOUT_MS = 30_000;
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} within ${ms / 1000} s`)), ms);
+    timer.unref();
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** The worker thread behind a tesseract.js worker (Node); undefined if its internals change. */
+function thread(worker: Worker): { ref(): void; unref(): void } | undefined {
+  const inner = (worker as unknown as { worker?: { ref?: () => void; unref?: () => void } }).worker;
+  return typeof inner?.ref === 'function' && typeof inner.unref === 'function' ? (inner as { ref(): void; unref(): void }) : undefined;
+}
 
 async function startWorker(): Promise<Worker> {
   const { createWorker, OEM, PSM } = await import('tesseract.js');
@@ -35,19 +52,26 @@ async function startWorker(): Promise<Worker> {
   // process; with one, the job's promise still rejects and the caller decides.
   const worker = await createWorker('eng', OEM.LSTM_ONLY, { langPath, gzip: true, cacheMethod: 'none', errorHandler: () => undefined });
   await worker.setParameters({ tessedit_pageseg_mode: PSM.SINGLE_LINE, tessedit_char_whitelist: LABEL_CHARACTERS, user_defined_dpi: '300' });
+  // An idle worker must not keep a process alive (a script that calls the handler, a test); it is held while it works.
+  thread(worker)?.unref();
   return worker;
 }
 
 /** The process's tesseract worker, started on first use and reused for every image after. */
 export const tesseractOcr: LabelOcr = {
   async read(png: Buffer): Promise<OcrReading> {
-    shared ??= startWorker().catch((err: unknown) => {
+    shared ??= withTimeout(startWorker(), WORKER_START_TIMEOUT_MS, 'the OCR worker (tesseract.js) did not start').catch((err: unknown) => {
       shared = undefined;
       throw err;
     });
     const worker = await shared;
-    const { data } = await worker.recognize(png);
-    return { text: data.text.trim(), confidence: data.confidence };
+    thread(worker)?.ref();
+    try {
+      const { data } = await worker.recognize(png);
+      return { text: data.text.trim(), confidence: data.confidence };
+    } finally {
+      thread(worker)?.unref();
+    }
   },
 };
 
