@@ -5,7 +5,7 @@
  * `calibrateDecoded`; training-side dataset ingestion calls
  * `calibrateImageBytes`, so both sides size an image the same way.
  */
-import { resolveCalibration, type Calibration } from './calibration.js';
+import { resolveCalibration, scaleFromFile, type Calibration } from './calibration.js';
 import { decodeImage, type DecodedImage, type DecodeProps } from './image-decode.js';
 import type { LabelOcr } from './scale-bar/ocr.js';
 import { readScaleBar, type ScaleBarReading } from './scale-bar/read-scale-bar.js';
@@ -35,7 +35,8 @@ const RAW_FORMATS = new Set(['dm3', 'dm4', 'mrc']);
 
 export async function calibrateDecoded(image: DecodedImage, props: CalibrateProps = {}): Promise<ImageCalibration> {
   const look = (props.readScaleBar ?? true) && !RAW_FORMATS.has(image.format);
-  const bar = look ? await readScaleBar(image, { ocr: props.ocr }) : {};
+  const expectedNmPerPx = props.nmPerPx ?? scaleFromFile(image).nmPerPx;
+  const bar = look ? await readScaleBar(image, { ocr: props.ocr, expectedNmPerPx }) : {};
   const reading = bar.reading;
   const calibration = resolveCalibration({
     batchNmPerPx: props.nmPerPx,

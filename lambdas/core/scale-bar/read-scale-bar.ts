@@ -83,6 +83,11 @@ export interface ReadScaleBarProps {
   readonly ocr?: LabelOcr;
   /** Candidates whose labels are read at most. Default 3. */
   readonly maxCandidates?: number;
+  /**
+   * The scale another source gives (batch, file): a first reading that agrees with it within 5% needs no
+   * second one to confirm it (one OCR pass instead of two).
+   */
+  readonly expectedNmPerPx?: number;
 }
 
 export async function readScaleBar(image: GreyImage, props: ReadScaleBarProps = {}): Promise<ScaleBarResult> {
@@ -106,7 +111,8 @@ export async function readScaleBar(image: GreyImage, props: ReadScaleBarProps = 
       const length = parseLabel(text);
       readings.push(`"${text}"`);
       if (!length) continue;
-      const agreeing = seen.find((s) => s.length.nm === length.nm);
+      const confirmed = props.expectedNmPerPx !== undefined && Math.abs(length.nm / finding.lengthPx / props.expectedNmPerPx - 1) <= 0.05;
+      const agreeing = confirmed ? { length, confidence } : seen.find((s) => s.length.nm === length.nm);
       if (!agreeing) {
         seen.push({ length, confidence });
         continue;
