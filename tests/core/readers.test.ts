@@ -1,3 +1,4 @@
+import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { resolveCalibration } from '../../lambdas/core/calibration.js';
 import { ImageError } from '../../lambdas/core/errors.js';
@@ -124,6 +125,11 @@ describe('MRC / MRC2014', () => {
     expect(Array.from(stack.pixels)).toEqual([0, 1, 2, 3]);
     expect(stack.warnings.join(' ')).toMatch(/5 sections.*first/);
     expect(stack.warnings.join(' ')).toMatch(/default/);
+  });
+
+  it('reads a PNG named .mrc as the PNG it is', async () => {
+    const png = await sharp(Buffer.alloc(16, 9), { raw: { width: 4, height: 4, channels: 1 } }).png().toBuffer();
+    expect((await decodeImage(png, 'misnamed.mrc')).format).toBe('png');
   });
 
   it('gives clear errors naming the file for truncated and unsupported files', async () => {

@@ -3,6 +3,7 @@
  * sharp: DigitalMicrograph (.dm3, .dm4) and MRC (.mrc and its aliases).
  */
 import { ImageError } from '../errors.js';
+import { isTiff } from '../tiff-tags.js';
 import { dmVersion, readDm } from './dm.js';
 import { looksLikeMrc, readMrc } from './mrc.js';
 import { convertRaster } from './raster.js';
@@ -13,10 +14,15 @@ const MRC_EXTENSIONS = /\.(mrc|mrcs|rec|st|ali|map)$/i;
 /** What a folder listing picks up as DM or MRC micrographs (.st, .ali, .rec are too ambiguous to list). */
 export const SCIENTIFIC_EXTENSIONS = ['.dm3', '.dm4', '.mrc', '.mrcs'] as const;
 
+/** PNG, JPEG or TIFF by their signatures: such a file is never read as MRC, whatever its name. */
+function hasCommonSignature(bytes: Uint8Array): boolean {
+  return (bytes[0] === 0x89 && bytes[1] === 0x50) || (bytes[0] === 0xff && bytes[1] === 0xd8) || isTiff(bytes);
+}
+
 export function sniffScientific(bytes: Uint8Array, key: string): ScientificFormat | undefined {
   const dm = dmVersion(bytes);
   if (dm !== undefined) return dm === 3 ? 'dm3' : 'dm4';
-  if (looksLikeMrc(bytes) || MRC_EXTENSIONS.test(key)) return 'mrc';
+  if (looksLikeMrc(bytes) || (MRC_EXTENSIONS.test(key) && !hasCommonSignature(bytes))) return 'mrc';
   return undefined;
 }
 
