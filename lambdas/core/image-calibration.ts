@@ -7,6 +7,7 @@
  */
 import { resolveCalibration, scaleFromFile, type Calibration } from './calibration.js';
 import { decodeImage, type DecodedImage, type DecodeProps } from './image-decode.js';
+import type { Box } from './scale-bar/find-bar.js';
 import type { LabelOcr } from './scale-bar/ocr.js';
 import { readScaleBar, type ScaleBarReading } from './scale-bar/read-scale-bar.js';
 
@@ -26,8 +27,10 @@ export interface CalibrateProps {
 export interface ImageCalibration {
   /** undefined when nothing gives a scale (no batch value, no metadata, no bar, no model scale). */
   readonly calibration?: Calibration;
-  /** The burned-in scale bar, when one was read, whatever the scale's source (its boxes are masked in detection). */
+  /** The burned-in scale bar, when one was read, whatever the scale's source. */
   readonly scaleBar?: ScaleBarReading;
+  /** Boxes (bar and label) detection must ignore: the bar read, or a bar with a label line whose label did not read. */
+  readonly mask: Box[];
 }
 
 /** Formats written by cameras and processing software: raw data, never a burned-in bar. */
@@ -36,7 +39,7 @@ const RAW_FORMATS = new Set(['dm3', 'dm4', 'mrc']);
 export async function calibrateDecoded(image: DecodedImage, props: CalibrateProps = {}): Promise<ImageCalibration> {
   const look = (props.readScaleBar ?? true) && !RAW_FORMATS.has(image.format);
   const expectedNmPerPx = props.nmPerPx ?? scaleFromFile(image).nmPerPx;
-  const bar = look ? await readScaleBar(image, { ocr: props.ocr, expectedNmPerPx }) : {};
+  const bar = look ? await readScaleBar(image, { ocr: props.ocr, expectedNmPerPx }) : { mask: [] };
   const reading = bar.reading;
   const calibration = resolveCalibration({
     batchNmPerPx: props.nmPerPx,
@@ -52,7 +55,7 @@ export async function calibrateDecoded(image: DecodedImage, props: CalibrateProp
     scaleBarProblem: bar.problem,
     modelNmPerPx: props.modelNmPerPx,
   });
-  return { calibration, scaleBar: reading };
+  return { calibration, scaleBar: reading, mask: bar.mask };
 }
 
 export interface ImageBytesCalibration extends ImageCalibration {

@@ -82,7 +82,7 @@ export async function processImage(props: ProcessImageProps): Promise<ProcessedI
   const decoded = await decodeImage(props.bytes, imageKey, config?.decode);
   const decodedAt = performance.now();
 
-  const { calibration, scaleBar } = await calibrateDecoded(decoded, {
+  const { calibration, scaleBar, mask } = await calibrateDecoded(decoded, {
     nmPerPx: props.params?.nm_per_px,
     modelNmPerPx: model.nmPerPx,
     readScaleBar: config?.readScaleBar,
@@ -108,7 +108,6 @@ export async function processImage(props: ProcessImageProps): Promise<ProcessedI
     );
   }
   // Burned-in text must never be a vesicle: the bar and its label are blanked before the model looks.
-  const mask = scaleBar?.mask ?? [];
   const resampled = await resampleImage(maskImage(decoded, mask), factor);
   const resampledAt = performance.now();
 

@@ -23,13 +23,13 @@ export function describeSummary(summary: BatchSummary): string[] {
   if (assumed > 0) {
     const scales = [...new Set(summary.calibration.filter((c) => c.source === 'assumed').map((c) => c.nm_per_px))].join(', ');
     const a = summary.diameter_nm_assumed_scale;
+    const files = summary.per_image.filter((r) => r.scale_assumed).map((r) => r.file);
+    const named = files.length <= 5 ? files.join(', ') : `${files.slice(0, 5).join(', ')} and ${files.length - 5} more`;
     lines.push(
-      `WARNING: ${assumed} of ${summary.images.processed} images were sized at an ASSUMED scale (${scales} nm/px, the model's training scale): no nm/px in batch.json, the file or a readable scale bar.`,
+      `WARNING: ${assumed} of ${summary.images.processed} images were sized at an ASSUMED scale (${scales} nm/px, the model's training scale): no nm/px in batch.json, the file or a readable scale bar: ${named}.`,
       `         Their sizes${a?.d50 ? ` (n=${a.count}, median ${f(a.d50.value)} nm at that scale)` : ''} are kept out of the statistics above. Set --nm-per-px or nm_per_px in batch.json.`,
     );
   }
-  const others = summary.warnings.images_with_warnings;
-  if (others > 0) lines.push(`${others} image${others === 1 ? ' has' : 's have'} warnings, e.g. ${summary.warnings.examples[0] ?? ''}`);
   return lines;
 }
 

@@ -86,5 +86,8 @@ describe('reading the scale bar (tesseract.js, offline)', () => {
     const result = await calibrateImageBytes(png, 'images/b.png', { modelNmPerPx: 2 });
     expect(result.calibration?.source).toBe('assumed');
     expect(result.calibration?.warnings.join(' ')).toMatch(/ASSUMED SCALE/);
+    // Unread, the bar and its label are still burned-in marks, never vesicles.
+    expect(result.scaleBar).toBeUndefined();
+    expect(result.mask).toHaveLength(2);
   }, 30_000);
 });

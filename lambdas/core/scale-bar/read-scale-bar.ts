@@ -30,6 +30,8 @@ export interface ScaleBarResult {
   readonly reading?: ScaleBarReading;
   /** Why no reading, when a bar-like shape was found but its label did not read as a length. */
   readonly problem?: string;
+  /** What detection must ignore: the bar and label read, or else the most likely bar with a label line beside it. */
+  readonly mask: Box[];
 }
 
 /**
@@ -92,7 +94,9 @@ export interface ReadScaleBarProps {
 
 export async function readScaleBar(image: GreyImage, props: ReadScaleBarProps = {}): Promise<ScaleBarResult> {
   const candidates = findScaleBars(image, {}, props.maxCandidates ?? 3).filter((c) => c.label !== undefined);
-  if (candidates.length === 0) return {};
+  if (candidates.length === 0) return { mask: [] };
+  // Burned-in text is never a vesicle, read or not.
+  const likeliest = maskBoxes(candidates[0]!, candidates[0]!.label!, image.width, image.height);
   const ocr = props.ocr ?? tesseractOcr;
   const levels = toLevels(image);
   const readings: string[] = [];
@@ -106,7 +110,7 @@ export async function readScaleBar(image: GreyImage, props: ReadScaleBarProps = 
         ({ text, confidence } = await ocr.read(await labelImage(levels, image.width, finding, label, height)));
       } catch (err) {
         // The OCR failing on one label is that label's problem: the image is then calibrated otherwise.
-        return { problem: `a scale bar was found but the OCR failed on its label: ${(err as Error)?.message ?? String(err)}` };
+        return { problem: `a scale bar was found but the OCR failed on its label: ${(err as Error)?.message ?? String(err)}`, mask: likeliest };
       }
       const length = parseLabel(text);
       readings.push(`"${text}"`);
@@ -117,7 +121,9 @@ export async function readScaleBar(image: GreyImage, props: ReadScaleBarProps = 
         seen.push({ length, confidence });
         continue;
       }
+      const mask = maskBoxes(finding, label, image.width, image.height);
       return {
+        mask,
         reading: {
           nmPerPx: length.nm / finding.lengthPx,
           barPx: finding.lengthPx,
@@ -125,10 +131,13 @@ export async function readScaleBar(image: GreyImage, props: ReadScaleBarProps = 
           labelNm: length.nm,
           confidence: Math.min(confidence, agreeing.confidence),
           finding,
-          mask: maskBoxes(finding, label, image.width, image.height),
+          mask,
         },
       };
     }
   }
-  return { problem: `a scale bar was found but its label did not read as a length (read ${readings.join(', ')}, no two readings agreeing)` };
+  return {
+    problem: `a scale bar was found but its label did not read as a length (read ${readings.join(', ')}, no two readings agreeing); the bar and its label are masked out of detection all the same`,
+    mask: likeliest,
+  };
 }
