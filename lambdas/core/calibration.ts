@@ -144,7 +144,7 @@ export interface ScaleBarScale {
 export interface ResolveCalibrationProps {
   /** nm/px from the batch manifest or CLI: wins when set. */
   readonly batchNmPerPx?: number;
-  /** What to call it in `detail`. Default "batch.json nm_per_px". */
+  /** What to call it in `detail`. Default "nm_per_px of the batch (batch.json or --nm-per-px)". */
   readonly batchField?: string;
   /** The file's own tags (TIFF). */
   readonly tiffTags?: TiffTags;
@@ -185,7 +185,7 @@ export function resolveCalibration(props: ResolveCalibrationProps): Calibration 
   if (props.batchNmPerPx !== undefined) {
     const nmPerPx = props.batchNmPerPx;
     if (!(nmPerPx > 0) || !Number.isFinite(nmPerPx)) throw new RangeError(`batch nm_per_px must be > 0, got ${nmPerPx}`);
-    const field = props.batchField ?? 'batch.json nm_per_px';
+    const field = props.batchField ?? 'nm_per_px of the batch (batch.json or --nm-per-px)';
     const warnings = [...plausibility(nmPerPx, field), ...barCheck(nmPerPx, field)];
     if (file.nmPerPx !== undefined && relativeDifference(file.nmPerPx, nmPerPx) > DISAGREEMENT) {
       warnings.push(`${field} ${show(nmPerPx)} nm/px overrides the file's own ${show(file.nmPerPx)} nm/px (${file.detail}): check which is right`);

@@ -14,7 +14,7 @@ import { readScaleBar, type ScaleBarReading } from './scale-bar/read-scale-bar.j
 export interface CalibrateProps {
   /** nm/px set for the image from outside (batch.json, --nm-per-px, a dataset's manifest): wins when set. */
   readonly nmPerPx?: number;
-  /** How to name that value in the result's detail. Default "batch.json nm_per_px". */
+  /** How to name that value in the result's detail. Default "nm_per_px of the batch (batch.json or --nm-per-px)". */
   readonly nmPerPxField?: string;
   /** The model's training scale: the assumption of last resort (flagged). Without it, no source gives undefined. */
   readonly modelNmPerPx?: number;

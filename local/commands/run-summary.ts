@@ -30,6 +30,13 @@ export function describeSummary(summary: BatchSummary): string[] {
       `         Their sizes${a?.d50 ? ` (n=${a.count}, median ${f(a.d50.value)} nm at that scale)` : ''} are kept out of the statistics above. Set --nm-per-px or nm_per_px in batch.json.`,
     );
   }
+  // Scale problems (a bar that disagrees, a factor-10 typo, sizes that make no sense) deserve the console too.
+  const scaleWarnings = summary.warnings.examples.filter((w) => /nm\/px|scale/i.test(w) && !/ASSUMED SCALE/.test(w));
+  if (scaleWarnings.length > 0) {
+    lines.push('Check the scale:');
+    for (const w of scaleWarnings.slice(0, 3)) lines.push(`  ${w}`);
+    if (scaleWarnings.length > 3) lines.push(`  ... and ${scaleWarnings.length - 3} more (report.html, summary.json)`);
+  }
   return lines;
 }
 

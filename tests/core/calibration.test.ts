@@ -80,7 +80,7 @@ describe('resolveCalibration: one precedence', () => {
   it('takes the batch first, then the file, then the scale bar, then the model, and names the source and field', async () => {
     const file = await decodeImage(tiff({ xResolution: 500, resolutionUnit: 1, imageDescription: 'ImageJ=1.54f\nunit=micron\n' }), 'a.tif');
     const batch = resolveCalibration({ batchNmPerPx: 3, tiffTags: file.tiffTags, scaleBar: bar, modelNmPerPx: 1 });
-    expect(batch).toMatchObject({ nmPerPx: 3, source: 'batch', detail: 'batch.json nm_per_px = 3' });
+    expect(batch).toMatchObject({ nmPerPx: 3, source: 'batch', detail: 'nm_per_px of the batch (batch.json or --nm-per-px) = 3' });
     expect(batch?.warnings.join(' ')).toMatch(/overrides the file's own 2 nm\/px/);
     expect(batch?.warnings.join(' ')).toMatch(/scale bar of 100 px labelled "200 nm" gives 2 nm\/px, 50% away/);
 
