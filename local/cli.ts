@@ -13,6 +13,7 @@ import { ExodetectError } from '../lambdas/core/errors.js';
 import { RESULT_FILES } from '../lambdas/core/keys.js';
 import { createS3Client } from '../lambdas/core/s3.js';
 import { batchStatus, cloudSettings, downloadResults, uploadBatch } from './commands/cloud.js';
+import { batchManifest, parseScoreThreshold, parseSizeGate, type ManifestFlags } from './commands/batch-manifest.js';
 import { DEFAULT_DATA_DIR, describeBatchRun, runBatchLocally } from './commands/run.js';
 import { progressBar, quietNodeVersionNotice } from './progress.js';
 import { PortInUseError } from './s3-server.js';
@@ -43,18 +44,24 @@ export function buildProgram(): Command {
   program
     .command('run')
     .description('Run a folder of micrographs through the local workflow (same state machine and handlers as in AWS).')
-    .argument('<images-dir>', 'folder of .png/.jpg/.tif micrographs (sub-folders too)')
-    .option('--nm-per-px <x>', 'scale for every image (overrides the files\' own calibration)', positiveNumber('--nm-per-px'))
+    .argument('<images-dir>', 'folder of .png/.jpg/.tif/.dm3/.dm4/.mrc micrographs (sub-folders too); a batch.json there is the batch manifest')
+    .option('--nm-per-px <x>', 'scale for every image (overrides the files\' own calibration and batch.json)', positiveNumber('--nm-per-px'))
+    .option('--size-gate <min,max>', 'size gate in nm, e.g. 30,150: objects outside are marked and left out of the statistics', parseSizeGate)
+    .option('--score-threshold <s>', 'detection score threshold in [0, 1] (default: the model\'s recommended one)', parseScoreThreshold)
+    .option('--sample <text>', 'sample name, recorded with the batch')
+    .option('--notes <text>', 'notes, recorded with the batch')
     .option('--model <m>', 'a .onnx file, a folder with model.onnx, or a model version in the local store (default: the local champion, else models/default)')
     .option('--out <dir>', 'where to copy the results (default: exodetect-results/<batch-id>)')
     .option('--batch <id>', 'batch id (default: folder name and time)')
     .option('--replace', 'replace an earlier batch with the same --batch id (its images and results) and the results in --out')
     .option('--data-dir <dir>', 'local S3 folder', DEFAULT_DATA_DIR)
     .option('--port <n>', 'local S3 port on 127.0.0.1 (0: any free port)', port, 0)
-    .action(async (imagesDir: string, opts: { nmPerPx?: number; model?: string; out?: string; batch?: string; replace?: boolean; dataDir: string; port: number }) => {
+    .action(async (imagesDir: string, opts: ManifestFlags & { model?: string; out?: string; batch?: string; replace?: boolean; dataDir: string; port: number }) => {
+      const { manifest, file } = await batchManifest(imagesDir, opts);
+      if (file) process.stderr.write(`Batch manifest: ${file}${Object.keys(manifest).length ? ` (${Object.keys(manifest).join(', ')})` : ''}\n`);
       const result = await runBatchLocally({
         imagesDir,
-        nmPerPx: opts.nmPerPx,
+        manifest,
         model: opts.model,
         outDir: opts.out,
         batchId: opts.batch,
@@ -205,7 +212,7 @@ export function buildProgram(): Command {
       settings: cloudSettings(opts),
       imagesDir,
       batchId: opts.batch,
-      manifest: opts.nmPerPx !== undefined ? { nm_per_px: opts.nmPerPx } : {},
+      manifest: (await batchManifest(imagesDir, { nmPerPx: opts.nmPerPx })).manifest,
       onProgress: (p) => {
         bar ??= progressBar({ label: 'Uploading', total: p.total });
         bar.update(p.done);

@@ -16,6 +16,8 @@ import { DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, PutObject
 import { Upload } from '@aws-sdk/lib-storage';
 import type { BatchManifest } from '../lambdas/core/contracts.js';
 import { BATCH_ID_PATTERN, batchImagesPrefix, batchManifestKey } from '../lambdas/core/keys.js';
+import { SCIENTIFIC_EXTENSIONS } from '../lambdas/core/readers/index.js';
+import { stopTesseract } from '../lambdas/core/scale-bar/ocr.js';
 import { createS3Client } from '../lambdas/core/s3.js';
 import { BatchManifestBridge } from './eventbridge.js';
 import { startLocalS3Server, type LocalS3Server } from './s3-server.js';
@@ -29,7 +31,7 @@ import { walkFolder, type SkippedPath } from './files.js';
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const LOCAL_BUCKET = 'exodetect-data';
 /** Extensions uploaded as micrographs; the detect function checks the bytes themselves. */
-export const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.tif', '.tiff']);
+export const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.tif', '.tiff', ...SCIENTIFIC_EXTENSIONS]);
 
 /** Local values of the ASL substitutions (statemachines/README.md). Strings, as CloudFormation passes them. */
 export interface LocalSettings {
@@ -347,6 +349,8 @@ export class LocalWorkflow {
     this.bridge.close();
     await this.bridge.idle();
     await this.server.close();
+    // The in-process detect handler's OCR worker (scale-bar labels) would keep this process alive.
+    await stopTesseract();
   }
 }
 

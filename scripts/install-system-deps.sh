@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Installs the Debian packages exodetect's training tests and report test use, if missing.
+# Installs the Debian packages exodetect's training tests, report test and scale-bar tests (fonts to render labels) use, if missing.
 # PyTorch comes from Debian (CPU) because PyPI is not reachable on these machines.
 set -euo pipefail
-pkgs=(python3-torch python3-numpy python3-pil python3-onnx python3-pytest python3-scipy chromium)
+pkgs=(python3-torch python3-numpy python3-pil python3-onnx python3-pytest python3-scipy chromium fonts-dejavu-core)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -9,8 +9,12 @@ export const LAMBDA_NODE_TARGET = 'node22';
 export const ESM_REQUIRE_BANNER =
   "import { createRequire as __exodetectCreateRequire } from 'node:module'; const require = __exodetectCreateRequire(import.meta.url);";
 
-/** Native modules cannot be bundled: they are left external and copied in for linux-arm64 (infra/bundle/natives.mjs). */
-export const NATIVE_MODULES = ['onnxruntime-node', 'sharp'] as const;
+/**
+ * Modules that cannot be bundled: native binaries (onnxruntime-node, sharp: copied in for linux-arm64), and
+ * tesseract.js, which starts a worker thread from its own script and loads its wasm and language data from
+ * its packages' folders. They are left external and copied in (infra/bundle/natives.mjs).
+ */
+export const NATIVE_MODULES = ['onnxruntime-node', 'sharp', 'tesseract.js', '@tesseract.js-data/eng'] as const;
 
 /** Prefer ESM entry points, which tree-shake better. */
 export const MAIN_FIELDS = ['module', 'main'];

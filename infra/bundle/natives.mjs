@@ -1,6 +1,6 @@
 /**
- * Copies the native Node modules the detect function needs (onnxruntime-node,
- * sharp) into a Lambda bundle, for linux-arm64 ONLY. Plain JavaScript so that
+ * Copies the Node modules the detect function cannot bundle (onnxruntime-node,
+ * sharp, tesseract.js and its English data) into a Lambda bundle, natives for linux-arm64 ONLY. Plain JavaScript so that
  * NodejsFunction's afterBundling hook runs it with `node`, without tsx.
  *
  * Sources, in order: the project's node_modules, then infra/.natives/node_modules
@@ -21,7 +21,7 @@ export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..
 export const NATIVES_DIR = join(PROJECT_ROOT, 'infra', '.natives');
 
 /** Dependencies only their install scripts use: never needed at run time. */
-const INSTALL_ONLY = new Set(['adm-zip', 'global-agent']);
+const INSTALL_ONLY = new Set(['adm-zip', 'global-agent', 'opencollective-postinstall']);
 
 /** Per-package rules for one platform: which files to leave out, which platform packages to add. */
 function rulesFor(platform, arch) {
@@ -39,6 +39,14 @@ function rulesFor(platform, arch) {
       skip: (rel) => rel.startsWith('src/') || rel.startsWith('install/'),
       extra: [`@img/sharp-${platform}-${arch}`, `@img/sharp-libvips-${platform}-${arch}`],
     },
+    // Browser builds and docs are not needed in Node.
+    'tesseract.js': { skip: (rel) => /^(dist|docs|examples|scripts)(\/|$)/.test(rel), extra: [] },
+    // tesseract.js 7's Node worker always loads a full core (tesseract-core{,-simd,-relaxedsimd}.js + .wasm: it
+    // hands getCore a boolean where an engine mode is expected), never the -lstm ones; the .wasm.js copies,
+    // with the wasm inlined, are for browsers.
+    'tesseract.js-core': { skip: (rel) => /^tesseract-core/.test(rel) && !/^tesseract-core(-simd|-relaxedsimd)?\.(js|wasm)$/.test(rel), extra: [] },
+    // The LSTM-only integer model (lambdas/core/scale-bar/ocr.ts); 4.0.0/ also holds the legacy engine's.
+    '@tesseract.js-data/eng': { skip: (rel) => /^4\.0\.0(\/|$)/.test(rel), extra: [] },
   };
 }
 

@@ -103,11 +103,11 @@ export class TrainingWorkflow extends Construct {
       entry: 'lambdas/split-dataset.ts',
       serviceName: 'exodetect-split-dataset',
       description: 'exodetect: deterministic train/validation/test split and SageMaker channel manifests',
-      memorySize: 1024,
+      memorySize: 2048, // images decoded 16 at a time, and the OCR worker
       timeout: Duration.minutes(10), // reads every image's header and copies a few thousand files, 16 at a time
       environment: { TRAINING_DEFAULT_HYPERPARAMETERS: JSON.stringify(hyperparameters) },
-      // The ingestion reads each image's size and calibration tags with sharp (the same decoder checks as inference).
-      nativeModules: ['sharp'],
+      // The ingestion decodes each image and calibrates it as inference does: sharp, and tesseract.js for scale bars.
+      nativeModules: ['sharp', 'tesseract.js', '@tesseract.js-data/eng'],
       logRetention,
     });
     storage.grantObjects(this.splitDatasetFunction, {

@@ -5,11 +5,34 @@
  */
 import { z } from 'zod';
 
-/** 1.1: optional preview_key. */
+/**
+ * 1.1: optional preview_key (the plain micrograph the report's review view draws on); nm_per_px_source is
+ * batch | file | scale-bar | assumed (1.0: batch | tiff-resolution | imagej | model, converted when read),
+ * with nm_per_px_detail, scale_bar and intensity.
+ */
 export const IMAGE_RESULT_SCHEMA_VERSION = '1.1';
 
-/** Where an image's nm/px came from, in order of precedence. */
-export type ScaleSource = 'batch' | 'tiff-resolution' | 'imagej' | 'model';
+/**
+ * Where an image's nm/px came from, in order of precedence: the batch manifest or CLI, the file's own
+ * metadata, the burned-in scale bar, or an assumption (the model's training scale). The result's
+ * `nm_per_px_detail` names the field, tag or bar.
+ */
+export type ScaleSource = 'batch' | 'file' | 'scale-bar' | 'assumed';
+export const SCALE_SOURCES: readonly ScaleSource[] = ['batch', 'file', 'scale-bar', 'assumed'];
+
+/** The burned-in scale bar an image carries, as read. */
+export interface ScaleBarRecord {
+  /** Bar length in px. */
+  readonly bar_px: number;
+  /** The label as understood, e.g. "200 nm". */
+  readonly label: string;
+  readonly label_nm: number;
+  readonly nm_per_px: number;
+  /** The OCR's confidence in the label, 0..100. */
+  readonly confidence: number;
+  /** Bar and label boxes [x1, y1, x2, y2] in px, left out of detection. */
+  readonly masked_px: Box[];
+}
 
 /** Box as [x1, y1, x2, y2]. */
 export type Box = [number, number, number, number];
@@ -63,6 +86,12 @@ export interface ImageResult {
   readonly pages: number;
   readonly nm_per_px: number;
   readonly nm_per_px_source: ScaleSource;
+  /** The field, tag or bar the scale came from, e.g. "TIFF tag 34682 FEI_HELIOS [Scan] PixelWidth = 2.5e-9 m". */
+  readonly nm_per_px_detail: string;
+  /** The burned-in scale bar, when one was read (whatever the scale's source). */
+  readonly scale_bar: ScaleBarRecord | null;
+  /** How file values became pixel values when not kept as they are (floats scaled by their range). */
+  readonly intensity: string | null;
   readonly model: ModelInfo;
   readonly thresholds: Thresholds;
   readonly detections: Detection[];

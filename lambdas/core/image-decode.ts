@@ -10,8 +10,10 @@ import sharp, { type Metadata } from 'sharp';
 import { ImageError, ConfigError } from './errors.js';
 import { checkImageIntegrity } from './image-integrity.js';
 import { isTiff, readTiffTags, type TiffTags } from './tiff-tags.js';
+import { decodeScientific, sniffScientific } from './readers/index.js';
+import type { PixelSizeField, ScientificFormat } from './readers/types.js';
 
-export type ImageFormat = 'png' | 'jpeg' | 'tiff';
+export type ImageFormat = 'png' | 'jpeg' | 'tiff' | ScientificFormat;
 
 export interface GreyImage {
   readonly width: number;
@@ -28,6 +30,10 @@ export interface DecodedImage extends GreyImage {
   readonly pages: number;
   /** The first page's TIFF tags, for calibration; undefined for PNG and JPEG. */
   readonly tiffTags?: TiffTags;
+  /** The pixel size a DM3/DM4/MRC file states, for calibration. */
+  readonly pixelSize?: PixelSizeField;
+  /** How file values became pixel values when not kept as they are (floats scaled by their range). */
+  readonly intensity?: string;
   readonly warnings: string[];
 }
 
@@ -51,7 +57,7 @@ function isBigTiff(bytes: Uint8Array): boolean {
   );
 }
 
-export function sniffFormat(bytes: Uint8Array): ImageFormat | undefined {
+export function sniffFormat(bytes: Uint8Array): 'png' | 'jpeg' | 'tiff' | undefined {
   if (bytes.length >= 8 && bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47) return 'png';
   if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'jpeg';
   if (isTiff(bytes) || isBigTiff(bytes)) return 'tiff';
@@ -75,13 +81,13 @@ function asUint16(data: Buffer): Uint16Array {
 }
 
 /** The file's format, once its bytes show it is a whole PNG, JPEG or TIFF; else the ImageError that says why not. */
-async function wholeFileFormat(bytes: Uint8Array, key: string): Promise<ImageFormat> {
+async function wholeFileFormat(bytes: Uint8Array, key: string): Promise<'png' | 'jpeg' | 'tiff'> {
   if (bytes.length === 0) throw new ImageError(key, 'EMPTY_FILE', 'file is empty (0 bytes)');
   const format = sniffFormat(bytes);
   if (format === undefined) {
     const known = await sharp(bytes).metadata().then((m) => m.format, () => undefined);
-    if (known) throw new ImageError(key, 'UNSUPPORTED_FORMAT', `${known} images are not supported: use PNG, JPEG or TIFF`);
-    throw new ImageError(key, 'NOT_AN_IMAGE', 'not an image: the content is not PNG, JPEG or TIFF');
+    if (known) throw new ImageError(key, 'UNSUPPORTED_FORMAT', `${known} images are not supported: use PNG, JPEG, TIFF, DM3/DM4 or MRC`);
+    throw new ImageError(key, 'NOT_AN_IMAGE', 'not an image: the content is not PNG, JPEG, TIFF, DM3/DM4 or MRC');
   }
   // Truncation and damage are decided here, from the bytes; the decoder only reads whole files.
   const problem = checkImageIntegrity(bytes, format);
@@ -92,6 +98,10 @@ async function wholeFileFormat(bytes: Uint8Array, key: string): Promise<ImageFor
 export async function decodeImage(bytes: Uint8Array, key: string, props: DecodeProps = {}): Promise<DecodedImage> {
   const maxPixels = props.maxPixels ?? DEFAULT_MAX_PIXELS;
   if (!Number.isInteger(maxPixels) || maxPixels <= 0) throw new ConfigError(`maxPixels must be a positive integer, got ${maxPixels}`);
+  if (bytes.length === 0) throw new ImageError(key, 'EMPTY_FILE', 'file is empty (0 bytes)');
+  // DM3/DM4 and MRC are read by our own readers (lambdas/core/readers/), which check their own structure.
+  const scientific = sniffScientific(bytes, key);
+  if (scientific !== undefined) return { ...decodeScientific(bytes, key, scientific, maxPixels), channels: 1 };
   const format = await wholeFileFormat(bytes, key);
 
   const options = { limitInputPixels: maxPixels, failOn: 'error' as const };

@@ -11,7 +11,10 @@ import {
   type Thresholds,
 } from './contracts.js';
 import { ConfigError, ImageError } from './errors.js';
-import { resolveCalibration } from './calibration.js';
+import { calibrateDecoded } from './image-calibration.js';
+import { sizePlausibility } from './size-plausibility.js';
+import { centredInMask, maskImage } from './scale-bar/mask.js';
+import type { LabelOcr } from './scale-bar/ocr.js';
 import { detectTiled, onnxTileRunner, type TileRunner } from './detector.js';
 import { DEFAULT_MAX_PIXELS, decodeImage, type DecodeProps } from './image-decode.js';
 import type { LoadedModel } from './model.js';
@@ -32,6 +35,10 @@ export interface PipelineConfig {
   readonly overlayMaxEdge?: number;
   /** JPEG quality of the overlay. Default 80. */
   readonly overlayQuality?: number;
+  /** Look for a burned-in scale bar (calibration when nothing else gives one; masked out of detection). Default true. */
+  readonly readScaleBar?: boolean;
+  /** OCR for scale-bar labels. Default: the process's shared tesseract worker. */
+  readonly ocr?: LabelOcr;
 }
 
 export interface ProcessImageProps {
@@ -79,11 +86,13 @@ export async function processImage(props: ProcessImageProps): Promise<ProcessedI
   const decoded = await decodeImage(props.bytes, imageKey, config?.decode);
   const decodedAt = performance.now();
 
-  const calibration = resolveCalibration({
-    batchNmPerPx: props.params?.nm_per_px,
-    tiffTags: decoded.tiffTags,
+  const { calibration, scaleBar, mask } = await calibrateDecoded(decoded, {
+    nmPerPx: props.params?.nm_per_px,
     modelNmPerPx: model.nmPerPx,
+    readScaleBar: config?.readScaleBar,
+    ocr: config?.ocr,
   });
+  const calibratedAt = performance.now();
   if (!calibration) {
     throw new ImageError(
       imageKey,
@@ -102,7 +111,8 @@ export async function processImage(props: ProcessImageProps): Promise<ProcessedI
       `at the model's ${model.nmPerPx} nm/px this ${calibration.nmPerPx} nm/px image would be ${Math.round(decoded.width * factor)}x${Math.round(decoded.height * factor)} px, above the limit of ${maxPixels} pixels; check nm_per_px`,
     );
   }
-  const resampled = await resampleImage(decoded, factor);
+  // Burned-in text must never be a vesicle: the bar and its label are blanked before the model looks.
+  const resampled = await resampleImage(maskImage(decoded, mask), factor);
   const resampledAt = performance.now();
 
   const runner = props.runner ?? onnxTileRunner(model, { scoreThreshold: thresholds.score, iouThreshold: thresholds.iou_nms });
@@ -110,7 +120,7 @@ export async function processImage(props: ProcessImageProps): Promise<ProcessedI
   const detected = await detectTiled(resampled.image, model, runner, { overlap: tileOverlap });
   const detectedAt = performance.now();
 
-  const detections = toDetections(detected.boxes, {
+  const measured = toDetections(detected.boxes, {
     width: decoded.width,
     height: decoded.height,
     scaleX: resampled.scaleX,
@@ -119,6 +129,7 @@ export async function processImage(props: ProcessImageProps): Promise<ProcessedI
     sizeGateNm: thresholds.size_gate_nm ?? undefined,
     classNames: model.classNames,
   });
+  const detections = mask.length ? measured.filter((d) => !centredInMask(d.box_px, mask)).map((d, id) => ({ ...d, id })) : measured;
   const postprocessedAt = performance.now();
 
   const { overlay, preview } = await renderOverlayPictures(decoded, detections, {
@@ -129,7 +140,7 @@ export async function processImage(props: ProcessImageProps): Promise<ProcessedI
   });
   const finished = performance.now();
 
-  const warnings = [...decoded.warnings, ...calibration.warnings];
+  const warnings = [...decoded.warnings, ...calibration.warnings, ...sizePlausibility(detections, calibration)];
   if (detected.saturatedTiles > 0) {
     const where = detected.tiles > 1 ? `${detected.saturatedTiles} of ${detected.tiles} tiles` : 'the image';
     warnings.push(
@@ -152,6 +163,18 @@ export async function processImage(props: ProcessImageProps): Promise<ProcessedI
     pages: decoded.pages,
     nm_per_px: calibration.nmPerPx,
     nm_per_px_source: calibration.source,
+    nm_per_px_detail: calibration.detail,
+    scale_bar: scaleBar
+      ? {
+          bar_px: Math.round(scaleBar.barPx * 100) / 100,
+          label: scaleBar.labelText,
+          label_nm: scaleBar.labelNm,
+          nm_per_px: scaleBar.nmPerPx,
+          confidence: scaleBar.confidence,
+          masked_px: scaleBar.mask.map((b) => [b.x1, b.y1, b.x2, b.y2] as [number, number, number, number]),
+        }
+      : null,
+    intensity: decoded.intensity ?? null,
     model: { key: model.key, version: model.version, sha256: model.sha256, layout: model.layout },
     thresholds,
     detections,
@@ -164,7 +187,8 @@ export async function processImage(props: ProcessImageProps): Promise<ProcessedI
     ...(props.previewKey !== undefined && { preview_key: props.previewKey }),
     timings_ms: {
       decode: ms(decodedAt - started),
-      resample: ms(resampledAt - decodedAt),
+      calibrate: ms(calibratedAt - decodedAt),
+      resample: ms(resampledAt - calibratedAt),
       tensor: ms(detected.tensorMs),
       // Includes waiting for the model while another image in flight holds it.
       inference: ms(detected.inferenceMs),

@@ -1,10 +1,13 @@
 /**
  * A small reader for the TIFF tags that sharp does not expose: the first
  * page's resolution (XResolution, YResolution, ResolutionUnit) and its
- * ImageDescription (ImageJ writes `unit=micron` there), plus the page count.
+ * ImageDescription (ImageJ writes `unit=micron` there), the page count, and
+ * the pixel sizes TEM software keeps in private tags (readers/vendor-tiff.ts).
  * Classic TIFF only; BigTIFF and malformed files give `undefined` and the
  * caller falls back to other calibration sources.
  */
+import type { PixelSizeField } from './readers/types.js';
+import { vendorPixelSizes } from './readers/vendor-tiff.js';
 
 export interface TiffTags {
   readonly width?: number;
@@ -17,6 +20,8 @@ export interface TiffTags {
   readonly imageDescription?: string;
   /** Number of IFDs (pages) in the chain. */
   readonly pages: number;
+  /** Pixel sizes from FEI, Gatan, Olympus SIS and TVIPS tags, most trusted first. */
+  readonly vendorPixelSizes: PixelSizeField[];
 }
 
 const TAG = {
@@ -31,6 +36,8 @@ const TAG = {
 const TYPE_SIZE: Record<number, number> = { 1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8 };
 /** Stop walking absurd IFD chains (and loops) early. */
 const MAX_PAGES = 100_000;
+/** Pages searched for a tag that vendors put outside the first. */
+const MAX_SEARCHED_PAGES = 8;
 
 export function isTiff(bytes: Uint8Array): boolean {
   return (
@@ -80,17 +87,36 @@ export function readTiffTags(bytes: Uint8Array): TiffTags | undefined {
     const text = Buffer.from(bytes.buffer, bytes.byteOffset + v.offset, v.count).toString('latin1');
     return text.replace(/\0+$/, '');
   };
+  const double = (tag: number): number | undefined => {
+    const v = values.get(tag);
+    return v?.type === 12 ? view.getFloat64(v.offset, little) : undefined;
+  };
 
   let pages = 0;
+  const ifds: number[] = [];
   const seen = new Set<number>();
   for (let ifd = firstIfd; ifd !== 0 && pages < MAX_PAGES && !seen.has(ifd); ) {
     if (!inBounds(ifd, 2)) break;
     const count = u16(ifd);
     if (!inBounds(ifd + 2, count * 12 + 4)) break;
     seen.add(ifd);
+    if (ifds.length < MAX_SEARCHED_PAGES) ifds.push(ifd);
     pages++;
     ifd = u32(ifd + 2 + count * 12);
   }
+  // Olympus writes its calibration block into a later page (the thumbnail's).
+  const integerInAnyPage = (tag: number): number | undefined => {
+    for (const ifd of ifds) {
+      for (let i = 0, count = u16(ifd); i < count; i++) {
+        const entry = ifd + 2 + i * 12;
+        if (u16(entry) !== tag) continue;
+        const type = u16(entry + 2);
+        if (type === 4) return u32(entry + 8);
+        if (type === 3) return u16(entry + 8);
+      }
+    }
+    return undefined;
+  };
 
   return {
     width: integer(TAG.width),
@@ -100,5 +126,6 @@ export function readTiffTags(bytes: Uint8Array): TiffTags | undefined {
     resolutionUnit: integer(TAG.resolutionUnit) ?? 2,
     imageDescription: ascii(TAG.imageDescription),
     pages,
+    vendorPixelSizes: vendorPixelSizes({ bytes, little, ascii, double, integer, integerInAnyPage }),
   };
 }

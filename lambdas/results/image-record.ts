@@ -45,7 +45,24 @@ const ImageResultSchema = z.object({
   format: z.string(),
   pages: z.number().int(),
   nm_per_px: finite.positive(),
-  nm_per_px_source: z.enum(['batch', 'tiff-resolution', 'imagej', 'model']),
+  // Schema 1.0 named the file's sources and the assumption differently.
+  nm_per_px_source: z.preprocess(
+    (v) => (v === 'tiff-resolution' || v === 'imagej' ? 'file' : v === 'model' ? 'assumed' : v),
+    z.enum(['batch', 'file', 'scale-bar', 'assumed']),
+  ),
+  nm_per_px_detail: z.string().default(''),
+  scale_bar: z
+    .object({
+      bar_px: finite,
+      label: z.string(),
+      label_nm: finite,
+      nm_per_px: finite,
+      confidence: finite,
+      masked_px: z.array(box),
+    })
+    .nullable()
+    .default(null),
+  intensity: z.string().nullable().default(null),
   model: z.object({ key: z.string(), version: z.string(), sha256: z.string(), layout: z.string() }),
   thresholds: z.object({
     score: finite,

@@ -20,11 +20,21 @@ export interface ReportProps {
 }
 
 const SOURCE_LABELS: Record<string, string> = {
-  batch: 'set in the batch manifest (batch.json)',
-  'tiff-resolution': "read from the TIFF file's resolution tags",
-  imagej: "read from the file's ImageJ description",
-  model: "assumed equal to the model's training scale (no calibration found)",
+  batch: 'set in the batch manifest (batch.json) or on the command line',
+  file: "read from the file's own metadata",
+  'scale-bar': 'read from the burned-in scale bar and its label',
+  assumed: "ASSUMED equal to the model's training scale (no calibration found)",
 };
+
+/** The warning at the top of the page when any image was sized at an assumed scale. */
+function assumedScaleBanner(summary: BatchSummary): string {
+  const n = summary.images.assumed_scale ?? 0;
+  if (n === 0) return '';
+  const a = summary.diameter_nm_assumed_scale;
+  const scales = [...new Set(summary.calibration.filter((c) => c.source === 'assumed').map((c) => Number(c.nm_per_px.toPrecision(4))))].join(', ');
+  const sizes = a?.d50 ? ` Their ${num(a.count)} sized vesicles (median ${num(a.d50.value, 1)} nm at that scale) are kept out of the statistics below.` : ' Their sizes are kept out of the statistics below.';
+  return `<div class="banner" id="assumed-scale-banner" role="alert"><strong>${num(n)} of ${num(summary.images.processed)} image${summary.images.processed === 1 ? ' was' : 's were'} sized at an ASSUMED scale</strong> (${esc(scales)} nm/px, the model's training scale): neither the batch, the file nor a readable scale bar gave one, so their sizes may be off by any factor.${sizes} Set <code>nm_per_px</code> in batch.json (or <code>--nm-per-px</code>) to size them. They are marked \u201cassumed\u201d in the table.</div>`;
+}
 
 function ciText(estimate: Estimate | null, digits = 1): string {
   if (!estimate?.ci) return '';
@@ -117,7 +127,10 @@ function imageRow(row: ImageSummaryRow, index: number, withReview: boolean): str
   if (row.status === 'error') {
     return `<tr class="failed"${hidden}><td data-value="${esc(row.file)}">${file}</td><td class="num" data-value="-1">failed</td><td class="num" data-value="-1">\u2013</td><td class="num" data-value="-1">\u2013</td><td class="num" data-value="-1">\u2013</td><td class="num" data-value="">\u2013</td><td>${esc(row.error?.code ?? '')}</td>${withReview ? reviewTableCell(row) : ''}</tr>`;
   }
-  return `<tr${hidden}><td data-value="${esc(row.file)}">${file}</td>${cell(row.detections)}${cell(row.sized)}${cell(row.on_edge)}${cell(row.detections - row.in_size_range)}${cell(row.median_diameter_nm, 1)}<td data-value="${row.nm_per_px ?? ''}">${num(row.nm_per_px, 3)} <span class="muted">(${esc(row.nm_per_px_source ?? '')})</span></td>${withReview ? reviewTableCell(row) : ''}</tr>`;
+  const source = row.scale_assumed
+    ? `<span class="assumed" title="${esc(row.nm_per_px_detail ?? '')}">(ASSUMED)</span>`
+    : `<span class="muted" title="${esc(row.nm_per_px_detail ?? '')}">(${esc(row.nm_per_px_source ?? '')})</span>`;
+  return `<tr${hidden}${row.scale_assumed ? ' class="scale-assumed"' : ''}><td data-value="${esc(row.file)}">${file}</td>${cell(row.detections)}${cell(row.sized)}${cell(row.on_edge)}${cell(row.detections - row.in_size_range)}${cell(row.median_diameter_nm, 1)}<td data-value="${row.nm_per_px ?? ''}">${num(row.nm_per_px, 3)} ${source}</td>${withReview ? reviewTableCell(row) : ''}</tr>`;
 }
 
 const STYLE = `
@@ -138,8 +151,8 @@ h3{font-size:15px;margin:20px 0 6px}
 .card .value small{font-size:15px;font-weight:500;color:var(--muted)}
 .card .sub{color:var(--muted);font-size:13px}
 .card.bad .value{color:var(--bad)}
-.banner{border-radius:8px;padding:.7rem 1rem;margin:1rem 0}
-.banner.bad{background:#fdecea;border:1px solid var(--bad);color:var(--bad)}
+.banner{background:#fdecea;border:1px solid #f3b8b2;color:#7a1d14;border-radius:10px;padding:14px 18px;margin:18px 0 0;font-size:15px}
+.assumed{color:var(--bad);font-weight:600}
 section{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:4px 22px 20px;margin:18px 0}
 table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}
 th,td{text-align:left;padding:7px 10px;border-bottom:1px solid var(--line);vertical-align:top}
@@ -238,7 +251,9 @@ function methodsSection(summary: BatchSummary, withReview: boolean): string {
         .join('<br>')
     : '<span class="muted">\u2013</span>';
   const calibration = summary.calibration.length
-    ? summary.calibration.map((c) => `${esc(String(Number(c.nm_per_px.toPrecision(4))))} nm per pixel, ${esc(SOURCE_LABELS[c.source] ?? c.source)} \u2014 ${num(c.images)} image${c.images === 1 ? '' : 's'}`).join('<br>')
+    ? summary.calibration
+        .map((c) => `${esc(String(Number(c.nm_per_px.toPrecision(4))))} nm per pixel, ${esc(SOURCE_LABELS[c.source] ?? c.source)}${c.detail ? ` (<code>${esc(c.detail)}</code>)` : ''} \u2014 ${num(c.images)} image${c.images === 1 ? '' : 's'}`)
+        .join('<br>')
     : '<span class="muted">\u2013</span>';
   const b = summary.diameter_nm.bootstrap;
   const momentText =
@@ -248,7 +263,7 @@ function methodsSection(summary: BatchSummary, withReview: boolean): string {
   return `<dl class="methods">
 <dt>Detector</dt><dd>${models}</dd>
 <dt>Thresholds</dt><dd>${thresholds}</dd>
-<dt>Pixel size</dt><dd>${calibration}. Images are resampled to the model's training scale before detection; boxes are reported in the original image's pixels and in nanometres.</dd>
+<dt>Pixel size</dt><dd>${calibration}. The scale comes, in order, from the batch manifest or command line, the file's own metadata (TIFF, ImageJ, DigitalMicrograph, MRC and vendor tags), the burned-in scale bar (its bar and label are also left out of detection), and only then from the model's training scale, an assumption whose sizes are kept out of the statistics. Images are resampled to the model's training scale before detection; boxes are reported in the original image's pixels and in nanometres.</dd>
 <dt>Diameter</dt><dd>Each vesicle gets a box. Its diameter is that of the circle with the same area as the ellipse inscribed in the box: \u221a(width \u00d7 height), in nm.</dd>
 <dt>Which vesicles are sized</dt><dd>The statistics use ${esc(summary.diameter_nm.population)}. Vesicles touching the border may be cut, so their size is only a lower bound; all detections are still counted and listed in the CSV.</dd>
 <dt>D10, D50, D90</dt><dd>10%, 50% (the median) and 90% of the sized vesicles are smaller than these diameters (linear interpolation between ranked values).</dd>
@@ -305,13 +320,14 @@ ${summary.outcome && !summary.outcome.within_tolerance ? `<p class="banner bad" 
 <div class="card"><div class="label">Mean \u00b1 SD</div><div class="value"><span id="stat-mean">${num(d.mean?.value, 1)}</span> <small>\u00b1 <span id="stat-sd">${num(d.sd?.value, 1)}</span></small></div><div class="sub">nm, <span id="stat-sized">${num(d.count)}</span> vesicles sized</div></div>
 <div class="card"><div class="label">Left out of sizing</div><div class="value"><span id="stat-edge-share">${formatPercent(det.share_on_edge)}</span></div><div class="sub">on the image edge; <span id="stat-gate-share">${formatPercent(det.share_out_of_size_range)}</span> outside the size gate</div></div>
 </div>
+${assumedScaleBanner(summary)}
 <p class="lead" id="lead">${lead}</p>
 ${summary.notes.length ? `<p class="muted" id="notes">Note: ${summary.notes.map(esc).join(' \u00b7 ')}</p>` : ''}
 
 <section id="distribution">
 <h2>Size distribution</h2>
 ${renderHistogramSvg(summary)}
-<div class="legend"><span><i style="background:var(--accent)"></i>sized vesicles</span><span><i style="background:var(--excluded)"></i>detected, left out of the statistics (on the edge or outside the size gate)</span><span><i style="background:#d97706"></i>D10 / D50 / D90</span></div>
+<div class="legend"><span><i style="background:var(--accent)"></i>sized vesicles</span><span><i style="background:var(--excluded)"></i>detected, left out of the statistics (on the edge, outside the size gate, or sized at an assumed scale)</span><span><i style="background:#d97706"></i>D10 / D50 / D90</span></div>
 <h3>Diameter statistics (nm)</h3>
 <table id="diameter-table"><thead><tr><th>Statistic</th><th class="num">Value</th><th class="num">95% CI</th><th>Meaning</th></tr></thead><tbody>
 ${statRow('Mean', d.mean, 'average diameter')}

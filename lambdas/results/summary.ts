@@ -29,6 +29,10 @@ export interface ImageSummaryRow {
   readonly height: number | null;
   readonly nm_per_px: number | null;
   readonly nm_per_px_source: ScaleSource | null;
+  /** The field, tag or bar the scale came from. */
+  readonly nm_per_px_detail: string | null;
+  /** Sized at an assumed scale (the model's training scale): its sizes are kept out of the statistics. */
+  readonly scale_assumed: boolean;
   /** Overlay path relative to results/<batchId>/ (where report.html sits). */
   readonly overlay: string | null;
   readonly warnings: number;
@@ -48,7 +52,13 @@ export interface BatchSummary {
   readonly batch_id: string;
   readonly created_at: string;
   readonly software: { readonly name: string; readonly version: string };
-  readonly images: { readonly total: number; readonly processed: number; readonly failed: number };
+  readonly images: {
+    readonly total: number;
+    readonly processed: number;
+    readonly failed: number;
+    /** Processed images sized at an assumed scale: their sizes are in `diameter_nm_assumed_scale`, not in `diameter_nm`. */
+    readonly assumed_scale: number;
+  };
   readonly failures: ImageFailure[];
   readonly failure_codes: Record<string, number>;
   readonly detections: {
@@ -64,11 +74,14 @@ export interface BatchSummary {
     readonly per_image: { readonly mean: number | null; readonly median: number | null; readonly min: number | null; readonly max: number | null };
     readonly by_class: { readonly class_id: number; readonly class_name: string; readonly count: number }[];
   };
+  /** Calibrated images only (batch, file metadata or scale bar). */
   readonly diameter_nm: DiameterStatistics & { readonly population: string };
+  /** Images sized at an assumed scale, kept apart; null when every image was calibrated. */
+  readonly diameter_nm_assumed_scale: (DiameterStatistics & { readonly population: string }) | null;
   readonly histogram: Histogram;
   readonly models: (ModelInfo & { readonly images: number })[];
   readonly thresholds: (Thresholds & { readonly images: number })[];
-  readonly calibration: { readonly source: ScaleSource; readonly nm_per_px: number; readonly images: number }[];
+  readonly calibration: { readonly source: ScaleSource; readonly nm_per_px: number; readonly detail: string; readonly images: number }[];
   readonly warnings: { readonly images_with_warnings: number; readonly examples: string[] };
   /** Whether the batch stays within its tolerated share of failed images (the state machine fails it otherwise). */
   readonly outcome: BatchOutcome;
@@ -126,10 +139,12 @@ export class BatchSummaryBuilder {
   private readonly rows: ImageSummaryRow[] = [];
   private readonly failures: ImageFailure[] = [];
   private readonly sized = new Float64Buffer(4096);
+  private readonly sizedAtAssumedScale = new Float64Buffer(256);
   private readonly excluded = new Float64Buffer(256);
+  private assumedScaleImages = 0;
   private readonly models = new Map<string, ModelInfo & { images: number }>();
   private readonly thresholds = new Map<string, Thresholds & { images: number }>();
-  private readonly calibration = new Map<string, { source: ScaleSource; nm_per_px: number; images: number }>();
+  private readonly calibration = new Map<string, { source: ScaleSource; nm_per_px: number; detail: string; images: number }>();
   private readonly classes = new Map<number, { class_id: number; class_name: string; count: number }>();
   private readonly warningExamples: string[] = [];
   private readonly notes: string[] = [];
@@ -181,6 +196,8 @@ export class BatchSummaryBuilder {
       height: null,
       nm_per_px: null,
       nm_per_px_source: null,
+      nm_per_px_detail: null,
+      scale_assumed: false,
       overlay: null,
       warnings: 0,
       error: { code, message },
@@ -191,11 +208,15 @@ export class BatchSummaryBuilder {
     let inRange = 0;
     let onEdge = 0;
     const imageSized: number[] = [];
+    // Sizes at an assumed scale may be off by any factor: never mixed into the calibrated statistics.
+    const assumed = result.nm_per_px_source === 'assumed';
+    if (assumed) this.assumedScaleImages++;
     for (const d of result.detections) {
       if (d.in_size_range) inRange++;
       if (d.on_edge) onEdge++;
       if (this.isSized(d)) {
-        this.sized.push(d.diameter_nm);
+        (assumed ? this.sizedAtAssumedScale : this.sized).push(d.diameter_nm);
+        if (assumed) this.excluded.push(d.diameter_nm);
         imageSized.push(d.diameter_nm);
       } else {
         this.excluded.push(d.diameter_nm);
@@ -219,7 +240,7 @@ export class BatchSummaryBuilder {
     const calibrationId = `${result.nm_per_px_source}\u0000${result.nm_per_px}`;
     const calibration = this.calibration.get(calibrationId);
     if (calibration) calibration.images++;
-    else this.calibration.set(calibrationId, { source: result.nm_per_px_source, nm_per_px: result.nm_per_px, images: 1 });
+    else this.calibration.set(calibrationId, { source: result.nm_per_px_source, nm_per_px: result.nm_per_px, detail: result.nm_per_px_detail, images: 1 });
     if (result.warnings.length > 0) {
       this.imagesWithWarnings++;
       if (this.warningExamples.length < 20) this.warningExamples.push(`${imageFileName(this.props.batchId, result.image_key)}: ${result.warnings[0]}`);
@@ -238,6 +259,8 @@ export class BatchSummaryBuilder {
       height: result.height,
       nm_per_px: result.nm_per_px,
       nm_per_px_source: result.nm_per_px_source,
+      nm_per_px_detail: result.nm_per_px_detail,
+      scale_assumed: assumed,
       overlay: result.overlay_key ? resultRelativePath(this.props.batchId, result.overlay_key) : null,
       warnings: result.warnings.length,
       error: null,
@@ -252,14 +275,15 @@ export class BatchSummaryBuilder {
     for (const f of this.failures) failureCodes[f.code] = (failureCodes[f.code] ?? 0) + 1;
     const total = this.totals.total;
     const share = (n: number): number | null => (total > 0 ? n / total : null);
-    const population = `detections inside the size gate${this.excludeOnEdge ? ' and not touching the image border' : ''}`;
+    const population = `detections inside the size gate${this.excludeOnEdge ? ' and not touching the image border' : ''}, in images with a calibrated scale`;
+    const assumedSorted = this.sizedAtAssumedScale.sorted();
     return {
       schema: BATCH_SUMMARY_SCHEMA,
       schema_version: BATCH_SUMMARY_SCHEMA_VERSION,
       batch_id: this.props.batchId,
       created_at: (this.props.now ?? (() => new Date()))().toISOString(),
       software: { ...SOFTWARE },
-      images: { total: this.rows.length, processed: processedCounts.length, failed: this.failures.length },
+      images: { total: this.rows.length, processed: processedCounts.length, failed: this.failures.length, assumed_scale: this.assumedScaleImages },
       failures: this.failures,
       failure_codes: failureCodes,
       detections: {
@@ -279,6 +303,10 @@ export class BatchSummaryBuilder {
         by_class: [...this.classes.values()].sort((a, b) => a.class_id - b.class_id),
       },
       diameter_nm: { population, ...describeDiameters(sizedSorted, this.props.bootstrap) },
+      diameter_nm_assumed_scale:
+        this.assumedScaleImages > 0
+          ? { population: population.replace('with a calibrated scale', 'sized at an ASSUMED scale (the model\'s training scale)'), ...describeDiameters(assumedSorted, this.props.bootstrap) }
+          : null,
       histogram: buildHistogram(sizedSorted, excludedSorted, this.props.histogram),
       models: [...this.models.values()].sort((a, b) => b.images - a.images),
       thresholds: [...this.thresholds.values()].sort((a, b) => b.images - a.images),

@@ -9,7 +9,7 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ingestDataset, truthDocument, type IngestedDataset } from '../../lambdas/training/ingest/ingest.js';
-import { formatProblem, TRUTH_FILE } from '../../lambdas/training/ingest/truth.js';
+import { formatProblem, TRUTH_FILE, type TruthImage } from '../../lambdas/training/ingest/truth.js';
 import { folderDatasetSource, type SkippedPath } from '../files.js';
 import { InputError } from '../errors.js';
 
@@ -48,6 +48,22 @@ export async function checkDatasetFolder(options: CheckDatasetOptions): Promise<
 
 const MAX_LISTED = 20;
 
+/** Where an image's scale came from, said once for all images that share the source. */
+function scaleSourceLabel(image: TruthImage): string {
+  switch (image.nm_per_px_source) {
+    case null:
+      return "nothing: the model's (or the trainer's) scale is assumed; give dataset.json or --nm-per-px";
+    case 'dataset':
+      return (image.nm_per_px_detail ?? 'the dataset').replace(/\["[^"]*"\]/, '[<image>]').replace(/ = [\d.e+-]+$/, '');
+    case 'file':
+      return "the files' own metadata";
+    case 'scale-bar':
+      return 'the burned-in scale bars';
+    default:
+      return image.nm_per_px_source;
+  }
+}
+
 /** The report a person reads. */
 export function describeCheck(result: CheckDatasetResult, datasetDir: string): string[] {
   const { ingested } = result;
@@ -59,7 +75,7 @@ export function describeCheck(result: CheckDatasetResult, datasetDir: string): s
   ];
   const bySource = new Map<string, { n: number; min: number; max: number }>();
   for (const image of ingested.images) {
-    const key = image.nm_per_px === null ? 'none: the model\'s (or the trainer\'s) scale is assumed' : (image.nm_per_px_detail ?? image.nm_per_px_source ?? '?').replace(/\["[^"]*"\]/, '[<image>]');
+    const key = scaleSourceLabel(image);
     const entry = bySource.get(key) ?? { n: 0, min: Infinity, max: -Infinity };
     entry.n++;
     if (image.nm_per_px !== null) {
@@ -68,8 +84,9 @@ export function describeCheck(result: CheckDatasetResult, datasetDir: string): s
     }
     bySource.set(key, entry);
   }
+  const show = (v: number) => String(Number(v.toPrecision(4)));
   for (const [source, s] of bySource) {
-    const range = Number.isFinite(s.min) ? (s.min === s.max ? `${s.min} nm/px` : `${s.min}-${s.max} nm/px`) : 'no scale';
+    const range = Number.isFinite(s.min) ? (s.min === s.max ? `${show(s.min)} nm/px` : `${show(s.min)}-${show(s.max)} nm/px`) : 'no scale';
     lines.push(`  scale of ${s.n} image${s.n === 1 ? '' : 's'}: ${range}, from ${source}`);
   }
   if (ingested.problems.length === 0) lines.push('No problems: every annotation was used.');

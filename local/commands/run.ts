@@ -22,6 +22,7 @@ import {
 } from '../../lambdas/core/keys.js';
 import { loadModel } from '../../lambdas/core/model.js';
 import { InputError } from '../errors.js';
+import { describeSummaryFile } from './run-summary.js';
 import { progressBar } from '../progress.js';
 import type { S3EventRecord } from '../s3-server.js';
 import type { ExecutionOutcome } from '../stepfunctions/runner.js';
@@ -266,6 +267,8 @@ export async function describeBatchRun(result: RunBatchResult): Promise<string[]
     lines.push(
       `Batch ${result.batchId}: ${summary.images.total} images, ${summary.images.failed} failed, ${summary.detections.total} detections in ${result.seconds.toFixed(1)} s`,
     );
+    // The sizes, where each image's scale came from, and loudly any image sized at an assumed scale.
+    lines.push(...(await describeSummaryFile(path.join(result.outDir, RESULT_FILES.summary))));
     if (summary.images.failed > 0) {
       const byCode = Object.entries(summary.failure_codes).sort((a, b) => b[1] - a[1]);
       lines.push(`Failed images by reason: ${byCode.map(([code, n]) => `${n} ${code}`).join(', ')}`);

@@ -79,7 +79,7 @@ describe('processImage', () => {
 
   it('uses the batch score threshold and size gate over the model', async () => {
     const { result } = await processImage({ ...base, bytes: await grey(512, 512), model, params: { score_threshold: 0.4, size_gate_nm: [20, 250] } });
-    expect(result.nm_per_px_source).toBe('model');
+    expect(result.nm_per_px_source).toBe('assumed');
     expect(result.thresholds).toMatchObject({ score: 0.4, score_source: 'batch', size_gate_nm: [20, 250] });
     expect(result.detections.map((d) => [d.diameter_nm, d.in_size_range])).toEqual([
       [40, true],
@@ -95,7 +95,7 @@ describe('processImage', () => {
       { width: 300, height: 200, pixels },
     ]);
     const { result } = await processImage({ ...base, imageKey: 'batches/b1/images/s.tif', bytes: tiff, model });
-    expect(result).toMatchObject({ nm_per_px: 1, nm_per_px_source: 'imagej', bit_depth: 16, pages: 2, format: 'tiff' });
+    expect(result).toMatchObject({ nm_per_px: 1, nm_per_px_source: 'file', bit_depth: 16, pages: 2, format: 'tiff' });
     expect(result.warnings.join(' ')).toMatch(/2 pages/);
     expect(result.detections[0]!.box_px).toEqual([100, 100, 140, 140]);
   });

@@ -165,7 +165,7 @@ describe('review in the report, then train on the corrections', () => {
     expect(loaded.problems).toEqual([]);
     expect(Object.keys(loaded.images).sort()).toEqual([...REVIEWED].sort());
     for (const name of REVIEWED) expect([loaded.images[name]!.nm_per_px, loaded.images[name]!.source]).toEqual([1.5, 'dataset']);
-    for (const image of check.ingested.images) expect(image.nm_per_px_detail).toBe(`${path.basename(downloaded)} images[].nm_per_px`);
+    for (const image of check.ingested.images) expect(image.nm_per_px_detail).toBe(`${path.basename(downloaded)} images[].nm_per_px = 1.5`);
     const coco = JSON.parse(await readFile(downloaded, 'utf8')) as Coco;
     expect(Object.values(loaded.images).reduce((n, i) => n + i.boxes.length, 0)).toBe(coco.annotations.length);
     const closest = (boxes: number[][], want: Box): number[] => boxes.reduce((best, b) => (Math.abs(b[0]! - want[0]) + Math.abs(b[1]! - want[1]) < Math.abs(best[0]! - want[0]) + Math.abs(best[1]! - want[1]) ? b : best));

@@ -71,6 +71,8 @@ describe('built detect bundle', () => {
       await (await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: output.items[0]!.resultKey }))).Body!.transformToString(),
     );
     expect(result).toMatchObject({ schema: 'exodetect.image-result', status: 'ok', batch_id: 'b1', nm_per_px: 1.5 });
+    // The sample's burned-in scale bar, read by tesseract.js from the bundle's own copy (worker script, wasm, data).
+    expect(result.scale_bar).toMatchObject({ label: '200 nm', label_nm: 200 });
     expect(result.detections.length).toBe(output.items[0]!.detections);
     s3.destroy();
   });

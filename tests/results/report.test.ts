@@ -23,6 +23,27 @@ describe('report page (HTML)', () => {
     expect(html).toContain('The first 12 of 620 are shown');
   });
 
+  it('puts a banner at the top and flags the rows when images were sized at an assumed scale', () => {
+    const calibrated = renderReport(
+      (() => {
+        const b = new BatchSummaryBuilder({ batchId: 'ok' });
+        b.add(generateImageResult({ batchId: 'ok', file: 'a.tif', detections: 5, seed: 1 }));
+        return b.build();
+      })(),
+    );
+    expect(calibrated).not.toContain('assumed-scale-banner');
+    const builder = new BatchSummaryBuilder({ batchId: 'mixed' });
+    builder.add(generateImageResult({ batchId: 'mixed', file: 'a.tif', detections: 5, seed: 1 }));
+    builder.add({ ...generateImageResult({ batchId: 'mixed', file: 'b.png', detections: 5, seed: 2, nmPerPx: 2 }), nm_per_px_source: 'assumed', nm_per_px_detail: "the model's training scale" });
+    const html = renderReport(builder.build());
+    const banner = /<div class="banner" id="assumed-scale-banner"[^]*?<\/div>/.exec(html)?.[0] ?? '';
+    expect(banner).toMatch(/1 of 2 images were sized at an ASSUMED scale<\/strong> \(2 nm\/px/);
+    expect(html.indexOf('assumed-scale-banner')).toBeLessThan(html.indexOf('id="distribution"'));
+    const rows = html.match(/<tr[ >][^]*?<\/tr>/g)!.filter((r) => r.includes('data-value'));
+    expect(rows.filter((r) => r.includes('(ASSUMED)'))).toHaveLength(1);
+    expect(rows.find((r) => r.includes('(ASSUMED)'))).toContain('b.png');
+  });
+
   it('renders an empty batch without numbers it does not have', () => {
     const html = renderReport(new BatchSummaryBuilder({ batchId: 'empty' }).build());
     expect(html).toContain('No vesicles were detected');

@@ -58,7 +58,7 @@ describe('summarize handler against s3rver', () => {
 
   it('writes summary.json with failures for error records, unreadable and missing results', async () => {
     const summary = JSON.parse(await getText(fx.s3, fx.bucket, output.summaryKey)) as BatchSummary;
-    expect(summary.images).toEqual({ total: IMAGES + 3, processed: IMAGES, failed: 3 });
+    expect(summary.images).toEqual({ total: IMAGES + 3, processed: IMAGES, failed: 3, assumed_scale: 0 });
     expect(summary.failures.map((f) => [f.file, f.code])).toEqual([
       ['broken.tif', 'TRUNCATED'],
       ['garbled.tif', 'RESULT_UNREADABLE'],

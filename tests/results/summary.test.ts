@@ -29,7 +29,7 @@ function buildBatch() {
 describe('batch summary', () => {
   it('counts add up with error records present', () => {
     const { summary, results } = buildBatch();
-    expect(summary.images).toEqual({ total: 6, processed: 3, failed: 3 });
+    expect(summary.images).toEqual({ total: 6, processed: 3, failed: 3, assumed_scale: 0 });
     expect(summary.per_image).toHaveLength(6);
     expect(summary.failures.map((f) => f.code)).toEqual(['TRUNCATED', 'NOT_AN_IMAGE', 'MISSING_RESULT']);
     expect(summary.failure_codes).toEqual({ TRUNCATED: 1, NOT_AN_IMAGE: 1, MISSING_RESULT: 1 });
@@ -85,9 +85,30 @@ describe('batch summary', () => {
     expect(summary.models).toEqual([{ key: 'models/default/model.onnx', version: 'default', sha256: 'ab'.repeat(32), layout: 'exodetect', images: 3 }]);
     expect(summary.thresholds).toEqual([{ score: 0.35, score_source: 'model', iou_nms: 0.5, size_gate_nm: [30, 200], images: 3 }]);
     expect(summary.calibration).toEqual([
-      { source: 'tiff-resolution', nm_per_px: 0.8, images: 2 },
-      { source: 'tiff-resolution', nm_per_px: 1.2, images: 1 },
+      { source: 'file', nm_per_px: 0.8, detail: 'TIFF XResolution', images: 2 },
+      { source: 'file', nm_per_px: 1.2, detail: 'TIFF XResolution', images: 1 },
     ]);
+    expect(summary.diameter_nm_assumed_scale).toBeNull();
+  });
+
+  it('keeps the sizes of images at an assumed scale out of the statistics, and flags their rows', () => {
+    const builder = new BatchSummaryBuilder({ batchId });
+    const calibrated = generateImageResult({ batchId, file: 'a.tif', detections: 30, seed: 1, meanNm: 80 });
+    const assumed = { ...generateImageResult({ batchId, file: 'b.png', detections: 30, seed: 2, meanNm: 160 }), nm_per_px_source: 'assumed' as const };
+    builder.add(calibrated);
+    builder.add(assumed);
+    const summary = builder.build();
+    const sizedIn = (r: typeof calibrated) => r.detections.filter((d) => builder.isSized(d)).length;
+    expect(summary.images.assumed_scale).toBe(1);
+    expect(summary.diameter_nm.count).toBe(sizedIn(calibrated));
+    expect(summary.diameter_nm_assumed_scale?.count).toBe(sizedIn(assumed));
+    expect(summary.diameter_nm.d50!.value).toBeLessThan(120);
+    expect(summary.diameter_nm_assumed_scale!.d50!.value).toBeGreaterThan(120);
+    expect(summary.diameter_nm_assumed_scale!.population).toMatch(/ASSUMED/);
+    expect(summary.per_image.map((r) => r.scale_assumed)).toEqual([false, true]);
+    // In the histogram the assumed-scale sizes are with the detections left out of the statistics.
+    const binned = summary.histogram.bins.reduce((n, b) => n + b.sized, 0);
+    expect(binned).toBe(sizedIn(calibrated));
   });
 });
 

@@ -174,8 +174,8 @@ describe('ingestDataset: COCO', () => {
     };
     const d = await ingest(await dataset({ 'a.png': {}, 'b.png': {}, 'x.coco.json': JSON.stringify(doc) }));
     expect(d.images.map((i) => [i.file, i.nm_per_px, i.nm_per_px_source, i.nm_per_px_detail])).toEqual([
-      ['a.png', 1.75, 'dataset', 'x.coco.json images[].nm_per_px'],
-      ['b.png', 2.5, 'dataset', 'x.coco.json info.nm_per_px'],
+      ['a.png', 1.75, 'dataset', 'x.coco.json images[].nm_per_px = 1.75'],
+      ['b.png', 2.5, 'dataset', 'x.coco.json info.nm_per_px = 2.5'],
     ]);
   });
 });
@@ -231,7 +231,7 @@ describe('ingestDataset: images, scales and the folder', () => {
     const d = await ingest(dir);
     expect(problems(d)).toEqual([
       ['b.png', null, expect.stringMatching(/^image without label/)],
-      ['c.png', null, 'unreadable image (NOT_AN_IMAGE: not an image: the content is not PNG, JPEG or TIFF)'],
+      ['c.png', null, 'unreadable image (NOT_AN_IMAGE: not an image: the content is not PNG, JPEG, TIFF, DM3/DM4 or MRC)'],
     ]);
     expect(d.images.map((i) => i.file)).toEqual(['a.png']);
     expect(d.problems.map((p) => p.image)).toEqual(['b.png', 'c.png']);
@@ -251,15 +251,16 @@ describe('ingestDataset: images, scales and the folder', () => {
     const d = await ingest(await dataset(files));
     const scale = (f: string) => d.images.find((i) => i.file === f)!;
     expect(d.problems).toEqual([]);
-    expect(scale('b.png')).toMatchObject({ nm_per_px: 3.5, nm_per_px_source: 'dataset', nm_per_px_detail: 'dataset.json images["b.png"]' });
+    expect(scale('b.png')).toMatchObject({ nm_per_px: 3.5, nm_per_px_source: 'dataset', nm_per_px_detail: 'dataset.json images["b.png"] = 3.5' });
     expect(scale('a.png')).toMatchObject({ nm_per_px: null, nm_per_px_source: null });
     expect(scale('t.tif').nm_per_px).toBeCloseTo(1.25, 9);
-    expect(scale('t.tif').nm_per_px_source).toBe('tiff-resolution');
+    expect(scale('t.tif').nm_per_px_source).toBe('file');
     expect(scale('ij.tif').nm_per_px).toBeCloseTo(0.8, 9);
-    expect(scale('ij.tif').nm_per_px_source).toBe('imagej');
+    expect(scale('ij.tif').nm_per_px_source).toBe('file');
+    expect(scale('ij.tif').nm_per_px_detail).toMatch(/ImageJ/);
 
     const forced = await ingest(await dataset(files), { nmPerPx: 2 });
-    expect(forced.images.every((i) => i.nm_per_px === 2 && i.nm_per_px_detail === 'the training request (--nm-per-px)')).toBe(true);
+    expect(forced.images.every((i) => i.nm_per_px === 2 && i.nm_per_px_detail === 'the training request (--nm-per-px) = 2')).toBe(true);
   });
 
   it('follows symbolic links to images and folders, and says which files it ignored', async () => {

@@ -88,7 +88,7 @@ describe('head-to-head on the validation split', () => {
     const idOf = (file: string) => coco.images.find((i: { file_name: string }) => i.file_name === file).id;
     for (const image of truth.images) {
       expect(image.objects).toHaveLength(coco.annotations.filter((a: { image_id: number }) => a.image_id === idOf(image.file)).length);
-      expect(image).toMatchObject({ nm_per_px: 1.5, nm_per_px_detail: 'ground-truth.coco.json info.nm_per_px', labelled_by: 'ground-truth.coco.json' });
+      expect(image).toMatchObject({ nm_per_px: 1.5, nm_per_px_detail: 'ground-truth.coco.json info.nm_per_px = 1.5', labelled_by: 'ground-truth.coco.json' });
     }
     // No label of the other channel's images counts against this one.
     expect(truth.problems).toEqual([]);

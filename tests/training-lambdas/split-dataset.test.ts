@@ -99,7 +99,7 @@ describe('splitDataset', () => {
     }
     const val = bucket.json(`training/${RUN}/channels/validation/truth.json`);
     expect(val).toMatchObject({ format: 'exodetect-truth', version: 1, dataset: 'd', channel: 'validation', class_names: ['exosome'] });
-    expect(val.images[0]).toMatchObject({ width: 32, height: 24, nm_per_px: 1.5, nm_per_px_source: 'dataset', nm_per_px_detail: 'dataset.json nm_per_px' });
+    expect(val.images[0]).toMatchObject({ width: 32, height: 24, nm_per_px: 1.5, nm_per_px_source: 'dataset', nm_per_px_detail: 'dataset.json nm_per_px = 1.5' });
 
     // A problem goes with its image's channel; one that belongs to no image counts in training.
     const problemsIn = (c: string) => (bucket.json(`training/${RUN}/channels/${c}/truth.json`).problems as { file: string; line: number; problem: string }[]);

@@ -13,10 +13,11 @@
  */
 import { posix } from 'node:path';
 import type { Box } from '../../core/contracts.js';
-import { resolveCalibration } from '../../core/calibration.js';
+import type { Calibration } from '../../core/calibration.js';
+import { calibrateImageBytes } from '../../core/image-calibration.js';
+import type { LabelOcr } from '../../core/scale-bar/ocr.js';
 import { mapWithConcurrency } from '../../core/concurrency.js';
 import { ImageError } from '../../core/errors.js';
-import { inspectImage } from '../../core/image-decode.js';
 import { isImage } from '../dataset-files.js';
 import { looksLikeCoco, parseCoco } from './coco.js';
 import { parseMakesenseCsv } from './makesense-csv.js';
@@ -41,6 +42,8 @@ export interface IngestProps {
   readonly concurrency?: number;
   /** Extra annotation files outside the folder (`exodetect evaluate --annotations`), by the name they should have in it. */
   readonly extraFiles?: ReadonlyMap<string, Uint8Array>;
+  /** The OCR that reads burned-in scale bars. Default: the process's shared worker. */
+  readonly ocr?: LabelOcr;
 }
 
 /** A problem, and the image it belongs to when it belongs to one (so a split can put it in that image's channel). */
@@ -65,6 +68,8 @@ export const EDGE_TOLERANCE_PX = 1;
 export const DATASET_CONFIG_FILE = 'dataset.json';
 /** Files with a fixed meaning at the dataset root that are never annotations. */
 const RESERVED_ROOT_FILES = new Set([DATASET_CONFIG_FILE, 'split.json', TRUTH_FILE, 'problems.json']);
+/** Camera formats inference reads (lambdas/core/readers/) but the trainer cannot. */
+const UNTRAINABLE_IMAGE = /\.(dm3|dm4|mrc|mrcs)$/i;
 /** Text files that are not YOLO labels. */
 const NOT_LABEL_TXT = new Set([...YOLO_CLASS_FILES, 'labels.txt', 'readme.txt', 'license.txt', 'notes.txt']);
 /** Folder names that conventionally mirror each other (YOLO images/labels, VOC JPEGImages/Annotations). */
@@ -240,6 +245,10 @@ export async function ingestDataset(source: DatasetSource, props: IngestProps = 
   const parsed: { file: string; result: ParsedAnnotations }[] = [];
   for (const file of files) {
     if (isImage(file)) continue;
+    if (UNTRAINABLE_IMAGE.test(file)) {
+      problems.push({ file, line: null, problem: 'DM3/DM4 and MRC images can be analysed but not yet trained on (the trainer reads PNG, JPEG and TIFF): export it as a 16-bit TIFF', image: null });
+      continue;
+    }
     const ext = posix.extname(file).toLowerCase();
     const reserved = isReservedRootFile(file);
     const body = ['.txt', '.xml', '.csv', '.json'].includes(ext) && !reserved ? await text(file) : '';
@@ -284,22 +293,23 @@ export async function ingestDataset(source: DatasetSource, props: IngestProps = 
     }
   }
 
-  // Headers of the labelled images: size and calibration tags; an unreadable image is one problem.
-  const headers = new Map<string, { width: number; height: number; calibration: ReturnType<typeof resolveCalibration>; detail: string | null }>();
+  // Each labelled image's size and scale, by the inference rules (its metadata, then its burned-in scale bar);
+  // an unreadable image is one problem.
+  const headers = new Map<string, { width: number; height: number; calibration: Calibration | undefined }>();
   const labelled = images.filter((i) => owner.has(i));
   await mapWithConcurrency(labelled, props.concurrency ?? 8, async (image) => {
-    let header;
+    const declared = declaredScale(image, owner.get(image)!, config, props.nmPerPx);
     try {
-      header = await inspectImage(await source.read(image), image);
+      const { width, height, calibration } = await calibrateImageBytes(await source.read(image), image, {
+        nmPerPx: declared?.nmPerPx,
+        nmPerPxField: declared?.detail,
+        ...(props.ocr && { ocr: props.ocr }),
+      });
+      headers.set(image, { width, height, calibration });
     } catch (err) {
       if (!(err instanceof ImageError)) throw err;
       problems.push({ file: image, line: null, problem: `unreadable image (${err.code}: ${err.message.slice(image.length + 2)})`, image });
-      return;
     }
-    const explicit = declaredScale(image, owner.get(image)!, config, props.nmPerPx);
-    // The inference rules: the dataset's own declaration plays the batch's part, then the file's metadata.
-    const calibration = resolveCalibration({ batchNmPerPx: explicit?.nmPerPx, tiffTags: header.tiffTags });
-    headers.set(image, { width: header.width, height: header.height, calibration, detail: explicit?.detail ?? null });
   });
 
   // Every object against its image.
@@ -338,15 +348,15 @@ export async function ingestDataset(source: DatasetSource, props: IngestProps = 
   const truthImages: TruthImage[] = labelled
     .filter((image) => headers.has(image))
     .map((image) => {
-      const h = headers.get(image)!;
-      const source = h.calibration ? (h.calibration.source === 'batch' ? 'dataset' : h.calibration.source) : null;
+      const { width, height, calibration } = headers.get(image)!;
       return {
         file: image,
-        width: h.width,
-        height: h.height,
-        nm_per_px: h.calibration?.nmPerPx ?? null,
-        nm_per_px_source: source,
-        nm_per_px_detail: h.calibration ? (h.detail ?? `the file's own ${h.calibration.source} metadata`) : null,
+        width,
+        height,
+        nm_per_px: calibration?.nmPerPx ?? null,
+        // 'batch' is the dataset's own declaration here (dataset.json, the COCO file, --nm-per-px).
+        nm_per_px_source: calibration ? (calibration.source === 'batch' ? 'dataset' : calibration.source) : null,
+        nm_per_px_detail: calibration?.detail ?? null,
         labelled_by: owner.get(image)!.file,
         source_image_id: owner.get(image)!.mention.id ?? null,
         objects: objectsOf.get(image)!,

@@ -44,7 +44,7 @@ export const TruthImageSchema = z.object({
   height: z.number().int().positive(),
   /** null: no source gave a scale; readers then assume the model's (or the trainer's) scale, and say so. */
   nm_per_px: z.number().positive().nullable(),
-  /** 'dataset' (dataset.json, COCO nm_per_px, the request), or the file's own ('tiff-resolution', 'imagej', ...); null when unknown. */
+  /** 'dataset' (dataset.json, COCO nm_per_px, the request), 'file' (the image's own metadata), 'scale-bar' (its burned-in bar), as inference names them; null when unknown. */
   nm_per_px_source: z.string().nullable(),
   /** Which file and field gave the scale, for a person. */
   nm_per_px_detail: z.string().nullable(),

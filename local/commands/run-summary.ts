@@ -1,0 +1,50 @@
+/**
+ * What `exodetect run` prints after a batch, from its summary.json: the
+ * size distribution of calibrated images, and, loudly, how many images
+ * were sized at an assumed scale and what to do about it.
+ */
+import { readFile } from 'node:fs/promises';
+import type { BatchSummary } from '../../lambdas/results/summary.js';
+
+const f = (x: number | undefined | null, digits = 1) => (x === undefined || x === null ? '?' : x.toFixed(digits));
+
+export function describeSummary(summary: BatchSummary): string[] {
+  const lines: string[] = [];
+  const d = summary.diameter_nm;
+  if (d.d50) {
+    lines.push(
+      `Diameter (n=${d.count}, calibrated images): median ${f(d.d50.value)} nm (95% CI ${f(d.d50.ci?.[0])}-${f(d.d50.ci?.[1])}), D10 ${f(d.d10?.value)}, D90 ${f(d.d90?.value)}, mean ${f(d.mean?.value)} nm.`,
+    );
+  }
+  const sources = new Map<string, number>();
+  for (const c of summary.calibration) sources.set(c.source, (sources.get(c.source) ?? 0) + c.images);
+  if (sources.size > 0) lines.push(`Scale from: ${[...sources].map(([s, n]) => `${s} ${n}`).join(', ')} (per image in the report and summary.json).`);
+  const assumed = summary.images.assumed_scale ?? 0;
+  if (assumed > 0) {
+    const scales = [...new Set(summary.calibration.filter((c) => c.source === 'assumed').map((c) => c.nm_per_px))].join(', ');
+    const a = summary.diameter_nm_assumed_scale;
+    const files = summary.per_image.filter((r) => r.scale_assumed).map((r) => r.file);
+    const named = files.length <= 5 ? files.join(', ') : `${files.slice(0, 5).join(', ')} and ${files.length - 5} more`;
+    lines.push(
+      `WARNING: ${assumed} of ${summary.images.processed} images were sized at an ASSUMED scale (${scales} nm/px, the model's training scale): no nm/px in batch.json, the file or a readable scale bar: ${named}.`,
+      `         Their sizes${a?.d50 ? ` (n=${a.count}, median ${f(a.d50.value)} nm at that scale)` : ''} are kept out of the statistics above. Set --nm-per-px or nm_per_px in batch.json.`,
+    );
+  }
+  // Scale problems (a bar that disagrees, a factor-10 typo, sizes that make no sense) deserve the console too.
+  const scaleWarnings = summary.warnings.examples.filter((w) => /nm\/px|scale/i.test(w) && !/ASSUMED SCALE/.test(w));
+  if (scaleWarnings.length > 0) {
+    lines.push('Check the scale:');
+    for (const w of scaleWarnings.slice(0, 3)) lines.push(`  ${w}`);
+    if (scaleWarnings.length > 3) lines.push(`  ... and ${scaleWarnings.length - 3} more (report.html, summary.json)`);
+  }
+  return lines;
+}
+
+/** The lines for a summary.json on disk; none when it cannot be read (the run's own message says why). */
+export async function describeSummaryFile(file: string): Promise<string[]> {
+  try {
+    return describeSummary(JSON.parse(await readFile(file, 'utf8')) as BatchSummary);
+  } catch {
+    return [];
+  }
+}
