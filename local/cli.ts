@@ -14,6 +14,7 @@ import { RESULT_FILES } from '../lambdas/core/keys.js';
 import { createS3Client } from '../lambdas/core/s3.js';
 import { batchStatus, cloudSettings, downloadResults, uploadBatch } from './commands/cloud.js';
 import { batchManifest, parseScoreThreshold, parseSizeGate, type ManifestFlags } from './commands/batch-manifest.js';
+import { badShareVerdict } from './commands/problems-report.js';
 import { DEFAULT_DATA_DIR, describeBatchRun, runBatchLocally } from './commands/run.js';
 import { progressBar, quietNodeVersionNotice } from './progress.js';
 import { PortInUseError } from './s3-server.js';
@@ -71,11 +72,8 @@ export function buildProgram(): Command {
       });
       for (const line of await describeBatchRun(result)) out(line);
       out(`Results: ${result.outDir}`);
-      if (result.outcome.status !== 'SUCCEEDED') {
-        process.exitCode = 1;
-        return;
-      }
-      out(`Report:  ${path.join(result.outDir, RESULT_FILES.report)}`);
+      if (existsSync(path.join(result.outDir, RESULT_FILES.report))) out(`Report:  ${path.join(result.outDir, RESULT_FILES.report)}`);
+      if (result.outcome.status !== 'SUCCEEDED') process.exitCode = 1;
     });
 
   program
@@ -111,6 +109,7 @@ export function buildProgram(): Command {
         outDir: opts.out as string | undefined,
         dataDir: opts.dataDir as string,
         port: opts.port as number,
+        report: opts.json ? undefined : out,
       });
       const { outcome } = result;
       if (opts.json) out(JSON.stringify(outcome.output ?? { status: outcome.status, error: outcome.error, cause: outcome.cause }, null, 2));
@@ -147,7 +146,9 @@ export function buildProgram(): Command {
       const { checkDatasetFolder, describeCheck } = await import('./commands/check.js');
       const result = await checkDatasetFolder({ datasetDir, nmPerPx: opts.nmPerPx, truthOut: opts.truthOut });
       for (const line of describeCheck(result, datasetDir)) out(line);
-      if (result.ingested.images.length === 0) process.exitCode = 1;
+      // Non-zero when training would stop on this folder: no usable image, or too many problems.
+      const objects = result.ingested.images.reduce((n, i) => n + i.objects.length, 0);
+      if (result.ingested.images.length === 0 || badShareVerdict(result.ingested.problems.length, objects).fails) process.exitCode = 1;
     });
 
   program

@@ -371,7 +371,11 @@ export interface ImageListing {
 export async function listImages(dir: string): Promise<ImageListing> {
   const { files, skipped } = await walkFolder(dir);
   const images = files.filter((f) => IMAGE_EXTENSIONS.has(path.extname(f).toLowerCase()));
-  const others = files.filter((f) => !IMAGE_EXTENSIONS.has(path.extname(f).toLowerCase())).map((f) => ({ path: f, reason: 'not a micrograph file (.png, .jpg, .jpeg, .tif, .tiff)' }));
+  // batch.json at the top is the batch's manifest, not a stray file.
+  const manifest = path.join(dir, 'batch.json');
+  const others = files
+    .filter((f) => !IMAGE_EXTENSIONS.has(path.extname(f).toLowerCase()) && path.resolve(f) !== path.resolve(manifest))
+    .map((f) => ({ path: f, reason: `not a micrograph file (${[...IMAGE_EXTENSIONS].join(', ')})` }));
   if (images.length === 0) {
     throw new InputError(`no images found in ${dir} (looked for ${[...IMAGE_EXTENSIONS].join(', ')}, in sub-folders too)`);
   }

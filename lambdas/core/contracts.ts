@@ -75,6 +75,8 @@ export interface ImageResult {
   readonly schema: 'exodetect.image-result';
   readonly schema_version: string;
   readonly status: 'ok';
+  /** Model runs over the image: 1, or the number of overlapping tiles of a large image. */
+  readonly tiles?: number;
   readonly batch_id: string;
   readonly image_key: string;
   readonly width: number;

@@ -91,7 +91,10 @@ async function wholeFileFormat(bytes: Uint8Array, key: string): Promise<'png' | 
   }
   // Truncation and damage are decided here, from the bytes; the decoder only reads whole files.
   const problem = checkImageIntegrity(bytes, format);
-  if (problem) throw new ImageError(key, problem.code, problem.detail);
+  if (problem) {
+    // Say what it means first; the offsets are for whoever looks at the file.
+    throw new ImageError(key, problem.code, `${problem.code === 'TRUNCATED' ? 'the file is cut short' : 'the file is damaged'} (${problem.detail})`);
+  }
   return format;
 }
 

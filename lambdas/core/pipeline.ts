@@ -147,12 +147,12 @@ export async function processImage(props: ProcessImageProps): Promise<ProcessedI
       `the model reported as many objects as it can in one run in ${where}: more may be there, so the count is a lower bound (a model exported with more detections, max_detections, lifts the limit)`,
     );
   }
-  // A note rather than a problem: after anything that needs a person's attention.
-  if (detected.tiles > 1) warnings.push(`analysed in ${detected.tiles} overlapping tiles`);
   const result: ImageResult = {
     schema: 'exodetect.image-result',
     schema_version: IMAGE_RESULT_SCHEMA_VERSION,
     status: 'ok',
+    // How many model runs covered the image (overlapping tiles when it is large): a fact, not a warning.
+    tiles: detected.tiles,
     batch_id: props.batchId,
     image_key: imageKey,
     width: decoded.width,

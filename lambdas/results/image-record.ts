@@ -36,6 +36,7 @@ const ImageResultSchema = z.object({
   schema: z.literal('exodetect.image-result'),
   schema_version: z.string(),
   status: z.literal('ok'),
+  tiles: z.number().int().positive().optional(),
   batch_id: z.string(),
   image_key: z.string().min(1),
   width: z.number().int().positive(),

@@ -21,7 +21,7 @@ import { PREFIX } from '../core/keys.js';
 import { ConfigError } from '../core/errors.js';
 import { parseTrainingRequest, type TrainingRequest } from './dataset-check.js';
 import { groupOf } from './dataset-files.js';
-import { ingestDataset, truthDocument } from './ingest/ingest.js';
+import { ingestDataset, truthDocument, type IngestProblem } from './ingest/ingest.js';
 import { s3DatasetSource } from './ingest/s3-source.js';
 import { formatProblem, TRUTH_FILE } from './ingest/truth.js';
 import { DatasetError } from './errors.js';
@@ -84,8 +84,14 @@ export interface SplitResult {
   readonly splitKey: string;
   /** The model version whose weights the run fine-tunes from, or null. */
   readonly initFrom: string | null;
-  /** Annotation problems found by the ingestion: how many, where all of them are, and the first few as text. */
-  readonly problems: { readonly count: number; readonly key: string; readonly first: string[] };
+  /** Annotation problems found by the ingestion: how many (by what they skip), where all of them are, the first few as text, and images the annotation files name but the dataset lacks. */
+  readonly problems: {
+    readonly count: number;
+    readonly byKind: Record<IngestProblem['kind'], number>;
+    readonly key: string;
+    readonly first: string[];
+    readonly missingImages: { readonly file: string; readonly images: number; readonly objects: number; readonly first: string[] }[];
+  };
 }
 
 /** request.initFrom -> the model version: 'champion' reads models/champion.json; 'default' and versions are taken as named. */
@@ -214,7 +220,8 @@ export async function splitDataset(s3: S3Client, input: SplitDatasetInput, props
     const channelImages = ingested.images.filter((i) => channelOfImage.get(i.file) === c);
     splitImages[c] = channelImages.map((i) => i.file);
     const problems = problemsOf(c);
-    await putJson(s3, bucket, `${channelPrefix(c)}${TRUTH_FILE}`, truthDocument(input.dataset, c, ingested, channelImages, problems));
+    // Images the annotation files name but the dataset lacks are said once, with the training channel.
+    await putJson(s3, bucket, `${channelPrefix(c)}${TRUTH_FILE}`, truthDocument(input.dataset, c, ingested, channelImages, problems, c === 'train' ? ingested.missingImages : []));
     const manifestKey = `${runPrefix}manifests/${c}.manifest`;
     const manifest = [{ prefix: `s3://${bucket}/${channelPrefix(c)}` }, ...splitImages[c]!, TRUTH_FILE];
     await s3.send(
@@ -240,9 +247,12 @@ export async function splitDataset(s3: S3Client, input: SplitDatasetInput, props
     annotation_files: ingested.annotationFiles,
     ignored_files: ingested.ignoredFiles,
     problems: ingested.problems,
+    missing_images: ingested.missingImages,
   });
 
   const hyperparameters = mergeHyperparameters(config.defaultHyperparameters, request.hyperparameters);
+  // The version the model is registered under (models/<runId>/) is the one its metadata, card and every result name.
+  hyperparameters.model_version ??= runId;
   if (initVersion !== null) {
     // A manifest rather than an S3Prefix: a prefix naming one key would also match model.pt.bak and the like.
     const manifestKey = `${runPrefix}manifests/${INIT_CHANNEL}.manifest`;
@@ -279,10 +289,18 @@ export async function splitDataset(s3: S3Client, input: SplitDatasetInput, props
     initFrom: initVersion,
     problems: {
       count: ingested.problems.length,
+      byKind: countByKind(ingested.problems),
       key: problemsKey,
       first: ingested.problems.slice(0, MAX_PROBLEMS_IN_OUTPUT).map(formatProblem),
+      missingImages: ingested.missingImages.map((m) => ({ file: m.file, images: m.images.length, objects: m.objects, first: m.images.slice(0, 3) })),
     },
   };
+}
+
+export function countByKind(problems: readonly IngestProblem[]): Record<IngestProblem['kind'], number> {
+  const counts = { file: 0, image: 0, object: 0 };
+  for (const p of problems) counts[p.kind]++;
+  return counts;
 }
 
 /** The state payload carries the first problems (for the console and the notification); problems.json has all of them. */

@@ -35,11 +35,11 @@ const f = (x: number): string => x.toFixed(4);
 
 export function decidePromotion(candidate: Evaluation, champion: Evaluation | undefined, championVersion?: string, contenderLabel?: string): PromotionDecision {
   if (champion === undefined) return { promoted: true, reason: 'first model: there is no champion yet' };
-  const who = contenderLabel ?? (championVersion ? `champion ${championVersion}` : 'champion');
+  const who = contenderLabel ?? (championVersion ? `the champion ${championVersion}` : 'the champion');
   const apOk = candidate.ap50 >= champion.ap50;
   const f1Ok = candidate.f1 > champion.f1;
   const figures = `AP50 ${f(candidate.ap50)} vs ${f(champion.ap50)}, F1 ${f(candidate.f1)} vs ${f(champion.f1)} (${who})`;
-  if (apOk && f1Ok) return { promoted: true, reason: `better than the ${who}: ${figures}` };
+  if (apOk && f1Ok) return { promoted: true, reason: `better than ${who}: ${figures}` };
   const why = [!apOk && 'AP50 is lower', !f1Ok && 'F1 is not higher'].filter(Boolean).join(' and ');
   return { promoted: false, reason: `not promoted: ${why}: ${figures}` };
 }
@@ -103,7 +103,7 @@ export async function promoteModel(
 ): Promise<PromotionResult> {
   const champion = await readChampion(s3, input.bucket);
   const contender: Contender | undefined = champion
-    ? { kind: 'champion', version: champion.version, modelKey: champion.model_key, label: `champion ${champion.version}` }
+    ? { kind: 'champion', version: champion.version, modelKey: champion.model_key, label: `the champion ${champion.version}` }
     : (await objectExists(s3, input.bucket, modelKey(DEFAULT_MODEL_VERSION)))
       ? { kind: 'bundled-default', version: DEFAULT_MODEL_VERSION, modelKey: modelKey(DEFAULT_MODEL_VERSION), label: BUNDLED_DEFAULT_LABEL }
       : undefined;
@@ -120,7 +120,7 @@ export async function promoteModel(
   const comparison: PromotionResult['comparison'] = headToHead ? 'head-to-head' : champion ? 'recorded' : 'first-model';
   const reason =
     comparison === 'head-to-head'
-      ? `${rule.reason}; both models on this run's validation split (${headToHead!.images} images, inference path)`
+      ? `${rule.reason}; both models on this run's validation split (${headToHead!.images} image${headToHead!.images === 1 ? '' : 's'}, inference path)`
       : comparison === 'recorded'
         ? `${rule.reason}; recorded validation metrics of each model (no head-to-head: ${fallbackWhy})`
         : contender

@@ -12,6 +12,7 @@ import { ingestDataset, truthDocument, type IngestedDataset } from '../../lambda
 import { formatProblem, TRUTH_FILE, type TruthImage } from '../../lambdas/training/ingest/truth.js';
 import { folderDatasetSource, type SkippedPath } from '../files.js';
 import { InputError } from '../errors.js';
+import { badShareVerdict, DEFAULT_MAX_BAD_FRACTION, problemLines } from './problems-report.js';
 
 export interface CheckDatasetOptions {
   readonly datasetDir: string;
@@ -46,7 +47,6 @@ export async function checkDatasetFolder(options: CheckDatasetOptions): Promise<
   return { ingested, skipped: source.skipped, truthFile };
 }
 
-const MAX_LISTED = 20;
 
 /** Where an image's scale came from, said once for all images that share the source. */
 function scaleSourceLabel(image: TruthImage): string {
@@ -69,7 +69,9 @@ export function describeCheck(result: CheckDatasetResult, datasetDir: string): s
   const { ingested } = result;
   const objects = ingested.images.reduce((n, i) => n + i.objects.length, 0);
   const seen = [...new Set(ingested.images.flatMap((i) => i.objects.map((o) => o.class_name)))].sort();
-  const declared = ingested.declaredClasses ? `; dataset.json names the class${ingested.declaredClasses.length === 1 ? '' : 'es'} ${ingested.declaredClasses.join(', ')}` : '';
+  // Training merges every class into one unless told otherwise (hyperparameter single_class); say so when there are several.
+  const single = ingested.declaredClasses?.[0] ?? 'exosome';
+  const declared = seen.length > 1 || (seen.length === 1 && seen[0] !== single) ? `; trained as one class, "${single}", unless --hyperparameter single_class=false` : '';
   const lines = [
     `${datasetDir}: ${ingested.images.length} labelled images, ${objects} objects (${seen.join(', ') || 'none'}${declared}), from ${ingested.annotationFiles.length} annotation file${ingested.annotationFiles.length === 1 ? '' : 's'}.`,
   ];
@@ -89,12 +91,23 @@ export function describeCheck(result: CheckDatasetResult, datasetDir: string): s
     const range = Number.isFinite(s.min) ? (s.min === s.max ? `${show(s.min)} nm/px` : `${show(s.min)}-${show(s.max)} nm/px`) : 'no scale';
     lines.push(`  scale of ${s.n} image${s.n === 1 ? '' : 's'}: ${range}, from ${source}`);
   }
-  if (ingested.problems.length === 0) lines.push('No problems: every annotation was used.');
-  else {
-    lines.push(`${ingested.problems.length} problem${ingested.problems.length === 1 ? '' : 's'} (each skips one object, image or file):`);
-    for (const p of ingested.problems.slice(0, MAX_LISTED)) lines.push(`  ${formatProblem(p)}`);
-    if (ingested.problems.length > MAX_LISTED) lines.push(`  ... and ${ingested.problems.length - MAX_LISTED} more (--truth-out FILE lists them all)`);
-  }
+  const byKind = { file: 0, image: 0, object: 0 };
+  for (const p of ingested.problems) byKind[p.kind]++;
+  lines.push(
+    ...problemLines({
+      count: ingested.problems.length,
+      byKind,
+      first: ingested.problems.map(formatProblem),
+      missingImages: ingested.missingImages.map((m) => ({ file: m.file, images: m.images.length, objects: m.objects, first: m.images.slice(0, 3) })),
+    }, result.truthFile ? `${result.truthFile} (problems)` : undefined),
+  );
+  const verdict = badShareVerdict(ingested.problems.length, objects);
+  if (ingested.problems.length === 0) lines.push('No problems: every annotation in the folder is used.');
+  else if (verdict.fails) {
+    lines.push(
+      `Training would stop: ${(verdict.share * 100).toFixed(1)}% of the annotations and images are bad, more than the ${DEFAULT_MAX_BAD_FRACTION * 100}% it tolerates (hyperparameter max_bad_annotation_fraction). Fix the files above, or raise the limit if you accept them.`,
+    );
+  } else lines.push(`Training would skip them (${(verdict.share * 100).toFixed(1)}% of the annotations and images; it tolerates ${DEFAULT_MAX_BAD_FRACTION * 100}%).`);
   for (const s of result.skipped) lines.push(`Skipped ${s.path}: ${s.reason}`);
   if (ingested.ignoredFiles.length) lines.push(`Not annotation files, ignored: ${ingested.ignoredFiles.slice(0, 10).join(', ')}${ingested.ignoredFiles.length > 10 ? ', ...' : ''}`);
   if (result.truthFile) lines.push(`Wrote ${result.truthFile}${path.basename(result.truthFile) === TRUTH_FILE ? '' : ` (the trainer reads it as ${TRUTH_FILE} in a channel folder)`}`);

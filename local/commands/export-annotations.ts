@@ -270,8 +270,8 @@ export async function exportAnnotationsCli(
   for (const s of result.skipped) io.out(`  skipped ${s.image}: ${s.reason}`);
   io.out(
     result.imagesDownloaded
-      ? `Correct the labels, then upload the folder under datasets/<name>/ to train on it.`
-      : `Put the images beside their labels (same relative paths; --images <dir> does it), correct the labels, then upload the folder under datasets/<name>/ to train on it.`,
+      ? `Correct the labels, then train on the folder: npx exodetect train <folder> (or, for a deployed stack, upload it under datasets/<name>/).`
+      : `Put the images beside their labels (same relative paths; --images <dir> does it), correct the labels, then train on the folder: npx exodetect train <folder> (or, for a deployed stack, upload it under datasets/<name>/).`,
   );
   return result;
 }

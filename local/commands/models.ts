@@ -80,10 +80,17 @@ export function describeModels(models: readonly StoredModel[]): string[] {
   const champion = models.find((m) => m.champion);
   const rows = models.map((m) => {
     const v = m.validation;
-    const figures = v?.ap50 !== undefined ? `validation AP50 ${v.ap50.toFixed(3)}, F1 ${v.f1?.toFixed(3) ?? '?'}${v.n_images ? ` on ${v.n_images} images` : ''}` : 'no metrics';
-    const what = m.version === DEFAULT_MODEL_VERSION ? 'bundled default (synthetic training images)' : m.dataset ? `trained on ${m.dataset}` : 'trained';
+    const bundled = m.version === DEFAULT_MODEL_VERSION;
+    // Each model's own validation images: the bundled model's are synthetic, so its figures do not compare with the others'.
+    const on = v?.n_images ? ` on ${v.n_images} ${bundled ? 'synthetic ' : ''}validation images` : '';
+    const figures = v?.ap50 !== undefined ? `AP50 ${v.ap50.toFixed(3)}, F1 ${v.f1?.toFixed(3) ?? '?'}${on}` : 'no metrics';
+    const what = bundled ? 'bundled default, trained on synthetic micrographs' : m.dataset ? `trained on ${m.dataset}` : 'trained';
     const inUse = m.champion || (!champion && m.version === DEFAULT_MODEL_VERSION) ? '  <- exodetect run uses this' : '';
     return `  ${m.version}: ${what}; ${figures}${inUse}`;
   });
-  return [`${models.length} model${models.length === 1 ? '' : 's'} in the local store:`, ...rows, 'exodetect models use <version|default> chooses the one exodetect run uses; --model does it for one run.'];
+  return [
+    `${models.length} model${models.length === 1 ? '' : 's'} in the local store (each with the figures of its own validation images; exodetect evaluate scores them on the same images):`,
+    ...rows,
+    'exodetect models use <version|default> chooses the one exodetect run uses; --model does it for one run.',
+  ];
 }

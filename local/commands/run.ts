@@ -26,7 +26,8 @@ import { describeSummaryFile } from './run-summary.js';
 import { progressBar } from '../progress.js';
 import type { S3EventRecord } from '../s3-server.js';
 import type { ExecutionOutcome } from '../stepfunctions/runner.js';
-import { findImages, LocalWorkflow, type LocalWorkflowProps } from '../workflow.js';
+import { listImages, LocalWorkflow, type LocalWorkflowProps } from '../workflow.js';
+import type { SkippedPath } from '../files.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const DEFAULT_DATA_DIR = '.exodetect/s3';
@@ -69,6 +70,9 @@ export interface RunBatchResult {
   readonly seconds: number;
   /** The model the batch ran with, in words ("the champion 2026...", "the bundled default model"). */
   readonly model: string;
+  /** Files of the folder that were not sent (not micrographs, broken links, loops), with why. */
+  readonly skipped: SkippedPath[];
+  readonly images: number;
 }
 
 /** A batch id from a folder name: safe alphabet, plus the time so runs do not overwrite each other. */
@@ -159,7 +163,7 @@ export async function checkOutDir(outDir: string, replace: boolean): Promise<'em
   if (entries.length === 0) return 'empty';
   if (!replace) {
     throw new InputError(
-      `${outDir} already holds ${entries.length} files or folders: this run's results would mix with them. Choose another --out, or pass --replace to replace the results there`,
+      `${outDir} already holds ${entries.length === 1 ? '1 file or folder' : `${entries.length} files or folders`}: this run's results would mix with them. Choose another --out, or pass --replace to replace the results there`,
     );
   }
   if (!entries.some((name) => RESULT_MARKERS.includes(name))) {
@@ -184,7 +188,7 @@ async function checkBatchId(workflow: LocalWorkflow, batchId: string, replace: b
 }
 
 export async function runBatchLocally(options: RunBatchOptions): Promise<RunBatchResult> {
-  const images = await findImages(options.imagesDir);
+  const { images, skipped } = await listImages(options.imagesDir);
   const batchId = options.batchId ?? defaultBatchId(options.imagesDir);
   if (!BATCH_ID_PATTERN.test(batchId)) throw new InputError(`batch id "${batchId}" must be 1-80 characters of letters, digits, '.', '_' or '-'`);
   if (options.nmPerPx !== undefined && !(options.nmPerPx > 0 && options.nmPerPx <= 1000)) {
@@ -193,7 +197,6 @@ export async function runBatchLocally(options: RunBatchOptions): Promise<RunBatc
   const model = await chooseModel(options.model);
   const outDir = path.resolve(options.outDir ?? path.join(DEFAULT_RESULTS_DIR, batchId));
   const replace = options.replace ?? false;
-  const outDirState = await checkOutDir(outDir, replace);
   const workflow = await LocalWorkflow.start({
     dataDir: path.resolve(options.dataDir ?? DEFAULT_DATA_DIR),
     port: options.port,
@@ -202,7 +205,9 @@ export async function runBatchLocally(options: RunBatchOptions): Promise<RunBatc
     ...options.workflowProps,
   });
   try {
+    // The batch id first: a re-used id is what a second run into its default folder usually means.
     const replacedPrefixes = await checkBatchId(workflow, batchId, replace);
+    const outDirState = await checkOutDir(outDir, replace);
     // Both checks passed: only now is anything removed.
     for (const prefix of replacedPrefixes) await workflow.deletePrefix(prefix);
     if (outDirState === 'replace') await rm(outDir, { recursive: true, force: true });
@@ -247,7 +252,7 @@ export async function runBatchLocally(options: RunBatchOptions): Promise<RunBatc
     // A failed batch's results (summary, report, error records, failure.json) are copied too: they say why.
     await workflow.downloadPrefix(resultsPrefix(batchId), outDir);
     const summary = (outcome.output as { summary?: { Payload?: BatchSummary } } | null)?.summary?.Payload;
-    return { batchId, outDir, outcome, summary, seconds: (Date.now() - started) / 1000, model: modelUsed };
+    return { batchId, outDir, outcome, summary, seconds: (Date.now() - started) / 1000, model: modelUsed, skipped, images: images.length };
   } finally {
     await workflow.close();
   }
@@ -263,6 +268,11 @@ export async function describeBatchRun(result: RunBatchResult): Promise<string[]
     outcome?: { within_tolerance: boolean; reason: string | null };
   }>(path.join(result.outDir, RESULT_FILES.summary));
   const lines: string[] = [`Model: ${result.model}`];
+  if (result.skipped.length > 0) {
+    lines.push(`Skipped ${result.skipped.length === 1 ? '1 file' : `${result.skipped.length} files`} of the folder:`);
+    for (const s of result.skipped.slice(0, MAX_FAILURE_EXAMPLES)) lines.push(`  ${s.path}: ${s.reason}`);
+    if (result.skipped.length > MAX_FAILURE_EXAMPLES) lines.push(`  ... and ${result.skipped.length - MAX_FAILURE_EXAMPLES} more`);
+  }
   if (summary) {
     lines.push(
       `Batch ${result.batchId}: ${summary.images.total} images, ${summary.images.failed} failed, ${summary.detections.total} detections in ${result.seconds.toFixed(1)} s`,
@@ -272,7 +282,8 @@ export async function describeBatchRun(result: RunBatchResult): Promise<string[]
     if (summary.images.failed > 0) {
       const byCode = Object.entries(summary.failure_codes).sort((a, b) => b[1] - a[1]);
       lines.push(`Failed images by reason: ${byCode.map(([code, n]) => `${n} ${code}`).join(', ')}`);
-      for (const f of summary.failures.slice(0, MAX_FAILURE_EXAMPLES)) lines.push(`  ${f.file}: ${f.code}: ${f.message}`);
+      // The message starts with the object's key in the store; the file name is already at the front.
+      for (const f of summary.failures.slice(0, MAX_FAILURE_EXAMPLES)) lines.push(`  ${f.file}: ${f.code}: ${f.message.replace(/^batches\/[^/]+\/images\/[^:]*: /, '')}`);
       if (summary.failures.length > MAX_FAILURE_EXAMPLES) {
         lines.push(`  ... and ${summary.failures.length - MAX_FAILURE_EXAMPLES} more (all in ${path.join(result.outDir, RESULT_FILES.summary)})`);
       }

@@ -19,12 +19,12 @@ import type { SplitResult } from '../../lambdas/training/dataset-split.js';
 import { readableCause } from '../../lambdas/training/notification.js';
 import type { PromotionResult } from '../../lambdas/training/promotion.js';
 import { InputError } from '../errors.js';
-import { progressBar } from '../progress.js';
 import type { ExecutionOutcome } from '../stepfunctions/runner.js';
 import { reviewedDatasetName } from '../../lambdas/results/review-page.js';
 import { listImages, LocalWorkflow, type LocalWorkflowProps, type SyncReport } from '../workflow.js';
 import { annotationsStem, readReviewedAnnotations, stageCorrections, type ReviewedAnnotations } from './corrections.js';
 import { checkDatasetName, datasetNameFrom } from './dataset-name.js';
+import { problemLines } from './problems-report.js';
 import { BUNDLED_MODEL_DIR, DEFAULT_DATA_DIR, uploadBundledModel } from './run.js';
 
 export interface TrainLocallyOptions {
@@ -52,8 +52,8 @@ export interface TrainLocallyOptions {
   readonly port?: number;
   /** Where the run's record goes (problems.txt, and the model card and metrics when a model was trained). Default: exodetect-training/<dataset>-<runId>/. */
   readonly outDir?: string;
-  /** Progress bar over epochs. Default: true. */
-  readonly progress?: boolean;
+  /** Lines for a person as the run goes (the dataset's changes, the split and its problems, one per epoch). Default: none. */
+  readonly report?: (line: string) => void;
   /** Every trainer log line. Default: none (the progress bar only). */
   readonly onLog?: (line: string) => void;
   readonly workflowProps?: Partial<LocalWorkflowProps>;
@@ -154,30 +154,47 @@ export async function trainLocally(options: TrainLocallyOptions): Promise<TrainL
     ...(options.batchSize !== undefined && { batch_size: String(options.batchSize) }),
     ...options.hyperparameters,
   };
+  const report = options.report ?? (() => undefined);
   const workflow = await LocalWorkflow.start({ dataDir: path.resolve(options.dataDir ?? DEFAULT_DATA_DIR), port: options.port, ...options.workflowProps });
   const epochs = Number(hyperparameters.epochs ?? 40);
-  const bar = (options.progress ?? true) ? progressBar({ label: 'Training epochs', total: epochs }) : undefined;
   let initLoaded: string | undefined;
   const onLog = (line: string) => {
-    // The trainer's per-epoch line starts with `epoch=N ` (its summary line has best_epoch=, not this).
-    const epoch = /^epoch=(\d+)\s/.exec(line);
-    if (epoch) bar?.update(Number(epoch[1]));
+    // The trainer's per-epoch line: `epoch=3 train_loss=0.1234 val_ap50=0.8100 val_f1=0.7700 lr=... epoch_time_s=12.3`.
+    const epoch = /^epoch=(\d+) train_loss=(\S+) val_ap50=(\S+) val_f1=(\S+) .*epoch_time_s=(\S+)/.exec(line);
+    if (epoch) report(`  epoch ${epoch[1]}/${epochs}: loss ${epoch[2]}, validation AP50 ${Number(epoch[3]).toFixed(3)}, F1 ${Number(epoch[4]).toFixed(3)} (${epoch[5]} s)`);
     // How much of the starting model fitted this run's network (a different width loads little).
     const init = /^init_from .*: (\d+) tensors loaded, (\d+) re-initialised/.exec(line);
     if (init) initLoaded = `${init[1]} of ${Number(init[1]) + Number(init[2])} weight tensors loaded`;
     options.onLog?.(line);
   };
   const outputs = new Map<string, unknown>();
-  const onTask = (t: { stateName: string; output: unknown }) => outputs.set(t.stateName, (t.output as { Payload?: unknown })?.Payload ?? t.output);
+  let outDir: string | undefined;
+  let split: SplitResult | undefined;
+  let runId: string | undefined;
+  const pending: Promise<void>[] = [];
+  const onTask = (t: { stateName: string; output: unknown }) => {
+    const output = (t.output as { Payload?: unknown })?.Payload ?? t.output;
+    outputs.set(t.stateName, output);
+    if (t.stateName === 'CheckDataset') runId = (output as { runId?: string }).runId;
+    if (t.stateName === 'SplitDataset' && runId) {
+      split = output as SplitResult;
+      outDir = path.resolve(options.outDir ?? path.join(DEFAULT_TRAINING_DIR, `${dataset}-${runId}`));
+      // Said before the (long) training starts: what it trains on and what it skipped.
+      for (const line of describeSplit(split, init.description, path.join(outDir, 'problems.txt'))) report(line);
+      pending.push(writeProblems(workflow, split, outDir));
+    }
+  };
   workflow.trainingEvents.on('log', onLog);
   workflow.sfn.events.on('task-succeeded', onTask);
+  let init: { version?: string; description: string } = { description: '' };
   try {
     // The bundled model is what a new model must beat while there is no champion, and the default start.
     await uploadBundledModel(workflow, false);
     const sync = annotations
       ? await stageReviewed(workflow, dataset, annotations, options.datasetDir)
       : await workflow.syncDirectory(options.datasetDir!, `${PREFIX.datasets}${dataset}/`);
-    const init = await resolveInitFrom(workflow, options.initFrom);
+    for (const line of describeSync(dataset, sync)) report(line);
+    init = await resolveInitFrom(workflow, options.initFrom);
     const execution = workflow.training.startExecution({
       dataset,
       force: options.force ?? false,
@@ -187,68 +204,79 @@ export async function trainLocally(options: TrainLocallyOptions): Promise<TrainL
       split: { by: 'image', validationFraction: options.validationFraction ?? 0.2, testFraction: 0, seed: 42 },
     });
     const outcome = await execution.done;
-    bar?.stop();
-    const runId = (outputs.get('CheckDataset') as { runId?: string } | undefined)?.runId;
-    const split = outputs.get('SplitDataset') as SplitResult | undefined;
+    await Promise.all(pending);
     const promotion = outputs.get('PromoteModel') as PromotionResult | undefined;
-    let outDir: string | undefined;
-    if (runId && split) {
-      outDir = path.resolve(options.outDir ?? path.join(DEFAULT_TRAINING_DIR, `${dataset}-${runId}`));
-      await mkdir(outDir, { recursive: true });
-      const problems = await workflow.getJson<{ problems: { file: string; line: number | null; problem: string }[] }>(split.problems.key);
-      await writeFile(path.join(outDir, 'problems.txt'), problems.problems.map((p) => `${p.file}${p.line ? `:${p.line}` : ''}: ${p.problem}\n`).join(''));
+    if (outDir) {
       const registered = outputs.get('RegisterModel') as { metricsKey?: string; cardKey?: string } | undefined;
       for (const key of [registered?.metricsKey, registered?.cardKey]) {
         if (key) await writeFile(path.join(outDir, path.posix.basename(key)), await workflow.getText(key));
       }
+      if (outcome.status !== 'SUCCEEDED') await writeFile(path.join(outDir, 'failure.txt'), `${outcome.error}: ${readableCause(outcome.cause ?? '')}\n`);
     }
     const initFrom = initLoaded ? `${init.description} (${initLoaded})` : init.description;
     return { outcome, dataset, sync, initFrom, runId, split, promotion, outDir, modelInUse: await modelInUse(workflow) };
   } finally {
-    bar?.stop();
     workflow.trainingEvents.off('log', onLog);
     workflow.sfn.events.off('task-succeeded', onTask);
     await workflow.close();
   }
 }
 
-const MAX_LISTED = 10;
-const list = (names: readonly string[]) => `${names.slice(0, 3).join(', ')}${names.length > 3 ? `, ... (${names.length})` : ''}`;
+async function writeProblems(workflow: LocalWorkflow, split: SplitResult, outDir: string): Promise<void> {
+  await mkdir(outDir, { recursive: true });
+  const problems = await workflow.getJson<{ problems: { file: string; line: number | null; problem: string }[] }>(split.problems.key);
+  await writeFile(path.join(outDir, 'problems.txt'), problems.problems.map((p) => `${p.file}${p.line ? `:${p.line}` : ''}: ${p.problem}\n`).join(''));
+}
 
-/** What a person reads after `exodetect train`. */
-export function describeTraining(result: TrainLocallyResult): string[] {
-  const { sync, split, promotion, outcome } = result;
-  const lines: string[] = [];
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+const list = (names: readonly string[]) => (names.length <= 5 ? names.join(', ') : `${names.slice(0, 4).join(', ')} and ${names.length - 4} more`);
+
+export function describeSync(dataset: string, sync: SyncReport): string[] {
   const changes = [
     sync.added.length && `${sync.added.length} added (${list(sync.added)})`,
     sync.changed.length && `${sync.changed.length} changed (${list(sync.changed)})`,
     sync.removed.length && `${sync.removed.length} removed (${list(sync.removed)})`,
   ].filter(Boolean);
-  lines.push(`Dataset ${result.dataset}: ${changes.length ? changes.join(', ') : 'no file changed'}; ${sync.unchanged} files unchanged${sync.note ? ` (${sync.note})` : ''}.`);
-  for (const s of sync.skipped) lines.push(`  skipped ${s.path}: ${s.reason}`);
-  if (split) {
-    const c = split.counts;
-    lines.push(
-      `Split: train ${c.train?.images ?? 0} images (${c.train?.objects ?? 0} objects), validation ${c.validation?.images ?? 0} images (${c.validation?.objects ?? 0} objects); ${result.initFrom}.`,
-    );
-    if (split.problems.count > 0) {
-      lines.push(`${split.problems.count} annotation problem${split.problems.count === 1 ? '' : 's'} (skipped${split.problems.count > MAX_LISTED ? `; the first ${MAX_LISTED}` : ''}):`);
-      for (const p of split.problems.first.slice(0, MAX_LISTED)) lines.push(`  ${p}`);
-      if (result.outDir) lines.push(`All of them: ${path.join(result.outDir, 'problems.txt')}`);
-    }
-  }
+  return [
+    `Dataset ${dataset}: ${changes.length ? changes.join(', ') : 'no file changed'}; ${plural(sync.unchanged, 'file')} unchanged${sync.note ? ` (${sync.note})` : ''}.`,
+    ...sync.skipped.map((s) => `  skipped ${s.path}: ${s.reason}`),
+  ];
+}
+
+export function describeSplit(split: SplitResult, start: string, problemsFile: string): string[] {
+  const c = split.counts;
+  return [
+    `Split: train ${plural(c.train?.images ?? 0, 'image')} (${c.train?.objects ?? 0} objects), validation ${plural(c.validation?.images ?? 0, 'image')} (${c.validation?.objects ?? 0} objects); ${start}.`,
+    ...problemLines(split.problems, problemsFile),
+  ];
+}
+
+/** What a person reads when `exodetect train` ends (the dataset and split lines came before the training). */
+export function describeTraining(result: TrainLocallyResult): string[] {
+  const { promotion, outcome } = result;
+  const lines: string[] = [];
   if (outcome.status === 'SUCCEEDED') {
-    const output = outcome.output as { status?: string; reason?: string; modelVersion?: string } | null;
+    const output = outcome.output as { status?: string; reason?: string } | null;
     if (output?.status === 'unchanged') {
       lines.push(`Not trained: ${output.reason} (--force trains anyway).`);
     } else if (promotion) {
       const v = promotion.candidate.validation;
-      lines.push(`Model ${promotion.candidate.version}: validation AP50 ${v.ap50.toFixed(3)}, F1 ${v.f1.toFixed(3)}${typeof v.precision === 'number' ? `, precision ${v.precision.toFixed(3)}, recall ${(v.recall as number).toFixed(3)}` : ''}.`);
-      lines.push(`${promotion.promoted ? 'Promoted' : 'Not promoted'}: ${promotion.reason}.`);
+      const h = promotion.headToHead?.candidate;
+      const f = (x: unknown) => (typeof x === 'number' ? x.toFixed(3) : '?');
+      lines.push(
+        h
+          ? `Model ${promotion.candidate.version}, on the ${plural(promotion.headToHead!.images, 'held-out image')} through the inference path: AP50 ${f(h.ap50)}, F1 ${f(h.f1)}, precision ${f(h.precision)}, recall ${f(h.recall)} (the trainer's own validation, in PyTorch at the training scale: AP50 ${f(v.ap50)}, F1 ${f(v.f1)}).`
+          : `Model ${promotion.candidate.version}: validation AP50 ${f(v.ap50)}, F1 ${f(v.f1)}${typeof v.precision === 'number' ? `, precision ${f(v.precision)}, recall ${f(v.recall)}` : ''} (the trainer's own, in PyTorch).`,
+      );
+      lines.push(promotion.promoted ? `Promoted: ${promotion.reason}.` : `Not promoted: ${promotion.reason.replace(/^not promoted: /, '')}.`);
+      lines.push(`Started ${result.initFrom}.`);
       if (result.outDir) lines.push(`Model card and metrics: ${result.outDir}`);
     }
   } else {
-    lines.push(`Training FAILED: ${outcome.error ?? 'error'}: ${readableCause(outcome.cause ?? '')}`);
+    // The first line of the reason: the problems it lists were shown above; the whole of it is in failure.txt.
+    const reason = readableCause(outcome.cause ?? '').split('\n')[0]!.replace(/:$/, '');
+    lines.push(`Training FAILED: ${reason}`);
+    if (result.outDir) lines.push(`The trainer's whole message: ${path.join(result.outDir, 'failure.txt')}`);
   }
   lines.push(`exodetect run uses ${result.modelInUse}.`);
   return lines;

@@ -117,6 +117,6 @@ describe('decodeImage', () => {
     const tiff = writeTiff([{ width: 64, height: 64, pixels: new Uint16Array(64 * 64).fill(9) }]);
     // Cut inside the pixel data (the IFD sits after it, so cut the IFD off too).
     const cutTiff = await expectImageError(decodeImage(tiff.subarray(0, 3000), 'cut.tif'), 'TRUNCATED');
-    expect(cutTiff.message).toMatch(/^cut\.tif: TIFF first image directory .* beyond the end of the file \(3000 bytes\)/);
+    expect(cutTiff.message).toMatch(/^cut\.tif: the file is cut short \(TIFF first image directory .* beyond the end of the file \(3000 bytes\)\)$/);
   });
 });

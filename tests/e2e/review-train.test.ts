@@ -181,16 +181,16 @@ describe('review in the report, then train on the corrections', () => {
     });
     const lines = stdout.split('\n');
     expect(lines[0]).toBe(
-      `Dataset ${BATCH}-reviewed: 5 added (${BATCH}/exo-demo-01.png, ${BATCH}/exo-demo-02.png, ${BATCH}/exo-demo-05-large.jpg, ... (5)); 0 files unchanged (the images come from batch ${BATCH} in the local store).`,
+      `Dataset ${BATCH}-reviewed: 5 added (${BATCH}/exo-demo-01.png, ${BATCH}/exo-demo-02.png, ${BATCH}/exo-demo-05-large.jpg, ${BATCH}/exo-demo-06-16bit.tif, ${BATCH}/${BATCH}.reviewed.coco.json); 0 files unchanged (the images come from batch ${BATCH} in the local store).`,
     );
     // Every reviewed box reaches a channel, none is a problem.
     const coco = JSON.parse(await readFile(downloaded, 'utf8')) as Coco;
-    const split = /^Split: train 3 images \((\d+) objects\), validation 1 images \((\d+) objects\); from scratch\.$/.exec(lines[1]!);
+    const split = /^Split: train 3 images \((\d+) objects\), validation 1 image \((\d+) objects\); from scratch\.$/.exec(lines[1]!);
     expect(split, lines[1]).not.toBeNull();
     expect(Number(split![1]) + Number(split![2])).toBe(coco.annotations.length);
     expect(stdout).not.toMatch(/annotation problem/);
     // A model was trained and compared with the bundled one on the held-out image.
-    expect(stdout).toMatch(/^Model \S+: validation AP50 [\d.]+, F1 [\d.]+/m);
-    expect(stdout).toMatch(/\(the bundled default model\); both models on this run's validation split \(1 images, inference path\)\.$/m);
+    expect(stdout).toMatch(/^Model \S+, on the 1 held-out image through the inference path: AP50 [\d.]+, F1 [\d.]+/m);
+    expect(stdout).toMatch(/\(the bundled default model\); both models on this run's validation split \(1 image, inference path\)\.$/m);
   }, 600_000);
 });

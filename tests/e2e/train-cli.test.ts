@@ -55,10 +55,13 @@ describe('exodetect train on annotation exports', () => {
     const result = await exodetect(['train', dataset, '--init-from', 'none', ...TINY, '--out', path.join(root, 'coco-record')], store);
     expect(result.code, result.stderr).toBe(0);
     const lines = result.stdout.split('\n');
-    expect(lines[0]).toBe('Dataset coco-set: 10 added (annotations.coco.json, dataset.json, images/synth_00000.png, ... (10)); 0 files unchanged.');
-    expect(result.stdout).toMatch(/Split: train 6 images \(\d+ objects\), validation 2 images \(\d+ objects\); from scratch\./);
+    expect(lines[0]).toBe('Dataset coco-set: 10 added (annotations.coco.json, dataset.json, images/synth_00000.png, images/synth_00001.png and 6 more); 0 files unchanged.');
+    expect(lines[1]).toMatch(/^Split: train 6 images \(\d+ objects\), validation 2 images \(\d+ objects\); from scratch\.$/);
+    // One line per epoch while it trains.
+    expect(lines[2]).toMatch(/^ {2}epoch 1\/1: loss [\d.]+, validation AP50 [\d.]+, F1 [\d.]+ \([\d.]+ s\)$/);
     // One epoch of a tiny network does not beat the bundled model on these images: rejected, with the figures.
-    expect(result.stdout).toMatch(/Not promoted: not promoted: .*AP50 [\d.]+ vs [\d.]+, F1 [\d.]+ vs [\d.]+ \(the bundled default model\); both models on this run's validation split \(2 images, inference path\)\./);
+    expect(result.stdout).toMatch(/^Model \S+, on the 2 held-out images through the inference path: AP50 [\d.]+, F1 [\d.]+, precision [\d.]+, recall [\d.]+ \(the trainer's own validation/m);
+    expect(result.stdout).toMatch(/^Not promoted: (AP50 is lower|F1 is not higher).*AP50 [\d.]+ vs [\d.]+, F1 [\d.]+ vs [\d.]+ \(the bundled default model\); both models on this run's validation split \(2 images, inference path\)\.$/m);
     expect(lines.at(-2)).toBe('exodetect run uses the bundled default model (models/default).');
     expect((await readdir(path.join(root, 'coco-record'))).sort()).toEqual(['card.md', 'metrics.json', 'problems.txt']);
 
@@ -75,7 +78,7 @@ describe('exodetect train on annotation exports', () => {
     const again = await exodetect(['train', dataset, '--init-from', 'none', ...TINY], store);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout.split('\n')[0]).toBe(`Dataset coco-set: 1 changed (annotations.coco.json), 1 removed (${gone.file_name}); 8 files unchanged.`);
-    expect(again.stdout).toMatch(/Split: train \d images .*, validation \d images/);
+    expect(again.stdout).toMatch(/Split: train \d images .*, validation \d images?/);
     expect(again.stdout).not.toContain(gone.file_name.replace('images/', '') + ':');
   }, TRAINER_TIMEOUT_MS);
 
@@ -92,8 +95,8 @@ describe('exodetect train on annotation exports', () => {
     await unlink(path.join(dataset, 'annotations.coco.json'));
     const result = await exodetect(['train', dataset, '--init-from', 'none', ...TINY], path.join(root, 's3-makesense'));
     expect(result.code, result.stderr).toBe(0);
-    expect(result.stdout).toMatch(/Split: train \d images \(\d+ objects\), validation \d images/);
-    expect(result.stdout).toMatch(/^Model \S+: validation AP50/m);
+    expect(result.stdout).toMatch(/Split: train \d images \(\d+ objects\), validation \d images?/);
+    expect(result.stdout).toMatch(/^Model \S+, on the \d held-out images? through the inference path: AP50/m);
   }, TRAINER_TIMEOUT_MS);
 
   it('fails when a third of the boxes lie outside their images, and says which and where', async () => {
@@ -108,10 +111,11 @@ describe('exodetect train on annotation exports', () => {
     const out = path.join(root, 'bad-record');
     const result = await exodetect(['train', dataset, '--init-from', 'none', ...TINY, '--out', out], path.join(root, 's3-bad'));
     expect(result.code).toBe(1);
-    expect(result.stdout).toMatch(/^\d+ annotation problems? \(skipped(; the first 10)?\):$/m);
+    expect(result.stdout).toMatch(/^\d+ problems \(\d+ annotations skipped\)(, the first 10)?:$/m);
     expect(result.stdout).toMatch(/^ {2}annotations\.coco\.json:\d+: box \[1000\.0, 20\.0, 1030\.0, 50\.0\] outside the 160x160 image images\/synth_\d+\.png$/m);
-    expect(result.stdout).toContain(`All of them: ${path.join(out, 'problems.txt')}`);
-    expect(result.stdout).toMatch(/^Training FAILED: States\.TaskFailed: AlgorithmError: AnnotationError: channel '(train|validation)': \d+ of \d+ annotations\/images are bad/m);
+    expect(result.stdout).toMatch(/^Training FAILED: AlgorithmError: AnnotationError: channel '(train|validation)': \d+ of \d+ annotations\/images are bad \([\d.]+% > max_bad_annotation_fraction 10\.0%\)$/m);
+    expect(result.stdout).toContain(`The trainer's whole message: ${path.join(out, 'failure.txt')}`);
+    expect(await readFile(path.join(out, 'failure.txt'), 'utf8')).toMatch(/^States\.TaskFailed: AlgorithmError: AnnotationError: .*\n {2}annotations\.coco\.json:\d+: box/s);
     const listed = (await readFile(path.join(out, 'problems.txt'), 'utf8')).trim().split('\n');
     expect(listed).toHaveLength(Math.ceil(coco.annotations.length / 3));
   }, TRAINER_TIMEOUT_MS);

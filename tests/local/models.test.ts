@@ -45,8 +45,8 @@ describe('exodetect models', () => {
       ['v1', false],
     ]);
     const lines = describeModels(models);
-    expect(lines[1]).toMatch(/^ {2}default: bundled default .*<- exodetect run uses this$/);
-    expect(lines[2]).toBe('  v1: trained on grids; validation AP50 0.910, F1 0.850 on 51 images');
+    expect(lines[1]).toMatch(/^ {2}default: bundled default, trained on synthetic micrographs; .* on \d+ synthetic validation images {2}<- exodetect run uses this$/);
+    expect(lines[2]).toBe('  v1: trained on grids; AP50 0.910, F1 0.850 on 51 validation images');
   });
 
   it('makes a model the one run uses, and goes back to the bundled one', async () => {

@@ -153,7 +153,6 @@ describe('ingestDataset: COCO', () => {
       expect.stringMatching(/^coco\.json:\d+: annotation id 11: unknown category_id 9$/),
       expect.stringMatching(/^coco\.json:\d+: annotation id 12: image_id 5 is not in 'images' \(label without image\)$/),
       expect.stringMatching(/^coco\.json:\d+: annotation id 13: no usable bbox or polygon$/),
-      expect.stringMatching(/^coco\.json:\d+: label without image: 'missing\.png' not found in the dataset$/),
       expect.stringMatching(/^coco\.json:\d+: box \[90\.0, 10\.0, 120\.0, 30\.0\] outside the 100x80 image a\.png$/),
     ]);
     // Lines point at the annotation's own "image_id" line in the file as written.
@@ -161,6 +160,14 @@ describe('ingestDataset: COCO', () => {
     expect(lines).toEqual([...lines].sort((a, b) => a - b));
     expect(new Set(lines).size).toBe(lines.length);
     expect(boxes(d, 'a.png')).toEqual([[10, 10, 30, 30]]);
+    // An image the file names but the folder lacks (a held-out part of a project): said, not a problem.
+    expect(d.missingImages).toEqual([{ file: 'coco.json', images: ['missing.png'], objects: 1 }]);
+  });
+
+  it('names annotations by id, not by line, in a COCO file written on one line', async () => {
+    const doc = { images: [{ id: 1, file_name: 'a.png' }], annotations: [{ id: 7, image_id: 1, category_id: 1, bbox: [90, 10, 30, 20] }] };
+    const d = await ingest(await dataset({ 'a.png': {}, 'one-line.json': JSON.stringify(doc) }));
+    expect(problems(d)).toEqual([['one-line.json', null, 'box [90.0, 10.0, 120.0, 30.0] outside the 100x80 image a.png']]);
   });
 
   it('takes per-image and file-wide scales from the COCO file (exodetect\'s export)', async () => {
@@ -196,11 +203,13 @@ describe('ingestDataset: VOC and makesense CSV', () => {
     });
     const d = await ingest(dir);
     expect(boxes(d, 'a.jpg')).toEqual([[10, 20, 30, 40]]);
+    // A file that cannot be read at all comes first: it explains what follows.
     expect(problems(d)).toEqual([
+      ['bad.xml', 1, expect.stringMatching(/^unreadable XML/)],
       ['a.xml', 5, 'object 1: missing xmin/ymin/xmax/ymax'],
       ['a.xml', 6, 'object 2: no <bndbox>'],
-      ['bad.xml', 1, expect.stringMatching(/^unreadable XML/)],
     ]);
+    expect(d.problems.map((p) => p.kind)).toEqual(['file', 'object', 'object']);
   });
 
   it('reads one makesense CSV for a whole folder and reports its bad rows', async () => {
@@ -219,9 +228,9 @@ describe('ingestDataset: VOC and makesense CSV', () => {
     expect(d.images.map((i) => i.objects.length)).toEqual([1, 1]);
     expect(problems(d)).toEqual([
       ['labels.csv', 3, 'bbox values are not numbers: x, 10, 20, 20'],
-      ['labels.csv', 4, "label without image: 'nope.png' not found in the dataset"],
       ['labels.csv', 6, "expected label_name,bbox_x,bbox_y,bbox_width,bbox_height,image_name[,image_width,image_height], got 'short,row'"],
     ]);
+    expect(d.missingImages).toEqual([{ file: 'labels.csv', images: ['nope.png'], objects: 1 }]);
   });
 });
 
@@ -283,7 +292,18 @@ describe('ingestDataset: images, scales and the folder', () => {
     const coco = { images: [{ id: 1, file_name: 'a.png' }], annotations: [{ id: 1, image_id: 1, category_id: 1, bbox: [1, 1, 10, 10] }] };
     const d = await ingest(await dataset({ 'a.png': {}, 'a.txt': '0 0.5 0.5 0.2 0.2\n', 'z.coco.json': JSON.stringify(coco) }));
     expect(d.images[0]!.labelled_by).toBe('a.txt');
-    expect(problems(d)).toEqual([['z.coco.json', expect.any(Number), 'a.png is already labelled by a.txt; these labels are ignored']]);
+    expect(problems(d)).toEqual([['z.coco.json', null, 'a.png is already labelled by a.txt; these labels are ignored']]);
+  });
+
+  it('reports what dataset.json gets wrong: an unknown key, an image that is not there, a bad scale', async () => {
+    const config = { nm_per_pix: 2.5, images: { 'a.png': { nm_per_px: 3 }, 'gone.png': { nm_per_px: 3 }, 'b.png': { nm_per_px: 'x' } } };
+    const d = await ingest(await dataset({ 'a.png': {}, 'b.png': {}, 'a.txt': '', 'b.txt': '', 'dataset.json': JSON.stringify(config) }));
+    expect(problems(d)).toEqual([
+      ['dataset.json', null, 'images["b.png"].nm_per_px must be a positive number, got "x"'],
+      ['dataset.json', null, 'unknown key "nm_per_pix" (known: nm_per_px, images, classes): ignored'],
+      ['dataset.json', null, 'images["gone.png"]: there is no such image in the dataset'],
+    ]);
+    expect(d.images.find((i) => i.file === 'a.png')!.nm_per_px).toBe(3);
   });
 
   it('asks for a path when a name matches images in several folders', async () => {

@@ -120,7 +120,7 @@ describe('head-to-head on the validation split', () => {
     );
     expect(result.comparison).toBe('recorded');
     expect(result.promoted).toBe(false);
-    expect(result.reason).toMatch(/no head-to-head: champion champ's model models\/gone\/model\.onnx is missing/);
+    expect(result.reason).toMatch(/no head-to-head: the champion champ's model models\/gone\/model\.onnx is missing/);
   });
 
   it('without a champion, makes the bundled default model the contender and rejects a worse first model', async () => {

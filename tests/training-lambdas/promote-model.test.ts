@@ -37,7 +37,7 @@ describe('decidePromotion', () => {
   it('always promotes the first model and explains a rejection with the figures', () => {
     expect(decidePromotion({ ap50: 0, f1: 0 }, undefined)).toEqual({ promoted: true, reason: 'first model: there is no champion yet' });
     expect(decidePromotion({ ap50: 0.7, f1: 0.7 }, { ap50: 0.81, f1: 0.79 }, 'v-old').reason).toBe(
-      'not promoted: AP50 is lower and F1 is not higher: AP50 0.7000 vs 0.8100, F1 0.7000 vs 0.7900 (champion v-old)',
+      'not promoted: AP50 is lower and F1 is not higher: AP50 0.7000 vs 0.8100, F1 0.7000 vs 0.7900 (the champion v-old)',
     );
   });
 });

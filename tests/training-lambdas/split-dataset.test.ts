@@ -118,7 +118,8 @@ describe('splitDataset', () => {
 
     const record = bucket.json(`training/${RUN}/split.json`);
     expect(record).toMatchObject({ format: 'exodetect-split', dataset: 'd', by: 'image', channels: { validation: { images: valImages } } });
-    expect(out.hyperparameters).toEqual({ epochs: '60' });
+    // The model is registered as models/<runId>/: its metadata and results carry the same version.
+    expect(out.hyperparameters).toEqual({ epochs: '60', model_version: RUN });
   });
 
   it('fails with the first problems when no image is labelled and readable', async () => {

@@ -198,3 +198,12 @@ describe('one truth for training, promotion and evaluate', () => {
     }
   });
 });
+
+describe('the bad-annotation limit', () => {
+  it('is the same in exodetect check as in the trainer', async () => {
+    const { DEFAULT_MAX_BAD_FRACTION } = await import('../../local/commands/problems-report.js');
+    const script = 'from exodetect_train.hyperparams import SPECS; print(SPECS["max_bad_annotation_fraction"].default)';
+    const trainer = execFileSync('/usr/bin/python3', ['-c', script], { cwd: TRAINER_DIR, env: { ...process.env, PYTHONPATH: TRAINER_DIR }, encoding: 'utf8' });
+    expect(Number(trainer.trim())).toBe(DEFAULT_MAX_BAD_FRACTION);
+  });
+});

@@ -418,7 +418,8 @@ def truth_document(entries: Sequence[Tuple[str, int, int, np.ndarray, float]], c
                          "source": {"file": TRUTH_SOURCE, "line": None}} for b in boxes],
         })
     return {"format": TRUTH_FORMAT, "version": TRUTH_VERSION, "dataset": dataset, "channel": channel,
-            "class_names": [class_name], "declared_classes": [class_name], "images": images, "problems": []}
+            "class_names": [class_name], "declared_classes": [class_name], "images": images, "problems": [],
+            "missing_images": []}
 
 
 def yolo_lines(boxes: np.ndarray, w: int, h: int) -> str:

@@ -1,7 +1,8 @@
 """Lays out the VISN negative-stain TEM set (../shared/datasets/visn-train, never part of the project) as
-folders a facility would hand to exodetect: images (symlinks), the set's COCO file (restricted to the folder's
-images, as an annotation tool exports a subset) and dataset.json with per-image nm/px = 200 nm / the length in
-px of the burned-in "200 nm" scale bar (66-107 px: the set is not uniformly 3 nm/px).
+folders a facility would hand to exodetect: images (symlinks), the set's COCO file as it is (one file for the
+whole project: in each folder it also names the images that are elsewhere, which exodetect reports and leaves
+out) and dataset.json with per-image nm/px = 200 nm / the length in px of the burned-in "200 nm" scale bar
+(66-107 px: the set is not uniformly 3 nm/px).
 
     python3 prepare_real_dataset.py --out DIR   ->  DIR/all (256), DIR/train-200, DIR/test-56, DIR/fewshot-30
 
@@ -26,21 +27,13 @@ def scale_bar_px(path: str) -> int:
     return best
 
 
-def write_folder(out: str, src: str, coco: dict, names: list, nm_per_px: dict, as_is: bool) -> None:
+def write_folder(out: str, src: str, names: list, nm_per_px: dict) -> None:
     os.makedirs(f'{out}/images', exist_ok=True)
     for n in names:
         if not os.path.lexists(f'{out}/images/{n}'):
             os.symlink(f'{src}/images/{n}', f'{out}/images/{n}')
-    if as_is:
-        if not os.path.lexists(f'{out}/annotations.coco.json'):
-            os.symlink(f'{src}/annotations.coco.json', f'{out}/annotations.coco.json')
-    else:
-        keep = {f'images/{n}' for n in names} | set(names)
-        images = [im for im in coco['images'] if im['file_name'] in keep]
-        ids = {im['id'] for im in images}
-        subset = dict(coco, images=images, annotations=[a for a in coco['annotations'] if a['image_id'] in ids])
-        with open(f'{out}/annotations.coco.json', 'w') as f:
-            json.dump(subset, f)
+    if not os.path.lexists(f'{out}/annotations.coco.json'):
+        os.symlink(f'{src}/annotations.coco.json', f'{out}/annotations.coco.json')
     with open(f'{out}/dataset.json', 'w') as f:
         json.dump({'classes': ['particle'], 'images': {f'images/{n}': {'nm_per_px': nm_per_px[n]} for n in names}}, f)
 
@@ -56,8 +49,6 @@ def main() -> None:
 
     src = os.path.abspath(args.src)
     names = sorted(os.listdir(f'{src}/images'))
-    with open(f'{src}/annotations.coco.json') as f:
-        coco = json.load(f)
     bar = {n: scale_bar_px(f'{src}/images/{n}') for n in names}
     missing = [n for n, px in bar.items() if px < 20]
     if missing:
@@ -67,10 +58,10 @@ def main() -> None:
     test = sorted(names[i] for i in perm[: args.test_images])
     train = [names[i] for i in perm[args.test_images:]]
     fewshot = sorted(train[: args.fewshot_images])
-    write_folder(f'{args.out}/all', src, coco, names, nm_per_px, as_is=True)
-    write_folder(f'{args.out}/train-{len(train)}', src, coco, sorted(train), nm_per_px, as_is=False)
-    write_folder(f'{args.out}/test-{len(test)}', src, coco, test, nm_per_px, as_is=False)
-    write_folder(f'{args.out}/fewshot-{len(fewshot)}', src, coco, fewshot, nm_per_px, as_is=False)
+    write_folder(f'{args.out}/all', src, names, nm_per_px)
+    write_folder(f'{args.out}/train-{len(train)}', src, sorted(train), nm_per_px)
+    write_folder(f'{args.out}/test-{len(test)}', src, test, nm_per_px)
+    write_folder(f'{args.out}/fewshot-{len(fewshot)}', src, fewshot, nm_per_px)
     print(json.dumps({'all': len(names), 'train': len(train), 'test': len(test), 'fewshot': len(fewshot),
                       'nm_per_px': sorted(set(round(v, 2) for v in nm_per_px.values()))}))
 

@@ -37,8 +37,10 @@ export function parseCoco(text: string, file: string): ParsedAnnotations {
   for (const c of Array.isArray(doc.categories) ? doc.categories : []) {
     if (c && typeof c === 'object' && 'id' in c) categories.set((c as { id: unknown }).id, String((c as { name?: unknown }).name ?? (c as { id: unknown }).id));
   }
-  const fileNameLines = linesOf(text, '"file_name"');
-  const imageIdLines = linesOf(text, '"image_id"');
+  // A file written on one line (most tools' default) has no line to point at: entries are named by id instead.
+  const oneLine = text.split('\n', 3).length < 3;
+  const fileNameLines = oneLine ? [] : linesOf(text, '"file_name"');
+  const imageIdLines = oneLine ? [] : linesOf(text, '"image_id"');
   const images = new Map<unknown, string>();
   const mentions: Mention[] = [];
   (doc.images as unknown[]).forEach((im, i) => {

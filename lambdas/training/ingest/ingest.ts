@@ -49,6 +49,15 @@ export interface IngestProps {
 /** A problem, and the image it belongs to when it belongs to one (so a split can put it in that image's channel). */
 export interface IngestProblem extends Problem {
   readonly image: string | null;
+  /** What it skips: a whole file, an image, or one annotation. Files first when they are listed: they explain the rest. */
+  readonly kind: 'file' | 'image' | 'object';
+}
+
+/** Images an annotation file (COCO, CSV) names that are not in the dataset folder: said, not counted as bad. */
+export interface MissingImages {
+  readonly file: string;
+  readonly images: string[];
+  readonly objects: number;
 }
 
 export interface IngestedDataset {
@@ -61,11 +70,18 @@ export interface IngestedDataset {
   /** Files that are neither images nor annotations (read-me files, notes): listed, not counted as problems. */
   readonly ignoredFiles: string[];
   readonly annotationFiles: string[];
+  /**
+   * Images that one annotation file for a whole folder (COCO, makesense CSV) names but the folder does not
+   * hold: a held-out or not-yet-copied part of a project. Their boxes are not used; this is said, and not
+   * counted against the bad-annotation limit (an orphan per-image label file is a problem).
+   */
+  readonly missingImages: MissingImages[];
 }
 
 /** Boxes may overshoot the frame by this much (rounding in annotation tools); they are clipped. */
 export const EDGE_TOLERANCE_PX = 1;
 export const DATASET_CONFIG_FILE = 'dataset.json';
+const DATASET_CONFIG_KEYS = ['nm_per_px', 'images', 'classes'];
 /** Files with a fixed meaning at the dataset root that are never annotations. */
 const RESERVED_ROOT_FILES = new Set([DATASET_CONFIG_FILE, 'split.json', TRUTH_FILE, 'problems.json']);
 /** Camera formats inference reads (lambdas/core/readers/) but the trainer cannot. */
@@ -94,7 +110,7 @@ function readDatasetConfig(text: string, problems: IngestProblem[]): DatasetConf
   try {
     doc = JSON.parse(stripBom(text));
   } catch (err) {
-    problems.push({ file: DATASET_CONFIG_FILE, line: null, problem: `unreadable JSON (${(err as Error).message}): its scales and classes are ignored`, image: null });
+    problems.push({ file: DATASET_CONFIG_FILE, line: null, problem: `unreadable JSON (${(err as Error).message}): its scales and classes are ignored`, image: null, kind: 'file' });
     return { images: new Map() };
   }
   const d = (doc ?? {}) as { nm_per_px?: unknown; images?: unknown; classes?: unknown };
@@ -103,13 +119,17 @@ function readDatasetConfig(text: string, problems: IngestProblem[]): DatasetConf
     for (const [file, entry] of Object.entries(d.images as Record<string, { nm_per_px?: unknown }>)) {
       const nm = entry?.nm_per_px;
       if (finite(nm) && nm > 0) images.set(file.replace(/\\/g, '/'), nm);
-      else problems.push({ file: DATASET_CONFIG_FILE, line: null, problem: `images["${file}"].nm_per_px must be a positive number, got ${JSON.stringify(nm)}`, image: null });
+      else problems.push({ file: DATASET_CONFIG_FILE, line: null, problem: `images["${file}"].nm_per_px must be a positive number, got ${JSON.stringify(nm)}`, image: null, kind: 'file' });
     }
   }
   const classes = Array.isArray(d.classes) && d.classes.length > 0 ? d.classes.map(String) : undefined;
   const nmPerPx = finite(d.nm_per_px) && d.nm_per_px > 0 ? d.nm_per_px : undefined;
   if (d.nm_per_px !== undefined && nmPerPx === undefined) {
-    problems.push({ file: DATASET_CONFIG_FILE, line: null, problem: `nm_per_px must be a positive number, got ${JSON.stringify(d.nm_per_px)}`, image: null });
+    problems.push({ file: DATASET_CONFIG_FILE, line: null, problem: `nm_per_px must be a positive number, got ${JSON.stringify(d.nm_per_px)}`, image: null, kind: 'file' });
+  }
+  const unknown = Object.keys(d as object).filter((key) => !DATASET_CONFIG_KEYS.includes(key));
+  if (unknown.length > 0) {
+    problems.push({ file: DATASET_CONFIG_FILE, line: null, problem: `unknown key${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `"${k}"`).join(', ')} (known: ${DATASET_CONFIG_KEYS.join(', ')}): ignored`, image: null, kind: 'file' });
   }
   return { nmPerPx, images, ...(classes && { classes }) };
 }
@@ -242,11 +262,11 @@ export async function ingestDataset(source: DatasetSource, props: IngestProps = 
   const images = files.filter(isImage);
   const annotationFiles: string[] = [];
   const ignoredFiles: string[] = [];
-  const parsed: { file: string; result: ParsedAnnotations }[] = [];
+  const parsed: { file: string; kind: AnnotationKind; result: ParsedAnnotations }[] = [];
   for (const file of files) {
     if (isImage(file)) continue;
     if (UNTRAINABLE_IMAGE.test(file)) {
-      problems.push({ file, line: null, problem: 'DM3/DM4 and MRC images can be analysed but not yet trained on (the trainer reads PNG, JPEG and TIFF): export it as a 16-bit TIFF', image: null });
+      problems.push({ file, line: null, problem: 'DM3/DM4 and MRC images can be analysed but not yet trained on (the trainer reads PNG, JPEG and TIFF): export it as a 16-bit TIFF', image: null, kind: 'image' });
       continue;
     }
     const ext = posix.extname(file).toLowerCase();
@@ -263,12 +283,21 @@ export async function ingestDataset(source: DatasetSource, props: IngestProps = 
       const names = classFile
         ? (await text(classFile)).split(/\r?\n/).map((l) => l.trim()).filter(Boolean)
         : config.classes;
-      parsed.push({ file, result: parseYolo(body, file, names) });
-    } else if (kind === 'coco') parsed.push({ file, result: parseCoco(body, file) });
-    else if (kind === 'voc') parsed.push({ file, result: parseVoc(body, file) });
-    else parsed.push({ file, result: parseMakesenseCsv(body, file) });
+      parsed.push({ file, kind, result: parseYolo(body, file, names) });
+    } else if (kind === 'coco') parsed.push({ file, kind, result: parseCoco(body, file) });
+    else if (kind === 'voc') parsed.push({ file, kind, result: parseVoc(body, file) });
+    else parsed.push({ file, kind, result: parseMakesenseCsv(body, file) });
   }
-  for (const { result } of parsed) for (const p of result.problems) problems.push({ ...p, image: null });
+  for (const { result } of parsed) for (const p of result.problems) problems.push({ ...p, image: null, kind: result.unreadable ? 'file' : 'object' });
+  // One file for a whole folder may name images the folder does not hold (a held-out part of a project).
+  const wholeFolderFiles = new Set(parsed.filter((p) => p.kind === 'coco' || p.kind === 'csv').map((p) => p.file));
+  const missing = new Map<string, { images: Set<string>; objects: number }>();
+  const noteMissing = (file: string, ref: string, objects: number): void => {
+    const entry = missing.get(file) ?? { images: new Set<string>(), objects: 0 };
+    entry.images.add(ref);
+    entry.objects += objects;
+    missing.set(file, entry);
+  };
 
   // Which annotation file labels which image: the first (in path order) that mentions it.
   const resolve = imageResolver(images);
@@ -280,13 +309,14 @@ export async function ingestDataset(source: DatasetSource, props: IngestProps = 
       if (!image) {
         // A mention without objects (an explicit negative) is reported here; otherwise each object is, below.
         if (!refsWithObjects.has(mention.imageRef)) {
-          problems.push({ file, line: mention.line, problem: unresolved(mention.imageRef, ambiguous), image: null });
+          if (!ambiguous && wholeFolderFiles.has(file)) noteMissing(file, mention.imageRef, 0);
+          else problems.push({ file, line: mention.line, problem: unresolved(mention.imageRef, ambiguous), image: null, kind: 'object' });
         }
         continue;
       }
       const current = owner.get(image);
       if (current && current.file !== file) {
-        problems.push({ file, line: mention.line, problem: `${image} is already labelled by ${current.file}; these labels are ignored`, image });
+        problems.push({ file, line: mention.line, problem: `${image} is already labelled by ${current.file}; these labels are ignored`, image, kind: 'image' });
         continue;
       }
       if (!current) owner.set(image, { file, mention, fileScale: result.nmPerPx });
@@ -308,7 +338,7 @@ export async function ingestDataset(source: DatasetSource, props: IngestProps = 
       headers.set(image, { width, height, calibration });
     } catch (err) {
       if (!(err instanceof ImageError)) throw err;
-      problems.push({ file: image, line: null, problem: `unreadable image (${err.code}: ${err.message.slice(image.length + 2)})`, image });
+      problems.push({ file: image, line: null, problem: `unreadable image (${err.code}: ${err.message.slice(image.length + 2)})`, image, kind: 'image' });
     }
   });
 
@@ -318,7 +348,8 @@ export async function ingestDataset(source: DatasetSource, props: IngestProps = 
     for (const object of result.objects) {
       const r = resolve(object.imageRef, object.refDir);
       if (!r.image) {
-        problems.push({ ...object.source, problem: unresolved(object.imageRef, r.ambiguous), image: null });
+        if (!r.ambiguous && wholeFolderFiles.has(file)) noteMissing(file, object.imageRef, 1);
+        else problems.push({ ...object.source, problem: unresolved(object.imageRef, r.ambiguous), image: null, kind: 'object' });
         continue;
       }
       const image = r.image;
@@ -327,7 +358,7 @@ export async function ingestDataset(source: DatasetSource, props: IngestProps = 
       if (!header) continue; // unreadable image: reported once
       const placed = placeBox(object, header.width, header.height, image);
       if ('problem' in placed) {
-        problems.push({ ...object.source, problem: placed.problem, image });
+        problems.push({ ...object.source, problem: placed.problem, image, kind: 'object' });
         continue;
       }
       objectsOf.get(image)!.push({ box: placed.box, class_name: object.className, polygon: placed.polygon, source: object.source });
@@ -341,6 +372,7 @@ export async function ingestDataset(source: DatasetSource, props: IngestProps = 
         line: null,
         problem: 'image without label (no annotation file mentions it; an empty YOLO txt or a COCO image entry marks an image with no vesicles)',
         image,
+        kind: 'image',
       });
     }
   }
@@ -364,12 +396,28 @@ export async function ingestDataset(source: DatasetSource, props: IngestProps = 
     });
   const seen = new Set(truthImages.flatMap((i) => i.objects.map((o) => o.class_name)));
   const classNames = config.classes ? [...config.classes, ...[...seen].filter((c) => !config.classes!.includes(c)).sort()] : [...seen].sort();
-  problems.sort((a, b) => (a.file === b.file ? (a.line ?? 0) - (b.line ?? 0) : a.file < b.file ? -1 : 1));
-  return { images: truthImages, problems, classNames, declaredClasses: config.classes ?? null, ignoredFiles, annotationFiles };
+  // Files first (an unreadable file explains much of what follows), then images, then single annotations.
+  const rank = { file: 0, image: 1, object: 2 } as const;
+  problems.sort((a, b) => rank[a.kind] - rank[b.kind] || (a.file === b.file ? (a.line ?? 0) - (b.line ?? 0) : a.file < b.file ? -1 : 1));
+  // Entries of dataset.json for images the folder does not hold: a typo or a removed image, said.
+  for (const file of config.images.keys()) {
+    if (!images.includes(file) && !images.some((i) => posix.basename(i) === file)) {
+      problems.push({ file: DATASET_CONFIG_FILE, line: null, problem: `images["${file}"]: there is no such image in the dataset`, image: null, kind: 'file' });
+    }
+  }
+  const missingImages = [...missing].map(([file, m]) => ({ file, images: [...m.images].sort(), objects: m.objects }));
+  return { images: truthImages, problems, classNames, declaredClasses: config.classes ?? null, ignoredFiles, annotationFiles, missingImages };
 }
 
 /** The truth document of some of a dataset's images (a channel), with the problems that belong to them. */
-export function truthDocument(dataset: string, channel: string, ingested: IngestedDataset, images: readonly TruthImage[], problems: readonly IngestProblem[]): TruthDocument {
+export function truthDocument(
+  dataset: string,
+  channel: string,
+  ingested: IngestedDataset,
+  images: readonly TruthImage[],
+  problems: readonly IngestProblem[],
+  missingImages: readonly MissingImages[] = ingested.missingImages,
+): TruthDocument {
   return {
     format: TRUTH_FORMAT,
     version: TRUTH_VERSION,
@@ -379,5 +427,6 @@ export function truthDocument(dataset: string, channel: string, ingested: Ingest
     declared_classes: ingested.declaredClasses,
     images: [...images],
     problems: problems.map(({ file, line, problem }) => ({ file, line, problem })),
+    missing_images: [...missingImages],
   };
 }

@@ -36,11 +36,14 @@ export interface ParsedAnnotations {
   readonly objects: RawObject[];
   readonly mentions: Mention[];
   readonly problems: Problem[];
+  /** The file as a whole could not be read (its problems are about the file, not one annotation). */
+  readonly unreadable?: boolean;
   /** A scale the file gives for all its images (COCO `info.nm_per_px`). */
   readonly nmPerPx?: number;
 }
 
-export const emptyParse = (problems: Problem[] = []): ParsedAnnotations => ({ objects: [], mentions: [], problems });
+/** A file that cannot be read at all: no objects, its problems are the file's. */
+export const emptyParse = (problems: Problem[] = []): ParsedAnnotations => ({ objects: [], mentions: [], problems, unreadable: true });
 
 /** 1-based line of the n-th (0-based) occurrence of `needle`: enough to point a person at it. */
 export function lineOfNth(text: string, needle: string, n: number): number | null {

@@ -69,6 +69,11 @@ export const TruthDocumentSchema = z.object({
   images: z.array(TruthImageSchema),
   /** Everything skipped, with file and line. Each problem stands for one skipped item (an object, an image or a file). */
   problems: z.array(ProblemSchema),
+  /**
+   * Images an annotation file for a whole folder (COCO, makesense CSV) names that the dataset does not hold:
+   * their boxes are not used, and not counted as bad (a held-out or not-yet-copied part of a project).
+   */
+  missing_images: z.array(z.object({ file: z.string(), images: z.array(z.string()), objects: z.number().int().nonnegative() })),
 });
 export type TruthDocument = z.infer<typeof TruthDocumentSchema>;
 
