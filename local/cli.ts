@@ -55,9 +55,14 @@ export function buildProgram(): Command {
     .option('--out <dir>', 'where to copy the results (default: exodetect-results/<batch-id>)')
     .option('--batch <id>', 'batch id (default: folder name and time)')
     .option('--replace', 'replace an earlier batch with the same --batch id (its images and results) and the results in --out')
+    .option('--tolerate-failed <percent>', 'the batch fails when more than this share of its images fail (default 10, as deployed)', (raw: string) => {
+      const value = Number(raw);
+      if (!Number.isInteger(value) || value < 0 || value > 100) throw new InvalidArgumentError(`--tolerate-failed must be a whole percentage 0-100, got "${raw}"`);
+      return value;
+    })
     .option('--data-dir <dir>', 'local S3 folder', DEFAULT_DATA_DIR)
     .option('--port <n>', 'local S3 port on 127.0.0.1 (0: any free port)', port, 0)
-    .action(async (imagesDir: string, opts: ManifestFlags & { model?: string; out?: string; batch?: string; replace?: boolean; dataDir: string; port: number }) => {
+    .action(async (imagesDir: string, opts: ManifestFlags & { model?: string; out?: string; batch?: string; replace?: boolean; tolerateFailed?: number; dataDir: string; port: number }) => {
       const { manifest, file } = await batchManifest(imagesDir, opts);
       if (file) process.stderr.write(`Batch manifest: ${file}${Object.keys(manifest).length ? ` (${Object.keys(manifest).join(', ')})` : ''}\n`);
       const result = await runBatchLocally({
@@ -67,6 +72,7 @@ export function buildProgram(): Command {
         outDir: opts.out,
         batchId: opts.batch,
         replace: Boolean(opts.replace),
+        toleratedFailurePercentage: opts.tolerateFailed,
         dataDir: opts.dataDir,
         port: opts.port,
       });

@@ -54,6 +54,8 @@ export interface RunBatchOptions {
    * results in `outDir`. Default false: both refuse, naming this option, so two runs never mix.
    */
   readonly replace?: boolean;
+  /** Most failed images, in percent of the batch, before the batch fails. Default 10 (the stack's default). */
+  readonly toleratedFailurePercentage?: number;
   /** Progress bars. Default: true. */
   readonly progress?: boolean;
   readonly workflowProps?: Partial<LocalWorkflowProps>;
@@ -194,6 +196,10 @@ export async function runBatchLocally(options: RunBatchOptions): Promise<RunBatc
   if (options.nmPerPx !== undefined && !(options.nmPerPx > 0 && options.nmPerPx <= 1000)) {
     throw new InputError(`--nm-per-px must be a number in (0, 1000], got ${options.nmPerPx}`);
   }
+  const tolerated = options.toleratedFailurePercentage;
+  if (tolerated !== undefined && !(Number.isInteger(tolerated) && tolerated >= 0 && tolerated <= 100)) {
+    throw new InputError(`--tolerate-failed must be a whole percentage 0-100, got ${tolerated}`);
+  }
   const model = await chooseModel(options.model);
   const outDir = path.resolve(options.outDir ?? path.join(DEFAULT_RESULTS_DIR, batchId));
   const replace = options.replace ?? false;
@@ -203,6 +209,9 @@ export async function runBatchLocally(options: RunBatchOptions): Promise<RunBatc
     // Failed images are printed at the end, grouped by reason: per-image warnings would only repeat them.
     logLevel: 'ERROR',
     ...options.workflowProps,
+    ...(options.toleratedFailurePercentage !== undefined && {
+      settings: { ...options.workflowProps?.settings, ToleratedFailurePercentage: String(options.toleratedFailurePercentage) },
+    }),
   });
   try {
     // The batch id first: a re-used id is what a second run into its default folder usually means.

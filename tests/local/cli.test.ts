@@ -167,5 +167,14 @@ describe('exodetect run: ids and folders never mix', () => {
     expect(lines).toContain('Failed images by reason: 1 EMPTY_FILE, 1 NOT_AN_IMAGE');
     expect(lines.some((l) => /^ {2}empty\.png: EMPTY_FILE: /.test(l))).toBe(true);
     expect(lines.some((l) => /FAILED: TooManyImagesFailed: 2 of 3 images failed \(66\.7%\), above the tolerated 10%/.test(l))).toBe(true);
+
+    // A user who accepts that share says so; the failures are still listed.
+    const tolerant = await promisify(execFile)(
+      process.execPath,
+      [path.join(REPO, 'bin', 'exodetect.js'), 'run', images, '--model', path.join(dir, 'detector.onnx'), '--nm-per-px', '1', '--data-dir', path.join(dir, 's3-cli'), '--out', path.join(dir, 'tolerant-out'), '--tolerate-failed', '70'],
+      { cwd: dir },
+    );
+    expect(tolerant.stdout).toContain('Failed images by reason: 1 EMPTY_FILE, 1 NOT_AN_IMAGE');
+    expect(tolerant.stdout).not.toContain('FAILED');
   }, 60_000);
 });
