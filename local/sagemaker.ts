@@ -14,7 +14,8 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { listAllKeys, parseS3Uri, type S3Location } from '../lambdas/shared/s3-objects.js';
 import { LOCAL_ACCOUNT, LOCAL_REGION, type JsonObject, type JsonValue } from './stepfunctions/definition.js';
 import { StatesError } from './stepfunctions/errors.js';
 import type { ServiceIntegration } from './stepfunctions/runner.js';
@@ -38,15 +39,13 @@ export interface LocalSageMakerProps {
   readonly events?: EventEmitter;
 }
 
-interface S3Location {
-  readonly bucket: string;
-  readonly key: string;
-}
-
-export function parseS3Uri(uri: string): S3Location {
-  const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(uri);
-  if (!m?.[1]) throw new StatesError('SageMaker.AmazonSageMakerException', `ValidationException: "${uri}" is not an s3:// URI`);
-  return { bucket: m[1], key: m[2] ?? '' };
+/** An S3 URI of the job's parameters; a bad one fails as CreateTrainingJob's validation does. */
+function jobS3Uri(uri: string): S3Location {
+  try {
+    return parseS3Uri(uri);
+  } catch {
+    throw new StatesError('SageMaker.AmazonSageMakerException', `ValidationException: "${uri}" is not an s3:// URI`);
+  }
 }
 
 export interface Channel {
@@ -87,16 +86,6 @@ async function download(s3: S3Client, from: S3Location, to: string): Promise<voi
   await pipeline(object.Body as Readable, createWriteStream(to));
 }
 
-async function listKeys(s3: S3Client, bucket: string, prefix: string): Promise<string[]> {
-  const keys: string[] = [];
-  let token: string | undefined;
-  do {
-    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
-    for (const o of page.Contents ?? []) if (o.Key && !o.Key.endsWith('/')) keys.push(o.Key);
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
-  return keys;
-}
 
 /** Relative paths must stay inside the channel folder. */
 function safeJoin(root: string, relative: string): string {
@@ -109,10 +98,10 @@ function safeJoin(root: string, relative: string): string {
 export async function downloadChannel(s3: S3Client, channel: Channel, dir: string): Promise<number> {
   const source = channel.DataSource?.S3DataSource;
   if (!source) throw new StatesError('SageMaker.AmazonSageMakerException', `ValidationException: channel ${channel.ChannelName} has no S3DataSource`);
-  const location = parseS3Uri(source.S3Uri);
+  const location = jobS3Uri(source.S3Uri);
   let files: { from: S3Location; relative: string }[];
   if (source.S3DataType === 'S3Prefix') {
-    const keys = await listKeys(s3, location.bucket, location.key);
+    const keys = await listAllKeys(s3, location.bucket, location.key);
     // A prefix that is not a "folder" keeps the part after the last slash of the prefix, as SageMaker does.
     const base = location.key.endsWith('/') || location.key === '' ? location.key : location.key.slice(0, location.key.lastIndexOf('/') + 1);
     files = keys.map((key) => ({ from: { bucket: location.bucket, key }, relative: key.slice(base.length) }));
@@ -123,7 +112,7 @@ export async function downloadChannel(s3: S3Client, channel: Channel, dir: strin
     if (!head || typeof head.prefix !== 'string') {
       throw new StatesError('SageMaker.AmazonSageMakerException', `ValidationException: manifest ${source.S3Uri} must start with {"prefix": "s3://..."}`);
     }
-    const prefix = parseS3Uri(head.prefix);
+    const prefix = jobS3Uri(head.prefix);
     files = entries.map((relative) => ({ from: { bucket: prefix.bucket, key: `${prefix.key}${relative}` }, relative }));
   } else {
     throw new StatesError('SageMaker.AmazonSageMakerException', `ValidationException: S3DataType ${source.S3DataType} is not supported locally`);
@@ -226,9 +215,9 @@ export function localTrainingJobIntegration(props: LocalSageMakerProps): Service
       );
       await writeFile(path.join(configDir, 'resourceconfig.json'), JSON.stringify({ current_host: 'algo-1', hosts: ['algo-1'] }));
       for (const sub of ['model', 'output', 'checkpoints']) await mkdir(path.join(base, sub), { recursive: true });
-      const checkpoint = job.CheckpointConfig?.S3Uri ? parseS3Uri(job.CheckpointConfig.S3Uri) : undefined;
+      const checkpoint = job.CheckpointConfig?.S3Uri ? jobS3Uri(job.CheckpointConfig.S3Uri) : undefined;
       if (checkpoint) {
-        for (const key of await listKeys(props.s3, checkpoint.bucket, checkpoint.key)) {
+        for (const key of await listAllKeys(props.s3, checkpoint.bucket, checkpoint.key)) {
           await download(props.s3, { bucket: checkpoint.bucket, key }, safeJoin(path.join(base, 'checkpoints'), key.slice(checkpoint.key.replace(/\/?$/, '/').length)));
         }
       }
@@ -272,7 +261,7 @@ export function localTrainingJobIntegration(props: LocalSageMakerProps): Service
         throw new StatesError('States.TaskFailed', JSON.stringify(describe(status, { FailureReason: reason })));
       }
 
-      const output = parseS3Uri(job.OutputDataConfig.S3OutputPath);
+      const output = jobS3Uri(job.OutputDataConfig.S3OutputPath);
       const artifactKey = `${output.key.replace(/\/?$/, '/').replace(/^\/$/, '')}${job.TrainingJobName}/output/model.tar.gz`;
       const archive = path.join(base, 'model.tar.gz');
       await tarGz(path.join(base, 'model'), archive);

@@ -12,7 +12,8 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
-import { DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectsCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { listAllKeys, listAllObjects } from '../lambdas/shared/s3-objects.js';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { BatchManifest } from '../lambdas/core/contracts.js';
 import { BATCH_ID_PATTERN, batchImagesPrefix, batchManifestKey } from '../lambdas/core/keys.js';
@@ -273,14 +274,7 @@ export class LocalWorkflow {
   }
 
   async listKeys(prefix: string): Promise<string[]> {
-    const keys: string[] = [];
-    let token: string | undefined;
-    do {
-      const page = await this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }));
-      for (const o of page.Contents ?? []) if (o.Key) keys.push(o.Key);
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
-    return keys;
+    return listAllKeys(this.s3, this.bucket, prefix);
   }
 
   /**
@@ -289,13 +283,7 @@ export class LocalWorkflow {
    */
   async syncDirectory(dir: string, prefix: string): Promise<SyncReport> {
     const { files, skipped } = await walkFolder(dir);
-    const remote = new Map<string, { size: number; etag: string }>();
-    let token: string | undefined;
-    do {
-      const page = await this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }));
-      for (const o of page.Contents ?? []) if (o.Key) remote.set(o.Key, { size: o.Size ?? -1, etag: (o.ETag ?? '').replaceAll('"', '') });
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
+    const remote = new Map((await listAllObjects(this.s3, this.bucket, prefix)).map((o) => [o.key, o]));
     const report: SyncReport = { added: [], changed: [], removed: [], unchanged: 0, skipped };
     const wanted = new Set<string>();
     for (const file of files) {

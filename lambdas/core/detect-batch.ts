@@ -16,6 +16,7 @@ import {
   type DetectOutput,
   type ImageErrorRecord,
 } from './contracts.js';
+import { isNotFound } from '../shared/s3-objects.js';
 import { mapWithConcurrency } from './concurrency.js';
 import { ConfigError, ImageError } from './errors.js';
 import { imageResultKey, overlayKey, previewKey } from './keys.js';
@@ -77,10 +78,6 @@ export function validateDetectEvent(event: DetectEvent): void {
   }
 }
 
-function httpStatus(err: unknown): number | undefined {
-  return (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
-}
-
 async function fetchImage(s3: S3Client, bucket: string, item: BatchItem, maxBytes: number): Promise<Uint8Array> {
   if (item.Size !== undefined && item.Size > maxBytes) {
     throw new ImageError(item.Key, 'TOO_LARGE', `file is ${item.Size} bytes, above the limit of ${maxBytes}`);
@@ -90,7 +87,7 @@ async function fetchImage(s3: S3Client, bucket: string, item: BatchItem, maxByte
     object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: item.Key }));
   } catch (err) {
     // Gone since it was listed: that image's problem. Anything else (403, network) is the invocation's.
-    if ((err as Error)?.name === 'NoSuchKey' || httpStatus(err) === 404) {
+    if (isNotFound(err)) {
       throw new ImageError(item.Key, 'UNREADABLE', 'object no longer exists in S3', { cause: err });
     }
     throw err;

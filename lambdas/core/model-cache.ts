@@ -4,6 +4,7 @@
  * replaced object). Concurrent callers share the same load.
  */
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { isNotFound } from '../shared/s3-objects.js';
 import { ModelError } from './errors.js';
 import { loadModel, type LoadedModel, type LoadModelProps } from './model.js';
 
@@ -15,11 +16,6 @@ export interface ModelCacheProps {
   readonly loadProps?: Omit<LoadModelProps, 'key'>;
   /** Injectable for tests. Default loadModel. */
   readonly loader?: ModelLoader;
-}
-
-function isNotFound(err: unknown): boolean {
-  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-  return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || e?.$metadata?.httpStatusCode === 404;
 }
 
 export class ModelCache {

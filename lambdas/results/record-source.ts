@@ -6,7 +6,8 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
-import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { listObjects } from '../shared/s3-objects.js';
 import type { ImageRecord } from '../core/contracts.js';
 import { resultsPrefix } from '../core/keys.js';
 import { parseImageRecord, ResultDocumentError } from './image-record.js';
@@ -19,12 +20,7 @@ export type RecordEntry =
 
 /** All keys under a prefix, page by page (ListObjectsV2 returns them in UTF-8 binary order). */
 export async function* listKeys(s3: S3Client, bucket: string, prefix: string): AsyncGenerator<string> {
-  let token: string | undefined;
-  do {
-    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
-    for (const object of page.Contents ?? []) if (object.Key) yield object.Key;
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
+  for await (const object of listObjects(s3, bucket, prefix)) yield object.key;
 }
 
 /**

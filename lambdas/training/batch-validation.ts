@@ -19,7 +19,7 @@ import {
 } from '../core/keys.js';
 import { readChampion } from './champion.js';
 import { EventShapeError } from './errors.js';
-import { getObjectText, listAllObjects, objectExists } from './s3-objects.js';
+import { getObjectText, listAllObjects, objectExists } from '../shared/s3-objects.js';
 
 export interface ValidateBatchInput {
   readonly bucket: string;

@@ -6,7 +6,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { CHAMPION_KEY } from '../core/keys.js';
 import { ChampionRecordError } from './errors.js';
-import { getObjectText, putJson } from './s3-objects.js';
+import { getObjectText, putJson } from '../shared/s3-objects.js';
 
 /** The validation (or test) block of metrics.json; only the fields promotion and messages use are required. */
 export const EvaluationSchema = z

@@ -9,7 +9,7 @@ import { PREFIX } from '../core/keys.js';
 import { readChampion } from './champion.js';
 import { isAnnotationFile, isImage } from './dataset-files.js';
 import { DatasetError } from './errors.js';
-import { listAllObjects, type ListedObject } from './s3-objects.js';
+import { listAllObjects, type ListedObject } from '../shared/s3-objects.js';
 
 export const DATASET_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 

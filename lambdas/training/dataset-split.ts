@@ -26,7 +26,8 @@ import { s3DatasetSource } from './ingest/s3-source.js';
 import { formatProblem, TRUTH_FILE } from './ingest/truth.js';
 import { DatasetError } from './errors.js';
 import { readChampion } from './champion.js';
-import { copySource, mapWithConcurrency, objectExists, putJson } from './s3-objects.js';
+import { mapWithConcurrency } from '../core/concurrency.js';
+import { copySource, objectExists, putJson } from '../shared/s3-objects.js';
 
 export type Channel = 'train' | 'validation' | 'test';
 /** The extra channel with the weights to fine-tune from (request.initFrom). */

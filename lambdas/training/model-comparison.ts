@@ -11,7 +11,7 @@ import { PREFIX } from '../core/keys.js';
 import { loadModel, type LoadedModel } from '../core/model.js';
 import { TRUTH_FILE } from './ingest/truth.js';
 import type { CompareModels } from './promotion.js';
-import { getObjectBytes, getObjectText } from './s3-objects.js';
+import { getObjectBytes, getObjectText } from '../shared/s3-objects.js';
 import { parseTruthDocument, scoreModelsOnTruth } from './truth-scoring.js';
 
 export interface ComparerProps {

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { PREFIX, modelCardKey, modelKey, modelMetricsKey } from '../core/keys.js';
 import { EvaluationSchema, type Evaluation } from './champion.js';
 import { ModelArtifactError } from './errors.js';
-import { getObjectBytes, parseS3Uri, putJson } from './s3-objects.js';
+import { getObjectBytes, parseS3Uri, putJson } from '../shared/s3-objects.js';
 import { readTarGz, type TarEntry } from './tar.js';
 
 export const MetricsSchema = z
@@ -116,6 +116,7 @@ export async function registerModel(s3: S3Client, input: RegisterModelInput, pro
   } catch (error) {
     throw new ModelArtifactError((error as Error).message);
   }
+  if (artifact.key === '') throw new ModelArtifactError(`"${input.modelArtifacts}" names a bucket, not the model archive`);
   const archive = await getObjectBytes(s3, artifact.bucket, artifact.key);
   if (archive === undefined) throw new ModelArtifactError(`${input.modelArtifacts}: not found`);
   if (archive.length > maxArchiveBytes) {

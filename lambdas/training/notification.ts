@@ -6,7 +6,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { batchIdFromManifestKey, PREFIX, resultsPrefix } from '../core/keys.js';
 import { EventShapeError } from './errors.js';
-import { putJson } from './s3-objects.js';
+import { putJson } from '../shared/s3-objects.js';
 
 export const NOTIFICATION_KINDS = ['batch.succeeded', 'batch.failed', 'model.promoted', 'model.rejected', 'training.failed'] as const;
 export type NotificationKind = (typeof NOTIFICATION_KINDS)[number];

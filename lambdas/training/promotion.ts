@@ -23,7 +23,7 @@ import { z } from 'zod';
 import { readChampion, writeChampion, type ChampionRecord, type Evaluation } from './champion.js';
 import { ChampionRecordError } from './errors.js';
 import { DEFAULT_MODEL_VERSION, modelKey } from '../core/keys.js';
-import { getObjectText, objectExists } from './s3-objects.js';
+import { getObjectText, objectExists } from '../shared/s3-objects.js';
 import { parseMetrics, type RegisteredModel } from './model-registration.js';
 
 export interface PromotionDecision {

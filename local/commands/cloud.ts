@@ -8,11 +8,12 @@ import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { DescribeExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import type { BatchManifest } from '../../lambdas/core/contracts.js';
 import { inferenceExecutionName } from '../../lambdas/core/events.js';
 import { BATCH_ID_PATTERN, RESULT_FILES, batchImagesPrefix, batchManifestKey, resultsPrefix } from '../../lambdas/core/keys.js';
+import { getJson, isNotFound, listAllKeys, listObjects } from '../../lambdas/shared/s3-objects.js';
 import { InputError } from '../errors.js';
 import { findImages } from '../workflow.js';
 import { resumableUpload } from './resumable-upload.js';
@@ -73,8 +74,8 @@ export async function uploadBatch(props: UploadBatchProps): Promise<UploadBatchR
   for (const [i, file] of images.entries()) {
     const key = `${batchImagesPrefix(props.batchId)}${path.relative(props.imagesDir, file).split(path.sep).join('/')}`;
     const size = (await stat(file)).size;
-    const existing = await s3.send(new HeadObjectCommand({ Bucket: settings.bucket, Key: key })).catch((err: { name?: string; $metadata?: { httpStatusCode?: number } }) => {
-      if (err.name === 'NotFound' || err.$metadata?.httpStatusCode === 404) return undefined;
+    const existing = await s3.send(new HeadObjectCommand({ Bucket: settings.bucket, Key: key })).catch((err: unknown) => {
+      if (isNotFound(err)) return undefined;
       throw err;
     });
     if (existing?.ContentLength === size) {
@@ -111,23 +112,8 @@ export interface BatchStatus {
 
 async function countKeys(s3: S3Client, bucket: string, prefix: string): Promise<number> {
   let n = 0;
-  let token: string | undefined;
-  do {
-    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
-    n += page.KeyCount ?? page.Contents?.length ?? 0;
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
+  for await (const _ of listObjects(s3, bucket, prefix)) n++;
   return n;
-}
-
-async function getJsonOrUndefined(s3: S3Client, bucket: string, key: string): Promise<unknown> {
-  try {
-    const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-    return JSON.parse(await object.Body!.transformToString());
-  } catch (err) {
-    if ((err as { name?: string }).name === 'NoSuchKey' || (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return undefined;
-    throw err;
-  }
 }
 
 /** The execution for the current batch.json version (the name start-inference gives it), and result counts. */
@@ -140,15 +126,13 @@ export async function batchStatus(props: { s3: S3Client; sfn: SFNClient; setting
   try {
     head = await s3.send(new HeadObjectCommand({ Bucket: settings.bucket, Key: batchManifestKey(batchId) }));
   } catch (err) {
-    if ((err as { name?: string }).name === 'NotFound' || (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) {
-      return { batchId, status: 'NOT_SUBMITTED', images, results };
-    }
+    if (isNotFound(err)) return { batchId, status: 'NOT_SUBMITTED', images, results };
     throw err;
   }
   const version = head.VersionId && head.VersionId !== 'null' ? head.VersionId : (head.ETag ?? '');
   const executionName = inferenceExecutionName(batchId, version);
-  const summary = await getJsonOrUndefined(s3, settings.bucket, `${resultsPrefix(batchId)}${RESULT_FILES.summary}`);
-  const failure = await getJsonOrUndefined(s3, settings.bucket, `${resultsPrefix(batchId)}failure.json`);
+  const summary = await getJson(s3, settings.bucket, `${resultsPrefix(batchId)}${RESULT_FILES.summary}`);
+  const failure = await getJson(s3, settings.bucket, `${resultsPrefix(batchId)}failure.json`);
   if (!settings.inferenceStateMachineArn) {
     return { batchId, status: summary ? 'SUCCEEDED' : failure ? 'FAILED' : 'UNKNOWN', executionName, images, results, summary, failure };
   }
@@ -172,13 +156,7 @@ export async function downloadResults(props: {
 }): Promise<number> {
   checkBatchId(props.batchId);
   const prefix = resultsPrefix(props.batchId);
-  const keys: string[] = [];
-  let token: string | undefined;
-  do {
-    const page = await props.s3.send(new ListObjectsV2Command({ Bucket: props.settings.bucket, Prefix: prefix, ContinuationToken: token }));
-    for (const o of page.Contents ?? []) if (o.Key) keys.push(o.Key);
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
+  const keys = await listAllKeys(props.s3, props.settings.bucket, prefix);
   if (keys.length === 0) throw new InputError(`no results for batch ${props.batchId} under s3://${props.settings.bucket}/${prefix} (yet)`);
   for (const [i, key] of keys.entries()) {
     const relative = key.slice(prefix.length);

@@ -16,7 +16,8 @@ import { CopyObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/cli
 import { Upload } from '@aws-sdk/lib-storage';
 import { BATCH_ID_PATTERN, PREFIX, batchImagesPrefix } from '../../lambdas/core/keys.js';
 import { parseCocoDataset } from '../../lambdas/results/annotation-import.js';
-import { copySource, mapWithConcurrency, objectExists } from '../../lambdas/training/s3-objects.js';
+import { mapWithConcurrency } from '../../lambdas/core/concurrency.js';
+import { copySource, objectExists } from '../../lambdas/shared/s3-objects.js';
 import { InputError } from '../errors.js';
 import { checkDatasetName } from './dataset-name.js';
 

@@ -19,7 +19,7 @@ import { SCORE_FLOOR, scoreModelsOnTruth } from '../../lambdas/training/truth-sc
 import { InputError } from '../errors.js';
 import { progressBar } from '../progress.js';
 import { createS3Client } from '../../lambdas/core/s3.js';
-import { getObjectBytes, getObjectText } from '../../lambdas/training/s3-objects.js';
+import { getObjectBytes, getObjectText } from '../../lambdas/shared/s3-objects.js';
 import { startLocalS3Server } from '../s3-server.js';
 import { LOCAL_BUCKET } from '../workflow.js';
 import { folderDatasetSource } from '../files.js';

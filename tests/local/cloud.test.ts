@@ -88,8 +88,9 @@ describe('exodetect upload', () => {
 
 describe('exodetect status', () => {
   it('finds the execution named after the batch.json version, with result counts', async () => {
-    s3Mock.on(ListObjectsV2Command, { Prefix: 'batches/b1/images/' }).resolves({ KeyCount: 3, Contents: [{}, {}, {}] });
-    s3Mock.on(ListObjectsV2Command, { Prefix: 'results/b1/images/' }).resolves({ KeyCount: 2, Contents: [{}, {}] });
+    const keys = (prefix: string, names: string[]) => ({ KeyCount: names.length, Contents: names.map((n) => ({ Key: `${prefix}${n}` })) });
+    s3Mock.on(ListObjectsV2Command, { Prefix: 'batches/b1/images/' }).resolves(keys('batches/b1/images/', ['a.png', 'b.png', 'c.png']));
+    s3Mock.on(ListObjectsV2Command, { Prefix: 'results/b1/images/' }).resolves(keys('results/b1/images/', ['a.png.json', 'b.png.json']));
     s3Mock.on(HeadObjectCommand, { Key: 'batches/b1/batch.json' }).resolves({ ETag: '"0123abcd"' });
     s3Mock.on(GetObjectCommand).rejects(Object.assign(new Error('NoSuchKey'), { name: 'NoSuchKey' }));
     sfnMock.on(DescribeExecutionCommand).resolves({ status: 'RUNNING' });

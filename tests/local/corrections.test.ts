@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createS3Client } from '../../lambdas/core/s3.js';
-import { listAllObjects } from '../../lambdas/training/s3-objects.js';
+import { listAllObjects } from '../../lambdas/shared/s3-objects.js';
 import { readReviewedAnnotations, stageCorrections } from '../../local/commands/corrections.js';
 import { startLocalS3Server, type LocalS3Server } from '../../local/s3-server.js';
 

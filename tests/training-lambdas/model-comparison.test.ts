@@ -8,7 +8,7 @@ import { readFile, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { objectExists } from '../../lambdas/training/s3-objects.js';
+import { objectExists } from '../../lambdas/shared/s3-objects.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MODEL_FORMAT_NAME, MODEL_METADATA_KEYS } from '../../lambdas/core/contracts.js';
 import { createS3Client } from '../../lambdas/core/s3.js';

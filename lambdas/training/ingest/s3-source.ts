@@ -1,6 +1,6 @@
 /** A dataset under an S3 prefix (datasets/<name>/) as an ingestion source. */
 import type { S3Client } from '@aws-sdk/client-s3';
-import { getObjectBytes, listAllObjects } from '../s3-objects.js';
+import { getObjectBytes, listAllObjects } from '../../shared/s3-objects.js';
 import type { DatasetSource } from './ingest.js';
 
 export function s3DatasetSource(s3: S3Client, bucket: string, prefix: string): DatasetSource {
