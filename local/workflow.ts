@@ -17,7 +17,7 @@ import { listAllKeys, listAllObjects } from '../lambdas/shared/s3-objects.js';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { BatchManifest } from '../lambdas/core/contracts.js';
 import { BATCH_ID_PATTERN, batchImagesPrefix, batchManifestKey } from '../lambdas/core/keys.js';
-import { SCIENTIFIC_EXTENSIONS } from '../lambdas/core/readers/index.js';
+import { isMicrograph, MICROGRAPH_EXTENSIONS } from '../lambdas/shared/image-files.js';
 import { stopTesseract } from '../lambdas/core/scale-bar/ocr.js';
 import { createS3Client } from '../lambdas/core/s3.js';
 import { BatchManifestBridge } from './eventbridge.js';
@@ -32,7 +32,7 @@ import { walkFolder, type SkippedPath } from './files.js';
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const LOCAL_BUCKET = 'exodetect-data';
 /** Extensions uploaded as micrographs; the detect function checks the bytes themselves. */
-export const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.tif', '.tiff', ...SCIENTIFIC_EXTENSIONS]);
+
 
 /** Local values of the ASL substitutions (statemachines/README.md). Strings, as CloudFormation passes them. */
 export interface LocalSettings {
@@ -358,14 +358,14 @@ export interface ImageListing {
 /** The micrographs in a folder (recursively, following links) and what was skipped; clear errors for a missing folder or one without images. */
 export async function listImages(dir: string): Promise<ImageListing> {
   const { files, skipped } = await walkFolder(dir);
-  const images = files.filter((f) => IMAGE_EXTENSIONS.has(path.extname(f).toLowerCase()));
+  const images = files.filter(isMicrograph);
   // batch.json at the top is the batch's manifest, not a stray file.
   const manifest = path.join(dir, 'batch.json');
   const others = files
-    .filter((f) => !IMAGE_EXTENSIONS.has(path.extname(f).toLowerCase()) && path.resolve(f) !== path.resolve(manifest))
-    .map((f) => ({ path: f, reason: `not a micrograph file (${[...IMAGE_EXTENSIONS].join(', ')})` }));
+    .filter((f) => !isMicrograph(f) && path.resolve(f) !== path.resolve(manifest))
+    .map((f) => ({ path: f, reason: `not a micrograph file (${MICROGRAPH_EXTENSIONS.join(', ')})` }));
   if (images.length === 0) {
-    throw new InputError(`no images found in ${dir} (looked for ${[...IMAGE_EXTENSIONS].join(', ')}, in sub-folders too)`);
+    throw new InputError(`no images found in ${dir} (looked for ${MICROGRAPH_EXTENSIONS.join(', ')}, in sub-folders too)`);
   }
   return { images, skipped: [...skipped, ...others] };
 }

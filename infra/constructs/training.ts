@@ -14,7 +14,7 @@ import { Schedule, ScheduleExpression, ScheduleTargetInput } from 'aws-cdk-lib/a
 import { StepFunctionsStartExecution } from 'aws-cdk-lib/aws-scheduler-targets';
 import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { DATASET_NAME_PATTERN } from '../../lambdas/training/dataset-check.js';
+import { ANY, CHAMPION_KEY, DATASET_NAME_PATTERN, modelWeightsKey, PREFIX, trainingRunKeys } from '../../lambdas/core/keys.js';
 import { NATIVE_MODULES } from '../bundle/esbuild-options.js';
 import { fromRoot } from '../paths.js';
 import { PropsError, checkDuration, checkInteger, checkPattern } from '../validation.js';
@@ -22,6 +22,9 @@ import { aslStateMachine } from './asl-state-machine.js';
 import { HandlerFunction } from './handler-function.js';
 import { nagArn } from './nag.js';
 import type { DataStorage } from './storage.js';
+
+/** IAM object patterns of every training run's keys. */
+const anyRun = trainingRunKeys(ANY);
 
 export interface TrainingWorkflowProps {
   readonly storage: DataStorage;
@@ -94,8 +97,8 @@ export class TrainingWorkflow extends Construct {
       logRetention,
     });
     storage.grantObjects(this.checkDatasetFunction, {
-      list: ['datasets/*'],
-      read: ['models/champion.json'],
+      list: [`${PREFIX.datasets}${ANY}`],
+      read: [CHAMPION_KEY],
       reason: 'check-dataset lists the dataset to fingerprint it and reads the champion record.',
     });
 
@@ -111,9 +114,9 @@ export class TrainingWorkflow extends Construct {
       logRetention,
     });
     storage.grantObjects(this.splitDatasetFunction, {
-      list: ['datasets/*'],
-      read: ['datasets/*', 'models/champion.json', 'models/*/model.pt'],
-      write: ['training/*'],
+      list: [`${PREFIX.datasets}${ANY}`],
+      read: [`${PREFIX.datasets}${ANY}`, CHAMPION_KEY, modelWeightsKey(ANY)],
+      write: [`${PREFIX.training}${ANY}`],
       reason: 'split-dataset reads a dataset\'s images and annotations, copies the images into the run\'s channels and writes truth.json and the manifests under training/<runId>/; it checks the weights a run fine-tunes from.',
     });
 
@@ -127,8 +130,8 @@ export class TrainingWorkflow extends Construct {
     });
     // models/*/* is models/<version>/<file>: it cannot reach models/champion.json.
     storage.grantObjects(this.registerModelFunction, {
-      read: ['training/*/output/*'],
-      write: ['models/*/*'],
+      read: [`${anyRun.output}${ANY}`],
+      write: [`${PREFIX.models}${ANY}/${ANY}`],
       reason: 'register-model reads the job\'s model.tar.gz and writes models/<version>/<file>; the pattern excludes models/champion.json.',
     });
 
@@ -143,9 +146,9 @@ export class TrainingWorkflow extends Construct {
       logRetention,
     });
     storage.grantObjects(this.promoteModelFunction, {
-      list: ['training/*'],
-      read: ['models/*', 'training/*/channels/validation/*'],
-      write: ['models/champion.json'],
+      list: [`${PREFIX.training}${ANY}`],
+      read: [`${PREFIX.models}${ANY}`, `${anyRun.channel('validation')}${ANY}`],
+      write: [CHAMPION_KEY],
       reason: 'promote-model scores both models (models/) on the run\'s validation channel and writes only models/champion.json.',
     });
 
@@ -166,9 +169,9 @@ export class TrainingWorkflow extends Construct {
       description: 'exodetect training jobs: read split channels, write model output and checkpoints',
     });
     storage.grantObjects(this.sageMakerRole, {
-      list: ['training/*'],
-      read: ['training/*/manifests/*', 'training/*/channels/*', 'training/*/checkpoints/*', 'models/*/model.pt'],
-      write: ['training/*/output/*', 'training/*/checkpoints/*'],
+      list: [`${PREFIX.training}${ANY}`],
+      read: [`${anyRun.manifests}${ANY}`, `${anyRun.channels}${ANY}`, `${anyRun.checkpoints}${ANY}`, modelWeightsKey(ANY)],
+      write: [`${anyRun.output}${ANY}`, `${anyRun.checkpoints}${ANY}`],
       reason: 'SageMaker reads the run\'s channel files and manifests (and model weights to fine-tune from), and syncs checkpoints and the model output of the run.',
     });
     this.trainingImage?.repository.grantPull(this.sageMakerRole);

@@ -13,7 +13,9 @@
  *     annotations.coco.json, report.html
  *   analytics/detections/batch_id=<batchId>/detections.jsonl   for Athena/Glue
  *   datasets/<name>/...                     annotated training data
- *   training/<runId>/...                    split manifests, checkpoints, job output
+ *   training/<runId>/channels/<channel>/    the channel's images and truth.json
+ *   training/<runId>/manifests/<channel>.manifest, split.json, problems.json, failure.json
+ *   training/<runId>/output/, checkpoints/  the training job's output and checkpoints
  *   models/<version>/model.onnx, metrics.json, card.md
  *   models/champion.json                    the model inference uses
  */
@@ -38,8 +40,29 @@ export const mapResultsPrefix = (batchId: string): string => `${resultsPrefix(ba
 export const analyticsPrefix = (batchId: string): string => `${PREFIX.analytics}batch_id=${batchId}/`;
 export const analyticsKey = (batchId: string): string => `${analyticsPrefix(batchId)}detections.jsonl`;
 export const modelKey = (version: string): string => `${PREFIX.models}${version}/model.onnx`;
+export const modelWeightsKey = (version: string): string => `${PREFIX.models}${version}/model.pt`;
 export const modelMetricsKey = (version: string): string => `${PREFIX.models}${version}/metrics.json`;
 export const modelCardKey = (version: string): string => `${PREFIX.models}${version}/card.md`;
+
+/** One training run's keys (`trainingRunKeys(ANY)` gives the IAM patterns of every run). */
+export function trainingRunKeys(runId: string) {
+  const root = `${PREFIX.training}${runId}/`;
+  return {
+    root,
+    channels: `${root}channels/`,
+    channel: (channel: string): string => `${root}channels/${channel}/`,
+    manifest: (channel: string): string => `${root}manifests/${channel}.manifest`,
+    manifests: `${root}manifests/`,
+    split: `${root}split.json`,
+    problems: `${root}problems.json`,
+    failure: `${root}failure.json`,
+    output: `${root}output/`,
+    checkpoints: `${root}checkpoints/`,
+  };
+}
+
+/** Put for an id in a key helper to get an IAM object pattern, e.g. `${trainingRunKeys(ANY).output}${ANY}` = training/*\/output/*. */
+export const ANY = '*';
 
 /** The image's path below `batches/<batchId>/images/` (sub-folders are kept). */
 export function imageRelativePath(batchId: string, imageKey: string): string {
@@ -70,6 +93,9 @@ export function batchIdFromManifestKey(key: string): string | undefined {
   const m = /^batches\/([^/]+)\/batch\.json$/.exec(key);
   return m?.[1];
 }
+
+/** Dataset names become S3 prefixes under datasets/ (and part of training run records). */
+export const DATASET_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 /** Batch ids become S3 prefixes and execution names: keep them to a safe alphabet. */
 export const BATCH_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$/;

@@ -5,13 +5,12 @@
 import { createHash } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import { PREFIX } from '../core/keys.js';
+import { DATASET_NAME_PATTERN, PREFIX } from '../core/keys.js';
 import { readChampion } from './champion.js';
 import { isAnnotationFile, isImage } from './dataset-files.js';
 import { DatasetError } from './errors.js';
 import { listAllObjects, type ListedObject } from '../shared/s3-objects.js';
 
-export const DATASET_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 /** The training state machine's input (statemachines/README.md). */
 export const TrainingRequestSchema = z

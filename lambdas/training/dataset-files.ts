@@ -3,8 +3,8 @@
  * which annotation file belongs to which image. Pure: works on key lists.
  */
 import { posix } from 'node:path';
+import { isTrainableImage } from '../shared/image-files.js';
 
-export const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.tif', '.tiff']);
 /** YOLO txt, COCO json, Pascal VOC xml, makesense csv. */
 export const ANNOTATION_EXTENSIONS = new Set(['.txt', '.json', '.xml', '.csv']);
 /** Files with a fixed meaning that are not annotations. */
@@ -13,7 +13,8 @@ export const DATASET_CONFIG_FILES = new Set(['dataset.json', 'split.json']);
 const extension = (path: string): string => posix.extname(path).toLowerCase();
 const stem = (path: string): string => posix.basename(path, posix.extname(path));
 
-export const isImage = (path: string): boolean => IMAGE_EXTENSIONS.has(extension(path));
+/** An image a training dataset can hold (lambdas/shared/image-files.ts). */
+export const isImage = isTrainableImage;
 
 export function isAnnotationFile(path: string): boolean {
   const base = posix.basename(path);

@@ -17,7 +17,7 @@
  */
 import { createHash } from 'node:crypto';
 import { CopyObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { PREFIX } from '../core/keys.js';
+import { modelWeightsKey, trainingRunKeys } from '../core/keys.js';
 import { ConfigError } from '../core/errors.js';
 import { parseTrainingRequest, type TrainingRequest } from './dataset-check.js';
 import { groupOf } from './dataset-files.js';
@@ -104,7 +104,7 @@ export async function resolveInitFrom(s3: S3Client, bucket: string, initFrom: st
     if (!champion) throw new DatasetError('initFrom "champion": there is no models/champion.json yet; use "default" or omit initFrom');
     version = champion.version;
   }
-  const key = `${PREFIX.models}${version}/model.pt`;
+  const key = modelWeightsKey(version);
   if (!(await objectExists(s3, bucket, key))) {
     throw new DatasetError(`initFrom "${initFrom}": s3://${bucket}/${key} does not exist (models registered before weights were kept have none)`);
   }
@@ -204,8 +204,8 @@ export async function splitDataset(s3: S3Client, input: SplitDatasetInput, props
   const channelOfImage = new Map(images.map((i) => [i, channelOfGroup.get(groupOf(i, by))!]));
   const channels: Channel[] = testFraction > 0 ? ['train', 'validation', 'test'] : ['train', 'validation'];
 
-  const runPrefix = `${PREFIX.training}${runId}/`;
-  const channelPrefix = (c: Channel) => `${runPrefix}channels/${c}/`;
+  const run = trainingRunKeys(runId);
+  const channelPrefix = (c: Channel) => run.channel(c);
   // A channel holds its images (server-side copies: a snapshot that later edits to datasets/ do not touch) and truth.json.
   const copies = images.map((file) => ({ from: `${datasetPrefix}${file}`, to: `${channelPrefix(channelOfImage.get(file)!)}${file}` }));
   await mapWithConcurrency(copies, config.copyConcurrency, (copy) =>
@@ -223,7 +223,7 @@ export async function splitDataset(s3: S3Client, input: SplitDatasetInput, props
     const problems = problemsOf(c);
     // Images the annotation files name but the dataset lacks are said once, with the training channel.
     await putJson(s3, bucket, `${channelPrefix(c)}${TRUTH_FILE}`, truthDocument(input.dataset, c, ingested, channelImages, problems, c === 'train' ? ingested.missingImages : []));
-    const manifestKey = `${runPrefix}manifests/${c}.manifest`;
+    const manifestKey = run.manifest(c);
     const manifest = [{ prefix: `s3://${bucket}/${channelPrefix(c)}` }, ...splitImages[c]!, TRUTH_FILE];
     await s3.send(
       new PutObjectCommand({ Bucket: bucket, Key: manifestKey, Body: JSON.stringify(manifest), ContentType: 'application/json' }),
@@ -241,7 +241,7 @@ export async function splitDataset(s3: S3Client, input: SplitDatasetInput, props
       problems: problems.length,
     };
   }
-  const problemsKey = `${runPrefix}problems.json`;
+  const problemsKey = run.problems;
   await putJson(s3, bucket, problemsKey, {
     dataset: input.dataset,
     run_id: runId,
@@ -256,8 +256,9 @@ export async function splitDataset(s3: S3Client, input: SplitDatasetInput, props
   hyperparameters.model_version ??= runId;
   if (initVersion !== null) {
     // A manifest rather than an S3Prefix: a prefix naming one key would also match model.pt.bak and the like.
-    const manifestKey = `${runPrefix}manifests/${INIT_CHANNEL}.manifest`;
-    const manifest = [{ prefix: `s3://${bucket}/${PREFIX.models}${initVersion}/` }, 'model.pt'];
+    const manifestKey = run.manifest(INIT_CHANNEL);
+    const weights = modelWeightsKey(initVersion);
+    const manifest = [{ prefix: `s3://${bucket}/${weights.slice(0, weights.lastIndexOf('/') + 1)}` }, weights.slice(weights.lastIndexOf('/') + 1)];
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: manifestKey, Body: JSON.stringify(manifest), ContentType: 'application/json' }));
     inputDataConfig.push({
       ChannelName: INIT_CHANNEL,
@@ -266,7 +267,7 @@ export async function splitDataset(s3: S3Client, input: SplitDatasetInput, props
     hyperparameters.init_from ??= INIT_FROM_HYPERPARAMETER;
   }
 
-  const splitKey = `${runPrefix}split.json`;
+  const splitKey = run.split;
   await putJson(s3, bucket, splitKey, {
     format: 'exodetect-split',
     version: 1,
@@ -282,8 +283,8 @@ export async function splitDataset(s3: S3Client, input: SplitDatasetInput, props
 
   return {
     inputDataConfig,
-    outputPath: `s3://${bucket}/${runPrefix}output/`,
-    checkpointUri: `s3://${bucket}/${runPrefix}checkpoints/`,
+    outputPath: `s3://${bucket}/${run.output}`,
+    checkpointUri: `s3://${bucket}/${run.checkpoints}`,
     hyperparameters,
     counts: { ...counts, by, seed },
     splitKey,

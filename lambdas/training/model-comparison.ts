@@ -7,7 +7,7 @@
  * class-agnostic. The promotion then compares like with like.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import { PREFIX } from '../core/keys.js';
+import { trainingRunKeys } from '../core/keys.js';
 import { loadModel, type LoadedModel } from '../core/model.js';
 import { TRUTH_FILE } from './ingest/truth.js';
 import type { CompareModels } from './promotion.js';
@@ -22,7 +22,7 @@ export interface ComparerProps {
 /** The CompareModels that promote-model uses: loads both ONNX files from S3 and scores them on training/<runId>/channels/validation/. */
 export function createModelComparer(s3: S3Client, bucket: string, props: ComparerProps = {}): CompareModels {
   return async (contender, candidate, runId) => {
-    const channelPrefix = `${PREFIX.training}${runId}/channels/validation/`;
+    const channelPrefix = trainingRunKeys(runId).channel('validation');
     const text = await getObjectText(s3, bucket, `${channelPrefix}${TRUTH_FILE}`);
     if (text === undefined) return { unavailable: `the run has no ${channelPrefix}${TRUTH_FILE}` };
     const truth = parseTruthDocument(text, `s3://${bucket}/${channelPrefix}${TRUTH_FILE}`);

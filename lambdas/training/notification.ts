@@ -4,7 +4,7 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import { batchIdFromManifestKey, PREFIX, resultsPrefix } from '../core/keys.js';
+import { batchIdFromManifestKey, resultsPrefix, trainingRunKeys } from '../core/keys.js';
 import { EventShapeError } from './errors.js';
 import { putJson } from '../shared/s3-objects.js';
 
@@ -135,7 +135,7 @@ export function formatNotification(event: NotificationEvent): Notification {
   }
 }
 
-export const trainingFailureKey = (runId: string): string => `${PREFIX.training}${runId}/failure.json`;
+export const trainingFailureKey = (runId: string): string => trainingRunKeys(runId).failure;
 
 /** training/<runId>/failure.json: why a training run failed, with the first annotation problems; written when the run id is known. */
 export async function recordTrainingFailure(s3: S3Client, detail: Detail, now: Date = new Date()): Promise<string | undefined> {

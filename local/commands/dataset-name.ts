@@ -1,10 +1,10 @@
 /** Names of datasets under datasets/ that the local commands create: they become S3 prefixes and training job names. */
 import path from 'node:path';
+import { DATASET_NAME_PATTERN } from '../../lambdas/core/keys.js';
 import { InputError } from '../errors.js';
 
-export const DATASET_NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,39}$/;
 
-/** A folder's name as a dataset name. */
+/** A folder's name as a dataset name (a-z, 0-9 and '-': within DATASET_NAME_PATTERN, and the same on any file system). */
 export function datasetNameFrom(dir: string): string {
   return (
     path
@@ -17,5 +17,5 @@ export function datasetNameFrom(dir: string): string {
 }
 
 export function checkDatasetName(name: string): void {
-  if (!DATASET_NAME_PATTERN.test(name)) throw new InputError(`dataset name "${name}" must be 1-40 characters of a-z, 0-9 and '-'`);
+  if (!DATASET_NAME_PATTERN.test(name)) throw new InputError(`dataset name "${name}" must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit`);
 }

@@ -11,8 +11,8 @@ import type { PixelSizeField, ScientificFormat } from './types.js';
 
 /** MRC's extensions: maps, stacks (.mrcs, .st, .ali) and reconstructions (.rec). */
 const MRC_EXTENSIONS = /\.(mrc|mrcs|rec|st|ali|map)$/i;
-/** What a folder listing picks up as DM or MRC micrographs (.st, .ali, .rec are too ambiguous to list). */
-export const SCIENTIFIC_EXTENSIONS = ['.dm3', '.dm4', '.mrc', '.mrcs'] as const;
+// What a folder listing picks up as DM or MRC micrographs: CAMERA_IMAGE_EXTENSIONS in lambdas/shared/image-files.ts
+// (.st, .ali, .rec are too ambiguous to list, but a file with one of them is still read as MRC).
 
 /** PNG, JPEG or TIFF by their signatures: such a file is never read as MRC, whatever its name. */
 function hasCommonSignature(bytes: Uint8Array): boolean {

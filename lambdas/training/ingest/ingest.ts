@@ -18,6 +18,7 @@ import { calibrateImageBytes } from '../../core/image-calibration.js';
 import type { LabelOcr } from '../../core/scale-bar/ocr.js';
 import { mapWithConcurrency } from '../../core/concurrency.js';
 import { ImageError } from '../../core/errors.js';
+import { isCameraImage } from '../../shared/image-files.js';
 import { isImage } from '../dataset-files.js';
 import { looksLikeCoco, parseCoco } from './coco.js';
 import { parseMakesenseCsv } from './makesense-csv.js';
@@ -84,8 +85,6 @@ export const DATASET_CONFIG_FILE = 'dataset.json';
 const DATASET_CONFIG_KEYS = ['nm_per_px', 'images', 'classes'];
 /** Files with a fixed meaning at the dataset root that are never annotations. */
 const RESERVED_ROOT_FILES = new Set([DATASET_CONFIG_FILE, 'split.json', TRUTH_FILE, 'problems.json']);
-/** Camera formats inference reads (lambdas/core/readers/) but the trainer cannot. */
-const UNTRAINABLE_IMAGE = /\.(dm3|dm4|mrc|mrcs)$/i;
 /** Text files that are not YOLO labels. */
 const NOT_LABEL_TXT = new Set([...YOLO_CLASS_FILES, 'labels.txt', 'readme.txt', 'license.txt', 'notes.txt']);
 /** Folder names that conventionally mirror each other (YOLO images/labels, VOC JPEGImages/Annotations). */
@@ -265,7 +264,7 @@ export async function ingestDataset(source: DatasetSource, props: IngestProps = 
   const parsed: { file: string; kind: AnnotationKind; result: ParsedAnnotations }[] = [];
   for (const file of files) {
     if (isImage(file)) continue;
-    if (UNTRAINABLE_IMAGE.test(file)) {
+    if (isCameraImage(file)) {
       problems.push({ file, line: null, problem: 'DM3/DM4 and MRC images can be analysed but not yet trained on (the trainer reads PNG, JPEG and TIFF): export it as a 16-bit TIFF', image: null, kind: 'image' });
       continue;
     }
