@@ -20,7 +20,7 @@ import { parseArgs } from 'node:util';
 import { createS3Client } from '../lambdas/core/s3.js';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { analyticsKey, batchImagesPrefix, imageResultKey, RESULT_FILES, resultsPrefix } from '../lambdas/core/keys.js';
-import { mapOrdered } from '../lambdas/results/record-source.js';
+import { mapOrdered } from '../lambdas/core/concurrency.js';
 import { summarizeBatch } from '../lambdas/results/summarize-batch.js';
 import { startLocalS3Server } from '../local/s3-server.js';
 import { generateErrorRecord, generateImageResult } from '../tests/results/batch-generator.js';

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { batchManifestEventPattern, inferenceExecutionName, type EventPattern, type ObjectCreatedEvent } from '../lambdas/core/events.js';
+import { announcedVersion, batchManifestEventPattern, inferenceExecutionName, type EventPattern, type ObjectCreatedEvent } from '../lambdas/core/events.js';
 import { batchIdFromManifestKey } from '../lambdas/core/keys.js';
 import type { S3EventRecord } from './s3-server.js';
 import { ExecutionAlreadyExistsError } from './stepfunctions/errors.js';
@@ -127,7 +127,7 @@ export class BatchManifestBridge extends EventEmitter {
     const key = event.detail.object.key;
     const batchId = batchIdFromManifestKey(key);
     if (!batchId) return undefined;
-    const name = inferenceExecutionName(batchId, event.detail.object['version-id'] ?? event.detail.object.etag ?? event.id);
+    const name = inferenceExecutionName(batchId, announcedVersion(event) ?? event.id ?? '');
     let execution: LocalExecution;
     try {
       execution = this.props.inference.startExecution({ bucket: event.detail.bucket.name, key }, name);

@@ -2,33 +2,46 @@
  * The S3 -> EventBridge event that starts inference, defined once for the
  * stack's rule (infra/) and the local event bridge (local/eventbridge.ts).
  */
+import { z } from 'zod';
 import { BATCH_MANIFEST_NAME, PREFIX } from './keys.js';
 
-/** The part of S3's "Object Created" EventBridge event that exodetect reads. */
-export interface ObjectCreatedEvent {
-  readonly version: '0';
-  readonly id: string;
-  readonly 'detail-type': 'Object Created';
-  readonly source: 'aws.s3';
-  readonly account: string;
-  readonly time: string;
-  readonly region: string;
-  readonly resources: string[];
-  readonly detail: {
-    readonly version: '0';
-    readonly bucket: { readonly name: string };
-    readonly object: {
-      readonly key: string;
-      readonly size?: number;
-      readonly etag?: string;
-      readonly 'version-id'?: string;
-      readonly sequencer?: string;
-    };
-    readonly 'request-id': string;
-    readonly requester: string;
-    readonly 'source-ip-address'?: string;
-    readonly reason: 'PutObject' | 'CompleteMultipartUpload' | 'CopyObject' | 'POST Object';
-  };
+/**
+ * S3's "Object Created" EventBridge event: what start-inference validates and the local event bridge
+ * builds. The envelope's fields are optional here because start-inference reads only `detail`.
+ */
+export const ObjectCreatedEventSchema = z.object({
+  version: z.literal('0').optional(),
+  id: z.string().optional(),
+  'detail-type': z.literal('Object Created').optional(),
+  source: z.literal('aws.s3').optional(),
+  account: z.string().optional(),
+  time: z.string().optional(),
+  region: z.string().optional(),
+  resources: z.array(z.string()).optional(),
+  detail: z.object({
+    version: z.literal('0').optional(),
+    bucket: z.object({ name: z.string().min(1) }),
+    object: z
+      .object({
+        key: z.string().min(1),
+        size: z.number().optional(),
+        etag: z.string().optional(),
+        'version-id': z.string().optional(),
+        sequencer: z.string().optional(),
+      })
+      .passthrough(),
+    'request-id': z.string().optional(),
+    requester: z.string().optional(),
+    'source-ip-address': z.string().optional(),
+    reason: z.enum(['PutObject', 'CompleteMultipartUpload', 'CopyObject', 'POST Object']).optional(),
+  }),
+});
+export type ObjectCreatedEvent = z.infer<typeof ObjectCreatedEventSchema>;
+
+/** Which version of the object an event announces: its version id, else its ETag, else the event's sequencer. */
+export function announcedVersion(event: ObjectCreatedEvent): string | undefined {
+  const object = event.detail.object;
+  return object['version-id'] ?? object.etag ?? object.sequencer;
 }
 
 /** An EventBridge event pattern (the subset of the pattern language exodetect uses). */

@@ -20,8 +20,6 @@ export interface ModelCacheProps {
 
 export class ModelCache {
   private entry: { bucket: string; key: string; etag: string; model: Promise<LoadedModel> } | undefined;
-  /** How many times a model was actually fetched and loaded (observability, tests). */
-  loads = 0;
 
   constructor(private readonly props: ModelCacheProps) {}
 
@@ -56,7 +54,6 @@ export class ModelCache {
       if (isNotFound(err)) throw new ModelError(`model s3://${bucket}/${key} does not exist`, { cause: err });
       throw err;
     }
-    this.loads++;
     const loader = this.props.loader ?? loadModel;
     return loader(bytes, { ...this.props.loadProps, key });
   }

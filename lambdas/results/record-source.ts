@@ -8,6 +8,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { listObjects } from '../shared/s3-objects.js';
+import { mapOrdered } from '../core/concurrency.js';
 import type { ImageRecord } from '../core/contracts.js';
 import { resultsPrefix } from '../core/keys.js';
 import { parseImageRecord, ResultDocumentError } from './image-record.js';
@@ -21,23 +22,6 @@ export type RecordEntry =
 /** All keys under a prefix, page by page (ListObjectsV2 returns them in UTF-8 binary order). */
 export async function* listKeys(s3: S3Client, bucket: string, prefix: string): AsyncGenerator<string> {
   for await (const object of listObjects(s3, bucket, prefix)) yield object.key;
-}
-
-/**
- * Applies `fn` to each item with at most `concurrency` calls in flight and
- * yields the results in input order. A rejection surfaces, in order, from
- * the iterator.
- */
-export async function* mapOrdered<T, R>(source: AsyncIterable<T> | Iterable<T>, concurrency: number, fn: (item: T) => Promise<R>): AsyncGenerator<R> {
-  if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError(`concurrency must be a positive integer, got ${concurrency}`);
-  const queue: Promise<R>[] = [];
-  for await (const item of source) {
-    const pending = fn(item);
-    pending.catch(() => undefined); // awaited below, in order; avoid an early unhandled rejection
-    queue.push(pending);
-    if (queue.length >= concurrency) yield await queue.shift()!;
-  }
-  while (queue.length > 0) yield await queue.shift()!;
 }
 
 function toEntry(resultKey: string, text: string): RecordEntry {

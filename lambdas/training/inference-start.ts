@@ -11,24 +11,9 @@
  */
 import { ExecutionAlreadyExists, StartExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import { z } from 'zod';
-import { inferenceExecutionName } from '../core/events.js';
+import { announcedVersion, inferenceExecutionName, ObjectCreatedEventSchema } from '../core/events.js';
 import { BATCH_ID_PATTERN, batchIdFromManifestKey } from '../core/keys.js';
 import { EventShapeError } from './errors.js';
-
-/** The part of EventBridge's S3 "Object Created" event this needs. */
-export const ObjectCreatedEventSchema = z.object({
-  detail: z.object({
-    bucket: z.object({ name: z.string().min(1) }),
-    object: z
-      .object({
-        key: z.string().min(1),
-        etag: z.string().optional(),
-        'version-id': z.string().optional(),
-        sequencer: z.string().optional(),
-      })
-      .passthrough(),
-  }),
-});
 
 export interface StartResult {
   readonly started: boolean;
@@ -46,7 +31,7 @@ export async function startInference(sfn: SFNClient, stateMachineArn: string, ev
     // The rule only matches batches/*/batch.json; anything else is not a batch to start.
     return { started: false, executionName: '', reason: `${object.key} is not batches/<batch-id>/batch.json with a valid batch id` };
   }
-  const objectVersion = object['version-id'] ?? object.etag ?? object.sequencer;
+  const objectVersion = announcedVersion(parsed.data);
   if (objectVersion === undefined) throw new EventShapeError(`${object.key}: the event carries neither version-id, etag nor sequencer`);
   const executionName = inferenceExecutionName(batchId, objectVersion);
   try {

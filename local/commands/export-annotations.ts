@@ -21,7 +21,8 @@ import {
   type AnnotationFormat,
   type ExportOutput,
 } from '../../lambdas/results/annotation-export.js';
-import { mapOrdered, readRecordsFromDirectory, readRecordsFromS3, type RecordEntry } from '../../lambdas/results/record-source.js';
+import { mapOrdered } from '../../lambdas/core/concurrency.js';
+import { readRecordsFromDirectory, readRecordsFromS3, type RecordEntry } from '../../lambdas/results/record-source.js';
 import { createFileTextSink, type TextSink } from '../../lambdas/results/sinks.js';
 
 export interface S3BatchSource {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { createS3Client } from '../../lambdas/core/s3.js';
 import { startLocalS3Server, type LocalS3Server } from '../../local/s3-server.js';
-import { mapOrdered } from '../../lambdas/results/record-source.js';
+import { mapOrdered } from '../../lambdas/core/concurrency.js';
 
 export interface S3Fixture {
   readonly server: LocalS3Server;

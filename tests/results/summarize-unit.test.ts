@@ -2,7 +2,7 @@ import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client, Cre
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { summarizeBatch } from '../../lambdas/results/summarize-batch.js';
-import { mapOrdered } from '../../lambdas/results/record-source.js';
+import { mapOrdered } from '../../lambdas/core/concurrency.js';
 import { generateImageResult, resultKeyFor } from './batch-generator.js';
 
 const batchId = 'unit-batch';
