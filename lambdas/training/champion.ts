@@ -34,7 +34,9 @@ export const ChampionRecordSchema = z
     weights_key: z.string().nullable().optional(),
     metrics: z.object({ validation: EvaluationSchema.optional(), test: EvaluationSchema.optional() }).passthrough().optional(),
     dataset: z.string().optional(),
-    /** Fingerprint of the datasets/<name>/ listing (check-dataset), not the trainer's own. */
+    /** Fingerprint of the datasets/<name>/ listing (check-dataset): what decides whether a new run is worth it. */
+    dataset_listing_fingerprint: z.string().optional(),
+    /** Records written before the rename call the listing fingerprint this (metrics.json's is the trainer's, of its data). */
     dataset_fingerprint: z.string().optional(),
     run_id: z.string().optional(),
     training_job_name: z.string().optional(),

@@ -103,7 +103,7 @@ export async function checkDataset(s3: S3Client, input: CheckDatasetInput, now: 
 
   const fingerprint = datasetFingerprint(objects, datasetPrefix);
   const champion = await readChampion(s3, input.bucket);
-  const championFingerprint = champion?.dataset_fingerprint ?? null;
+  const championFingerprint = champion?.dataset_listing_fingerprint ?? champion?.dataset_fingerprint ?? null;
   let changed = true;
   let reason: string;
   if (champion === undefined) {

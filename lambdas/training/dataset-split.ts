@@ -272,7 +272,7 @@ export async function splitDataset(s3: S3Client, input: SplitDatasetInput, props
     format: 'exodetect-split',
     version: 1,
     dataset: input.dataset,
-    dataset_fingerprint: input.fingerprint,
+    dataset_listing_fingerprint: input.fingerprint,
     run_id: runId,
     by,
     seed,

@@ -5,7 +5,7 @@
  */
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import { PREFIX, modelCardKey, modelKey, modelMetricsKey } from '../core/keys.js';
+import { PREFIX, modelCardKey, modelKey, modelMetricsKey, modelWeightsKey } from '../core/keys.js';
 import { EvaluationSchema, type Evaluation } from './champion.js';
 import { ModelArtifactError } from './errors.js';
 import { getObjectBytes, parseS3Uri, putJson } from '../shared/s3-objects.js';
@@ -16,6 +16,7 @@ export const MetricsSchema = z
     format: z.literal('exodetect-metrics'),
     version: z.number(),
     model_version: z.string().optional(),
+    /** The trainer's fingerprint of the data it read (not the dataset listing's: see champion.json). */
     dataset_fingerprint: z.string().optional(),
     epochs: z.number().optional(),
     score_threshold: z.number().optional(),
@@ -147,7 +148,7 @@ export async function registerModel(s3: S3Client, input: RegisterModelInput, pro
     metrics: modelMetricsKey(version),
     card: modelCardKey(version),
     registration: `${PREFIX.models}${version}/registration.json`,
-    weights: `${PREFIX.models}${version}/model.pt`,
+    weights: modelWeightsKey(version),
   };
   await s3.send(new PutObjectCommand({ Bucket: input.bucket, Key: keys.model, Body: onnx!.data, ContentType: 'application/octet-stream' }));
   await s3.send(new PutObjectCommand({ Bucket: input.bucket, Key: keys.metrics, Body: metricsEntry!.data, ContentType: 'application/json' }));
@@ -159,7 +160,7 @@ export async function registerModel(s3: S3Client, input: RegisterModelInput, pro
     format: 'exodetect-registration',
     version,
     dataset: input.dataset,
-    dataset_fingerprint: input.fingerprint,
+    dataset_listing_fingerprint: input.fingerprint,
     run_id: input.runId,
     training_job_name: input.trainingJobName,
     model_artifacts: input.modelArtifacts,

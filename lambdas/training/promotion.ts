@@ -135,7 +135,7 @@ export async function promoteModel(
       weights_key: input.candidate.weightsKey ?? null,
       metrics: { validation: input.candidate.validation, ...(input.candidate.test && { test: input.candidate.test }) },
       dataset: input.dataset,
-      dataset_fingerprint: input.fingerprint,
+      dataset_listing_fingerprint: input.fingerprint,
       run_id: input.runId,
       promoted_at: now.toISOString(),
       previous_version: champion?.version ?? null,

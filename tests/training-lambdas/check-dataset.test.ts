@@ -56,9 +56,12 @@ describe('checkDataset', () => {
 
   it('stops when the dataset is what the champion was trained on, unless forced', async () => {
     const first = await check({ dataset: 'visn' });
-    bucket.put('models/champion.json', { ...fixture('champion.json'), dataset_fingerprint: first.fingerprint });
+    bucket.put('models/champion.json', { ...fixture('champion.json'), dataset_listing_fingerprint: first.fingerprint });
     const again = await check({ dataset: 'visn' });
     expect(again.changed).toBe(false);
+    // A record written before the field's rename is still understood.
+    bucket.put('models/champion.json', { ...fixture('champion.json'), dataset_fingerprint: first.fingerprint });
+    expect((await check({ dataset: 'visn' })).changed).toBe(false);
     expect(again.reason).toMatch(/nothing changed/);
     expect(again.championVersion).toBe('20261101-020000-0badcafe');
 

@@ -54,7 +54,7 @@ describe('promoteModel', () => {
       weights_key: 'models/v-new/model.pt',
       metrics: { validation: { ap50: 0.5, f1: 0.5 } },
       dataset: 'visn',
-      dataset_fingerprint: 'fp-new',
+      dataset_listing_fingerprint: 'fp-new',
       promoted_at: NOW.toISOString(),
       previous_version: null,
     });

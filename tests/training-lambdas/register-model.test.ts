@@ -44,7 +44,7 @@ describe('registerModel', () => {
     expect(bucket.json(out.metricsKey).validation.ap50).toBe(0.83);
     expect(bucket.objects.get(out.cardKey)!.toString()).toBe('# card\n');
     expect(bucket.objects.get(out.weightsKey!)!.toString()).toBe('torch-weights');
-    expect(bucket.json(out.registrationKey)).toMatchObject({ training_job_name: `exodetect-${VERSION}`, dataset_fingerprint: input.fingerprint });
+    expect(bucket.json(out.registrationKey)).toMatchObject({ training_job_name: `exodetect-${VERSION}`, dataset_listing_fingerprint: input.fingerprint });
   });
 
   it('writes a card from the metrics when the archive has none', async () => {

@@ -101,7 +101,7 @@ describe('training chain on local S3', () => {
     const promotion = await handlers.promote({ bucket: BUCKET, dataset: 'tiny', runId: check.runId, fingerprint: check.fingerprint, candidate: registered });
     // No champion and no bundled default in this bucket: nothing to compare with, so the model is promoted unopposed.
     expect(promotion).toMatchObject({ promoted: true, champion: null, contender: null });
-    expect(JSON.parse(await text('models/champion.json'))).toMatchObject({ version: check.modelVersion, dataset_fingerprint: check.fingerprint });
+    expect(JSON.parse(await text('models/champion.json'))).toMatchObject({ version: check.modelVersion, dataset_listing_fingerprint: check.fingerprint });
 
     // s3rver's ETags and sizes feed the same fingerprint: the next scheduled run stops early.
     const again = await handlers.check({ bucket: BUCKET, request: { dataset: 'tiny' } });
