@@ -20,6 +20,7 @@ import { aslStateMachine } from './asl-state-machine.js';
 import { HandlerFunction } from './handler-function.js';
 import { nagArn } from './nag.js';
 import type { DataStorage } from './storage.js';
+import { ANY, batchImagesPrefix, batchManifestKey, mapResultsPrefix, PREFIX } from '../../lambdas/core/keys.js';
 
 /** A Glue table partitioned by batch_id over analytics/detections/ (the Analytics construct). */
 export interface AnalyticsTableRef {
@@ -83,8 +84,8 @@ export class InferenceWorkflow extends Construct {
       logRetention,
     });
     storage.grantObjects(this.validateBatchFunction, {
-      list: ['batches/*'],
-      read: ['batches/*/batch.json', 'models/*'],
+      list: [`${PREFIX.batches}${ANY}`],
+      read: [batchManifestKey(ANY), `${PREFIX.models}${ANY}`],
       reason: 'validate-batch reads any batch manifest it is started for and checks the chosen model exists; it writes nothing.',
     });
 
@@ -100,8 +101,8 @@ export class InferenceWorkflow extends Construct {
       logRetention,
     });
     storage.grantObjects(this.detectFunction, {
-      read: ['batches/*/images/*', 'models/*'],
-      write: ['results/*'],
+      read: [`${batchImagesPrefix(ANY)}${ANY}`, `${PREFIX.models}${ANY}`],
+      write: [`${PREFIX.results}${ANY}`],
       reason: 'detect reads the images of the batch it is given and the model it is told to use, and writes per-image results, overlays and previews under results/.',
     });
 
@@ -118,9 +119,9 @@ export class InferenceWorkflow extends Construct {
     });
     storage.grantObjects(this.summarizeFunction, {
       // Listing batches/<id>/images/ finds images that have no result document at all.
-      list: ['results/*', 'batches/*'],
-      read: ['results/*'],
-      write: ['results/*', 'analytics/detections/*'],
+      list: [`${PREFIX.results}${ANY}`, `${PREFIX.batches}${ANY}`],
+      read: [`${PREFIX.results}${ANY}`],
+      write: [`${PREFIX.results}${ANY}`, `${PREFIX.analytics}${ANY}`],
       reason: 'summarize reads a batch\'s per-image results and writes the batch files next to them plus the JSON Lines for Athena.',
     });
     if (props.analyticsTable) {
@@ -173,14 +174,14 @@ export class InferenceWorkflow extends Construct {
     }
     // ...lists the batch's images (ItemReader) and writes its result manifest (ResultWriter).
     storage.grantObjects(this.stateMachine, {
-      list: ['batches/*'],
-      write: ['results/*/map/*'],
+      list: [`${PREFIX.batches}${ANY}`],
+      write: [`${mapResultsPrefix(ANY)}${ANY}`],
       reason: 'The Distributed Map lists a batch\'s images (ItemReader) and writes its run manifest (ResultWriter) under results/<id>/map/.',
     });
     this.stateMachine.addToRolePolicy(
       new PolicyStatement({
         actions: ['s3:GetObject', 's3:ListMultipartUploadParts'],
-        resources: [storage.bucket.arnForObjects('results/*/map/*')],
+        resources: [storage.bucket.arnForObjects(`${mapResultsPrefix(ANY)}${ANY}`)],
       }),
     );
 

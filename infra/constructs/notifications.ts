@@ -13,6 +13,7 @@ import { Construct } from 'constructs';
 import { EMAIL_PATTERN, checkPattern } from '../validation.js';
 import { HandlerFunction } from './handler-function.js';
 import type { DataStorage } from './storage.js';
+import { ANY, batchFailureKey, trainingRunKeys } from '../../lambdas/core/keys.js';
 
 export interface NotificationsProps {
   readonly storage: DataStorage;
@@ -49,7 +50,7 @@ export class Notifications extends Construct {
     });
     this.topic.grantPublish(this.notifyFunction);
     props.storage.grantObjects(this.notifyFunction, {
-      write: ['results/*/failure.json', 'training/*/failure.json'],
+      write: [batchFailureKey(ANY), trainingRunKeys(ANY).failure],
       reason: 'notify records why a batch or a training run failed (results/<id>/failure.json, training/<runId>/failure.json) and writes nothing else.',
     });
   }

@@ -37,6 +37,8 @@ export const batchImagesPrefix = (batchId: string): string => `${batchPrefix(bat
 export const batchManifestKey = (batchId: string): string => `${PREFIX.batches}${batchId}/${BATCH_MANIFEST_NAME}`;
 export const resultsPrefix = (batchId: string): string => `${PREFIX.results}${batchId}/`;
 export const mapResultsPrefix = (batchId: string): string => `${resultsPrefix(batchId)}map/`;
+/** Why a batch failed as a whole (written by notify). */
+export const batchFailureKey = (batchId: string): string => `${resultsPrefix(batchId)}${BATCH_FAILURE_FILE}`;
 export const analyticsPrefix = (batchId: string): string => `${PREFIX.analytics}batch_id=${batchId}/`;
 export const analyticsKey = (batchId: string): string => `${analyticsPrefix(batchId)}detections.jsonl`;
 export const modelKey = (version: string): string => `${PREFIX.models}${version}/model.onnx`;
@@ -87,6 +89,8 @@ export const RESULT_FILES = {
   cocoDataset: 'annotations.coco.json',
   report: 'report.html',
 } as const;
+/** Written beside the results by notify when a batch fails as a whole (not one of summarize's outputs). */
+export const BATCH_FAILURE_FILE = 'failure.json';
 
 /** `batches/<id>/batch.json` -> `<id>`, or undefined for any other key. */
 export function batchIdFromManifestKey(key: string): string | undefined {

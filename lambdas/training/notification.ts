@@ -4,7 +4,7 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import { batchIdFromManifestKey, resultsPrefix, trainingRunKeys } from '../core/keys.js';
+import { batchFailureKey, batchIdFromManifestKey, resultsPrefix, trainingRunKeys } from '../core/keys.js';
 import { EventShapeError } from './errors.js';
 import { putJson } from '../shared/s3-objects.js';
 
@@ -91,7 +91,7 @@ export function formatNotification(event: NotificationEvent): Notification {
         message: [
           `Batch ${id} failed: ${error}: ${cause}`,
           str(d.key) ? `Manifest: s3://${str(d.bucket)}/${str(d.key)}` : '',
-          id !== 'unknown' ? `Failure record: s3://${str(d.bucket)}/${resultsPrefix(id)}failure.json` : '',
+          id !== 'unknown' ? `Failure record: s3://${str(d.bucket)}/${batchFailureKey(id)}` : '',
           'Fix the cause and upload batch.json again to re-run the batch.',
         ]
           .filter(Boolean)
@@ -163,7 +163,7 @@ export async function recordBatchFailure(s3: S3Client, detail: Detail, now: Date
   const batchId = batchIdOf(detail);
   const bucket = str(detail.bucket);
   if (batchId === undefined || bucket === undefined) return undefined;
-  const key = `${resultsPrefix(batchId)}failure.json`;
+  const key = batchFailureKey(batchId);
   const { error, cause } = describeError(detail.error);
   await putJson(s3, bucket, key, {
     schema: 'exodetect.batch-failure',

@@ -12,7 +12,7 @@ import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } 
 import { DescribeExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import type { BatchManifest } from '../../lambdas/core/contracts.js';
 import { inferenceExecutionName } from '../../lambdas/core/events.js';
-import { BATCH_ID_PATTERN, RESULT_FILES, batchImagesPrefix, batchManifestKey, resultsPrefix } from '../../lambdas/core/keys.js';
+import { BATCH_ID_PATTERN, RESULT_FILES, batchFailureKey, batchImagesPrefix, batchManifestKey, resultsPrefix } from '../../lambdas/core/keys.js';
 import { getJson, isNotFound, listAllKeys, listObjects } from '../../lambdas/shared/s3-objects.js';
 import { InputError } from '../errors.js';
 import { findImages } from '../workflow.js';
@@ -132,7 +132,7 @@ export async function batchStatus(props: { s3: S3Client; sfn: SFNClient; setting
   const version = head.VersionId && head.VersionId !== 'null' ? head.VersionId : (head.ETag ?? '');
   const executionName = inferenceExecutionName(batchId, version);
   const summary = await getJson(s3, settings.bucket, `${resultsPrefix(batchId)}${RESULT_FILES.summary}`);
-  const failure = await getJson(s3, settings.bucket, `${resultsPrefix(batchId)}failure.json`);
+  const failure = await getJson(s3, settings.bucket, batchFailureKey(batchId));
   if (!settings.inferenceStateMachineArn) {
     return { batchId, status: summary ? 'SUCCEEDED' : failure ? 'FAILED' : 'UNKNOWN', executionName, images, results, summary, failure };
   }

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import type { BatchManifest, SummarizeOutput } from '../../lambdas/core/contracts.js';
 import {
   analyticsPrefix,
+  BATCH_FAILURE_FILE,
   BATCH_ID_PATTERN,
   batchImagesPrefix,
   batchPrefix,
@@ -150,7 +151,7 @@ async function describeModelChoice(workflow: LocalWorkflow, requested: string | 
 }
 
 /** Files that mark a folder as one exodetect wrote results into (the only kind `--replace` empties). */
-const RESULT_MARKERS = [RESULT_FILES.summary, RESULT_FILES.report, 'failure.json'];
+const RESULT_MARKERS: string[] = [RESULT_FILES.summary, RESULT_FILES.report, BATCH_FAILURE_FILE];
 
 /** Refuses to mix a new run's results into a folder that holds files, unless told to replace exodetect results there. */
 export async function checkOutDir(outDir: string, replace: boolean): Promise<'empty' | 'replace'> {
@@ -299,7 +300,7 @@ export async function describeBatchRun(result: RunBatchResult): Promise<string[]
     }
   }
   if (result.outcome.status !== 'SUCCEEDED') {
-    const failure = await readJsonFile<{ error?: string; cause?: string; message?: string }>(path.join(result.outDir, 'failure.json'));
+    const failure = await readJsonFile<{ error?: string; cause?: string; message?: string }>(path.join(result.outDir, BATCH_FAILURE_FILE));
     const reason = failure?.cause ?? failure?.message ?? result.outcome.cause ?? '';
     lines.push(`Batch ${result.batchId} FAILED: ${failure?.error ?? result.outcome.error ?? 'error'}: ${reason}`.trim());
   }
