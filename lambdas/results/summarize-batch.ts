@@ -13,6 +13,7 @@ import { csvHeader, detectionCsvRows } from './csv.js';
 import { detectionJsonLines } from './jsonl.js';
 import { imageKeyFromResultKey } from './paths.js';
 import { listKeys, readRecordsFromS3, type RecordEntry } from './record-source.js';
+import { readDetectStepFailures, type DetectStepFailure } from './map-failures.js';
 import { renderReport, type ReportProps } from './report.js';
 import { ReviewDataCollector } from './review-data.js';
 import { createS3TextSink, JsonArrayWriter, type TextSink } from './sinks.js';
@@ -27,6 +28,8 @@ export class SummarizeInputError extends ExodetectError {}
 export const SUMMARY_FAILURE_CODES = {
   unreadable: 'RESULT_UNREADABLE',
   missing: 'MISSING_RESULT',
+  /** The image's detect invocation failed as a whole (killed, timed out, a bug): the message has the map's error and cause. */
+  detectStepFailed: 'DETECT_STEP_FAILED',
 } as const;
 
 export interface SummarizeBatchProps {
@@ -190,9 +193,16 @@ export async function summarizeBatch(props: SummarizeBatchProps): Promise<Summar
 
   if (props.reportMissingResults ?? true) {
     try {
+      let stepFailures: Map<string, DetectStepFailure> | undefined;
       for await (const imageKey of listKeys(s3, bucket, batchImagesPrefix(batchId))) {
         if (!isImageObject(imageKey) || seen.has(imageKey)) continue;
-        builder.addFailure(imageKey, SUMMARY_FAILURE_CODES.missing, `no result document at ${imageResultKey(batchId, imageKey)}: the detect step did not finish for this image`);
+        stepFailures ??= await readDetectStepFailures(s3, bucket, batchId);
+        const stepFailure = stepFailures.get(imageKey);
+        if (stepFailure) {
+          builder.addFailure(imageKey, SUMMARY_FAILURE_CODES.detectStepFailed, `the detect step failed for this image (${stepFailure.error}): ${stepFailure.cause}`);
+        } else {
+          builder.addFailure(imageKey, SUMMARY_FAILURE_CODES.missing, `no result document at ${imageResultKey(batchId, imageKey)}: the detect step did not finish for this image`);
+        }
       }
     } catch (err) {
       // Without list permission on batches/ the summary is still worth writing; say what it could not check.

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { batchFailureKey, batchIdFromManifestKey, resultsPrefix, trainingRunKeys } from '../core/keys.js';
 import { EventShapeError } from './errors.js';
 import { putJson } from '../shared/s3-objects.js';
+import { readableCause } from '../shared/step-functions-cause.js';
 
 export const NOTIFICATION_KINDS = ['batch.succeeded', 'batch.failed', 'model.promoted', 'model.rejected', 'training.failed'] as const;
 export type NotificationKind = (typeof NOTIFICATION_KINDS)[number];
@@ -33,21 +34,6 @@ type Detail = Record<string, unknown>;
 const obj = (v: unknown): Detail => (v !== null && typeof v === 'object' ? (v as Detail) : {});
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 const num = (v: unknown): string => (typeof v === 'number' && Number.isFinite(v) ? String(Number(v.toFixed(4))) : 'n/a');
-
-/**
- * The readable part of a Step Functions Cause: a Lambda error's JSON ({errorType, errorMessage}) gives its
- * message; a failed SageMaker .sync job's description gives its FailureReason; anything else is kept as it is.
- */
-export function readableCause(rawCause: string): string {
-  try {
-    const parsed = obj(JSON.parse(rawCause));
-    if (typeof parsed.errorMessage === 'string') return parsed.errorMessage;
-    if (typeof parsed.FailureReason === 'string') return parsed.FailureReason;
-  } catch {
-    // Not JSON: keep the text.
-  }
-  return rawCause;
-}
 
 /** Step Functions' {Error, Cause} as a person reads it. */
 export function describeError(error: unknown): { error: string; cause: string } {

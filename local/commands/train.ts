@@ -16,7 +16,7 @@ import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CHAMPION_KEY, DEFAULT_MODEL_VERSION, PREFIX } from '../../lambdas/core/keys.js';
 import type { SplitResult } from '../../lambdas/training/dataset-split.js';
-import { readableCause } from '../../lambdas/training/notification.js';
+import { readableCause } from '../../lambdas/shared/step-functions-cause.js';
 import type { PromotionResult } from '../../lambdas/training/promotion.js';
 import { InputError } from '../errors.js';
 import type { ExecutionOutcome } from '../stepfunctions/runner.js';

@@ -146,10 +146,21 @@ describe('inference state machine, locally end to end', () => {
     const failure = await workflow.getJson<Record<string, unknown>>('results/batch-b/failure.json');
     expect(JSON.stringify(failure)).toContain('States.ExceedToleratedFailureThreshold');
     // What did run is still summarised; the images whose invocations failed are listed, not lost.
-    const summary = await workflow.getJson<{ images: { total: number; failed: number }; failure_codes: Record<string, number> }>('results/batch-b/summary.json');
+    const summary = await workflow.getJson<{
+      images: { total: number; failed: number };
+      failure_codes: Record<string, number>;
+      failures: { file: string; code: string; message: string }[];
+    }>('results/batch-b/summary.json');
     expect(summary.images.total).toBe(8);
-    expect(summary.failure_codes.MISSING_RESULT).toBe(summary.images.failed);
     expect(summary.images.failed).toBeGreaterThanOrEqual(6);
+    // Each crashed image says why, from the map's FAILED records; images of children never started say only that nothing came back.
+    const crashed = summary.failures.filter((f) => f.code === 'DETECT_STEP_FAILED');
+    expect(crashed.length).toBeGreaterThanOrEqual(2);
+    for (const f of crashed) {
+      expect(f.file).toMatch(/^crash-/);
+      expect(f.message).toBe('the detect step failed for this image (Lambda.Unknown): Runtime exited with error: signal: killed');
+    }
+    expect(crashed.length + (summary.failure_codes.MISSING_RESULT ?? 0)).toBe(summary.images.failed);
   });
 
   it('fails a batch with more damaged images than tolerated although every invocation succeeded', async () => {

@@ -14,7 +14,7 @@ import { CHAMPION_KEY } from '../../lambdas/core/keys.js';
 import { LocalWorkflow } from '../../local/workflow.js';
 import { moduleHandlerResolver, tableHandlerResolver, type LambdaHandler } from '../../local/stepfunctions/lambda.js';
 import { TRAINER_TIMEOUT_MS } from '../helpers/timeouts.js';
-import { readableCause } from '../../lambdas/training/notification.js';
+import { readableCause } from '../../lambdas/shared/step-functions-cause.js';
 
 const TRAINING_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'training-container');
 /** Small and quick: one epoch of 64 px crops through a narrow network on one thread. */
