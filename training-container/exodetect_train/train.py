@@ -30,6 +30,7 @@ from .engine import NonFiniteLossError, evaluate, train_one_epoch
 from .export import OPSET, export_onnx, load_init_weights, model_metadata, save_torch_model
 from .hyperparams import SPECS, Hyperparameters, HyperparameterError, describe, load_hyperparameters_file, parse_hyperparameters
 from .model import build_model
+from .split import split_validation
 from .paths import SageMakerPaths, sagemaker_paths
 from .transforms import ImageReadError
 
@@ -67,17 +68,6 @@ def dataset_fingerprint(channels: Dict[str, ChannelData]) -> str:
             h.update(json.dumps([name, li.rel_path, os.path.getsize(li.path), round(li.nm_per_px, 6),
                                  np.round(li.boxes, 2).tolist(), li.classes.tolist()]).encode())
     return h.hexdigest()[:16]
-
-
-def split_validation(images: List[LabelledImage], fraction: float, seed: int) -> Tuple[List[LabelledImage], List[LabelledImage]]:
-    if len(images) < 2:
-        raise AnnotationError("need at least 2 labelled training images to hold some out for validation "
-                              "(or provide a 'validation' channel)")
-    order = np.random.default_rng(seed).permutation(len(images))
-    n_val = min(len(images) - 1, max(1, int(round(fraction * len(images)))))
-    val = sorted((images[i] for i in order[:n_val]), key=lambda li: li.rel_path)
-    train = sorted((images[i] for i in order[n_val:]), key=lambda li: li.rel_path)
-    return train, val
 
 
 def lr_lambda_factory(warmup_steps: int, total_steps: int):
