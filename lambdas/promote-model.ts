@@ -4,7 +4,6 @@ import type { Context } from 'aws-lambda';
 import { z } from 'zod';
 import { createS3Client } from './core/s3.js';
 import { EventShapeError } from './training/errors.js';
-import type { RegisteredModel } from './training/model-registration.js';
 import { createObservability } from './core/observability.js';
 import { createModelComparer } from './training/model-comparison.js';
 import { PromoteModelEventSchema, promoteModel, type PromotionResult } from './training/promotion.js';
@@ -20,7 +19,7 @@ export async function handler(event: unknown, context?: Context): Promise<Promot
   const parsed = PromoteModelEventSchema.safeParse(event);
   if (!parsed.success) throw new EventShapeError(`promote-model expects {bucket, dataset, runId, fingerprint, candidate}: ${z.prettifyError(parsed.error)}`);
   const compare = headToHead ? createModelComparer(s3, parsed.data.bucket) : undefined;
-  const result = await promoteModel(s3, { ...parsed.data, candidate: parsed.data.candidate as unknown as RegisteredModel }, new Date(), compare);
+  const result = await promoteModel(s3, parsed.data, new Date(), compare);
   metrics.addMetric(result.promoted ? 'ModelsPromoted' : 'ModelsRejected', MetricUnit.Count, 1);
   metrics.publishStoredMetrics();
   logger.info(result.promoted ? 'model promoted' : 'model rejected', {

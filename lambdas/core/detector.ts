@@ -165,7 +165,7 @@ export function onnxTileRunner(model: LoadedModel, props: OnnxRunnerProps): Tile
   const fetches = [model.outputName];
   const priority = nextRunnerPriority++;
   return async (tensor, dims) => {
-    const input = new ort.Tensor('float32', tensor, dims as unknown as number[]);
+    const input = new ort.Tensor('float32', tensor, [...dims]);
     const output = await exclusiveRun(model.session, () => model.session.run({ [model.inputName]: input }, fetches), priority);
     const result = output[model.outputName] as ort.Tensor;
     const decodeProps = { layout: model.layout, scoreThreshold: props.scoreThreshold, iouThreshold: props.iouThreshold };

@@ -6,7 +6,7 @@
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { PREFIX, modelCardKey, modelKey, modelMetricsKey, modelWeightsKey } from '../core/keys.js';
-import { EvaluationSchema, type Evaluation } from './champion.js';
+import { EvaluationSchema } from './champion.js';
 import { ModelArtifactError } from './errors.js';
 import { getObjectBytes, parseS3Uri, putJson } from '../shared/s3-objects.js';
 import { readTarGz, type TarEntry } from './tar.js';
@@ -44,21 +44,23 @@ export interface RegisterModelInput {
   readonly split?: unknown;
 }
 
-export interface RegisteredModel {
-  readonly version: string;
-  readonly modelKey: string;
-  readonly metricsKey: string;
-  readonly cardKey: string;
-  readonly registrationKey: string;
+/** What register-model returns and promote-model is given: one schema for both (the state passes it through). */
+export const RegisteredModelSchema = z.object({
+  version: z.string().min(1),
+  modelKey: z.string().min(1),
+  metricsKey: z.string().min(1),
+  cardKey: z.string().min(1),
+  registrationKey: z.string().min(1),
   /** models/<version>/model.pt (the torch weights a later run can fine-tune from), or null when the archive has none. */
-  readonly weightsKey: string | null;
-  readonly validation: Evaluation;
-  readonly test: Evaluation | null;
-  readonly scoreThreshold: number | null;
+  weightsKey: z.string().nullable(),
+  validation: EvaluationSchema,
+  test: EvaluationSchema.nullable(),
+  scoreThreshold: z.number().nullable(),
   /** The fingerprint of the datasets/ listing the model was trained on (compared by check-dataset). */
-  readonly datasetFingerprint: string;
-  readonly dataset: string;
-}
+  datasetFingerprint: z.string(),
+  dataset: z.string(),
+});
+export type RegisteredModel = Readonly<z.infer<typeof RegisteredModelSchema>>;
 
 export interface RegisterProps {
   /** Refuse archives larger than this (bytes). Default 256 MiB: a model is a few MB, and the archive is gunzipped in a 1 GB function. */

@@ -24,7 +24,7 @@ import { readChampion, writeChampion, type ChampionRecord, type Evaluation } fro
 import { ChampionRecordError } from './errors.js';
 import { DEFAULT_MODEL_VERSION, modelKey } from '../core/keys.js';
 import { getObjectText, objectExists } from '../shared/s3-objects.js';
-import { parseMetrics, type RegisteredModel } from './model-registration.js';
+import { parseMetrics, RegisteredModelSchema, type RegisteredModel } from './model-registration.js';
 
 export interface PromotionDecision {
   readonly promoted: boolean;
@@ -157,13 +157,5 @@ export const PromoteModelEventSchema = z.object({
   dataset: z.string().min(1),
   runId: z.string().min(1),
   fingerprint: z.string().min(1),
-  candidate: z
-    .object({
-      version: z.string().min(1),
-      modelKey: z.string().min(1),
-      metricsKey: z.string().min(1),
-      weightsKey: z.string().nullable().optional(),
-      validation: z.object({ ap50: z.number(), f1: z.number() }).passthrough(),
-    })
-    .passthrough(),
+  candidate: RegisteredModelSchema,
 });

@@ -6,7 +6,7 @@
  * same way. Class-agnostic, like the promotion rule.
  */
 import type { Box } from '../core/contracts.js';
-import { evaluateDetections, type DetectionMetrics, type ImageEval, type XyxyBox } from '../core/detection-metrics.js';
+import { evaluateDetections, type DetectionMetrics, type ImageEval } from '../core/detection-metrics.js';
 import { ImageError } from '../core/errors.js';
 import type { LoadedModel } from '../core/model.js';
 import { processImage } from '../core/pipeline.js';
@@ -69,7 +69,7 @@ export async function scoreModelsOnTruth(truth: TruthDocument, models: readonly 
       failed.push({ file: image.file, error: 'the image is missing' });
       continue;
     }
-    const gt = image.objects.map((o) => o.box as unknown as XyxyBox);
+    const gt = image.objects.map((o) => o.box);
     const results = [];
     try {
       for (const model of models) {
@@ -91,7 +91,7 @@ export async function scoreModelsOnTruth(truth: TruthDocument, models: readonly 
     }
     results.forEach((result, i) => {
       perModel[i]!.evals.push({
-        predBoxes: result.detections.map((d) => d.box_px as unknown as XyxyBox),
+        predBoxes: result.detections.map((d) => d.box_px),
         predScores: result.detections.map((d) => d.score),
         predClasses: result.detections.map(() => 0),
         gtBoxes: gt,
