@@ -27,7 +27,6 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import sharp from 'sharp';
-import { MODEL_FORMAT_NAME, MODEL_METADATA_KEYS } from '../lambdas/core/contracts.js';
 import { runDetectBatch } from '../lambdas/core/detect-batch.js';
 import { detectTiled, type TileRunner } from '../lambdas/core/detector.js';
 import { decodeImage } from '../lambdas/core/image-decode.js';
@@ -38,6 +37,7 @@ import * as ort from 'onnxruntime-node';
 import { buildConstantDetectorModel } from '../tests/helpers/onnx-builder.js';
 import { writeTiff } from '../tests/core/fixtures/tiff-writer.js';
 import { micrograph } from './micrograph.js';
+import { exodetectMetadata } from '../tests/helpers/model-metadata.js';
 
 // The SDK warns on Node 20 that support ends in 2027; exodetect supports Node >= 20 on purpose.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -93,7 +93,7 @@ function chooseModel(torchProblem: string | undefined): ModelChoice {
       rows: [[10, 10, 50, 50, 0.9, 0]],
       convLayers: 4,
       convWidth: 16,
-      metadata: { [MODEL_METADATA_KEYS.format]: MODEL_FORMAT_NAME, [MODEL_METADATA_KEYS.nmPerPx]: '2', [MODEL_METADATA_KEYS.tileSize]: '512' },
+      metadata: exodetectMetadata({ nmPerPx: 2, tileSize: 512 }),
     }),
   );
   return { onnxPath, description: 'a test-builder model (4 conv layers of width 16), no trained model and no torch available' };

@@ -1,24 +1,14 @@
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { MODEL_FORMAT_NAME, MODEL_METADATA_KEYS } from '../../lambdas/core/contracts.js';
 import { onnxTileRunner } from '../../lambdas/core/detector.js';
 import { ModelError } from '../../lambdas/core/errors.js';
 import { loadModel, parseClassNames } from '../../lambdas/core/model.js';
 import { nonMaxSuppression } from '../../lambdas/core/nms.js';
 import { readOnnxMetadata } from '../../lambdas/core/onnx-metadata.js';
 import { buildConstantDetectorModel } from '../helpers/onnx-builder.js';
+import { exodetectMetadata } from '../helpers/model-metadata.js';
 
-const ours = {
-  [MODEL_METADATA_KEYS.format]: MODEL_FORMAT_NAME,
-  [MODEL_METADATA_KEYS.formatVersion]: '1',
-  [MODEL_METADATA_KEYS.classNames]: '["exosome","debris"]',
-  [MODEL_METADATA_KEYS.nmPerPx]: '1.25',
-  [MODEL_METADATA_KEYS.scoreThreshold]: '0.4',
-  [MODEL_METADATA_KEYS.tileSize]: '256',
-  [MODEL_METADATA_KEYS.modelVersion]: 'v7',
-  [MODEL_METADATA_KEYS.datasetFingerprint]: 'abc',
-  [MODEL_METADATA_KEYS.inputChannels]: '1',
-};
+const ours = exodetectMetadata({ formatVersion: '1', classNames: ['exosome', 'debris'], nmPerPx: 1.25, scoreThreshold: 0.4, tileSize: 256, modelVersion: 'v7', datasetFingerprint: 'abc', inputChannels: 1 });
 
 async function runOnce(bytes: Uint8Array, scoreThreshold = 0.3, size = 64) {
   const model = await loadModel(bytes, { key: 'm.onnx', intraOpThreads: 1 });

@@ -1,20 +1,13 @@
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { MODEL_FORMAT_NAME, MODEL_METADATA_KEYS } from '../../lambdas/core/contracts.js';
 import { ImageError } from '../../lambdas/core/errors.js';
 import { loadModel, type LoadedModel } from '../../lambdas/core/model.js';
 import { processImage } from '../../lambdas/core/pipeline.js';
 import { buildConstantDetectorModel } from '../helpers/onnx-builder.js';
 import { writeTiff } from './fixtures/tiff-writer.js';
+import { exodetectMetadata } from '../helpers/model-metadata.js';
 
-const metadata = {
-  [MODEL_METADATA_KEYS.format]: MODEL_FORMAT_NAME,
-  [MODEL_METADATA_KEYS.classNames]: '["exosome"]',
-  [MODEL_METADATA_KEYS.nmPerPx]: '1',
-  [MODEL_METADATA_KEYS.scoreThreshold]: '0.5',
-  [MODEL_METADATA_KEYS.tileSize]: '512',
-  [MODEL_METADATA_KEYS.modelVersion]: 'test-1',
-};
+const metadata = exodetectMetadata({ classNames: ['exosome'], nmPerPx: 1, scoreThreshold: 0.5, tileSize: 512, modelVersion: 'test-1' });
 
 let model: LoadedModel;
 let foreign: LoadedModel;

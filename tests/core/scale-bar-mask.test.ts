@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MODEL_FORMAT_NAME, MODEL_METADATA_KEYS } from '../../lambdas/core/contracts.js';
 import { decodeImage } from '../../lambdas/core/image-decode.js';
 import { loadModel, type LoadedModel } from '../../lambdas/core/model.js';
 import { processImage } from '../../lambdas/core/pipeline.js';
@@ -7,6 +6,7 @@ import { maskImage } from '../../lambdas/core/scale-bar/mask.js';
 import { stopTesseract } from '../../lambdas/core/scale-bar/ocr.js';
 import { buildConstantDetectorModel } from '../helpers/onnx-builder.js';
 import { renderScaleBarImage } from './fixtures/scale-bar-image.js';
+import { exodetectMetadata } from '../helpers/model-metadata.js';
 
 afterAll(async () => {
   await stopTesseract();
@@ -26,14 +26,7 @@ beforeAll(async () => {
         [x - 8, y - 9, x + 8, y + 9, 0.95, 0],
         [120, 120, 180, 180, 0.9, 0],
       ],
-      metadata: {
-        [MODEL_METADATA_KEYS.format]: MODEL_FORMAT_NAME,
-        [MODEL_METADATA_KEYS.classNames]: '["exosome"]',
-        [MODEL_METADATA_KEYS.nmPerPx]: '1',
-        [MODEL_METADATA_KEYS.scoreThreshold]: '0.5',
-        [MODEL_METADATA_KEYS.tileSize]: '512',
-        [MODEL_METADATA_KEYS.modelVersion]: 'mask-test',
-      },
+      metadata: exodetectMetadata({ classNames: ['exosome'], nmPerPx: 1, scoreThreshold: 0.5, tileSize: 512, modelVersion: 'mask-test' }),
     }),
     { key: 'models/mask-test/model.onnx', intraOpThreads: 1 },
   );

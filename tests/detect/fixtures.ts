@@ -2,9 +2,9 @@
 import { readFileSync } from 'node:fs';
 import sharp from 'sharp';
 import type { DetectEvent } from '../../lambdas/core/contracts.js';
-import { MODEL_FORMAT_NAME, MODEL_METADATA_KEYS } from '../../lambdas/core/contracts.js';
 import { buildConstantDetectorModel } from '../helpers/onnx-builder.js';
 import { writeTiff } from '../core/fixtures/tiff-writer.js';
+import { exodetectMetadata } from '../helpers/model-metadata.js';
 
 export function loadEvent(name: string): DetectEvent {
   return JSON.parse(readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8')) as DetectEvent;
@@ -16,14 +16,7 @@ export const testModelBytes = buildConstantDetectorModel({
     [10, 10, 50, 50, 0.9, 0],
     [60, 60, 70, 70, 0.8, 0],
   ],
-  metadata: {
-    [MODEL_METADATA_KEYS.format]: MODEL_FORMAT_NAME,
-    [MODEL_METADATA_KEYS.classNames]: '["exosome"]',
-    [MODEL_METADATA_KEYS.nmPerPx]: '1',
-    [MODEL_METADATA_KEYS.scoreThreshold]: '0.5',
-    [MODEL_METADATA_KEYS.tileSize]: '256',
-    [MODEL_METADATA_KEYS.modelVersion]: 'test-1',
-  },
+  metadata: exodetectMetadata({ classNames: ['exosome'], nmPerPx: 1, scoreThreshold: 0.5, tileSize: 256, modelVersion: 'test-1' }),
 });
 
 export const goodPng = (): Promise<Buffer> =>

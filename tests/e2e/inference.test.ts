@@ -8,22 +8,13 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MODEL_FORMAT_NAME, MODEL_METADATA_KEYS, type ImageRecord } from '../../lambdas/core/contracts.js';
+import type { ImageRecord } from '../../lambdas/core/contracts.js';
 import { buildConstantDetectorModel } from '../helpers/onnx-builder.js';
 import { moduleHandlerResolver, tableHandlerResolver, type LambdaHandler } from '../../local/stepfunctions/lambda.js';
 import { LocalWorkflow } from '../../local/workflow.js';
+import { exodetectMetadata } from '../helpers/model-metadata.js';
 
-const METADATA = {
-  [MODEL_METADATA_KEYS.format]: MODEL_FORMAT_NAME,
-  [MODEL_METADATA_KEYS.formatVersion]: '1',
-  [MODEL_METADATA_KEYS.classNames]: '["exosome"]',
-  [MODEL_METADATA_KEYS.nmPerPx]: '1.5',
-  [MODEL_METADATA_KEYS.scoreThreshold]: '0.5',
-  [MODEL_METADATA_KEYS.tileSize]: '64',
-  [MODEL_METADATA_KEYS.modelVersion]: 'e2e',
-  [MODEL_METADATA_KEYS.datasetFingerprint]: 'none',
-  [MODEL_METADATA_KEYS.inputChannels]: '1',
-};
+const METADATA = exodetectMetadata({ formatVersion: '1', classNames: ['exosome'], nmPerPx: 1.5, scoreThreshold: 0.5, tileSize: 64, modelVersion: 'e2e', datasetFingerprint: 'none', inputChannels: 1 });
 
 let root: string;
 let workflow: LocalWorkflow;

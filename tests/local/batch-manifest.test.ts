@@ -6,12 +6,12 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MODEL_FORMAT_NAME, MODEL_METADATA_KEYS } from '../../lambdas/core/contracts.js';
 import { batchManifest, parseSizeGate } from '../../local/commands/batch-manifest.js';
 import { findImages } from '../../local/workflow.js';
 import { writeDm } from '../core/fixtures/dm-writer.js';
 import { writeMrc } from '../core/fixtures/mrc-writer.js';
 import { buildConstantDetectorModel } from '../helpers/onnx-builder.js';
+import { exodetectMetadata } from '../helpers/model-metadata.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 let dir: string;
@@ -63,7 +63,7 @@ describe('exodetect run on DM4, MRC and a PNG without calibration (the installed
       buildConstantDetectorModel({
         layout: 'exodetect',
         rows: [[8, 8, 24, 24, 0.9, 0]],
-        metadata: { [MODEL_METADATA_KEYS.format]: MODEL_FORMAT_NAME, [MODEL_METADATA_KEYS.nmPerPx]: '1', [MODEL_METADATA_KEYS.scoreThreshold]: '0.5', [MODEL_METADATA_KEYS.tileSize]: '64' },
+        metadata: exodetectMetadata({ nmPerPx: 1, scoreThreshold: 0.5, tileSize: 64 }),
       }),
     );
     const out = path.join(dir, 'out');

@@ -6,12 +6,12 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MODEL_FORMAT_NAME, MODEL_METADATA_KEYS } from '../../lambdas/core/contracts.js';
 import { defaultBatchId, runBatchLocally } from '../../local/commands/run.js';
 import { evaluateLocally } from '../../local/commands/evaluate.js';
 import { startLocalS3Server, type LocalS3Server } from '../../local/s3-server.js';
 import { buildConstantDetectorModel } from '../helpers/onnx-builder.js';
 import { freePort } from '../helpers/ports.js';
+import { exodetectMetadata } from '../helpers/model-metadata.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 let dir: string;
@@ -36,12 +36,7 @@ beforeAll(async () => {
   for (const name of ['x.png', 'sub/y.png']) {
     await sharp(Buffer.alloc(64 * 64, 120), { raw: { width: 64, height: 64, channels: 1 } }).png().toFile(path.join(dir, 'good', name));
   }
-  const metadata = {
-    [MODEL_METADATA_KEYS.format]: MODEL_FORMAT_NAME,
-    [MODEL_METADATA_KEYS.nmPerPx]: '1',
-    [MODEL_METADATA_KEYS.scoreThreshold]: '0.5',
-    [MODEL_METADATA_KEYS.tileSize]: '64',
-  };
+  const metadata = exodetectMetadata({ nmPerPx: 1, scoreThreshold: 0.5, tileSize: 64 });
   await writeFile(path.join(dir, 'detector.onnx'), buildConstantDetectorModel({ layout: 'exodetect', rows: [[8, 8, 24, 24, 0.9, 0]], metadata }));
 });
 afterAll(async () => {

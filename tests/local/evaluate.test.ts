@@ -7,9 +7,9 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MODEL_FORMAT_NAME, MODEL_METADATA_KEYS } from '../../lambdas/core/contracts.js';
 import { evaluateLocally } from '../../local/commands/evaluate.js';
 import { buildConstantDetectorModel } from '../helpers/onnx-builder.js';
+import { exodetectMetadata } from '../helpers/model-metadata.js';
 
 let dir: string;
 const SIZE = 64;
@@ -33,15 +33,7 @@ beforeAll(async () => {
     buildConstantDetectorModel({
       layout: 'exodetect',
       rows: ROWS,
-      metadata: {
-        [MODEL_METADATA_KEYS.format]: MODEL_FORMAT_NAME,
-        [MODEL_METADATA_KEYS.formatVersion]: '1',
-        [MODEL_METADATA_KEYS.classNames]: '["exosome"]',
-        [MODEL_METADATA_KEYS.nmPerPx]: '2',
-        [MODEL_METADATA_KEYS.scoreThreshold]: '0.5',
-        [MODEL_METADATA_KEYS.tileSize]: '64',
-        [MODEL_METADATA_KEYS.inputChannels]: '1',
-      },
+      metadata: exodetectMetadata({ formatVersion: '1', classNames: ['exosome'], nmPerPx: 2, scoreThreshold: 0.5, tileSize: 64, inputChannels: 1 }),
     }),
   );
   // Image one: both real objects annotated. Image two: the first object and one the detector misses.

@@ -5,11 +5,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MODEL_FORMAT_NAME, MODEL_METADATA_KEYS } from '../../lambdas/core/contracts.js';
 import { describeModels, listModels, useModel } from '../../local/commands/models.js';
 import { LocalWorkflow } from '../../local/workflow.js';
 import { buildConstantDetectorModel } from '../helpers/onnx-builder.js';
 import { freePort } from '../helpers/ports.js';
+import { exodetectMetadata } from '../helpers/model-metadata.js';
 
 let dir: string;
 let port: number;
@@ -23,7 +23,7 @@ beforeAll(async () => {
   try {
     await workflow.putObject(
       'models/v1/model.onnx',
-      buildConstantDetectorModel({ layout: 'exodetect', rows: [[1, 1, 9, 9, 0.9, 0]], metadata: { [MODEL_METADATA_KEYS.format]: MODEL_FORMAT_NAME } }),
+      buildConstantDetectorModel({ layout: 'exodetect', rows: [[1, 1, 9, 9, 0.9, 0]], metadata: exodetectMetadata() }),
     );
     await workflow.putObject('models/v1/metrics.json', JSON.stringify({ validation: { ap50: 0.91, f1: 0.85, n_images: 51 } }));
     await workflow.putObject('models/v1/registration.json', JSON.stringify({ dataset: 'grids' }));

@@ -10,7 +10,6 @@ import path from 'node:path';
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { objectExists } from '../../lambdas/shared/s3-objects.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MODEL_FORMAT_NAME, MODEL_METADATA_KEYS } from '../../lambdas/core/contracts.js';
 import { createS3Client } from '../../lambdas/core/s3.js';
 import { splitDataset } from '../../lambdas/training/dataset-split.js';
 import { createModelComparer } from '../../lambdas/training/model-comparison.js';
@@ -19,6 +18,7 @@ import type { RegisteredModel } from '../../lambdas/training/model-registration.
 import { promoteModel } from '../../lambdas/training/promotion.js';
 import { startLocalS3Server, type LocalS3Server } from '../../local/s3-server.js';
 import { buildConstantDetectorModel } from '../helpers/onnx-builder.js';
+import { exodetectMetadata } from '../helpers/model-metadata.js';
 
 const BUCKET = 'exodetect-data';
 const RUN = '20261125-090000-abcdef01';
@@ -61,7 +61,7 @@ beforeAll(async () => {
   const constant = buildConstantDetectorModel({
     layout: 'exodetect',
     rows: [[10, 10, 60, 60, 0.9, 0]],
-    metadata: { [MODEL_METADATA_KEYS.format]: MODEL_FORMAT_NAME, [MODEL_METADATA_KEYS.nmPerPx]: '1.5', [MODEL_METADATA_KEYS.scoreThreshold]: '0.5' },
+    metadata: exodetectMetadata({ nmPerPx: 1.5, scoreThreshold: 0.5 }),
   });
   await put(championRecord.model_key, constant);
   // A dataset as a user uploads it: four images and the one COCO file that labels the whole folder (its info says 1.5 nm/px).
