@@ -3,7 +3,7 @@ import type { Context } from 'aws-lambda';
 import { z } from 'zod';
 import { createS3Client } from './core/s3.js';
 import { checkDataset, type DatasetCheck } from './training/dataset-check.js';
-import { EventShapeError } from './training/errors.js';
+import { EventShapeError } from './core/errors.js';
 import { createObservability } from './core/observability.js';
 
 const { logger, tracer } = createObservability('check-dataset');

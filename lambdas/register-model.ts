@@ -3,7 +3,7 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
 import { createS3Client } from './core/s3.js';
-import { EventShapeError } from './training/errors.js';
+import { EventShapeError } from './core/errors.js';
 import { registerModel, type RegisteredModel } from './training/model-registration.js';
 import { createObservability } from './core/observability.js';
 

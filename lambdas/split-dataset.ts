@@ -5,7 +5,7 @@ import { ConfigError } from './core/errors.js';
 import { optionalEnv } from './core/env.js';
 import { createS3Client } from './core/s3.js';
 import { splitDataset, validateSplitProps, type SplitResult } from './training/dataset-split.js';
-import { EventShapeError } from './training/errors.js';
+import { EventShapeError } from './core/errors.js';
 import { createObservability } from './core/observability.js';
 
 const { logger, tracer } = createObservability('split-dataset');

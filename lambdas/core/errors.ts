@@ -17,6 +17,9 @@ export class ConfigError extends ExodetectError {}
 /** The model cannot be loaded or does not follow a known output layout. Fails the invocation. */
 export class ModelError extends ExodetectError {}
 
+/** A handler received an event that does not have the documented shape (statemachines/README.md). */
+export class EventShapeError extends ExodetectError {}
+
 /** The batch manifest (batch.json) is missing or invalid. */
 export class BatchManifestError extends ExodetectError {}
 

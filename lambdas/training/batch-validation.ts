@@ -18,7 +18,7 @@ import {
   resultsPrefix,
 } from '../core/keys.js';
 import { readChampion } from './champion.js';
-import { EventShapeError } from './errors.js';
+import { EventShapeError } from '../core/errors.js';
 import { getObjectText, listAllObjects, objectExists } from '../shared/s3-objects.js';
 
 export interface ValidateBatchInput {

@@ -8,6 +8,3 @@ export class ModelArtifactError extends ExodetectError {}
 
 /** models/champion.json exists but cannot be read as a champion record. */
 export class ChampionRecordError extends ExodetectError {}
-
-/** A handler received an event that does not have the documented shape (statemachines/README.md). */
-export class EventShapeError extends ExodetectError {}

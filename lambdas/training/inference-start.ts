@@ -13,7 +13,7 @@ import { ExecutionAlreadyExists, StartExecutionCommand, type SFNClient } from '@
 import { z } from 'zod';
 import { announcedVersion, inferenceExecutionName, ObjectCreatedEventSchema } from '../core/events.js';
 import { BATCH_ID_PATTERN, batchIdFromManifestKey } from '../core/keys.js';
-import { EventShapeError } from './errors.js';
+import { EventShapeError } from '../core/errors.js';
 
 export interface StartResult {
   readonly started: boolean;

@@ -5,7 +5,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { batchFailureKey, batchIdFromManifestKey, resultsPrefix, trainingRunKeys } from '../core/keys.js';
-import { EventShapeError } from './errors.js';
+import { EventShapeError } from '../core/errors.js';
 import { putJson } from '../shared/s3-objects.js';
 import { readableCause } from '../shared/step-functions-cause.js';
 
