@@ -10,6 +10,8 @@ import { Command, InvalidArgumentError } from 'commander';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { ExodetectError } from '../lambdas/core/errors.js';
+import { PLAUSIBLE_NM_PER_PX } from '../lambdas/core/calibration.js';
+import { InputError } from './errors.js';
 import { RESULT_FILES } from '../lambdas/core/keys.js';
 import { createS3Client } from '../lambdas/core/s3.js';
 import { batchStatus, cloudSettings, downloadResults, uploadBatch } from './commands/cloud.js';
@@ -19,9 +21,25 @@ import { DEFAULT_DATA_DIR, describeBatchRun, runBatchLocally } from './commands/
 import { progressBar, quietNodeVersionNotice } from './progress.js';
 import { PortInUseError } from './s3-server.js';
 
-const positiveNumber = (name: string) => (raw: string): number => {
+/** "1,5" is a decimal comma: say so rather than only that it is not a number. */
+function numberOrHint(name: string, raw: string): number {
   const value = Number(raw);
-  if (!Number.isFinite(value) || value <= 0) throw new InvalidArgumentError(`${name} must be a positive number, got "${raw}"`);
+  if (Number.isFinite(value)) return value;
+  if (/^\d+,\d+$/.test(raw.trim())) throw new InvalidArgumentError(`${name} takes a decimal point, not a comma: ${raw.trim().replace(',', '.')}`);
+  throw new InvalidArgumentError(`${name} must be a number, got "${raw}"`);
+}
+const positiveNumber = (name: string) => (raw: string): number => {
+  const value = numberOrHint(name, raw);
+  if (!(value > 0)) throw new InvalidArgumentError(`${name} must be a positive number, got "${raw}"`);
+  return value;
+};
+/** A pixel size outside what TEM of vesicles uses is a typo (25 for 2.5): refused before anything is uploaded. */
+const pixelSize = (name: string) => (raw: string): number => {
+  const value = positiveNumber(name)(raw);
+  const [lo, hi] = PLAUSIBLE_NM_PER_PX;
+  if (value < lo || value > hi) {
+    throw new InvalidArgumentError(`${name} ${raw} is outside ${lo}-${hi} nm/px, the range TEM of vesicles uses (a factor of 10: ${value > hi ? value / 10 : value * 10}?)`);
+  }
   return value;
 };
 const positiveInteger = (name: string) => (raw: string): number => {
@@ -40,13 +58,13 @@ const out = (line: string) => process.stdout.write(`${line}\n`);
 export function buildProgram(): Command {
   const program = new Command('exodetect')
     .description('Find, count and size exosomes in TEM micrographs: locally, or against a deployed stack.')
-    .showHelpAfterError();
+    .showHelpAfterError('(exodetect <command> --help lists its options)');
 
   program
     .command('run')
     .description('Run a folder of micrographs through the local workflow (same state machine and handlers as in AWS).')
     .argument('<images-dir>', 'folder of .png/.jpg/.tif/.dm3/.dm4/.mrc micrographs (sub-folders too); a batch.json there is the batch manifest')
-    .option('--nm-per-px <x>', 'scale for every image (overrides the files\' own calibration and batch.json)', positiveNumber('--nm-per-px'))
+    .option('--nm-per-px <x>', 'scale for every image (overrides the files\' own calibration and batch.json)', pixelSize('--nm-per-px'))
     .option('--size-gate <min,max>', 'size gate in nm, e.g. 30,150: objects outside are marked and left out of the statistics', parseSizeGate)
     .option('--score-threshold <s>', 'detection score threshold in [0, 1] (default: the model\'s recommended one)', parseScoreThreshold)
     .option('--sample <text>', 'sample name, recorded with the batch')
@@ -91,7 +109,7 @@ export function buildProgram(): Command {
     .option('--init-from <m>', 'start from: default (the bundled model), champion, a model version, a .pt file, or none (default: the champion if there is one, else the bundled model)')
     .option('--name <dataset>', 'dataset name under datasets/ (default: the folder name; with --annotations, <batch id>-reviewed)')
     .option('--batch-size <n>', 'images per step', positiveInteger('--batch-size'))
-    .option('--nm-per-px <x>', 'scale of every image (else dataset.json, the COCO file, the files\' own calibration)', positiveNumber('--nm-per-px'))
+    .option('--nm-per-px <x>', 'scale of every image (else dataset.json, the COCO file, the files\' own calibration)', pixelSize('--nm-per-px'))
     .option('--validation-fraction <f>', 'held-out share for validation', positiveNumber('--validation-fraction'))
     .option('--hyperparameter <k=v...>', 'more trainer hyperparameters (repeatable)')
     .option('--force', 'train even if the dataset did not change since the champion')
@@ -146,7 +164,7 @@ export function buildProgram(): Command {
     .command('check')
     .description('What training would make of an annotated folder: labelled images, scales and their sources, every annotation problem with file and line.')
     .argument('<dataset-dir>', 'annotated images (any of the formats train reads)')
-    .option('--nm-per-px <x>', 'scale of every image (else dataset.json, the COCO file, the files\' own calibration)', positiveNumber('--nm-per-px'))
+    .option('--nm-per-px <x>', 'scale of every image (else dataset.json, the COCO file, the files\' own calibration)', pixelSize('--nm-per-px'))
     .option('--truth-out <file>', 'write the canonical ground truth (truth.json: what the trainer, promotion and evaluate read)')
     .action(async (datasetDir: string, opts: { nmPerPx?: number; truthOut?: string }) => {
       const { checkDatasetFolder, describeCheck } = await import('./commands/check.js');
@@ -165,11 +183,11 @@ export function buildProgram(): Command {
     .option('--annotations <path>', 'an annotation file or folder kept outside the images folder')
     .option('--model <m>', 'default (the bundled model), champion, a model version as results print it, a .onnx file or a folder with model.onnx (default: as run, the champion, else the bundled model)')
     .option('--out <dir>', 'output folder', 'exodetect-evaluation')
-    .option('--nm-per-px <x>', 'scale of every image (else the dataset\'s, else the files\', else the model\'s)', positiveNumber('--nm-per-px'))
+    .option('--nm-per-px <x>', 'scale of every image (else the dataset\'s, else the files\', else the model\'s)', pixelSize('--nm-per-px'))
     .option('--data-dir <dir>', 'local S3 folder (for champion and version references)', DEFAULT_DATA_DIR)
     .action(async (datasetArg: string | undefined, opts: { images?: string; annotations?: string; model?: string; out: string; nmPerPx?: number; dataDir: string }) => {
       const datasetDir = datasetArg ?? opts.images;
-      if (!datasetDir) throw new InvalidArgumentError('give the annotated folder: exodetect evaluate <dataset-dir>');
+      if (!datasetDir) throw new InputError('give the annotated folder: exodetect evaluate <dataset-dir> (see exodetect evaluate --help)');
       const { evaluateLocally } = await import('./commands/evaluate.js');
       const result = await evaluateLocally({ datasetDir, annotations: opts.annotations, model: opts.model, outDir: opts.out, nmPerPx: opts.nmPerPx, dataDir: opts.dataDir });
       const m = result.metrics;
@@ -210,7 +228,7 @@ export function buildProgram(): Command {
       .description('Upload a batch to a deployed stack: the images, then batch.json (which starts the workflow). Resumable.')
       .argument('<images-dir>', 'folder of micrographs')
       .requiredOption('--batch <id>', 'batch id')
-      .option('--nm-per-px <x>', 'scale for every image', positiveNumber('--nm-per-px')),
+      .option('--nm-per-px <x>', 'scale for every image', pixelSize('--nm-per-px')),
   ).action(async (imagesDir: string, opts: { batch: string; bucket?: string; region?: string; nmPerPx?: number }) => {
     const s3 = new S3Client({ region: opts.region });
     let bar: ReturnType<typeof progressBar> | undefined;
@@ -307,9 +325,20 @@ function parsePairs(pairs: string[]): Record<string, string> {
   return result;
 }
 
+const SYSTEM_ERRORS: Record<string, string> = {
+  ENOENT: 'no such file or folder',
+  ENOTDIR: 'a file where a folder was expected',
+  EISDIR: 'a folder where a file was expected',
+  EACCES: 'permission denied',
+  EPERM: 'not permitted',
+};
+
 /** Known problems print one line; anything else keeps its stack for a bug report. */
 export function describeError(err: unknown): string {
-  if (err instanceof ExodetectError || err instanceof PortInUseError) return err.message;
+  if (err instanceof ExodetectError || err instanceof PortInUseError || err instanceof InvalidArgumentError) return err.message;
+  const system = err as NodeJS.ErrnoException;
+  // A file the user named that is not there or not readable: the path and the reason, without a stack.
+  if (system?.path && typeof system.code === 'string' && SYSTEM_ERRORS[system.code]) return `${system.path}: ${SYSTEM_ERRORS[system.code]}`;
   if (err instanceof Error && (err.name === 'CredentialsProviderError' || err.name === 'ExpiredToken')) return `AWS credentials: ${err.message}`;
   return err instanceof Error ? (err.stack ?? err.message) : String(err);
 }

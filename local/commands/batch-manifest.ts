@@ -43,7 +43,9 @@ export async function readFolderManifest(imagesDir: string): Promise<{ manifest:
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { manifest: {} };
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return { manifest: {} };
+    if (code === 'ENOTDIR') throw new InputError(`${imagesDir} is a file: give the folder that holds the micrographs`);
     throw new InputError(`cannot read ${file}: ${(err as Error).message}`);
   }
   let json: unknown;

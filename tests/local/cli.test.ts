@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultBatchId, runBatchLocally } from '../../local/commands/run.js';
+import { buildProgram, describeError } from '../../local/cli.js';
 import { evaluateLocally } from '../../local/commands/evaluate.js';
 import { startLocalS3Server, type LocalS3Server } from '../../local/s3-server.js';
 import { buildConstantDetectorModel } from '../helpers/onnx-builder.js';
@@ -97,6 +98,49 @@ describe('exodetect run: clear errors', () => {
     );
     expect(error?.code).toBe(1);
     expect(error?.stderr.trim()).toBe(`exodetect: folder ${path.join(dir, 'missing')} does not exist`);
+  });
+});
+
+describe('command line: values refused before anything runs, one readable line', () => {
+  /** The message commander would print for these arguments, without exiting or printing. */
+  async function parseError(args: string[]): Promise<string> {
+    const program = buildProgram();
+    const messages: string[] = [];
+    for (const command of [program, ...program.commands]) {
+      command.exitOverride().configureOutput({ writeErr: (text) => messages.push(text), writeOut: () => undefined });
+    }
+    const error = await program.parseAsync(['node', 'exodetect', ...args]).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error, `exodetect ${args.join(' ')} should fail`).toBeDefined();
+    return messages.length ? messages.join('') : describeError(error);
+  }
+
+  it('refuses a pixel size outside what TEM of vesicles uses, and names the likely typo', async () => {
+    const text = await parseError(['run', path.join(dir, 'images'), '--nm-per-px', '25']);
+    expect(text).toContain('--nm-per-px 25 is outside 0.1-20 nm/px, the range TEM of vesicles uses (a factor of 10: 2.5?)');
+    // A short pointer to the help, not the whole help text.
+    expect(text.split('\n').filter(Boolean)).toHaveLength(2);
+  });
+
+  it('says a decimal comma is a comma', async () => {
+    expect(await parseError(['run', path.join(dir, 'images'), '--nm-per-px', '1,5'])).toContain('--nm-per-px takes a decimal point, not a comma: 1.5');
+  });
+
+  it('asks for the folder when evaluate has none, without a stack trace', async () => {
+    const text = await parseError(['evaluate']);
+    expect(text).toBe('give the annotated folder: exodetect evaluate <dataset-dir> (see exodetect evaluate --help)');
+  });
+
+  it('names a file given where the images folder belongs', async () => {
+    const text = await parseError(['run', path.join(dir, 'images', 'a.png')]);
+    expect(text).toBe(`${path.join(dir, 'images', 'a.png')} is a file: give the folder that holds the micrographs`);
+  });
+
+  it('prints a missing file as its path and the reason', () => {
+    const missing = Object.assign(new Error("ENOENT: no such file or directory, open '/x/nope.json'"), { code: 'ENOENT', path: '/x/nope.json' });
+    expect(describeError(missing)).toBe('/x/nope.json: no such file or folder');
   });
 });
 
