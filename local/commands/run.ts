@@ -140,12 +140,15 @@ export async function uploadBundledModel(workflow: LocalWorkflow, required: bool
   await workflow.uploadDirectory(BUNDLED_MODEL_DIR, `models/${DEFAULT_MODEL_VERSION}/`);
 }
 
+/** Said wherever the bundled model is used: it has never seen a real micrograph. */
+export const BUNDLED_MODEL_CAVEAT = 'trained on synthetic micrographs only: look at the overlays before trusting the counts; `exodetect train` on a few annotated images of yours does better';
+
 /** Which model a run uses, in words: what validate-batch will pick for this manifest. */
 async function describeModelChoice(workflow: LocalWorkflow, requested: string | undefined, choice: ModelChoice): Promise<string> {
   if (choice.bytes) return `${requested} (stored as model ${choice.version})`;
   if (choice.version === DEFAULT_MODEL_VERSION) return 'the bundled default model';
   if (choice.version) return `model ${choice.version}`;
-  if ((await workflow.listKeys(CHAMPION_KEY)).length === 0) return 'the bundled default model (no model has been trained and promoted here)';
+  if ((await workflow.listKeys(CHAMPION_KEY)).length === 0) return `the bundled default model, as no model has been trained and promoted here (${BUNDLED_MODEL_CAVEAT})`;
   const champion = await workflow.getJson<{ version: string; dataset?: string }>(CHAMPION_KEY);
   return `the champion ${champion.version}${champion.dataset ? `, trained on dataset ${champion.dataset}` : ''} (--model default runs the bundled one)`;
 }

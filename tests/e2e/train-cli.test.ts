@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TRAINER_TIMEOUT_MS } from '../helpers/timeouts.js';
+import { BUNDLED_MODEL_CAVEAT } from '../../local/commands/run.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const TRAINING_DIR = path.join(REPO, 'training-container');
@@ -67,7 +68,7 @@ describe('exodetect train on annotation exports', () => {
 
     const run = await exodetect(['run', path.join(dataset, 'images'), '--out', path.join(root, 'coco-run')], store);
     expect(run.code, run.stderr).toBe(0);
-    expect(run.stdout.split('\n')[0]).toBe('Model: the bundled default model (no model has been trained and promoted here)');
+    expect(run.stdout.split('\n')[0]).toBe(`Model: the bundled default model, as no model has been trained and promoted here (${BUNDLED_MODEL_CAVEAT})`);
 
     // The folder changes: one image and its annotations go; the next run mirrors it and says so.
     const coco = JSON.parse(await readFile(path.join(dataset, 'annotations.coco.json'), 'utf8')) as Coco;
