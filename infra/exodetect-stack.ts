@@ -35,6 +35,7 @@ export interface ExodetectStackProps extends StackProps {
   readonly trainingMaxWait?: Duration;
   readonly trainingHyperparameters?: Readonly<Record<string, string>>;
   readonly trainingImageUri?: string;
+  readonly minValidationObjects?: number;
   /** Default RETAIN. */
   readonly dataRemovalPolicy?: RemovalPolicy;
   /** Default: one month. */
@@ -87,6 +88,7 @@ export class ExodetectStack extends Stack {
       maxWait: props.trainingMaxWait,
       defaultHyperparameters: props.trainingHyperparameters,
       trainingImageUri: props.trainingImageUri,
+      minValidationObjects: props.minValidationObjects,
       logRetention,
     });
     this.observability = new Observability(this, 'Observability', {

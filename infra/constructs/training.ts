@@ -18,6 +18,7 @@ import { ANY, CHAMPION_KEY, DATASET_NAME_PATTERN, modelWeightsKey, PREFIX, train
 import { NATIVE_MODULES } from '../bundle/esbuild-options.js';
 import { fromRoot } from '../paths.js';
 import { PropsError, checkDuration, checkInteger, checkPattern } from '../validation.js';
+import { DEFAULT_MIN_VALIDATION_OBJECTS } from '../../lambdas/training/promotion.js';
 import { aslStateMachine } from './asl-state-machine.js';
 import { HandlerFunction } from './handler-function.js';
 import { nagArn } from './nag.js';
@@ -47,6 +48,11 @@ export interface TrainingWorkflowProps {
   readonly defaultHyperparameters?: Readonly<Record<string, string>>;
   /** A pre-built training image URI. Default: built from training-container/ as a DockerImageAsset at deploy time. */
   readonly trainingImageUri?: string;
+  /**
+   * No promotion is decided on a validation split with fewer annotated objects than this: the model is
+   * registered, not made champion. Default 30 (DEFAULT_MIN_VALIDATION_OBJECTS); 0 decides on any split.
+   */
+  readonly minValidationObjects?: number;
   /** Default: one month. */
   readonly logRetention?: RetentionDays;
 }
@@ -80,6 +86,7 @@ export class TrainingWorkflow extends Construct {
       throw new PropsError(`maxWait must be >= maxRuntime for managed spot, got maxWait ${maxWait.toSeconds()} s < maxRuntime ${maxRuntime.toSeconds()} s`);
     }
     const volumeSizeGb = checkInteger('volumeSizeGb', props.volumeSizeGb ?? 30, 1, 16_384);
+    const minValidationObjects = checkInteger('minValidationObjects', props.minValidationObjects ?? DEFAULT_MIN_VALIDATION_OBJECTS, 0, 1_000_000);
     const hyperparameters = props.defaultHyperparameters ?? {};
     for (const [name, value] of Object.entries(hyperparameters)) {
       if (typeof value !== 'string') throw new PropsError(`defaultHyperparameters.${name} must be a string, got ${JSON.stringify(value)}`);
@@ -143,6 +150,7 @@ export class TrainingWorkflow extends Construct {
       memorySize: 3538,
       timeout: Duration.minutes(15),
       nativeModules: NATIVE_MODULES,
+      environment: { PROMOTION_MIN_VALIDATION_OBJECTS: String(minValidationObjects) },
       logRetention,
     });
     storage.grantObjects(this.promoteModelFunction, {

@@ -22,6 +22,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { readChampion, writeChampion, type ChampionRecord, type Evaluation } from './champion.js';
 import { ChampionRecordError } from './errors.js';
+import { ConfigError } from '../core/errors.js';
 import { DEFAULT_MODEL_VERSION, modelKey } from '../core/keys.js';
 import { getObjectText, objectExists } from '../shared/s3-objects.js';
 import { parseMetrics, RegisteredModelSchema, type RegisteredModel } from './model-registration.js';
@@ -72,6 +73,17 @@ export interface PromoteModelInput {
   readonly candidate: RegisteredModel;
 }
 
+/**
+ * Below this many annotated objects in the validation split, AP50 and F1 swing by tenths from one
+ * object to the next: no promotion is decided on so few (the model stays registered and can be chosen
+ * by hand). 30 objects put one object at about 3 % of recall.
+ */
+export const DEFAULT_MIN_VALIDATION_OBJECTS = 30;
+
+export interface PromoteProps {
+  /** Default DEFAULT_MIN_VALIDATION_OBJECTS. */
+  readonly minValidationObjects?: number;
+}
 
 export interface PromotionResult extends PromotionDecision {
   readonly candidate: { readonly version: string; readonly modelKey: string; readonly validation: Evaluation };
@@ -100,7 +112,10 @@ export async function promoteModel(
   input: PromoteModelInput,
   now: Date = new Date(),
   compare?: CompareModels,
+  props: PromoteProps = {},
 ): Promise<PromotionResult> {
+  const minObjects = props.minValidationObjects ?? DEFAULT_MIN_VALIDATION_OBJECTS;
+  if (!(Number.isInteger(minObjects) && minObjects >= 0)) throw new ConfigError(`minValidationObjects must be a whole number >= 0, got ${minObjects}`);
   const champion = await readChampion(s3, input.bucket);
   const contender: Contender | undefined = champion
     ? { kind: 'champion', version: champion.version, modelKey: champion.model_key, label: `the champion ${champion.version}` }
@@ -126,7 +141,16 @@ export async function promoteModel(
         : contender
           ? `first trained model: ${BUNDLED_DEFAULT_LABEL} could not be compared on this run's validation split (${fallbackWhy})`
           : 'first model: there is no champion and no bundled default model to compare with';
-  const decision: PromotionDecision = { promoted: rule.promoted, reason };
+  const validationObjects = candidateEval.n_objects;
+  const tooFew = validationObjects !== undefined && validationObjects < minObjects;
+  const decision: PromotionDecision = tooFew
+    ? {
+        promoted: false,
+        reason:
+          `not promoted: this run's validation split holds ${validationObjects} annotated object${validationObjects === 1 ? '' : 's'}, ` +
+          `too few to tell two models apart (at least ${minObjects}: annotate more images). What it measured: ${reason}`,
+      }
+    : { promoted: rule.promoted, reason };
   if (decision.promoted) {
     await writeChampion(s3, input.bucket, {
       version: input.candidate.version,

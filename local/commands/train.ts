@@ -269,6 +269,7 @@ export function describeTraining(result: TrainLocallyResult): string[] {
           : `Model ${promotion.candidate.version}: validation AP50 ${f(v.ap50)}, F1 ${f(v.f1)}${typeof v.precision === 'number' ? `, precision ${f(v.precision)}, recall ${f(v.recall)}` : ''} (the trainer's own, in PyTorch).`,
       );
       lines.push(promotion.promoted ? `Promoted: ${promotion.reason}.` : `Not promoted: ${promotion.reason.replace(/^not promoted: /, '')}.`);
+      if (!promotion.promoted) lines.push(`It stays in the store: \`exodetect models use ${promotion.candidate.version}\` runs it anyway.`);
       lines.push(`Started ${result.initFrom}.`);
       if (result.outDir) lines.push(`Model card and metrics: ${result.outDir}`);
     }

@@ -17,6 +17,9 @@ import { TRAINER_TIMEOUT_MS } from '../helpers/timeouts.js';
 import { readableCause } from '../../lambdas/shared/step-functions-cause.js';
 
 const TRAINING_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'training-container');
+// Eight tiny synthetic images: decide promotion on any validation split (a deployment setting; the default, 30 objects, is tested in promote-model.test.ts and train-cli.test.ts).
+process.env.PROMOTION_MIN_VALIDATION_OBJECTS = '0';
+
 /** Small and quick: one epoch of 64 px crops through a narrow network on one thread. */
 const TINY = { epochs: '1', batch_size: '2', crop_size: '64', tile_size: '64', crops_per_image: '1', width: '8', threads: '1', nm_per_px: '1.5' };
 

@@ -132,6 +132,12 @@ describe('functions', () => {
     }
   });
 
+  it('decides no promotion on fewer than 30 validation objects unless told otherwise', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ POWERTOOLS_SERVICE_NAME: 'exodetect-promote-model', PROMOTION_MIN_VALIDATION_OBJECTS: '30' }) },
+    });
+  });
+
   it('sizes detect for two vCPUs and tells onnxruntime to use both', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
       MemorySize: 3538,
@@ -333,6 +339,7 @@ describe('options', () => {
     [{ trainingMaxRuntime: Duration.hours(10), trainingMaxWait: Duration.hours(5) }, /maxWait must be >= maxRuntime/],
     [{ notificationEmails: ['not-an-email'] }, /emails\[0\] must be an email address, got "not-an-email"/],
     [{ trainingDataset: '../x' }, /dataset must be a folder name under datasets\/, got "\.\.\/x"/],
+    [{ minValidationObjects: -1 }, /minValidationObjects must be an integer in \[0, 1000000\], got -1/],
   ])('rejects %j with the bad value in the message', (props, message) => {
     expect(() => synthStack(props as never)).toThrow(message);
   });

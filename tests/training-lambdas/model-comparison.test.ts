@@ -101,6 +101,8 @@ describe('head-to-head on the validation split', () => {
       { bucket: BUCKET, dataset: 'demo', runId: RUN, fingerprint: 'fp', candidate },
       new Date(0),
       createModelComparer(s3, BUCKET, { intraOpThreads: 1 }),
+      // Two synthetic images hold a handful of objects: below the default, no promotion would be decided.
+      { minValidationObjects: 1 },
     );
     expect(result.comparison).toBe('head-to-head');
     expect(result.headToHead!.images).toBe(2);

@@ -72,6 +72,31 @@ describe('promoteModel', () => {
     expect(bucket.json('models/champion.json')).toMatchObject({ version: 'v-new', previous_version: champion.version });
   });
 
+  it('decides nothing on a validation split too small to tell models apart, and says so with the figures', async () => {
+    const small = { ...candidate(0.98, 0.95), validation: { ap50: 0.98, f1: 0.95, n_objects: 9 } };
+    const out = await promote(small);
+    expect(out.promoted).toBe(false);
+    expect(out.reason).toBe(
+      "not promoted: this run's validation split holds 9 annotated objects, too few to tell two models apart (at least 30: annotate more images). " +
+        'What it measured: first model: there is no champion and no bundled default model to compare with',
+    );
+    expect(() => bucket.json('models/champion.json')).toThrow(/no object models\/champion\.json/);
+    // At the limit it is decided as usual; the limit is the caller's to set.
+    expect((await promote({ ...small, validation: { ...small.validation, n_objects: 30 } })).promoted).toBe(true);
+    bucket = new FakeBucket();
+    const lowered = await promoteModel(
+      bucket.client,
+      { bucket: 'exodetect-data', dataset: 'visn', runId: 'run-2', fingerprint: 'fp-new', candidate: { ...small, version: 'v-2' } },
+      NOW,
+      undefined,
+      { minValidationObjects: 5 },
+    );
+    expect(lowered.promoted).toBe(true);
+    await expect(promoteModel(bucket.client, { bucket: 'b', dataset: 'd', runId: 'r', fingerprint: 'f', candidate: small }, NOW, undefined, { minValidationObjects: -1 })).rejects.toThrow(
+      'minValidationObjects must be a whole number >= 0, got -1',
+    );
+  });
+
   it("reads the champion's metrics.json when champion.json carries no figures", async () => {
     const { metrics: _dropped, ...champion } = fixture('champion.json');
     bucket.put('models/champion.json', champion);
