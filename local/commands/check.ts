@@ -75,21 +75,22 @@ export function describeCheck(result: CheckDatasetResult, datasetDir: string): s
   const lines = [
     `${datasetDir}: ${ingested.images.length} labelled images, ${objects} objects (${seen.join(', ') || 'none'}${declared}), from ${ingested.annotationFiles.length} annotation file${ingested.annotationFiles.length === 1 ? '' : 's'}.`,
   ];
-  const bySource = new Map<string, { n: number; min: number; max: number }>();
+  const bySource = new Map<string, { n: number; min: number; max: number; unscaled: string[] }>();
   for (const image of ingested.images) {
     const key = scaleSourceLabel(image);
-    const entry = bySource.get(key) ?? { n: 0, min: Infinity, max: -Infinity };
+    const entry = bySource.get(key) ?? { n: 0, min: Infinity, max: -Infinity, unscaled: [] };
     entry.n++;
     if (image.nm_per_px !== null) {
       entry.min = Math.min(entry.min, image.nm_per_px);
       entry.max = Math.max(entry.max, image.nm_per_px);
-    }
+    } else entry.unscaled.push(image.file);
     bySource.set(key, entry);
   }
   const show = (v: number) => String(Number(v.toPrecision(4)));
   for (const [source, s] of bySource) {
-    const range = Number.isFinite(s.min) ? (s.min === s.max ? `${show(s.min)} nm/px` : `${show(s.min)}-${show(s.max)} nm/px`) : 'no scale';
-    lines.push(`  scale of ${s.n} image${s.n === 1 ? '' : 's'}: ${range}, from ${source}`);
+    const range = Number.isFinite(s.min) ? (show(s.min) === show(s.max) ? `${show(s.min)} nm/px` : `${show(s.min)}-${show(s.max)} nm/px`) : 'no scale';
+    const named = s.unscaled.length ? `: ${s.unscaled.slice(0, 5).join(', ')}${s.unscaled.length > 5 ? ` and ${s.unscaled.length - 5} more` : ''} (give their nm_per_px in dataset.json)` : '';
+    lines.push(`  scale of ${s.n} image${s.n === 1 ? '' : 's'}: ${range}, from ${source}${named}`);
   }
   const byKind = { file: 0, image: 0, object: 0 };
   for (const p of ingested.problems) byKind[p.kind]++;
@@ -105,7 +106,7 @@ export function describeCheck(result: CheckDatasetResult, datasetDir: string): s
   if (ingested.problems.length === 0) lines.push('No problems: every annotation in the folder is used.');
   else if (verdict.fails) {
     lines.push(
-      `Training would stop: ${(verdict.share * 100).toFixed(1)}% of the annotations and images are bad, more than the ${DEFAULT_MAX_BAD_FRACTION * 100}% it tolerates (hyperparameter max_bad_annotation_fraction). Fix the files above, or raise the limit if you accept them.`,
+      `Training would stop: ${(verdict.share * 100).toFixed(1)}% of the annotations and images are bad, more than the ${DEFAULT_MAX_BAD_FRACTION * 100}% it tolerates (hyperparameter max_bad_annotation_fraction). Fix the files above, or raise the limit if you accept them (exodetect train --hyperparameter max_bad_annotation_fraction=${Math.min(1, (Math.floor(verdict.share * 20) + 1) / 20)}).`,
     );
   } else lines.push(`Training would skip them (${(verdict.share * 100).toFixed(1)}% of the annotations and images; it tolerates ${DEFAULT_MAX_BAD_FRACTION * 100}%).`);
   for (const s of result.skipped) lines.push(`Skipped ${s.path}: ${s.reason}`);
