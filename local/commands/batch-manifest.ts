@@ -8,6 +8,7 @@ import path from 'node:path';
 import { InvalidArgumentError } from 'commander';
 import { BatchManifestSchema, type BatchManifest } from '../../lambdas/core/contracts.js';
 import { InputError } from '../errors.js';
+import { parseJsonText } from '../../lambdas/shared/json-syntax.js';
 
 export const FOLDER_MANIFEST = 'batch.json';
 
@@ -50,9 +51,9 @@ export async function readFolderManifest(imagesDir: string): Promise<{ manifest:
   }
   let json: unknown;
   try {
-    json = JSON.parse(text);
+    json = parseJsonText(text);
   } catch (err) {
-    throw new InputError(`${file} is not valid JSON: ${(err as Error).message}`);
+    throw new InputError(`${file}: ${(err as Error).message}`);
   }
   const parsed = BatchManifestSchema.safeParse(json);
   if (!parsed.success) {

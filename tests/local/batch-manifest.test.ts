@@ -41,7 +41,7 @@ describe('batch manifest of a local batch', () => {
     await writeFile(path.join(folder, 'batch.json'), JSON.stringify({ nm_per_px: -1, colour: 'blue' }));
     await expect(batchManifest(folder, {})).rejects.toThrow(/bad-manifest\/batch\.json is not a valid batch manifest \(.*nm_per_px/);
     await writeFile(path.join(folder, 'batch.json'), '{ nm_per_px: 1 ');
-    await expect(batchManifest(folder, {})).rejects.toThrow(/batch\.json is not valid JSON/);
+    await expect(batchManifest(folder, {})).rejects.toThrow(/batch\.json: not valid JSON at line 1, column 3: an unexpected character/);
     expect(() => parseSizeGate('150,30')).toThrow(/min < max/);
     expect(() => parseSizeGate('30')).toThrow(/"min,max"/);
   });

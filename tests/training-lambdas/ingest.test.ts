@@ -129,6 +129,14 @@ describe('ingestDataset: COCO', () => {
     expect(d.classNames).toEqual(['FLUAV', 'RSV']);
   });
 
+  it('points the images left without labels at the annotation file that is not JSON', async () => {
+    const dir = await dataset({ 'b.png': {}, 'project.coco.json': '{"images": [{"id": 1, "file_name": "b.png"}],\n "annotations": [}' });
+    expect(problems(await ingest(dir)).map(([f, l, p]) => `${f}:${l}: ${p}`)).toEqual([
+      'project.coco.json:2: not valid JSON: column 18: a value expected (a trailing comma, or a missing value?)',
+      "b.png:null: image without label (no annotation file that could be read mentions it; project.coco.json, which is not valid JSON, may)",
+    ]);
+  });
+
   it('reports every bad annotation on its line, and an unreadable JSON file', async () => {
     const doc = {
       images: [
@@ -145,11 +153,12 @@ describe('ingestDataset: COCO', () => {
       ],
       categories: [{ id: 1, name: 'exosome' }],
     };
-    const dir = await dataset({ 'a.png': {}, 'coco.json': JSON.stringify(doc, null, 1), 'broken.json': '{not json' });
+    const dir = await dataset({ 'a.png': {}, 'coco.json': JSON.stringify(doc, null, 1), 'broken.json': '{\n  "images": [],\n  not json' });
     const d = await ingest(dir);
     const text = problems(d).map(([f, l, p]) => `${f}:${l}: ${p}`);
     expect(text).toEqual([
-      expect.stringMatching(/^broken\.json:null: unreadable JSON/),
+      // Where it stops being JSON, as an editor counts: line 3, column 3.
+      'broken.json:3: not valid JSON: column 3: an unexpected character (names and text need "double quotes")',
       expect.stringMatching(/^coco\.json:\d+: annotation id 11: unknown category_id 9$/),
       expect.stringMatching(/^coco\.json:\d+: annotation id 12: image_id 5 is not in 'images' \(label without image\)$/),
       expect.stringMatching(/^coco\.json:\d+: annotation id 13: no usable bbox or polygon$/),

@@ -8,6 +8,7 @@ import { posix } from 'node:path';
 import type { Box } from '../../core/contracts.js';
 import { emptyParse, finite, linesOf, stripBom, type Mention, type ParsedAnnotations, type RawObject } from './parsed.js';
 import type { Problem } from './truth.js';
+import { findJsonSyntaxError } from '../../shared/json-syntax.js';
 
 interface CocoDocument {
   info?: { nm_per_px?: unknown };
@@ -27,7 +28,8 @@ export function parseCoco(text: string, file: string): ParsedAnnotations {
   try {
     doc = JSON.parse(stripBom(text)) as CocoDocument;
   } catch (err) {
-    return emptyParse([{ file, line: null, problem: `unreadable JSON (${(err as Error).message})` }]);
+    const at = findJsonSyntaxError(stripBom(text));
+    return emptyParse([{ file, line: at?.line ?? null, problem: `not valid JSON: ${at ? `column ${at.column}: ${at.message.replace(/^line \d+, column \d+: /, '')}` : (err as Error).message}` }]);
   }
   if (!looksLikeCoco(doc)) {
     return emptyParse([{ file, line: null, problem: "not a COCO document (needs 'images' and 'annotations' lists)" }]);

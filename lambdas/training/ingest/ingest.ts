@@ -26,6 +26,7 @@ import { finite, stripBom, type Mention, type ParsedAnnotations, type RawObject 
 import { TRUTH_FILE, TRUTH_FORMAT, TRUTH_VERSION, type Problem, type TruthDocument, type TruthImage, type TruthObject } from './truth.js';
 import { parseVoc } from './voc.js';
 import { parseYolo, YOLO_CLASS_FILES } from './yolo.js';
+import { findJsonSyntaxError } from '../../shared/json-syntax.js';
 
 /** Where a dataset's files come from: a prefix in S3, a folder on disk. */
 export interface DatasetSource {
@@ -109,7 +110,14 @@ function readDatasetConfig(text: string, problems: IngestProblem[]): DatasetConf
   try {
     doc = JSON.parse(stripBom(text));
   } catch (err) {
-    problems.push({ file: DATASET_CONFIG_FILE, line: null, problem: `unreadable JSON (${(err as Error).message}): its scales and classes are ignored`, image: null, kind: 'file' });
+    const at = findJsonSyntaxError(stripBom(text));
+    problems.push({
+      file: DATASET_CONFIG_FILE,
+      line: at?.line ?? null,
+      problem: `not valid JSON (${at ? at.message.replace(/^line \d+, /, '') : (err as Error).message}): its scales and classes are ignored`,
+      image: null,
+      kind: 'file',
+    });
     return { images: new Map() };
   }
   const d = (doc ?? {}) as { nm_per_px?: unknown; images?: unknown; classes?: unknown };
@@ -364,12 +372,16 @@ export async function ingestDataset(source: DatasetSource, props: IngestProps = 
     }
   }
 
+  // An annotation file that is not JSON may hold the labels of the images below: say so beside each.
+  const unparsed = problems.find((p) => p.kind === 'file' && p.file !== DATASET_CONFIG_FILE && p.problem.startsWith('not valid JSON'))?.file;
   for (const image of images) {
     if (!owner.has(image)) {
       problems.push({
         file: image,
         line: null,
-        problem: 'image without label (no annotation file mentions it; an empty YOLO txt or a COCO image entry marks an image with no vesicles)',
+        problem: unparsed
+          ? `image without label (no annotation file that could be read mentions it; ${unparsed}, which is not valid JSON, may)`
+          : 'image without label (no annotation file mentions it; an empty YOLO txt or a COCO image entry marks an image with no vesicles)',
         image,
         kind: 'image',
       });
