@@ -11,6 +11,7 @@ import type { Estimate } from './statistics.js';
 import type { BatchSummary, ImageSummaryRow } from './summary.js';
 import { escapeHtml as esc, formatNumber as num, formatPercent, relativeUrl } from './html.js';
 import { renderReviewSection, renderReviewView, REVIEW_STYLE, reviewTableCell } from './review-page.js';
+import { formatScaleRange, scaleGroups, scaleWarnings } from './scale-notes.js';
 
 export interface ReportProps {
   /** Overlays shown in the gallery (the table links every image's overlay). Default 48. */
@@ -19,12 +20,13 @@ export interface ReportProps {
   readonly review?: string;
 }
 
-const SOURCE_LABELS: Record<string, string> = {
-  batch: 'set in the batch manifest (batch.json) or on the command line',
-  file: "read from the file's own metadata",
-  'scale-bar': 'read from the burned-in scale bar and its label',
-  assumed: "ASSUMED equal to the model's training scale (no calibration found)",
-};
+/** The warning near the top of the page when an image's scale is in doubt (the console's "Check the scale"). */
+function scaleWarningBanner(summary: BatchSummary): string {
+  const questioned = scaleWarnings(summary);
+  if (questioned.length === 0) return '';
+  const items = questioned.map((w) => `<li>${esc(w)}</li>`).join('');
+  return `<div class="banner warn" id="scale-warning-banner" role="alert"><strong>Check the scale of ${num(questioned.length)} image${questioned.length === 1 ? '' : 's'}</strong>: every size on this page depends on it.<ul>${items}</ul></div>`;
+}
 
 /** The warning at the top of the page when any image was sized at an assumed scale. */
 function assumedScaleBanner(summary: BatchSummary): string {
@@ -152,6 +154,8 @@ h3{font-size:15px;margin:20px 0 6px}
 .card .sub{color:var(--muted);font-size:13px}
 .card.bad .value{color:var(--bad)}
 .banner{background:#fdecea;border:1px solid #f3b8b2;color:#7a1d14;border-radius:10px;padding:14px 18px;margin:18px 0 0;font-size:15px}
+.banner.warn{background:#fff6e0;border-color:#f0d18a;color:#6b4a00}
+.banner ul{margin:6px 0 0;padding-left:20px}
 .assumed{color:var(--bad);font-weight:600}
 section{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:4px 22px 20px;margin:18px 0}
 table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}
@@ -250,9 +254,10 @@ function methodsSection(summary: BatchSummary, withReview: boolean): string {
         })
         .join('<br>')
     : '<span class="muted">\u2013</span>';
+  // One line per source: a batch of 500 scale-bar images is one line; each image's value is in the table.
   const calibration = summary.calibration.length
-    ? summary.calibration
-        .map((c) => `${esc(String(Number(c.nm_per_px.toPrecision(4))))} nm per pixel, ${esc(SOURCE_LABELS[c.source] ?? c.source)}${c.detail ? ` (<code>${esc(c.detail)}</code>)` : ''} \u2014 ${num(c.images)} image${c.images === 1 ? '' : 's'}`)
+    ? scaleGroups(summary)
+        .map((g) => `${esc(formatScaleRange(g.minNmPerPx, g.maxNmPerPx).replace('nm/px', 'nm per pixel'))}, ${esc(g.label)}${g.detail ? ` (<code>${esc(g.detail)}</code>)` : ''} \u2014 ${num(g.images)} image${g.images === 1 ? '' : 's'}`)
         .join('<br>')
     : '<span class="muted">\u2013</span>';
   const b = summary.diameter_nm.bootstrap;
@@ -321,6 +326,7 @@ ${summary.outcome && !summary.outcome.within_tolerance ? `<p class="banner bad" 
 <div class="card"><div class="label">Left out of sizing</div><div class="value"><span id="stat-edge-share">${formatPercent(det.share_on_edge)}</span></div><div class="sub">on the image edge; <span id="stat-gate-share">${formatPercent(det.share_out_of_size_range)}</span> outside the size gate</div></div>
 </div>
 ${assumedScaleBanner(summary)}
+${scaleWarningBanner(summary)}
 <p class="lead" id="lead">${lead}</p>
 ${summary.notes.length ? `<p class="muted" id="notes">Note: ${summary.notes.map(esc).join(' \u00b7 ')}</p>` : ''}
 

@@ -5,6 +5,15 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { BatchSummary } from '../../lambdas/results/summary.js';
+import { formatScaleRange, scaleGroups, scaleWarnings } from '../../lambdas/results/scale-notes.js';
+
+/** Short words for the console; the report spells each source out. */
+const SCALE_WORDS: Readonly<Record<string, string>> = {
+  batch: 'from batch.json or --nm-per-px',
+  file: "from the files' metadata",
+  'scale-bar': 'from the burned-in scale bars',
+  assumed: "ASSUMED (the model's training scale)",
+};
 
 const f = (x: number | undefined | null, digits = 1) => (x === undefined || x === null ? '?' : x.toFixed(digits));
 
@@ -16,9 +25,11 @@ export function describeSummary(summary: BatchSummary): string[] {
       `Diameter (n=${d.count}, calibrated images): median ${f(d.d50.value)} nm (95% CI ${f(d.d50.ci?.[0])}-${f(d.d50.ci?.[1])}), D10 ${f(d.d10?.value)}, D90 ${f(d.d90?.value)}, mean ${f(d.mean?.value)} nm.`,
     );
   }
-  const sources = new Map<string, number>();
-  for (const c of summary.calibration) sources.set(c.source, (sources.get(c.source) ?? 0) + c.images);
-  if (sources.size > 0) lines.push(`Scale from: ${[...sources].map(([s, n]) => `${s} ${n}`).join(', ')} (per image in the report and summary.json).`);
+  const groups = scaleGroups(summary);
+  if (groups.length > 0) {
+    const said = groups.map((g) => `${SCALE_WORDS[g.source] ?? g.source} for ${g.images} image${g.images === 1 ? '' : 's'} (${formatScaleRange(g.minNmPerPx, g.maxNmPerPx)})`);
+    lines.push(`Scale: ${said.join('; ')}; each image's in the report and summary.json.`);
+  }
   const assumed = summary.images.assumed_scale ?? 0;
   if (assumed > 0) {
     const scales = [...new Set(summary.calibration.filter((c) => c.source === 'assumed').map((c) => c.nm_per_px))].join(', ');
@@ -31,11 +42,11 @@ export function describeSummary(summary: BatchSummary): string[] {
     );
   }
   // Scale problems (a bar that disagrees, a factor-10 typo, sizes that make no sense) deserve the console too.
-  const scaleWarnings = summary.warnings.examples.filter((w) => /nm\/px|scale/i.test(w) && !/ASSUMED SCALE/.test(w));
-  if (scaleWarnings.length > 0) {
+  const questioned = scaleWarnings(summary);
+  if (questioned.length > 0) {
     lines.push('Check the scale:');
-    for (const w of scaleWarnings.slice(0, 3)) lines.push(`  ${w}`);
-    if (scaleWarnings.length > 3) lines.push(`  ... and ${scaleWarnings.length - 3} more (report.html, summary.json)`);
+    for (const w of questioned.slice(0, 3)) lines.push(`  ${w}`);
+    if (questioned.length > 3) lines.push(`  ... and ${questioned.length - 3} more (report.html, summary.json)`);
   }
   return lines;
 }

@@ -44,6 +44,27 @@ describe('report page (HTML)', () => {
     expect(rows.find((r) => r.includes('(ASSUMED)'))).toContain('b.png');
   });
 
+  it('groups the pixel sizes by source, and puts scale warnings in a banner as the console does', () => {
+    const builder = new BatchSummaryBuilder({ batchId: 'bars' });
+    for (let i = 0; i < 20; i++) {
+      const result = generateImageResult({ batchId: 'bars', file: `g-${i}.png`, detections: 3, seed: i + 1, nmPerPx: 3 + i * 0.001 });
+      builder.add({
+        ...result,
+        nm_per_px_source: 'scale-bar',
+        nm_per_px_detail: `scale bar 200 nm = ${(200 / (3 + i * 0.001)).toFixed(1)} px`,
+        warnings: i === 4 ? ['the scale bar gives 3.004 nm/px, 902% away from the 0.3 nm/px of the batch: check which is right'] : result.warnings,
+      });
+    }
+    const html = renderReport(builder.build());
+    const pixelSize = /<dt>Pixel size<\/dt><dd>([^]*?)<\/dd>/.exec(html)![1]!;
+    expect(pixelSize.split('<br>')).toHaveLength(1);
+    expect(pixelSize).toMatch(/^3-3\.019 nm per pixel, read from the burned-in scale bar and its label \u2014 20 images\./);
+    const banner = /<div class="banner warn" id="scale-warning-banner"[^]*?<\/div>/.exec(html)?.[0] ?? '';
+    expect(banner).toContain('Check the scale of 1 image');
+    expect(banner).toContain('g-4.png: the scale bar gives 3.004 nm/px, 902% away from the 0.3 nm/px of the batch');
+    expect(html.indexOf('scale-warning-banner')).toBeLessThan(html.indexOf('id="distribution"'));
+  });
+
   it('renders an empty batch without numbers it does not have', () => {
     const html = renderReport(new BatchSummaryBuilder({ batchId: 'empty' }).build());
     expect(html).toContain('No vesicles were detected');
