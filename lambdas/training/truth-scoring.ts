@@ -102,7 +102,8 @@ export async function scoreModelsOnTruth(truth: TruthDocument, models: readonly 
         file: image.file,
         sourceImageId: image.source_image_id,
         nmPerPx: result.nm_per_px,
-        nmPerPxSource: result.nm_per_px_source,
+        // The truth's own source (a scale bar, dataset.json, the file) when it gave the scale: inference saw it as a batch value.
+        nmPerPxSource: image.nm_per_px !== null ? (image.nm_per_px_source ?? result.nm_per_px_source) : result.nm_per_px_source,
         detections: result.detections.map((d) => ({ box: d.box_px, score: d.score })),
       });
     });

@@ -58,6 +58,8 @@ export interface EvaluateResult {
   readonly failedImages: { readonly file: string; readonly error: string }[];
   /** Images scored at an assumed scale (no scale in the dataset or the file). */
   readonly assumedScale: number;
+  /** Images an annotation file for the whole folder names but the folder lacks (not scored). */
+  readonly missingImages: { readonly file: string; readonly images: number }[];
 }
 
 interface ResolvedModel {
@@ -195,5 +197,6 @@ export async function evaluateLocally(options: EvaluateOptions): Promise<Evaluat
     problems,
     failedImages: scores.failed,
     assumedScale,
+    missingImages: ingested.missingImages.map((m) => ({ file: m.file, images: m.images.length })),
   };
 }

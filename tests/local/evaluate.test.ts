@@ -9,6 +9,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evaluateLocally } from '../../local/commands/evaluate.js';
 import { buildConstantDetectorModel } from '../helpers/onnx-builder.js';
+import { checkDatasetFolder } from '../../local/commands/check.js';
 import { exodetectMetadata } from '../helpers/model-metadata.js';
 
 let dir: string;
@@ -41,12 +42,15 @@ beforeAll(async () => {
     images: [
       { id: 7, file_name: 'one.png', width: SIZE, height: SIZE },
       { id: 8, file_name: 'two.png', width: SIZE, height: SIZE },
+      // Annotated in the project, not in this folder: said, not scored.
+      { id: 9, file_name: 'three.png', width: SIZE, height: SIZE },
     ],
     annotations: [
       { id: 1, image_id: 7, category_id: 1, bbox: [10, 10, 20, 24] },
       { id: 2, image_id: 7, category_id: 1, bbox: [40, 40, 12, 10] },
       { id: 3, image_id: 8, category_id: 1, bbox: [10, 10, 20, 24] },
       { id: 4, image_id: 8, category_id: 1, bbox: [30, 2, 10, 10] },
+      { id: 5, image_id: 9, category_id: 1, bbox: [30, 2, 10, 10] },
     ],
     categories: [{ id: 1, name: 'exosome' }],
   };
@@ -83,9 +87,14 @@ describe('exodetect evaluate', () => {
     expect(predictions.filter((p) => p.image_id === 7).map((p) => p.file_name)).toEqual(['one.png', 'one.png', 'one.png']);
     expect(predictions.find((p) => p.image_id === 7 && p.score > 0.8)!.bbox).toEqual([10, 10, 20, 24]);
     expect(Math.min(...predictions.map((p) => p.score))).toBeCloseTo(0.2, 5);
-    const written = JSON.parse(await readFile(result.metricsFile, 'utf8')) as { evaluation: unknown; failed_images: unknown[] };
+    const written = JSON.parse(await readFile(result.metricsFile, 'utf8')) as { evaluation: unknown; failed_images: unknown[]; images: { nm_per_px_source: string }[] };
     expect(written.evaluation).toEqual(result.metrics);
     expect(written.failed_images).toEqual([]);
+    expect(result.missingImages).toEqual([{ file: 'gt.coco.json', images: 1 }]);
+    // Where the scale came from, as the ingestion says (here --nm-per-px), not how inference was handed it.
+    const ingestedSource = (await checkDatasetFolder({ datasetDir: path.join(dir, 'images'), nmPerPx: 2, extraFiles: new Map([['gt.coco.json', await readFile(path.join(dir, 'gt.coco.json'))]]) })).ingested.images[0]!.nm_per_px_source;
+    expect(ingestedSource).not.toBe('batch');
+    expect(written.images.map((i) => i.nm_per_px_source)).toEqual([ingestedSource, ingestedSource]);
   });
 
   it('reads YOLO labels to the same result', async () => {
