@@ -17,7 +17,7 @@ import path from 'node:path';
 import { CHAMPION_KEY, DEFAULT_MODEL_VERSION, PREFIX } from '../../lambdas/core/keys.js';
 import type { SplitResult } from '../../lambdas/training/dataset-split.js';
 import { readableCause } from '../../lambdas/shared/step-functions-cause.js';
-import type { PromotionResult } from '../../lambdas/training/promotion.js';
+import { DEFAULT_MIN_VALIDATION_OBJECTS, type PromotionResult } from '../../lambdas/training/promotion.js';
 import { InputError } from '../errors.js';
 import type { ExecutionOutcome } from '../stepfunctions/runner.js';
 import { reviewedDatasetName } from '../../lambdas/results/review-page.js';
@@ -180,7 +180,8 @@ export async function trainLocally(options: TrainLocallyOptions): Promise<TrainL
       split = output as SplitResult;
       outDir = path.resolve(options.outDir ?? path.join(DEFAULT_TRAINING_DIR, `${dataset}-${runId}`));
       // Said before the (long) training starts: what it trains on and what it skipped.
-      for (const line of describeSplit(split, init.description, path.join(outDir, 'problems.txt'))) report(line);
+      const minValidationObjects = Number(process.env.PROMOTION_MIN_VALIDATION_OBJECTS ?? DEFAULT_MIN_VALIDATION_OBJECTS);
+      for (const line of describeSplit(split, init.description, path.join(outDir, 'problems.txt'), minValidationObjects)) report(line);
       pending.push(writeProblems(workflow, split, outDir));
     }
   };
@@ -225,6 +226,7 @@ export async function trainLocally(options: TrainLocallyOptions): Promise<TrainL
 async function writeProblems(workflow: LocalWorkflow, split: SplitResult, outDir: string): Promise<void> {
   await mkdir(outDir, { recursive: true });
   const problems = await workflow.getJson<{ problems: { file: string; line: number | null; problem: string }[] }>(split.problems.key);
+  if (problems.problems.length === 0) return; // no empty file that reads like a missing report
   await writeFile(path.join(outDir, 'problems.txt'), problems.problems.map((p) => `${p.file}${p.line ? `:${p.line}` : ''}: ${p.problem}\n`).join(''));
 }
 
@@ -243,10 +245,20 @@ export function describeSync(dataset: string, sync: SyncReport): string[] {
   ];
 }
 
-export function describeSplit(split: SplitResult, start: string, problemsFile: string): string[] {
+export function describeSplit(split: SplitResult, start: string, problemsFile: string, minValidationObjects = DEFAULT_MIN_VALIDATION_OBJECTS): string[] {
   const c = split.counts;
+  const validationObjects = c.validation?.objects ?? 0;
+  // Said before the training rather than after it: the held-out figures and the promotion depend on it.
+  const thin =
+    validationObjects < minValidationObjects
+      ? [
+          `Note: validation holds ${plural(validationObjects, 'annotated object')}, fewer than the ${minValidationObjects} a promotion is decided on: ` +
+            `its figures will be rough and the model will not replace the one run uses (raise --validation-fraction or annotate more images).`,
+        ]
+      : [];
   return [
-    `Split: train ${plural(c.train?.images ?? 0, 'image')} (${c.train?.objects ?? 0} objects), validation ${plural(c.validation?.images ?? 0, 'image')} (${c.validation?.objects ?? 0} objects); ${start}.`,
+    `Split: train ${plural(c.train?.images ?? 0, 'image')} (${c.train?.objects ?? 0} objects), validation ${plural(c.validation?.images ?? 0, 'image')} (${validationObjects} objects); ${start}.`,
+    ...thin,
     ...problemLines(split.problems, problemsFile),
   ];
 }
