@@ -196,7 +196,7 @@ export function buildProgram(): Command {
         `AP50 ${m.ap50.toFixed(4)}  AP50:95 ${m.ap50_95.toFixed(4)}  P ${m.precision.toFixed(4)}  R ${m.recall.toFixed(4)}  F1 ${m.f1.toFixed(4)}` +
           `  (threshold ${m.threshold}; median diameter error ${m.diameter_median_abs_error_nm ?? 'n/a'} nm)`,
       );
-      if (result.assumedScale) out(`${result.assumedScale} images had no scale in the dataset or the file: they were analysed at the model's scale (give dataset.json or --nm-per-px).`);
+      if (result.assumedScale) out(`${result.assumedScale} image${result.assumedScale === 1 ? '' : 's'} had no scale in the dataset or the file: they were analysed at the model's scale (give dataset.json or --nm-per-px).`);
       for (const m of result.missingImages) out(`${m.file} names ${m.images} image${m.images === 1 ? '' : 's'} that are not in the folder: not scored.`);
       if (result.problems.length) out(`${result.problems.length} annotation problem${result.problems.length === 1 ? '' : 's'} (skipped; listed in metrics.json), the first: ${result.problems[0]}`);
       if (result.failedImages.length) out(`${result.failedImages.length} image${result.failedImages.length === 1 ? '' : 's'} could not be analysed, the first: ${result.failedImages[0]!.file}: ${result.failedImages[0]!.error}`);

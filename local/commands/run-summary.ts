@@ -37,7 +37,7 @@ export function describeSummary(summary: BatchSummary): string[] {
     const files = summary.per_image.filter((r) => r.scale_assumed).map((r) => r.file);
     const named = files.length <= 5 ? files.join(', ') : `${files.slice(0, 5).join(', ')} and ${files.length - 5} more`;
     lines.push(
-      `WARNING: ${assumed} of ${summary.images.processed} images were sized at an ASSUMED scale (${scales} nm/px, the model's training scale): no nm/px in batch.json, the file or a readable scale bar: ${named}.`,
+      `WARNING: ${assumed} of ${summary.images.processed} image${summary.images.processed === 1 ? ' was' : 's were'} sized at an ASSUMED scale (${scales} nm/px, the model's training scale): no nm/px in batch.json, the file or a readable scale bar: ${named}.`,
       `         Their sizes${a?.d50 ? ` (n=${a.count}, median ${f(a.d50.value)} nm at that scale)` : ''} are kept out of the statistics above. Set --nm-per-px or nm_per_px in batch.json.`,
     );
   }

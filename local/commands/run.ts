@@ -288,7 +288,7 @@ export async function describeBatchRun(result: RunBatchResult): Promise<string[]
   }
   if (summary) {
     lines.push(
-      `Batch ${result.batchId}: ${summary.images.total} images, ${summary.images.failed} failed, ${summary.detections.total} detections in ${result.seconds.toFixed(1)} s`,
+      `Batch ${result.batchId}: ${summary.images.total} image${summary.images.total === 1 ? '' : 's'}, ${summary.images.failed} failed, ${summary.detections.total} detections in ${result.seconds.toFixed(1)} s`,
     );
     // The sizes, where each image's scale came from, and loudly any image sized at an assumed scale.
     lines.push(...(await describeSummaryFile(path.join(result.outDir, RESULT_FILES.summary))));
