@@ -111,7 +111,7 @@ describe('staging under datasets/', () => {
     const staged = await stageCorrections({ s3, bucket: BUCKET, annotations, datasetName: 'fixed', imagesDir: path.join(dir, 'local-images') });
     expect(staged.prefix).toBe('datasets/fixed/fixed/');
     expect(await text('datasets/fixed/fixed/grid 1/a+1.tif')).toBe('local a');
-    await expect(stageCorrections({ s3, bucket: BUCKET, annotations, datasetName: 'Bad_Name', imagesDir: dir })).rejects.toThrow(/dataset name "Bad_Name"/);
+    await expect(stageCorrections({ s3, bucket: BUCKET, annotations, datasetName: '../up', imagesDir: dir })).rejects.toThrow(/dataset name "\.\.\/up"/);
   });
 });
 
