@@ -2,14 +2,11 @@
  * Runs a detector over an image that is already at the model's scale: one
  * run when it fits in a tile, overlapping tiles merged at the seams
  * otherwise. The model call is a `TileRunner`, so the tiling logic is tested
- * without onnxruntime and the ONNX runner is a thin adapter.
+ * without onnxruntime; the ONNX runner (onnx-runner.ts) is a thin adapter.
  */
-import * as ort from 'onnxruntime-node';
 import { BufferPool } from './buffer-pool.js';
 import type { GreyImage } from './image-decode.js';
-import type { LoadedModel } from './model.js';
 import type { ScoredBox } from './nms.js';
-import { decodeOutput, isSaturated } from './output-decode.js';
 import { fillTensor } from './preprocess.js';
 import { chooseTileEdge, mergeTileDetections, planTiles, roundUp32, type TileDetections } from './tiling.js';
 
@@ -108,70 +105,4 @@ export async function detectTiled(
   });
   const boxes = mergeTileDetections(perTile, { imageWidth: image.width, imageHeight: image.height });
   return { boxes, tiles: tiles.length, inferenceMs, tensorMs, saturatedTiles };
-}
-
-export interface OnnxRunnerProps {
-  readonly scoreThreshold: number;
-  /** NMS IoU for YOLO layouts. */
-  readonly iouThreshold: number;
-}
-
-/**
- * One session.run at a time per session: a run already uses every intra-op thread, so two
- * images in flight take turns at the model while the other decodes, draws or talks to S3.
- * Turns go to the image that asked first (lowest `priority`), not round-robin by tile: a tiled
- * image then finishes its tiles and draws its overlay while the next image runs, instead of
- * every image in flight reaching its overlay together and leaving the model idle.
- */
-interface Waiter {
-  readonly priority: number;
-  readonly start: () => void;
-}
-
-interface Turns {
-  busy: boolean;
-  readonly waiting: Waiter[];
-}
-
-const turnsBySession = new WeakMap<ort.InferenceSession, Turns>();
-
-export async function exclusiveRun<T>(session: ort.InferenceSession, fn: () => Promise<T>, priority = Number.MAX_SAFE_INTEGER): Promise<T> {
-  let turns = turnsBySession.get(session);
-  if (!turns) {
-    turns = { busy: false, waiting: [] };
-    turnsBySession.set(session, turns);
-  }
-  if (turns.busy) {
-    await new Promise<void>((start) => {
-      // Stable: equal priorities keep their arrival order.
-      const at = turns.waiting.findIndex((w) => w.priority > priority);
-      turns.waiting.splice(at < 0 ? turns.waiting.length : at, 0, { priority, start });
-    });
-  }
-  turns.busy = true;
-  try {
-    return await fn();
-  } finally {
-    const next = turns.waiting.shift();
-    if (next) next.start();
-    else turns.busy = false;
-  }
-}
-
-/** Runners created earlier (images that reached the model first) get the model first. */
-let nextRunnerPriority = 0;
-
-export function onnxTileRunner(model: LoadedModel, props: OnnxRunnerProps): TileRunner {
-  const fetches = [model.outputName];
-  const priority = nextRunnerPriority++;
-  return async (tensor, dims) => {
-    const input = new ort.Tensor('float32', tensor, [...dims]);
-    const output = await exclusiveRun(model.session, () => model.session.run({ [model.inputName]: input }, fetches), priority);
-    const result = output[model.outputName] as ort.Tensor;
-    const decodeProps = { layout: model.layout, scoreThreshold: props.scoreThreshold, iouThreshold: props.iouThreshold };
-    const boxes = decodeOutput(result.data as Float32Array, result.dims, 0, decodeProps);
-    const saturated = isSaturated(result.data as Float32Array, result.dims, 0, boxes.length, decodeProps);
-    result.dispose?.();
-    return { boxes, saturated };
-  };
 }

@@ -1,6 +1,6 @@
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { onnxTileRunner } from '../../lambdas/core/detector.js';
+import { onnxTileRunner } from '../../lambdas/core/onnx-runner.js';
 import { ModelError } from '../../lambdas/core/errors.js';
 import { loadModel, parseClassNames } from '../../lambdas/core/model.js';
 import { nonMaxSuppression } from '../../lambdas/core/nms.js';
