@@ -100,7 +100,10 @@ export async function detectTiled(
         const y1 = Math.max(0, b.y1) + tile.y;
         const x2 = Math.min(tile.width, b.x2) + tile.x;
         const y2 = Math.min(tile.height, b.y2) + tile.y;
-        if (x2 > x1 && y2 > y1) boxes.push({ x1, y1, x2, y2, score: b.score, classId: b.classId });
+        if (!(x2 > x1 && y2 > y1)) continue;
+        const box: ScoredBox = { x1, y1, x2, y2, score: b.score, classId: b.classId };
+        if (b.outline) box.outline = b.outline.map((v, i) => v + (i % 2 === 0 ? tile.x : tile.y));
+        boxes.push(box);
       }
       perTile.push({ tile, boxes });
     }
@@ -162,16 +165,23 @@ export async function exclusiveRun<T>(session: ort.InferenceSession, fn: () => P
 let nextRunnerPriority = 0;
 
 export function onnxTileRunner(model: LoadedModel, props: OnnxRunnerProps): TileRunner {
-  const fetches = [model.outputName];
+  const fetches = model.outlineOutputName ? [model.outputName, model.outlineOutputName] : [model.outputName];
   const priority = nextRunnerPriority++;
   return async (tensor, dims) => {
     const input = new ort.Tensor('float32', tensor, dims as unknown as number[]);
     const output = await exclusiveRun(model.session, () => model.session.run({ [model.inputName]: input }, fetches), priority);
     const result = output[model.outputName] as ort.Tensor;
-    const decodeProps = { layout: model.layout, scoreThreshold: props.scoreThreshold, iouThreshold: props.iouThreshold };
+    const outlines = model.outlineOutputName ? (output[model.outlineOutputName] as ort.Tensor) : undefined;
+    const decodeProps = {
+      layout: model.layout,
+      scoreThreshold: props.scoreThreshold,
+      iouThreshold: props.iouThreshold,
+      ...(outlines && { outlines: { data: outlines.data as Float32Array, dims: outlines.dims } }),
+    };
     const boxes = decodeOutput(result.data as Float32Array, result.dims, 0, decodeProps);
     const saturated = isSaturated(result.data as Float32Array, result.dims, 0, boxes.length, decodeProps);
     result.dispose?.();
+    outlines?.dispose?.();
     return { boxes, saturated };
   };
 }
