@@ -244,6 +244,13 @@ export function describeTraining(result: TrainLocallyResult): string[] {
     } else if (promotion) {
       const v = promotion.candidate.validation;
       lines.push(`Model ${promotion.candidate.version}: validation AP50 ${v.ap50.toFixed(3)}, F1 ${v.f1.toFixed(3)}${typeof v.precision === 'number' ? `, precision ${v.precision.toFixed(3)}, recall ${(v.recall as number).toFixed(3)}` : ''}.`);
+      // The trainer's sizing figures, where the validation truth has outlines (metrics.py; trainers before outlines have none).
+      const pct = (x: unknown): string => (typeof x === 'number' ? `${(x * 100).toFixed(1)}%` : 'n/a');
+      if (typeof v.sizing_n === 'number' && v.sizing_n > 0) {
+        lines.push(
+          `Sizing against the validation outlines (${v.sizing_n} objects): its outlines median |error| ${pct(v.outline_diameter_median_abs_rel_error)}, bias ${pct(v.outline_diameter_median_rel_bias)}, ${pct(v.outline_diameter_within_10pct)} within 10%; boxes alone ${pct(v.box_diameter_median_abs_rel_error)}, bias ${pct(v.box_diameter_median_rel_bias)}.`,
+        );
+      }
       lines.push(`${promotion.promoted ? 'Promoted' : 'Not promoted'}: ${promotion.reason}.`);
       if (result.outDir) lines.push(`Model card and metrics: ${result.outDir}`);
     }
