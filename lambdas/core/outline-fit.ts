@@ -118,6 +118,17 @@ export function fitOutline(image: GreyImage, box: Box, props: OutlineFitProps = 
   const scale = total / magnitudes.length;
   if (!(scale > 0)) return null;
   for (let i = 0; i < edges.length; i++) edges[i] = edges[i]! / scale;
+  // A vesicle cut by the image border ends there: a ray that leaves the image gets an edge where it leaves,
+  // and nothing beyond (outside, the clamped samples would only repeat the border pixels).
+  for (let k = 0; k < rays; k++) {
+    const theta = (2 * Math.PI * k) / rays;
+    const exit = rayExit(cx, cy, hw * Math.cos(theta), hh * Math.sin(theta), image.width, image.height);
+    if (exit >= t1) continue;
+    const last = Math.max(0, Math.min(samples - 1, Math.floor((exit - t0) / dt)));
+    const row = k * samples;
+    edges[row + last] = Math.max(edges[row + last]!, BORDER_EDGE);
+    for (let s = last + 1; s < samples; s++) edges[row + s] = -Infinity;
+  }
 
   const path = bestClosedPath(edges, rays, samples, smoothness);
   let strength = 0;
@@ -144,6 +155,18 @@ export function fitOutline(image: GreyImage, box: Box, props: OutlineFitProps = 
  * the first began).
  */
 const MAX_STEP = 3;
+/** The edge strength of the image border where a ray leaves the image (in units of the mean edge strength). */
+const BORDER_EDGE = 1.5;
+
+/** The t at which c + t (dx, dy) leaves the image [0, width] x [0, height] (Infinity when it never does). */
+function rayExit(cx: number, cy: number, dx: number, dy: number, width: number, height: number): number {
+  let t = Infinity;
+  if (dx > 0) t = Math.min(t, (width - cx) / dx);
+  if (dx < 0) t = Math.min(t, -cx / dx);
+  if (dy > 0) t = Math.min(t, (height - cy) / dy);
+  if (dy < 0) t = Math.min(t, -cy / dy);
+  return t;
+}
 
 function bestClosedPath(edges: Float64Array, rays: number, samples: number, smoothness: number): number[] {
   const laps = 2 * rays;

@@ -134,6 +134,19 @@ describe('outlines on synthetic micrographs with known outlines', () => {
     }
   });
 
+  it('ends the outline of a vesicle cut by the image border at the border', () => {
+    // A light disc (radius 20 px) on dark stain, its centre 8 px from the left edge: the image shows a segment of it.
+    const width = 100;
+    const height = 80;
+    const pixels = new Uint8Array(width * height);
+    for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) pixels[y * width + x] = Math.hypot(x + 0.5 - 8, y + 0.5 - 40) < 20 ? 180 : 60;
+    const fit = fitOutline({ width, height, bitDepth: 8, pixels }, [0, 20, 28, 60]);
+    const visible = 20 * 20 * Math.acos(-8 / 20) + 8 * Math.sqrt(20 * 20 - 8 * 8); // the circle's part right of x = 0
+    expect(polygonArea(fit!.polygon) / visible).toBeGreaterThan(0.9);
+    expect(polygonArea(fit!.polygon) / visible).toBeLessThan(1.1);
+    expect(Math.min(...fit!.polygon.filter((_, i) => i % 2 === 0))).toBeLessThan(1);
+  });
+
   it('finds no outline in a featureless box, so the box sizes it', () => {
     const flat: GreyImage = { width: 64, height: 64, bitDepth: 8, pixels: new Uint8Array(64 * 64).fill(120) };
     expect(fitOutline(flat, [10, 10, 50, 50])).toBeNull();
