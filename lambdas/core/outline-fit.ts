@@ -98,7 +98,7 @@ export function fitOutline(image: GreyImage, box: Box, props: OutlineFitProps = 
   // Falls from light (inside) to dark (outside), over a derivative window of ~2 px.
   const half = Math.max(1, Math.round(1.4 / (dt * Math.min(hw, hh))));
   const edges = new Float64Array(rays * samples);
-  const magnitudes = new Float64Array(rays * samples);
+  let total = 0;
   for (let k = 0; k < rays; k++) {
     const row = k * samples;
     for (let s = 0; s < samples; s++) {
@@ -110,12 +110,10 @@ export function fitOutline(image: GreyImage, box: Box, props: OutlineFitProps = 
       }
       const e = (inner - outer) / half;
       edges[row + s] = e;
-      magnitudes[row + s] = Math.abs(e);
+      total += Math.abs(e);
     }
   }
-  let total = 0;
-  for (let i = 0; i < magnitudes.length; i++) total += magnitudes[i]!;
-  const scale = total / magnitudes.length;
+  const scale = total / edges.length;
   if (!(scale > 0)) return null;
   for (let i = 0; i < edges.length; i++) edges[i] = edges[i]! / scale;
   // A vesicle cut by the image border ends there: a ray that leaves the image gets an edge where it leaves,
@@ -143,7 +141,11 @@ export function fitOutline(image: GreyImage, box: Box, props: OutlineFitProps = 
   const polygon: number[] = [];
   for (let k = 0; k < rays; k++) {
     const theta = (2 * Math.PI * k) / rays;
-    polygon.push(cx + smooth[k]! * hw * Math.cos(theta), cy + smooth[k]! * hh * Math.sin(theta));
+    // Within the image: the shift past the steepest point and the smoothing must not carry a vertex off it.
+    polygon.push(
+      Math.min(image.width, Math.max(0, cx + smooth[k]! * hw * Math.cos(theta))),
+      Math.min(image.height, Math.max(0, cy + smooth[k]! * hh * Math.sin(theta))),
+    );
   }
   return { polygon, contrast };
 }
