@@ -27,9 +27,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import sharp from 'sharp';
+import type { ImageResult } from '../lambdas/core/contracts.js';
 import { runDetectBatch } from '../lambdas/core/detect-batch.js';
 import { detectTiled, type TileRunner } from '../lambdas/core/detector.js';
-import { decodeImage } from '../lambdas/core/image-decode.js';
+import { decodeImage, type GreyImage } from '../lambdas/core/image-decode.js';
+import { imageResultKey } from '../lambdas/core/keys.js';
+import { measureOutline } from '../lambdas/core/outline.js';
+import { fitOutline } from '../lambdas/core/outline-fit.js';
 import { loadModel, type LoadedModel } from '../lambdas/core/model.js';
 import { fillTensor } from '../lambdas/core/preprocess.js';
 import { createS3Client } from '../lambdas/core/s3.js';
@@ -118,8 +122,35 @@ function inMemoryS3(objects: Map<string, Uint8Array>): S3Client {
   } as unknown as S3Client;
 }
 
+/**
+ * The outlines' share of the whole path: the detections of one result, outlined again the way the pipeline does
+ * (fitted in the decoded image for a box-only model, measured in both cases), CPU time per image and per vesicle.
+ */
+async function outlineCost(s3: S3Client, imageKey: string, decoded: GreyImage): Promise<CaseFigures['outlines']> {
+  const response = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: imageResultKey(BATCH, imageKey) }));
+  const result = JSON.parse(await response.Body!.transformToString()) as ImageResult;
+  const boxes = result.detections.map((d) => d.box_px);
+  const fitted = result.sizing.outline_source === 'image-fit';
+  const rounds = 5;
+  const { user: u0, system: s0 } = process.cpuUsage();
+  for (let r = 0; r < rounds; r++) {
+    for (const [i, box] of boxes.entries()) {
+      const polygon = fitted ? fitOutline(decoded, box)?.polygon : result.detections[i]!.outline_px;
+      measureOutline(polygon ?? [box[0], box[1], box[2], box[1], box[2], box[3], box[0], box[3]]);
+    }
+  }
+  const { user: u1, system: s1 } = process.cpuUsage();
+  const perImage = (u1 - u0 + s1 - s0) / 1000 / rounds;
+  return { source: result.sizing.outline_source, vesicles: boxes.length, cpu_ms_per_image: r1(perImage), cpu_ms_per_vesicle: r3(perImage / Math.max(1, boxes.length)) };
+}
+
 interface CaseFigures {
   readonly name: string;
+  /**
+   * How the vesicles were outlined (the model's outline output, or fitted in the image for box-only models),
+   * how many, and the CPU time of the outlines alone (fitting or mapping, and measuring), per image and per vesicle.
+   */
+  readonly outlines: { readonly source: string; readonly vesicles: number; readonly cpu_ms_per_image: number; readonly cpu_ms_per_vesicle: number };
   readonly width: number;
   readonly height: number;
   readonly tiles: number;
@@ -285,6 +316,7 @@ async function main(): Promise<void> {
       latency.push(t1 - t0);
       perImage.push((t2 - t1b) / c.batch);
     }
+    const outlines = await outlineCost(s3, keyOf(c.file, 0), decoded);
     const images = c.runs * c.batch;
     const cpuPerImage = {
       bare: r1(cpu.bare / c.runs),
@@ -294,6 +326,7 @@ async function main(): Promise<void> {
     };
     const f: CaseFigures = {
       name: c.name,
+      outlines,
       width: decoded.width,
       height: decoded.height,
       tiles,
@@ -329,7 +362,8 @@ async function main(): Promise<void> {
         `whole/bare ${f.single_image_ratio} (medians of ${f.runs}); best runs: bare ${f.bare_min_ms} ms, whole ${f.whole_min_ms} ms, ` +
         `ratio ${f.ratio_of_mins}; with S3 in memory instead of s3rver: ${f.whole_memory_s3_ms} ms per image, whole/bare ${f.ratio_memory_s3}; ` +
         `CPU ms per image: bare ${f.cpu_ms_per_image.bare}, batch ${f.cpu_ms_per_image.batch_process} + s3rver ${f.cpu_ms_per_image.batch_s3_server}, ` +
-        `in-memory batch ${f.cpu_ms_per_image.memory_s3_process}; CPU-bound floor of whole/bare on ${cores} cores ${f.cpu_floor_ratio} (in memory ${f.cpu_floor_ratio_memory_s3})`,
+        `in-memory batch ${f.cpu_ms_per_image.memory_s3_process}; CPU-bound floor of whole/bare on ${cores} cores ${f.cpu_floor_ratio} (in memory ${f.cpu_floor_ratio_memory_s3}); ` +
+        `outlines (${f.outlines.source}) for ${f.outlines.vesicles} vesicles: ${f.outlines.cpu_ms_per_image} ms CPU per image, ${f.outlines.cpu_ms_per_vesicle} ms per vesicle (in the whole path)`,
     );
   }
   s3.destroy();

@@ -43,7 +43,7 @@ def make_model(out_dir: str, width: int, k: int, nm_per_px: float, tile: int) ->
 def load_net(model_pt: str) -> ExoNet:
     state = torch.load(model_pt, map_location="cpu")
     arch = state["arch"]
-    net = ExoNet(int(arch["num_classes"]), int(arch["width"]))
+    net = ExoNet(int(arch["num_classes"]), int(arch["width"]), int(arch.get("outline_rays", 0)))
     net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state["state_dict"].items()})
     return net.eval()
 
@@ -61,7 +61,7 @@ def run(model_pt: str, tensor_path: str, shape: list[int], k: int, threads: int,
             dt = (time.perf_counter() - t0) * 1000
             if i >= warmup:
                 times.append(dt)
-    print(json.dumps({"median_ms": statistics.median(times), "runs": runs, "threads": threads, "out_shape": list(out.shape),
+    print(json.dumps({"median_ms": statistics.median(times), "runs": runs, "threads": threads, "out_shape": list((out[0] if isinstance(out, tuple) else out).shape),
                       "torch": torch.__version__}))
 
 

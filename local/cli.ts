@@ -188,14 +188,15 @@ export function buildProgram(): Command {
     .action(async (datasetArg: string | undefined, opts: { images?: string; annotations?: string; model?: string; out: string; nmPerPx?: number; dataDir: string }) => {
       const datasetDir = datasetArg ?? opts.images;
       if (!datasetDir) throw new InputError('give the annotated folder: exodetect evaluate <dataset-dir> (see exodetect evaluate --help)');
-      const { evaluateLocally } = await import('./commands/evaluate.js');
+      const { evaluateLocally, sizingLines } = await import('./commands/evaluate.js');
       const result = await evaluateLocally({ datasetDir, annotations: opts.annotations, model: opts.model, outDir: opts.out, nmPerPx: opts.nmPerPx, dataDir: opts.dataDir });
       const m = result.metrics;
       out(`Model: ${result.model}; ${result.images} labelled images, ${m.n_objects} objects.`);
       out(
         `AP50 ${m.ap50.toFixed(4)}  AP50:95 ${m.ap50_95.toFixed(4)}  P ${m.precision.toFixed(4)}  R ${m.recall.toFixed(4)}  F1 ${m.f1.toFixed(4)}` +
-          `  (threshold ${m.threshold}; median diameter error ${m.diameter_median_abs_error_nm ?? 'n/a'} nm)`,
+          `  (threshold ${m.threshold}; median diameter error ${m.diameter_median_abs_error_nm ?? 'n/a'} nm, box against box)`,
       );
+      for (const line of sizingLines(m, result.outlineMethods)) out(line);
       if (result.assumedScale) out(`${result.assumedScale} image${result.assumedScale === 1 ? '' : 's'} had no scale in the dataset or the file: they were analysed at the model's scale (give dataset.json or --nm-per-px).`);
       for (const m of result.missingImages) out(`${m.file} names ${m.images} image${m.images === 1 ? '' : 's'} that are not in the folder: not scored.`);
       if (result.problems.length) out(`${result.problems.length} annotation problem${result.problems.length === 1 ? '' : 's'} (skipped; listed in metrics.json), the first: ${result.problems[0]}`);

@@ -11,6 +11,8 @@ import path from 'node:path';
 import { BatchManifestSchema, type BatchManifest } from '../lambdas/core/contracts.js';
 import { DEFAULT_MODEL_VERSION, RESULT_FILES } from '../lambdas/core/keys.js';
 import { describeBatchRun, REPO_ROOT, runBatchLocally } from './commands/run.js';
+import { sizingLine } from './commands/run-summary.js';
+import type { BatchSummary } from '../lambdas/results/summary.js';
 import { ExodetectError } from '../lambdas/core/errors.js';
 import { quietNodeVersionNotice } from './progress.js';
 
@@ -24,18 +26,22 @@ async function demoManifest(): Promise<BatchManifest> {
   return BatchManifestSchema.parse(JSON.parse(await readFile(file, 'utf8')));
 }
 
-/** One line from summary.json: the diameter distribution with its 95% intervals (absent when the summary lacks it). */
-async function readSizes(file: string): Promise<string | undefined> {
+/** Lines from summary.json: the diameter distribution with its 95% intervals and how it was sized (none when the summary lacks it). */
+async function readSizes(file: string): Promise<string[]> {
   try {
-    const summary = JSON.parse(await readFile(file, 'utf8')) as {
+    const summary = JSON.parse(await readFile(file, 'utf8')) as Pick<BatchSummary, 'sizing'> & {
       diameter_nm?: { count: number; d50?: { value: number; ci: [number, number] }; mean?: { value: number }; d10?: { value: number }; d90?: { value: number } };
     };
     const d = summary.diameter_nm;
-    if (!d?.d50) return undefined;
+    if (!d?.d50) return [];
     const f = (x: number | undefined) => (x === undefined ? '?' : x.toFixed(1));
-    return `Diameter (n=${d.count}): median ${f(d.d50.value)} nm (95% CI ${f(d.d50.ci[0])}-${f(d.d50.ci[1])}), D10 ${f(d.d10?.value)}, D90 ${f(d.d90?.value)}, mean ${f(d.mean?.value)} nm.`;
+    const sizing = sizingLine(summary);
+    return [
+      `Diameter (n=${d.count}): median ${f(d.d50.value)} nm (95% CI ${f(d.d50.ci[0])}-${f(d.d50.ci[1])}), D10 ${f(d.d10?.value)}, D90 ${f(d.d90?.value)}, mean ${f(d.mean?.value)} nm.`,
+      ...(sizing ? [sizing] : []),
+    ];
   } catch {
-    return undefined;
+    return [];
   }
 }
 
@@ -67,7 +73,7 @@ async function main(): Promise<void> {
   const lines = [
     '',
     `Batch "${result.batchId}": ${s?.images ?? '?'} images, ${s?.failed ?? 0} failed, ${s?.detections ?? '?'} vesicles detected with ${result.model}.`,
-    ...(sizes ? [sizes] : []),
+    ...sizes,
     `Results in local S3:  s3://exodetect-data/results/${result.batchId}/`,
     `Copied to:            ${path.relative(process.cwd(), result.outDir) || '.'}/`,
     `Report:               ${path.join(path.relative(process.cwd(), result.outDir), RESULT_FILES.report)}`,

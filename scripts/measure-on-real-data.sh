@@ -17,7 +17,9 @@ mkdir -p "$work"
 /usr/bin/python3 "$root/training-container/tools/prepare_real_dataset.py" --out "$work/data" >&2
 figures() { # metrics.json of exodetect evaluate -> the figures we report
   node -e 'const m=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")).evaluation;
-    console.log(JSON.stringify({ap50:m.ap50,ap50_95:m.ap50_95,precision:m.precision,recall:m.recall,f1:m.f1,threshold:m.threshold,median_diameter_error_nm:m.diameter_median_abs_error_nm,images:m.n_images,objects:m.n_objects}))' "$1"
+    console.log(JSON.stringify({ap50:m.ap50,ap50_95:m.ap50_95,precision:m.precision,recall:m.recall,f1:m.f1,threshold:m.threshold,median_diameter_error_nm:m.diameter_median_abs_error_nm,images:m.n_images,objects:m.n_objects,
+      sizing_vs_expert_outlines:{n:m.sizing_n,outline:{median_abs_rel_error:m.outline_diameter_median_abs_rel_error,median_rel_bias:m.outline_diameter_median_rel_bias,within_10pct:m.outline_diameter_within_10pct},
+        box:{median_abs_rel_error:m.box_diameter_median_abs_rel_error,median_rel_bias:m.box_diameter_median_rel_bias,within_10pct:m.box_diameter_within_10pct}}}))' "$1"
 }
 train_and_evaluate() { # name dataset init-from -> {train..., test...}
   local name="$1" dataset="$2" init="$3" store="$work/$1/s3"

@@ -6,11 +6,29 @@
 import { z } from 'zod';
 
 /**
+ * 1.2: every detection has an outline and is sized from it: diameter_nm is the outline's area-equivalent
+ * diameter (1.1 and before: the box's sqrt(w*h), now box_diameter_nm), with area_nm2, feret_min_nm,
+ * feret_max_nm, roundness, outline_px and outline_method; the image says how it was sized (`sizing`).
+ * Readers fill these for older documents from the box (outline_method 'box').
  * 1.1: optional preview_key (the plain micrograph the report's review view draws on); nm_per_px_source is
  * batch | file | scale-bar | assumed (1.0: batch | tiff-resolution | imagej | model, converted when read),
  * with nm_per_px_detail, scale_bar and intensity.
  */
-export const IMAGE_RESULT_SCHEMA_VERSION = '1.1';
+export const IMAGE_RESULT_SCHEMA_VERSION = '1.2';
+
+/**
+ * How a detection's outline was obtained:
+ * - 'model': the model's outline output (a model trained with outlines);
+ * - 'image-fit': fitted inside the box from the image (the dark stain rim along rays from the box
+ *   centre), for models that give boxes only;
+ * - 'box': no outline could be found (or a result from before outlines): sized as the ellipse
+ *   inscribed in the box, sqrt(w*h), which reads larger than the vesicle when boxes are drawn with a margin.
+ */
+export type OutlineMethod = 'model' | 'image-fit' | 'box';
+export const OUTLINE_METHODS: readonly OutlineMethod[] = ['model', 'image-fit', 'box'];
+
+/** What `diameter_nm` means, as results and the summary say it. */
+export const DIAMETER_MEASURE = 'area-equivalent diameter of the outline';
 
 /**
  * Where an image's nm/px came from, in order of precedence: the batch manifest or CLI, the file's own
@@ -44,8 +62,19 @@ export interface Detection {
   readonly box_px: Box;
   /** box_px times nm/px. */
   readonly box_nm: Box;
-  /** Diameter of the circle with the area of the ellipse inscribed in the box: sqrt(w*h) in nm. */
+  /** The size: the outline's area-equivalent diameter sqrt(4 area / pi), nm (see outline_method). */
   readonly diameter_nm: number;
+  /** The box's sqrt(w*h), nm: the size from the box alone, kept for comparison. */
+  readonly box_diameter_nm: number;
+  readonly area_nm2: number;
+  /** Narrowest and widest caliper width of the outline, nm. */
+  readonly feret_min_nm: number;
+  readonly feret_max_nm: number;
+  /** 4 area / (pi feret_max^2): 1 for a circle. */
+  readonly roundness: number;
+  /** Closed polygon [x0, y0, x1, y1, ...] in the original image's px (1/10 px grid); null for outline_method 'box'. */
+  readonly outline_px: number[] | null;
+  readonly outline_method: OutlineMethod;
   readonly score: number;
   readonly class_id: number;
   readonly class_name: string;
@@ -98,12 +127,26 @@ export interface ImageResult {
   readonly thresholds: Thresholds;
   readonly detections: Detection[];
   readonly counts: { readonly total: number; readonly in_size_range: number; readonly on_edge: number };
+  /** How the detections were sized. */
+  readonly sizing: ImageSizing;
   readonly overlay_key: string;
   /** The micrograph without boxes (same size as the overlay), for the report's review view. Absent before schema 1.1. */
   readonly preview_key?: string;
   readonly timings_ms: Record<string, number>;
   readonly warnings: string[];
   readonly created_at: string;
+}
+
+export interface ImageSizing {
+  /** What diameter_nm is. */
+  readonly diameter: typeof DIAMETER_MEASURE;
+  /**
+   * Where this image's outlines come from: the model's outline output, fitted in the image (models that give
+   * boxes only), or none ('box': results written before outlines, read back).
+   */
+  readonly outline_source: OutlineMethod;
+  /** Detections by outline_method. */
+  readonly methods: Readonly<Record<OutlineMethod, number>>;
 }
 
 export interface ImageErrorRecord {
@@ -207,5 +250,13 @@ export const MODEL_METADATA_KEYS = {
   modelVersion: 'exodetect.model_version',
   datasetFingerprint: 'exodetect.dataset_fingerprint',
   inputChannels: 'exodetect.input_channels', // "1"
+  /** Format version 2: how the optional `outlines` output was made, e.g. "star-convex 32 rays" (absent: boxes only). */
+  outline: 'exodetect.outline',
 } as const;
+/**
+ * The optional second output of a model (format version 2): `outlines` float32 [N, K, 2V], for each row of
+ * `detections` a closed polygon of V vertices x0, y0, x1, y1, ... in input px. Models without it still load;
+ * their outlines are fitted in the image.
+ */
+export const OUTLINE_OUTPUT_NAME = 'outlines';
 export const MODEL_FORMAT_NAME = 'exodetect-detections';

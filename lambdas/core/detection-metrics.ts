@@ -2,9 +2,13 @@
  * Detection metrics computed exactly as the trainer computes them
  * (training-container/exodetect_train/metrics.py): COCO 101-point AP at IoU
  * 0.50 and 0.50:0.95, greedy matching in descending score order, P/R/F1 at a
- * score threshold, the best-F1 threshold, and the median absolute error of
- * the equivalent diameter sqrt(w*h) in nm. tests/local/metrics.test.ts
- * cross-checks both on the same predictions.
+ * score threshold, the best-F1 threshold, the median absolute error of
+ * the equivalent diameter sqrt(w*h) in nm (box against box), and, where the
+ * ground truth has outlines, the sizing error against them: for matched
+ * objects the relative error of the predicted outline's area-equivalent
+ * diameter against the true outline's (median absolute, median signed = bias,
+ * share within 10%), and the same for the predicted box's sqrt(w*h) beside it.
+ * tests/local/metrics.test.ts cross-checks both on the same predictions.
  */
 
 /** [x1, y1, x2, y2] in the image's pixels. */
@@ -17,6 +21,10 @@ export interface ImageEval {
   readonly gtBoxes: readonly XyxyBox[];
   readonly gtClasses: readonly number[];
   readonly nmPerPx: number;
+  /** Area-equivalent diameter of each prediction's outline, px; absent when the predictions have no outlines. */
+  readonly predDiameters?: readonly number[];
+  /** Area-equivalent diameter of each true outline, px; NaN where an object has a box only; absent: no outlines. */
+  readonly gtDiameters?: readonly number[];
 }
 
 export interface DetectionMetrics {
@@ -29,6 +37,18 @@ export interface DetectionMetrics {
   readonly n_images: number;
   readonly n_objects: number;
   readonly threshold: number;
+  /** Matched objects (at the threshold, IoU 0.5) whose truth has an outline: the sizing figures' population. */
+  readonly sizing_n: number;
+  /** |predicted outline's area-equivalent diameter / true outline's - 1|, median; null without pairs or predicted outlines. */
+  readonly outline_diameter_median_abs_rel_error: number | null;
+  /** The same, signed (positive: too large). */
+  readonly outline_diameter_median_rel_bias: number | null;
+  /** Share of the pairs within 10%. */
+  readonly outline_diameter_within_10pct: number | null;
+  /** The predicted box's sqrt(w*h) against the true outline's area-equivalent diameter: sizing from boxes alone. */
+  readonly box_diameter_median_abs_rel_error: number | null;
+  readonly box_diameter_median_rel_bias: number | null;
+  readonly box_diameter_within_10pct: number | null;
 }
 
 /** numpy.linspace's arithmetic (i * step + start, last = stop), so thresholds are bit-identical. */
@@ -105,6 +125,9 @@ interface Matched {
   readonly gtIndex: number[];
   readonly boxes: XyxyBox[];
   readonly gts: XyxyBox[];
+  /** The image's own indices of `boxes` and of `gts`. */
+  readonly predIndex: number[];
+  readonly gtOriginal: number[];
 }
 
 function match(img: ImageEval, cls: number, iouThreshold: number): Matched {
@@ -113,7 +136,8 @@ function match(img: ImageEval, cls: number, iouThreshold: number): Matched {
   const order = argsortDesc(rawScores);
   const boxes = order.map((o) => img.predBoxes[predIdx[o]!]!);
   const scores = order.map((o) => rawScores[o]!);
-  const gts = img.gtBoxes.filter((_, i) => img.gtClasses[i] === cls);
+  const gtOriginal = img.gtClasses.map((c, i) => (c === cls ? i : -1)).filter((i) => i >= 0);
+  const gts = gtOriginal.map((i) => img.gtBoxes[i]!);
   const taken = new Array<boolean>(gts.length).fill(false);
   const tp = new Array<boolean>(boxes.length).fill(false);
   const gtIndex = new Array<number>(boxes.length).fill(-1);
@@ -134,7 +158,7 @@ function match(img: ImageEval, cls: number, iouThreshold: number): Matched {
       gtIndex[i] = j;
     }
   }
-  return { scores, tp, gtIndex, boxes, gts };
+  return { scores, tp, gtIndex, boxes, gts, predIndex: order.map((o) => predIdx[o]!), gtOriginal };
 }
 
 export function averagePrecision(images: readonly ImageEval[], numClasses: number, iouThreshold: number): number {
@@ -186,6 +210,8 @@ function countsAt(images: readonly ImageEval[], numClasses: number, threshold: n
   let fp = 0;
   let nGt = 0;
   const diameterErrors: number[] = [];
+  const outlineRel: number[] = [];
+  const boxRel: number[] = [];
   for (const img of images) {
     const keep = img.predScores.map((s) => s >= threshold);
     const sub: ImageEval = {
@@ -193,6 +219,7 @@ function countsAt(images: readonly ImageEval[], numClasses: number, threshold: n
       predBoxes: img.predBoxes.filter((_, i) => keep[i]),
       predScores: img.predScores.filter((_, i) => keep[i]),
       predClasses: img.predClasses.filter((_, i) => keep[i]),
+      ...(img.predDiameters && { predDiameters: img.predDiameters.filter((_, i) => keep[i]) }),
     };
     for (let c = 0; c < numClasses; c++) {
       const m = match(sub, c, iouThreshold);
@@ -202,11 +229,22 @@ function countsAt(images: readonly ImageEval[], numClasses: number, threshold: n
       nGt += m.gts.length;
       m.tp.forEach((isTp, i) => {
         if (!isTp) return;
-        diameterErrors.push(Math.abs(equivalentDiameter(m.boxes[i]!) - equivalentDiameter(m.gts[m.gtIndex[i]!]!)) * img.nmPerPx);
+        const dp = equivalentDiameter(m.boxes[i]!);
+        diameterErrors.push(Math.abs(dp - equivalentDiameter(m.gts[m.gtIndex[i]!]!)) * img.nmPerPx);
+        const trueD = img.gtDiameters ? img.gtDiameters[m.gtOriginal[m.gtIndex[i]!]!]! : Number.NaN;
+        if (!(trueD > 0)) return; // no true outline for this object
+        boxRel.push((dp - trueD) / trueD);
+        if (sub.predDiameters) outlineRel.push((sub.predDiameters[m.predIndex[i]!]! - trueD) / trueD);
       });
     }
   }
-  return { tp, fp, nGt, diameterErrors };
+  return { tp, fp, nGt, diameterErrors, outlineRel, boxRel };
+}
+
+/** Median absolute relative error, median relative error (bias) and share within 10%; nulls without pairs. */
+function sizingErrors(rel: readonly number[]): [number | null, number | null, number | null] {
+  if (rel.length === 0) return [null, null, null];
+  return [pyRound(median(rel.map(Math.abs)), 4), pyRound(median(rel), 4), pyRound(rel.filter((r) => Math.abs(r) <= 0.1).length / rel.length, 4)];
 }
 
 /** The score threshold that maximises F1 at IoU 0.5 (ties: the higher threshold), floored to 4 decimals. */
@@ -248,7 +286,9 @@ function median(values: readonly number[]): number {
 /** The metrics.json 'validation'/'test' block; threshold undefined: the best-F1 one. */
 export function evaluateDetections(images: readonly ImageEval[], numClasses: number, threshold?: number): DetectionMetrics {
   const thr = threshold ?? bestF1Threshold(images, numClasses);
-  const { tp, fp, nGt, diameterErrors } = countsAt(images, numClasses, thr);
+  const { tp, fp, nGt, diameterErrors, outlineRel, boxRel } = countsAt(images, numClasses, thr);
+  const [outlineAbs, outlineBias, outlineWithin] = sizingErrors(outlineRel);
+  const [boxAbs, boxBias, boxWithin] = sizingErrors(boxRel);
   const precision = tp + fp ? tp / (tp + fp) : 0;
   const recall = nGt ? tp / nGt : 0;
   const f1 = precision + recall ? (2 * precision * recall) / (precision + recall) : 0;
@@ -263,5 +303,12 @@ export function evaluateDetections(images: readonly ImageEval[], numClasses: num
     n_images: images.length,
     n_objects: nGt,
     threshold: thr,
+    sizing_n: boxRel.length,
+    outline_diameter_median_abs_rel_error: outlineAbs,
+    outline_diameter_median_rel_bias: outlineBias,
+    outline_diameter_within_10pct: outlineWithin,
+    box_diameter_median_abs_rel_error: boxAbs,
+    box_diameter_median_rel_bias: boxBias,
+    box_diameter_within_10pct: boxWithin,
   };
 }

@@ -97,7 +97,10 @@ export async function detectTiled(
         const y1 = Math.max(0, b.y1) + tile.y;
         const x2 = Math.min(tile.width, b.x2) + tile.x;
         const y2 = Math.min(tile.height, b.y2) + tile.y;
-        if (x2 > x1 && y2 > y1) boxes.push({ x1, y1, x2, y2, score: b.score, classId: b.classId });
+        if (!(x2 > x1 && y2 > y1)) continue;
+        const box: ScoredBox = { x1, y1, x2, y2, score: b.score, classId: b.classId };
+        if (b.outline) box.outline = b.outline.map((v, i) => v + (i % 2 === 0 ? tile.x : tile.y));
+        boxes.push(box);
       }
       perTile.push({ tile, boxes });
     }
@@ -106,3 +109,4 @@ export async function detectTiled(
   const boxes = mergeTileDetections(perTile, { imageWidth: image.width, imageHeight: image.height });
   return { boxes, tiles: tiles.length, inferenceMs, tensorMs, saturatedTiles };
 }
+

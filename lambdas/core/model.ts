@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import os from 'node:os';
 import * as ort from 'onnxruntime-node';
-import { MODEL_FORMAT_NAME, MODEL_METADATA_KEYS } from './contracts.js';
+import { MODEL_FORMAT_NAME, MODEL_METADATA_KEYS, OUTLINE_OUTPUT_NAME } from './contracts.js';
 import { ModelError } from './errors.js';
 import { readOnnxMetadata } from './onnx-metadata.js';
 import type { ModelLayout } from './output-decode.js';
@@ -23,6 +23,13 @@ export interface LoadedModel {
   readonly layout: ModelLayout;
   readonly inputName: string;
   readonly outputName: string;
+  /**
+   * The `outlines` output (model format 2: a polygon per detection row), when the model has one; without it
+   * outlines are fitted in the image.
+   */
+  readonly outlineOutputName?: string;
+  /** How the model's outlines were made, from its metadata (e.g. "star-convex 32 rays"). */
+  readonly outlineKind?: string;
   /** 1 (ours) or 3 (most YOLO exports): grey is replicated. */
   readonly inputChannels: 1 | 3;
   /** Set when the model's H and W are fixed: every run must use exactly this size. */
@@ -83,6 +90,16 @@ export function parseClassNames(raw: string | undefined): string[] {
 function staticDims(meta: ort.InferenceSession.ValueMetadata | undefined): (number | undefined)[] {
   if (!meta || !meta.isTensor) return [];
   return meta.shape.map((d) => (typeof d === 'number' && d > 0 ? d : undefined));
+}
+
+/** Checks the `outlines` output's dims against the detections' ([N, K, 2V] beside [N, K, 6]). */
+export function checkOutlineDims(dims: readonly number[], detectionDims: readonly number[], key: string): void {
+  const [, k, width = 0] = dims;
+  if (dims.length !== 3 || k !== detectionDims[1] || width < 6 || width % 2 !== 0) {
+    throw new ModelError(
+      `model ${key}: output "${OUTLINE_OUTPUT_NAME}" is [${dims.join(', ')}]; it must be [N, K, 2V] (V >= 3 vertices) beside detections [${detectionDims.join(', ')}]`,
+    );
+  }
 }
 
 /** Layout from the output dims of one run, cross-checked with what the metadata claims. */
@@ -150,21 +167,29 @@ export async function loadModel(bytes: Uint8Array, props: LoadModelProps): Promi
   }
 
   let layout: ModelLayout;
+  // Only our layout pairs an outline with each detection row.
+  const outlineOutputName = claimsExodetect && outputName !== OUTLINE_OUTPUT_NAME && session.outputNames.includes(OUTLINE_OUTPUT_NAME) ? OUTLINE_OUTPUT_NAME : undefined;
   const outputStatic = staticDims(session.outputMetadata.find((m) => m.name === outputName));
-  if (props.skipWarmUp && outputStatic.length === 3 && outputStatic[1] !== undefined && outputStatic[2] !== undefined) {
-    layout = layoutFromOutputDims([1, outputStatic[1], outputStatic[2]], claimsExodetect, outputName);
+  const outlineStatic = outlineOutputName ? staticDims(session.outputMetadata.find((m) => m.name === outlineOutputName)) : [];
+  const staticKnown = outputStatic.length === 3 && outputStatic[1] !== undefined && outputStatic[2] !== undefined;
+  if (props.skipWarmUp && staticKnown && (!outlineOutputName || (outlineStatic.length === 3 && outlineStatic[2] !== undefined))) {
+    layout = layoutFromOutputDims([1, outputStatic[1]!, outputStatic[2]!], claimsExodetect, outputName);
+    if (outlineOutputName) checkOutlineDims([1, outlineStatic[1] ?? outputStatic[1]!, outlineStatic[2]!], [1, outputStatic[1]!, outputStatic[2]!], props.key);
   } else {
     const h = fixedInputSize?.height ?? tileSize;
     const w = fixedInputSize?.width ?? tileSize;
     let dims: readonly number[];
+    let outlineDims: readonly number[] | undefined;
     try {
       const input = new ort.Tensor('float32', new Float32Array(channels * h * w), [1, channels, h, w]);
-      const output = await session.run({ [inputName]: input }, [outputName]);
+      const output = await session.run({ [inputName]: input }, outlineOutputName ? [outputName, outlineOutputName] : [outputName]);
       dims = output[outputName]!.dims;
+      outlineDims = outlineOutputName ? output[outlineOutputName]!.dims : undefined;
     } catch (err) {
       throw new ModelError(`model ${props.key} fails on a ${w}x${h} input: ${(err as Error).message}`, { cause: err });
     }
     layout = layoutFromOutputDims(dims, claimsExodetect, outputName);
+    if (outlineDims) checkOutlineDims(outlineDims, dims, props.key);
   }
 
   const classNames = isOurs
@@ -180,6 +205,7 @@ export async function loadModel(bytes: Uint8Array, props: LoadModelProps): Promi
     layout,
     inputName,
     outputName,
+    ...(outlineOutputName && { outlineOutputName, outlineKind: metadata[MODEL_METADATA_KEYS.outline] ?? 'polygons' }),
     inputChannels: channels,
     fixedInputSize,
     tileSize,

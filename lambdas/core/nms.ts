@@ -10,6 +10,8 @@ export interface ScoredBox {
   y2: number;
   score: number;
   classId: number;
+  /** The model's outline of the object, [x0, y0, x1, y1, ...] in the same px as the box (models with an outline output). */
+  outline?: Float32Array;
 }
 
 export function area(b: ScoredBox): number {

@@ -19,16 +19,23 @@ export interface OnnxRunnerProps {
 let nextRunnerPriority = 0;
 
 export function onnxTileRunner(model: LoadedModel, props: OnnxRunnerProps): TileRunner {
-  const fetches = [model.outputName];
+  const fetches = model.outlineOutputName ? [model.outputName, model.outlineOutputName] : [model.outputName];
   const priority = nextRunnerPriority++;
   return async (tensor, dims) => {
     const input = new ort.Tensor('float32', tensor, [...dims]);
     const output = await exclusiveRun(model.session, () => model.session.run({ [model.inputName]: input }, fetches), priority);
     const result = output[model.outputName] as ort.Tensor;
-    const decodeProps = { layout: model.layout, scoreThreshold: props.scoreThreshold, iouThreshold: props.iouThreshold };
+    const outlines = model.outlineOutputName ? (output[model.outlineOutputName] as ort.Tensor) : undefined;
+    const decodeProps = {
+      layout: model.layout,
+      scoreThreshold: props.scoreThreshold,
+      iouThreshold: props.iouThreshold,
+      ...(outlines && { outlines: { data: outlines.data as Float32Array, dims: outlines.dims } }),
+    };
     const boxes = decodeOutput(result.data as Float32Array, result.dims, 0, decodeProps);
     const saturated = isSaturated(result.data as Float32Array, result.dims, 0, boxes.length, decodeProps);
     result.dispose?.();
+    outlines?.dispose?.();
     return { boxes, saturated };
   };
 }

@@ -19,6 +19,8 @@ export interface DecodeOutputProps {
   readonly iouThreshold: number;
   /** Default 3000 per image. */
   readonly maxDetections?: number;
+  /** The model's `outlines` output ([N, K, 2V], rows aligned with the exodetect layout's), when it has one. */
+  readonly outlines?: { readonly data: Float32Array; readonly dims: readonly number[] };
 }
 
 export const DEFAULT_MAX_DETECTIONS = 3000;
@@ -55,7 +57,14 @@ export function decodeOutput(data: Float32Array, dims: readonly number[], n: num
       const x2 = data[at + 2]!;
       const y2 = data[at + 3]!;
       if (!(x2 > x1 && y2 > y1)) continue;
-      out.push({ x1, y1, x2, y2, score, classId: Math.round(data[at + 5]!) });
+      const box: ScoredBox = { x1, y1, x2, y2, score, classId: Math.round(data[at + 5]!) };
+      const outlines = props.outlines;
+      if (outlines) {
+        const width = outlines.dims[2] ?? 0;
+        const from = (n * d1 + k) * width;
+        box.outline = outlines.data.slice(from, from + width);
+      }
+      out.push(box);
     }
     return out;
   }

@@ -1,10 +1,11 @@
 /**
  * One image, end to end and without I/O: bytes in, an ImageResult document,
  * the overlay JPEG and (when asked for) the preview JPEG out. Decode, calibrate, resample to the model's scale,
- * detect (tiled when large), map back, measure, draw. Throws ImageError for
- * anything wrong with the image itself.
+ * detect (tiled when large), map back, outline (the model's outlines, or fitted in the image), measure, draw.
+ * Throws ImageError for anything wrong with the image itself.
  */
 import {
+  DIAMETER_MEASURE,
   IMAGE_RESULT_SCHEMA_VERSION,
   type DetectParams,
   type ImageResult,
@@ -19,8 +20,9 @@ import { detectTiled, type TileRunner } from './detector.js';
 import { onnxTileRunner } from './onnx-runner.js';
 import { DEFAULT_MAX_PIXELS, decodeImage, type DecodeProps } from './image-decode.js';
 import type { LoadedModel } from './model.js';
+import { fitOutline, type OutlineFitProps } from './outline-fit.js';
 import { renderOverlayPictures } from './overlay.js';
-import { toDetections } from './postprocess.js';
+import { countOutlineMethods, toDetections } from './postprocess.js';
 import { resampleImage } from './preprocess.js';
 
 export interface PipelineConfig {
@@ -40,6 +42,8 @@ export interface PipelineConfig {
   readonly readScaleBar?: boolean;
   /** OCR for scale-bar labels. Default: the process's shared tesseract worker. */
   readonly ocr?: LabelOcr;
+  /** The image fit of outlines for models without an outline output. Default: OUTLINE_FIT_DEFAULTS. */
+  readonly outlineFit?: OutlineFitProps;
 }
 
 export interface ProcessImageProps {
@@ -129,6 +133,8 @@ export async function processImage(props: ProcessImageProps): Promise<ProcessedI
     nmPerPx: calibration.nmPerPx,
     sizeGateNm: thresholds.size_gate_nm ?? undefined,
     classNames: model.classNames,
+    // Models that give boxes only: the outline is fitted in the original image, inside each box.
+    ...(!model.outlineOutputName && { fitOutline: (box) => fitOutline(decoded, box, config?.outlineFit)?.polygon ?? null }),
   });
   const detections = mask.length ? measured.filter((d) => !centredInMask(d.box_px, mask)).map((d, id) => ({ ...d, id })) : measured;
   const postprocessedAt = performance.now();
@@ -184,6 +190,7 @@ export async function processImage(props: ProcessImageProps): Promise<ProcessedI
       in_size_range: detections.filter((d) => d.in_size_range).length,
       on_edge: detections.filter((d) => d.on_edge).length,
     },
+    sizing: { diameter: DIAMETER_MEASURE, outline_source: model.outlineOutputName ? 'model' : 'image-fit', methods: countOutlineMethods(detections) },
     overlay_key: props.overlayKey,
     ...(props.previewKey !== undefined && { preview_key: props.previewKey }),
     timings_ms: {

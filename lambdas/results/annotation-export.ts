@@ -46,6 +46,8 @@ export interface AnnotationObject {
   readonly class_name: string;
   readonly score: number;
   readonly on_edge: boolean;
+  /** The vesicle's outline (flat x, y in px), exported as COCO segmentation; null when it has none. */
+  readonly outline?: number[] | null;
 }
 
 export interface AnnotationImage {
@@ -74,7 +76,7 @@ export function toAnnotationImage(batchId: string, result: ImageResult, scoreThr
     nm_per_px: result.nm_per_px,
     objects: result.detections
       .filter((d) => d.score >= scoreThreshold)
-      .map((d) => ({ box: exportBox(d.box_px), class_id: d.class_id, class_name: d.class_name, score: d.score, on_edge: d.on_edge })),
+      .map((d) => ({ box: exportBox(d.box_px), class_id: d.class_id, class_name: d.class_name, score: d.score, on_edge: d.on_edge, outline: d.outline_px })),
   };
 }
 
@@ -191,7 +193,7 @@ export function createAnnotationWriter(format: AnnotationFormat, output: ExportO
         const w = await ready();
         await w.addImage(
           { id: nextId++, file_name: image.file, width: image.width, height: image.height },
-          image.objects.map((o) => ({ box_px: o.box, class_id: o.class_id, class_name: o.class_name, score: o.score })),
+          image.objects.map((o) => ({ box_px: o.box, class_id: o.class_id, class_name: o.class_name, score: o.score, outline_px: o.outline ?? null })),
         );
       },
       finish: async () => {

@@ -5,7 +5,9 @@
  */
 import { z } from 'zod';
 import { ExodetectError } from '../core/errors.js';
-import type { ImageErrorRecord, ImageRecord, ImageResult } from '../core/contracts.js';
+import { DIAMETER_MEASURE, OUTLINE_METHODS, type Detection, type ImageErrorRecord, type ImageRecord, type ImageResult } from '../core/contracts.js';
+import { boxEllipseMeasures } from '../core/outline.js';
+import { countOutlineMethods } from '../core/postprocess.js';
 
 /** A stored result document cannot be used. Recorded against its image. */
 export class ResultDocumentError extends ExodetectError {
@@ -20,17 +22,42 @@ export class ResultDocumentError extends ExodetectError {
 const finite = z.number().finite();
 const box = z.tuple([finite, finite, finite, finite]);
 
-const DetectionSchema = z.object({
-  id: z.number().int().nonnegative(),
-  box_px: box,
-  box_nm: box,
-  diameter_nm: finite.nonnegative(),
-  score: finite,
-  class_id: z.number().int().nonnegative(),
-  class_name: z.string(),
-  on_edge: z.boolean(),
-  in_size_range: z.boolean(),
-});
+const round = (v: number, digits: number): number => Number(v.toFixed(digits));
+
+/** Results before schema 1.2 were sized from the box: their measures are the box's inscribed ellipse, said as such. */
+function sizedFromBox(d: { box_px: Detection['box_px']; box_nm: Detection['box_nm']; diameter_nm: number }) {
+  const m = boxEllipseMeasures(d.box_nm);
+  return {
+    box_diameter_nm: d.diameter_nm,
+    area_nm2: round(m.areaPx, 1),
+    feret_min_nm: round(m.feretMinPx, 2),
+    feret_max_nm: round(m.feretMaxPx, 2),
+    roundness: round(m.roundness, 3),
+    outline_px: null,
+    outline_method: 'box' as const,
+  };
+}
+
+const DetectionSchema = z
+  .object({
+    id: z.number().int().nonnegative(),
+    box_px: box,
+    box_nm: box,
+    diameter_nm: finite.nonnegative(),
+    box_diameter_nm: finite.nonnegative().optional(),
+    area_nm2: finite.nonnegative().optional(),
+    feret_min_nm: finite.nonnegative().optional(),
+    feret_max_nm: finite.nonnegative().optional(),
+    roundness: finite.nonnegative().optional(),
+    outline_px: z.array(finite).nullable().optional(),
+    outline_method: z.enum(OUTLINE_METHODS as [Detection['outline_method'], ...Detection['outline_method'][]]).optional(),
+    score: finite,
+    class_id: z.number().int().nonnegative(),
+    class_name: z.string(),
+    on_edge: z.boolean(),
+    in_size_range: z.boolean(),
+  })
+  .transform((d): Detection => (d.outline_method === undefined ? { ...d, ...sizedFromBox(d) } : (d as Detection)));
 
 const ImageResultSchema = z.object({
   schema: z.literal('exodetect.image-result'),
@@ -73,6 +100,13 @@ const ImageResultSchema = z.object({
   }),
   detections: z.array(DetectionSchema),
   counts: z.object({ total: z.number().int(), in_size_range: z.number().int(), on_edge: z.number().int() }),
+  sizing: z
+    .object({
+      diameter: z.literal(DIAMETER_MEASURE),
+      outline_source: z.enum(OUTLINE_METHODS as [Detection['outline_method'], ...Detection['outline_method'][]]),
+      methods: z.object({ model: z.number().int(), 'image-fit': z.number().int(), box: z.number().int() }),
+    })
+    .optional(),
   overlay_key: z.string(),
   preview_key: z.string().optional(),
   timings_ms: z.record(z.string(), z.number()),
@@ -113,5 +147,8 @@ export function parseImageRecord(text: string, resultKey: string): ImageRecord {
   }
   const parsed = ImageResultSchema.safeParse(json);
   if (!parsed.success) throw new ResultDocumentError(resultKey, `not an image result: ${describeIssues(parsed.error)}`);
-  return parsed.data as ImageResult;
+  const result = parsed.data;
+  // Before schema 1.2 every size came from the box.
+  const sizing = result.sizing ?? { diameter: DIAMETER_MEASURE, outline_source: 'box' as const, methods: countOutlineMethods(result.detections) };
+  return { ...result, sizing } as ImageResult;
 }

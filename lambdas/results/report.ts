@@ -7,6 +7,7 @@
  * passes it), the page also lets a person correct the detections
  * (review-page.ts, review-script.ts).
  */
+import type { OutlineMethod } from '../core/contracts.js';
 import type { Estimate } from './statistics.js';
 import type { BatchSummary, ImageSummaryRow } from './summary.js';
 import { escapeHtml as esc, formatNumber as num, formatPercent, relativeUrl } from './html.js';
@@ -36,6 +37,32 @@ function assumedScaleBanner(summary: BatchSummary): string {
   const scales = [...new Set(summary.calibration.filter((c) => c.source === 'assumed').map((c) => Number(c.nm_per_px.toPrecision(4))))].join(', ');
   const sizes = a?.d50 ? ` Their ${num(a.count)} sized vesicles (median ${num(a.d50.value, 1)} nm at that scale) are kept out of the statistics below.` : ' Their sizes are kept out of the statistics below.';
   return `<div class="banner" id="assumed-scale-banner" role="alert"><strong>${num(n)} of ${num(summary.images.processed)} image${summary.images.processed === 1 ? ' was' : 's were'} sized at an ASSUMED scale</strong> (${esc(scales)} nm/px, the model's training scale): neither the batch, the file nor a readable scale bar gave one, so their sizes may be off by any factor.${sizes} Set <code>nm_per_px</code> in batch.json (or <code>--nm-per-px</code>) to size them. They are marked \u201cassumed\u201d in the table.</div>`;
+}
+
+const OUTLINE_METHOD_WORDS: Record<OutlineMethod, string> = {
+  model: "drawn by the model (its outline output)",
+  'image-fit': 'fitted in the image inside each box (the model gives boxes only): the edge where the light vesicle meets the dark stain, along 48 rays from the box centre',
+  box: 'not found, so sized as the ellipse inscribed in the box, \u221a(width \u00d7 height)',
+};
+
+/** One sentence: which diameter the histogram and statistics show, and how the outlines were obtained. */
+export function sizingSentence(summary: BatchSummary): string {
+  return `Diameters shown are the <strong>area-equivalent diameter of each vesicle's outline</strong> (the diameter of the circle with the outline's area).${outlineSentences(summary)}`;
+}
+
+/** How the outlines were obtained, and what the boxes alone would have said. */
+function outlineSentences(summary: BatchSummary): string {
+  const s = summary.sizing;
+  const total = Object.values(s.outline_methods).reduce((a, b) => a + b, 0);
+  const methods = (Object.entries(s.outline_methods) as [OutlineMethod, number][]).filter(([, n]) => n > 0);
+  const how =
+    total === 0
+      ? ''
+      : methods.length === 1
+        ? ` Outlines ${OUTLINE_METHOD_WORDS[methods[0]![0]]}.`
+        : ` Outlines: ${methods.map(([m, n]) => `${num(n)} ${OUTLINE_METHOD_WORDS[m]}`).join('; ')}.`;
+  const box = s.box_d50_nm !== null && summary.diameter_nm.d50 ? ` From the boxes alone (\u221a(width \u00d7 height)) the same vesicles would read D50 ${num(s.box_d50_nm, 1)} nm.` : '';
+  return `${how}${box}`;
 }
 
 function ciText(estimate: Estimate | null, digits = 1): string {
@@ -106,7 +133,7 @@ export function renderHistogramSvg(summary: BatchSummary): string {
     parts.push(`<line class="marker" x1="${x}" x2="${x}" y1="${m.top}" y2="${m.top + plotH}"/><text class="marker-label" x="${x}" y="${m.top - 8}" text-anchor="middle">${label} ${num(est.value, 0)}</text>`);
   }
   parts.push(`<line class="axis" x1="${m.left}" x2="${m.left + plotW}" y1="${sy(0)}" y2="${sy(0)}"/>`);
-  parts.push(`<text class="axis-label" x="${m.left + plotW / 2}" y="${height - 6}" text-anchor="middle">Diameter (nm)</text>`);
+  parts.push(`<text class="axis-label" x="${m.left + plotW / 2}" y="${height - 6}" text-anchor="middle">Area-equivalent diameter of the outline (nm)</text>`);
   parts.push(`<text class="axis-label" transform="translate(14 ${m.top + plotH / 2}) rotate(-90)" text-anchor="middle">Vesicles per bin</text>`);
   return `<svg id="histogram" viewBox="0 0 ${width} ${height}" role="img" aria-labelledby="histogram-title histogram-desc" xmlns="http://www.w3.org/2000/svg"><title id="histogram-title">Diameter distribution</title><desc id="histogram-desc">${esc(`${d.count} sized vesicles in bins of ${num(summary.histogram.bin_width, summary.histogram.bin_width % 1 ? 1 : 0)} nm`)}</desc>${parts.join('')}</svg>`;
 }
@@ -269,12 +296,12 @@ function methodsSection(summary: BatchSummary, withReview: boolean): string {
 <dt>Detector</dt><dd>${models}</dd>
 <dt>Thresholds</dt><dd>${thresholds}</dd>
 <dt>Pixel size</dt><dd>${calibration}. The scale comes, in order, from the batch manifest or command line, the file's own metadata (TIFF, ImageJ, DigitalMicrograph, MRC and vendor tags), the burned-in scale bar (its bar and label are also left out of detection), and only then from the model's training scale, an assumption whose sizes are kept out of the statistics. Images are resampled to the model's training scale before detection; boxes are reported in the original image's pixels and in nanometres.</dd>
-<dt>Diameter</dt><dd>Each vesicle gets a box. Its diameter is that of the circle with the same area as the ellipse inscribed in the box: \u221a(width \u00d7 height), in nm.</dd>
+<dt>Diameter</dt><dd>Each vesicle gets a box and an outline. Its diameter is the area-equivalent diameter of the outline: that of the circle with the outline's area, \u221a(4 \u00d7 area / \u03c0), in nm. ${outlineSentences(summary).trim()} The CSV also lists the minimum and maximum Feret diameters (narrowest and widest caliper width), roundness (4 \u00d7 area / (\u03c0 \u00d7 maximum Feret\u00b2), 1 for a circle) and the box's \u221a(width \u00d7 height). Boxes are often drawn with a margin (annotators' boxes of the training data), so the box alone reads larger than the vesicle.</dd>
 <dt>Which vesicles are sized</dt><dd>The statistics use ${esc(summary.diameter_nm.population)}. Vesicles touching the border may be cut, so their size is only a lower bound; all detections are still counted and listed in the CSV.</dd>
 <dt>D10, D50, D90</dt><dd>10%, 50% (the median) and 90% of the sized vesicles are smaller than these diameters (linear interpolation between ranked values).</dd>
 <dt>95% intervals</dt><dd>Bootstrap percentile intervals from ${num(b.resamples)} resamples (seed ${b.seed}, so re-running gives the same numbers): exact for the D-values, ${momentText}. They describe the uncertainty from the finite number of vesicles measured, not from calibration or detection errors.</dd>
 <dt>Histogram bins</dt><dd>${num(summary.histogram.bin_width, summary.histogram.bin_width % 1 ? 1 : 0)} nm wide (${summary.histogram.rule === 'freedman-diaconis' ? 'Freedman\u2013Diaconis rule, rounded to a round number' : 'default width'}). Grey parts of the bars are detections left out of the statistics.</dd>
-${withReview ? `<dt>Review</dt><dd>The review section's figures come from the images you marked as reviewed, by the same rules as above (the size gate, the border, \u221a(width \u00d7 height)): a model box counts unless you rejected it or it scores below the threshold you set (and you did not accept it); boxes you drew count, and boxes you adjusted count at their new size. Its 95% intervals are distribution-free intervals of the quantiles (the order statistics at the binomial's 95% limits), shown from 20 vesicles up, not the bootstrap of the whole-batch column. Your corrections are kept in this browser's storage for this batch; the download is a COCO dataset of the reviewed images, with each image's name in the batch and its nm/px, that <code>exodetect train --annotations</code> trains on.</dd>
+${withReview ? `<dt>Review</dt><dd>The review section's figures come from the images you marked as reviewed, by the same rules as above (the size gate, the border, the outline's area-equivalent diameter): a model box counts unless you rejected it or it scores below the threshold you set (and you did not accept it); boxes you drew count, sized as the ellipse inscribed in them, \u221a(width \u00d7 height), since they have no outline; boxes you adjusted count at their new size, their outline stretched with the box (the outline follows its box, drawn thin inside it). The download carries each kept model box's outline (stretched likewise) as its polygon segmentation, which trains the outline of the next model. Its 95% intervals are distribution-free intervals of the quantiles (the order statistics at the binomial's 95% limits), shown from 20 vesicles up, not the bootstrap of the whole-batch column. Your corrections are kept in this browser's storage for this batch; the download is a COCO dataset of the reviewed images, with each image's name in the batch and its nm/px, that <code>exodetect train --annotations</code> trains on.</dd>
 ` : ''}<dt>Files</dt><dd><code>summary.json</code> (all numbers on this page), <code>detections.csv</code> (one row per vesicle), <code>detections.coco.json</code> and <code>annotations.coco.json</code> (COCO results and dataset, for annotation tools), per-image results in <code>images/</code>, overlays in <code>overlays/</code>${withReview ? ', the plain micrographs the review view draws on in <code>previews/</code>' : ''}.</dd>
 </dl>`;
 }
@@ -332,6 +359,7 @@ ${summary.notes.length ? `<p class="muted" id="notes">Note: ${summary.notes.map(
 
 <section id="distribution">
 <h2>Size distribution</h2>
+<p class="muted" id="sizing-note">${sizingSentence(summary)}</p>
 ${renderHistogramSvg(summary)}
 <div class="legend"><span><i style="background:var(--accent)"></i>sized vesicles</span><span><i style="background:var(--excluded)"></i>detected, left out of the statistics (on the edge, outside the size gate, or sized at an assumed scale)</span><span><i style="background:#d97706"></i>D10 / D50 / D90</span></div>
 <h3>Diameter statistics (nm)</h3>

@@ -14,6 +14,10 @@
  *   person accepts it; on a reviewed image every box not rejected is kept.
  * - The download is a COCO dataset of the reviewed images (file names as in
  *   the batch, nm/px per image) that `exodetect train --annotations` reads.
+ * - Outlines follow their box: a model box's outline (kept relative to the box,
+ *   review-data.ts) is stretched with the box when a person adjusts it, and
+ *   goes into the download as the box's segmentation; a box a person draws has
+ *   no outline and is sized as its inscribed ellipse, sqrt(w*h).
  *
  * Plain ES2017 in a String.raw template: no backticks or dollar-brace inside.
  */
@@ -27,6 +31,8 @@ export const REVIEW_SCRIPT = String.raw`
   var IMAGES = DATA.images;
   var N = IMAGES.length;
   var STRIDE = 6;
+  var OUTLINE_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+  var OUTLINE_STEPS = 40;
   var STORE_KEY = 'exodetect.review:' + DATA.batch_id;
   var MIN_BOX_PX = 2;      // the trainer skips smaller boxes (min_box_px)
   var FIT_MARGIN = 16;     // CSS px around the image when it is fitted to the stage
@@ -168,10 +174,10 @@ export const REVIEW_SCRIPT = String.raw`
       var adjusted = r.boxes[k];
       var decision = r.decisions[k];
       var status = decision === 'rejected' ? 'rejected' : decision === 'accepted' ? (adjusted ? 'adjusted' : 'accepted') : score < t ? 'below' : r.reviewed ? 'kept' : 'pending';
-      out.push({ key: 'm' + k, id: k, kind: 'model', box: adjusted || [im.boxes[o], im.boxes[o + 1], im.boxes[o + 2], im.boxes[o + 3]], score: score, cls: im.boxes[o + 5], status: status });
+      out.push({ key: 'm' + k, id: k, kind: 'model', box: adjusted || [im.boxes[o], im.boxes[o + 1], im.boxes[o + 2], im.boxes[o + 3]], outline: im.outlines ? im.outlines[k] : null, score: score, cls: im.boxes[o + 5], status: status });
     }
     r.added.forEach(function (a, j) {
-      out.push({ key: 'a' + j, id: j, kind: 'added', box: a.slice(0, 4), score: null, cls: a[4] || 0, status: 'added' });
+      out.push({ key: 'a' + j, id: j, kind: 'added', box: a.slice(0, 4), outline: null, score: null, cls: a[4] || 0, status: 'added' });
     });
     return out;
   }
@@ -212,8 +218,27 @@ export const REVIEW_SCRIPT = String.raw`
     var m = DATA.edge_margin_px;
     return box[0] <= m || box[1] <= m || box[2] >= im.width - m || box[3] >= im.height - m;
   }
-  function sizedDiameter(im, box) {
-    var d = Math.sqrt(Math.max(0, box[2] - box[0]) * Math.max(0, box[3] - box[1])) * im.nm_per_px;
+  /** An outline kept relative to its box (review-data.ts), as a polygon on the box it has now. */
+  function outlinePolygon(code, box) {
+    var cx = (box[0] + box[2]) / 2, cy = (box[1] + box[3]) / 2, hw = (box[2] - box[0]) / 2, hh = (box[3] - box[1]) / 2, out = [];
+    for (var k = 0; k < code.length; k++) {
+      var t = OUTLINE_ALPHABET.indexOf(code.charAt(k)) / OUTLINE_STEPS, a = 2 * Math.PI * k / code.length;
+      out.push(cx + t * hw * Math.cos(a), cy + t * hh * Math.sin(a));
+    }
+    return out;
+  }
+  function polygonArea(p) {
+    var n = p.length / 2, twice = 0;
+    for (var i = 0, j = n - 1; i < n; j = i++) twice += p[2 * j] * p[2 * i + 1] - p[2 * i] * p[2 * j + 1];
+    return Math.abs(twice) / 2;
+  }
+  /** The outline's area-equivalent diameter in px (its box's sqrt(w*h) when it has none: the inscribed ellipse's). */
+  function diameterPx(box, outline) {
+    if (outline) return Math.sqrt(4 * polygonArea(outlinePolygon(outline, box)) / Math.PI);
+    return Math.sqrt(Math.max(0, box[2] - box[0]) * Math.max(0, box[3] - box[1]));
+  }
+  function sizedDiameter(im, box, outline) {
+    var d = diameterPx(box, outline) * im.nm_per_px;
     var gate = im.size_gate_nm;
     if (gate && (d < gate[0] || d > gate[1])) return null;
     if (DATA.exclude_on_edge && onEdge(im, box)) return null;
@@ -226,12 +251,12 @@ export const REVIEW_SCRIPT = String.raw`
       images++;
       var im = IMAGES[i];
       for (var o = 0; o < im.boxes.length; o += STRIDE) {
-        var d = sizedDiameter(im, im.boxes.slice(o, o + 4));
+        var d = sizedDiameter(im, im.boxes.slice(o, o + 4), im.outlines ? im.outlines[o / STRIDE] : null);
         if (d !== null) model.push(d);
       }
       boxesOf(i).forEach(function (b) {
         if (!KEPT[b.status]) return;
-        var d2 = sizedDiameter(im, b.box);
+        var d2 = sizedDiameter(im, b.box, b.outline);
         if (d2 !== null) reviewed.push(d2);
       });
     }
@@ -314,7 +339,8 @@ export const REVIEW_SCRIPT = String.raw`
         var x1 = round2(b.box[0]), y1 = round2(b.box[1]), w = round2(b.box[2] - x1), h = round2(b.box[3] - y1);
         var attributes = { review: b.status === 'kept' ? 'accepted' : b.status };
         if (b.score !== null) attributes.score = b.score;
-        annotations.push({ id: annotations.length + 1, image_id: imageId, category_id: b.cls + 1, bbox: [x1, y1, w, h], area: round2(w * h), iscrowd: 0, segmentation: [], attributes: attributes });
+        var polygon = b.outline ? outlinePolygon(b.outline, b.box).map(round2) : null;
+        annotations.push({ id: annotations.length + 1, image_id: imageId, category_id: b.cls + 1, bbox: [x1, y1, w, h], area: round2(polygon ? polygonArea(polygon) : w * h), iscrowd: 0, segmentation: polygon ? [polygon] : [], attributes: attributes });
       });
     }
     return {
@@ -744,6 +770,20 @@ export const REVIEW_SCRIPT = String.raw`
     ctx.setLineDash(b.status === 'rejected' ? [5, 3] : b.status === 'below' ? [2, 3] : []);
     ctx.strokeRect(x, y, bw, bh);
     ctx.setLineDash([]);
+    if (b.outline && b.status !== 'rejected' && b.status !== 'below') {
+      // The outline the diameter comes from, thinner, inside its box (it follows the box when adjusted).
+      var poly = outlinePolygon(b.outline, b.box);
+      ctx.globalAlpha = 0.8;
+      ctx.lineWidth = 1;
+      ctx.beginPath();
+      for (var v = 0; v < poly.length; v += 2) {
+        var q = toScreen([poly[v], poly[v + 1], poly[v], poly[v + 1]]);
+        if (v === 0) ctx.moveTo(q.x1, q.y1); else ctx.lineTo(q.x1, q.y1);
+      }
+      ctx.closePath();
+      ctx.stroke();
+      ctx.globalAlpha = 1;
+    }
     if (b.status === 'rejected') {
       ctx.lineWidth = 1.5;
       ctx.beginPath();

@@ -4,14 +4,15 @@
  * detection for the diameters, and the distinct models, thresholds and
  * calibrations seen.
  */
-import type { ImageRecord, ImageResult, ModelInfo, ScaleSource, Thresholds } from '../core/contracts.js';
+import { DIAMETER_MEASURE, type ImageRecord, type ImageResult, type ModelInfo, type OutlineMethod, type ScaleSource, type Thresholds } from '../core/contracts.js';
 import { buildHistogram, type Histogram, type HistogramProps } from './histogram.js';
 import { imageFileName, resultRelativePath } from './paths.js';
 import { SOFTWARE } from './software.js';
 import { describeDiameters, Float64Buffer, quantileSorted, type BootstrapProps, type DiameterStatistics } from './statistics.js';
 
 export const BATCH_SUMMARY_SCHEMA = 'exodetect.batch-summary';
-export const BATCH_SUMMARY_SCHEMA_VERSION = '1.0';
+/** 1.1: `sizing` (which diameter the statistics use, how the vesicles were outlined, the box's D50 beside). */
+export const BATCH_SUMMARY_SCHEMA_VERSION = '1.1';
 
 /** One row per image, in listing order. */
 export interface ImageSummaryRow {
@@ -74,6 +75,8 @@ export interface BatchSummary {
     readonly per_image: { readonly mean: number | null; readonly median: number | null; readonly min: number | null; readonly max: number | null };
     readonly by_class: { readonly class_id: number; readonly class_name: string; readonly count: number }[];
   };
+  /** Which diameter the statistics below use and how it was obtained. */
+  readonly sizing: BatchSizing;
   /** Calibrated images only (batch, file metadata or scale bar). */
   readonly diameter_nm: DiameterStatistics & { readonly population: string };
   /** Images sized at an assumed scale, kept apart; null when every image was calibrated. */
@@ -88,6 +91,15 @@ export interface BatchSummary {
   /** What the summary could not check (e.g. missing results when the batch's images cannot be listed). */
   readonly notes: string[];
   readonly per_image: ImageSummaryRow[];
+}
+
+export interface BatchSizing {
+  /** What `diameter_nm` is: the area-equivalent diameter of each vesicle's outline. */
+  readonly diameter: typeof DIAMETER_MEASURE;
+  /** Sized vesicles (those in `diameter_nm`) by how their outline was obtained (see contracts.ts OutlineMethod). */
+  readonly outline_methods: Record<OutlineMethod, number>;
+  /** The median of the boxes' sqrt(w*h) over the same vesicles: what the box alone would have said. */
+  readonly box_d50_nm: number | null;
 }
 
 export interface BatchOutcome {
@@ -139,6 +151,8 @@ export class BatchSummaryBuilder {
   private readonly rows: ImageSummaryRow[] = [];
   private readonly failures: ImageFailure[] = [];
   private readonly sized = new Float64Buffer(4096);
+  private readonly sizedBoxDiameters = new Float64Buffer(4096);
+  private readonly outlineMethods: Record<OutlineMethod, number> = { model: 0, 'image-fit': 0, box: 0 };
   private readonly sizedAtAssumedScale = new Float64Buffer(256);
   private readonly excluded = new Float64Buffer(256);
   private assumedScaleImages = 0;
@@ -216,6 +230,10 @@ export class BatchSummaryBuilder {
       if (d.on_edge) onEdge++;
       if (this.isSized(d)) {
         (assumed ? this.sizedAtAssumedScale : this.sized).push(d.diameter_nm);
+        if (!assumed) {
+          this.sizedBoxDiameters.push(d.box_diameter_nm);
+          this.outlineMethods[d.outline_method]++;
+        }
         if (assumed) this.excluded.push(d.diameter_nm);
         imageSized.push(d.diameter_nm);
       } else {
@@ -301,6 +319,11 @@ export class BatchSummaryBuilder {
           max: processedCounts.length > 0 ? processedCounts.reduce((a, b) => Math.max(a, b)) : null,
         },
         by_class: [...this.classes.values()].sort((a, b) => a.class_id - b.class_id),
+      },
+      sizing: {
+        diameter: DIAMETER_MEASURE,
+        outline_methods: { ...this.outlineMethods },
+        box_d50_nm: this.sizedBoxDiameters.length ? quantileSorted(this.sizedBoxDiameters.sorted(), 0.5) : null,
       },
       diameter_nm: { population, ...describeDiameters(sizedSorted, this.props.bootstrap) },
       diameter_nm_assumed_scale:

@@ -1,11 +1,15 @@
 /**
  * Models scored on a ground-truth document through the production inference
- * path (the same decoding, scaling, tiling and box decoding that batches get),
- * with the trainer's metric code (detection-metrics.ts). Used by the promotion
- * head-to-head and by `exodetect evaluate`, so both read the same truth the
- * same way. Class-agnostic, like the promotion rule.
+ * path (the same decoding, scaling, tiling, box decoding and outlines that
+ * batches get), with the trainer's metric code (detection-metrics.ts). Used by
+ * the promotion head-to-head and by `exodetect evaluate`, so both read the
+ * same truth the same way. Class-agnostic, like the promotion rule. Where the
+ * truth has outlines (polygons), sizes are scored against them: each
+ * prediction's reported diameter (its outline's area-equivalent diameter)
+ * against the true outline's.
  */
-import type { Box } from '../core/contracts.js';
+import type { Box, OutlineMethod } from '../core/contracts.js';
+import { areaEquivalentDiameter, polygonArea } from '../core/outline.js';
 import { evaluateDetections, type DetectionMetrics, type ImageEval } from '../core/detection-metrics.js';
 import { ImageError } from '../core/errors.js';
 import type { LoadedModel } from '../core/model.js';
@@ -23,7 +27,7 @@ export interface ImagePredictions {
   readonly sourceImageId: number | string | null;
   readonly nmPerPx: number;
   readonly nmPerPxSource: string;
-  readonly detections: { readonly box: Box; readonly score: number }[];
+  readonly detections: { readonly box: Box; readonly score: number; readonly diameterNm: number; readonly outline: number[] | null; readonly outlineMethod: OutlineMethod }[];
 }
 
 export interface ModelOnTruth {
@@ -70,6 +74,8 @@ export async function scoreModelsOnTruth(truth: TruthDocument, models: readonly 
       continue;
     }
     const gt = image.objects.map((o) => o.box);
+    // NaN: an object labelled with a box only, left out of the sizing figures.
+    const gtDiameters = image.objects.map((o) => (o.polygon && o.polygon.length >= 6 ? areaEquivalentDiameter(polygonArea(o.polygon)) : Number.NaN));
     const results = [];
     try {
       for (const model of models) {
@@ -97,6 +103,9 @@ export async function scoreModelsOnTruth(truth: TruthDocument, models: readonly 
         gtBoxes: gt,
         gtClasses: gt.map(() => 0),
         nmPerPx: result.nm_per_px,
+        // The size users get, in px: the outline's area-equivalent diameter.
+        predDiameters: result.detections.map((d) => d.diameter_nm / result.nm_per_px),
+        gtDiameters,
       });
       perModel[i]!.predictions.push({
         file: image.file,
@@ -104,7 +113,7 @@ export async function scoreModelsOnTruth(truth: TruthDocument, models: readonly 
         nmPerPx: result.nm_per_px,
         // The truth's own source (a scale bar, dataset.json, the file) when it gave the scale: inference saw it as a batch value.
         nmPerPxSource: image.nm_per_px !== null ? (image.nm_per_px_source ?? result.nm_per_px_source) : result.nm_per_px_source,
-        detections: result.detections.map((d) => ({ box: d.box_px, score: d.score })),
+        detections: result.detections.map((d) => ({ box: d.box_px, score: d.score, diameterNm: d.diameter_nm, outline: d.outline_px, outlineMethod: d.outline_method })),
       });
     });
   }

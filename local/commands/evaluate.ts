@@ -4,8 +4,10 @@
  * scales of dataset.json, the COCO file and the files' own calibration, read
  * by the same ingestion), through the production inference path with the
  * score floor lowered to 0.01, by the trainer's metric code: the figures the
- * promotion head-to-head computes. Writes predictions.coco.json (COCO results
- * format) and metrics.json.
+ * promotion head-to-head computes. Where the annotations have outlines
+ * (polygons), sizes are scored against them (sizing_* and *_diameter_* in the
+ * metrics; sizingLines says them in words). Writes predictions.coco.json (COCO
+ * results format) and metrics.json.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
@@ -13,6 +15,7 @@ import path from 'node:path';
 import { CHAMPION_KEY, DEFAULT_MODEL_VERSION, modelKey } from '../../lambdas/core/keys.js';
 import { loadModel, type LoadedModel } from '../../lambdas/core/model.js';
 import type { DetectionMetrics } from '../../lambdas/core/detection-metrics.js';
+import type { OutlineMethod } from '../../lambdas/core/contracts.js';
 import { formatProblem } from '../../lambdas/training/ingest/truth.js';
 import { truthDocument } from '../../lambdas/training/ingest/ingest.js';
 import { SCORE_FLOOR, scoreModelsOnTruth } from '../../lambdas/training/truth-scoring.js';
@@ -60,6 +63,26 @@ export interface EvaluateResult {
   readonly assumedScale: number;
   /** Images an annotation file for the whole folder names but the folder lacks (not scored). */
   readonly missingImages: { readonly file: string; readonly images: number }[];
+  /** Detections at or above the model's threshold by how they were outlined (the model's outline output, fitted in the image, or none). */
+  readonly outlineMethods: Record<OutlineMethod, number>;
+}
+
+const percent = (x: number, signed = false): string => `${signed && x > 0 ? '+' : ''}${(x * 100).toFixed(1)}%`;
+
+/** The sizing figures in words: the outlines' error against the true outlines, and the boxes' beside it. */
+export function sizingLines(m: DetectionMetrics, methods: Readonly<Record<OutlineMethod, number>>): string[] {
+  if (m.sizing_n === 0) return ['Sizing: no matched object has a true outline (the annotations give boxes only), so sizes were not scored against outlines.'];
+  const how = (Object.entries(methods) as [OutlineMethod, number][])
+    .filter(([, n]) => n > 0)
+    .map(([k, n]) => `${n} ${k === 'model' ? "by the model's outline output" : k === 'image-fit' ? 'fitted in the image' : 'box ellipse (no outline found)'}`)
+    .join(', ');
+  const figures = (abs: number | null, bias: number | null, within: number | null): string =>
+    abs === null ? 'n/a' : `median |error| ${percent(abs)}, median bias ${percent(bias!, true)}, ${percent(within!)} within 10%`;
+  return [
+    `Sizing against the true outlines (${m.sizing_n} matched objects with one; area-equivalent diameters):`,
+    `  outlines (${how || 'none'}): ${figures(m.outline_diameter_median_abs_rel_error, m.outline_diameter_median_rel_bias, m.outline_diameter_within_10pct)}`,
+    `  boxes alone, sqrt(w*h):  ${figures(m.box_diameter_median_abs_rel_error, m.box_diameter_median_rel_bias, m.box_diameter_within_10pct)}`,
+  ];
 }
 
 interface ResolvedModel {
@@ -164,6 +187,8 @@ export async function evaluateLocally(options: EvaluateOptions): Promise<Evaluat
     })),
   );
   const assumedScale = scored.predictions.filter((p) => p.nmPerPxSource === 'model').length;
+  const outlineMethods: Record<OutlineMethod, number> = { model: 0, 'image-fit': 0, box: 0 };
+  for (const p of scored.predictions) for (const d of p.detections) if (d.score >= scored.metrics.threshold) outlineMethods[d.outlineMethod]++;
 
   await mkdir(options.outDir, { recursive: true });
   const predictionsFile = path.join(options.outDir, 'predictions.coco.json');
@@ -180,6 +205,7 @@ export async function evaluateLocally(options: EvaluateOptions): Promise<Evaluat
         dataset: path.resolve(options.datasetDir),
         score_floor: EVALUATION_SCORE_FLOOR,
         evaluation: scored.metrics,
+        sizing: { diameter: 'area-equivalent diameter of the outline', outline_methods_at_threshold: outlineMethods },
         images: scored.predictions.map((p) => ({ file: p.file, nm_per_px: p.nmPerPx, nm_per_px_source: p.nmPerPxSource, detections: p.detections.length })),
         failed_images: scores.failed,
         annotation_problems: problems,
@@ -198,5 +224,6 @@ export async function evaluateLocally(options: EvaluateOptions): Promise<Evaluat
     failedImages: scores.failed,
     assumedScale,
     missingImages: ingested.missingImages.map((m) => ({ file: m.file, images: m.images.length })),
+    outlineMethods,
   };
 }

@@ -17,6 +17,17 @@ const SCALE_WORDS: Readonly<Record<string, string>> = {
 
 const f = (x: number | undefined | null, digits = 1) => (x === undefined || x === null ? '?' : x.toFixed(digits));
 
+/** Which diameter the figures are and how the outlines were obtained, with the boxes' median beside; undefined before outlines. */
+export function sizingLine(summary: Pick<BatchSummary, 'sizing'>): string | undefined {
+  const sizing = summary.sizing;
+  if (!sizing) return undefined;
+  const methods = Object.entries(sizing.outline_methods).filter(([, n]) => n > 0);
+  const how = methods
+    .map(([m, n]) => `${m === 'model' ? "the model's outlines" : m === 'image-fit' ? 'outlines fitted in the image' : 'box ellipses (no outline found)'}${methods.length > 1 ? ` ${n}` : ''}`)
+    .join(', ');
+  return `Sized by the area-equivalent diameter of each outline (${how || 'none'}); the boxes alone: median ${f(sizing.box_d50_nm)} nm.`;
+}
+
 export function describeSummary(summary: BatchSummary): string[] {
   const lines: string[] = [];
   const d = summary.diameter_nm;
@@ -24,6 +35,8 @@ export function describeSummary(summary: BatchSummary): string[] {
     lines.push(
       `Diameter (n=${d.count}, calibrated images): median ${f(d.d50.value)} nm (95% CI ${f(d.d50.ci?.[0])}-${f(d.d50.ci?.[1])}), D10 ${f(d.d10?.value)}, D90 ${f(d.d90?.value)}, mean ${f(d.mean?.value)} nm.`,
     );
+    const sizing = sizingLine(summary);
+    if (sizing) lines.push(sizing);
   }
   const groups = scaleGroups(summary);
   if (groups.length > 0) {

@@ -280,6 +280,13 @@ export function describeTraining(result: TrainLocallyResult): string[] {
           ? `Model ${promotion.candidate.version}, on the ${plural(promotion.headToHead!.images, 'held-out image')} through the inference path: AP50 ${f(h.ap50)}, F1 ${f(h.f1)}, precision ${f(h.precision)}, recall ${f(h.recall)} (the trainer's own validation, in PyTorch at the training scale: AP50 ${f(v.ap50)}, F1 ${f(v.f1)}).`
           : `Model ${promotion.candidate.version}: validation AP50 ${f(v.ap50)}, F1 ${f(v.f1)}${typeof v.precision === 'number' ? `, precision ${f(v.precision)}, recall ${f(v.recall)}` : ''} (the trainer's own, in PyTorch).`,
       );
+      // The trainer's sizing figures, where the validation truth has outlines (metrics.py; trainers before outlines have none).
+      const pct = (x: unknown): string => (typeof x === 'number' ? `${(x * 100).toFixed(1)}%` : 'n/a');
+      if (typeof v.sizing_n === 'number' && v.sizing_n > 0) {
+        lines.push(
+          `Sizing against the validation outlines (${v.sizing_n} objects): its outlines median |error| ${pct(v.outline_diameter_median_abs_rel_error)}, bias ${pct(v.outline_diameter_median_rel_bias)}, ${pct(v.outline_diameter_within_10pct)} within 10%; boxes alone ${pct(v.box_diameter_median_abs_rel_error)}, bias ${pct(v.box_diameter_median_rel_bias)}.`,
+        );
+      }
       lines.push(promotion.promoted ? `Promoted: ${promotion.reason}.` : `Not promoted: ${promotion.reason.replace(/^not promoted: /, '')}.`);
       if (!promotion.promoted) lines.push(`It stays in the store: \`exodetect models use ${promotion.candidate.version}\` runs it anyway.`);
       lines.push(`Started ${result.initFrom}.`);

@@ -77,7 +77,7 @@ describe('runDetectBatch', () => {
     const failed = JSON.parse(written.get('results/b1/images/notes.png.json')!.body as string) as ImageErrorRecord;
     expect(failed).toEqual({
       schema: 'exodetect.image-result',
-      schema_version: '1.1',
+      schema_version: '1.2',
       status: 'error',
       batch_id: 'b1',
       image_key: 'batches/b1/images/notes.png',

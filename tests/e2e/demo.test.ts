@@ -31,6 +31,8 @@ describe('npm start', () => {
     expect(vesicles).toBeGreaterThan(truth.annotations.length * 0.8);
     expect(vesicles).toBeLessThan(truth.annotations.length * 1.25);
     expect(stdout).toMatch(/Time to results: +\d+\.\d s from first upload/);
+    // Sized by outlines (fitted in the image: the bundled model gives boxes only), the boxes' median beside.
+    expect(stdout).toMatch(/Sized by the area-equivalent diameter of each outline \(outlines fitted in the image\); the boxes alone: median \d+\.\d nm\./);
     const out = path.join(dir, 'results', 'demo');
     for (const file of ['summary.json', 'report.html', 'detections.csv']) expect(existsSync(path.join(out, file)), file).toBe(true);
   });

@@ -70,6 +70,12 @@ describe('exodetect train on annotation exports', () => {
     expect(result.stdout).toMatch(/^It stays in the store: `exodetect models use \S+` runs it anyway\.$/m);
     expect(lines.at(-2)).toBe('exodetect run uses the bundled default model (models/default).');
     expect((await readdir(path.join(root, 'coco-record'))).sort()).toEqual(['card.md', 'metrics.json']); // no problems.txt: there were none
+    // The COCO file's polygons (the generator's outlines) reached the trainer: its metrics score sizes against them.
+    const trained = JSON.parse(await readFile(path.join(root, 'coco-record', 'metrics.json'), 'utf8')) as { validation: Record<string, unknown> };
+    expect(trained.validation).toHaveProperty('sizing_n');
+    expect(trained.validation).toHaveProperty('outline_diameter_median_abs_rel_error');
+    const card = await readFile(path.join(root, 'coco-record', 'card.md'), 'utf8');
+    expect(card).toContain('Outline head: 32 star-convex rays');
 
     const run = await exodetect(['run', path.join(dataset, 'images'), '--out', path.join(root, 'coco-run')], store);
     expect(run.code, run.stderr).toBe(0);

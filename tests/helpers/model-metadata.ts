@@ -14,6 +14,8 @@ export interface ExodetectMetadataFields {
   readonly modelVersion?: string;
   readonly datasetFingerprint?: string;
   readonly inputChannels?: number;
+  /** What the model's outline output holds (format 2). */
+  readonly outline?: string;
 }
 
 export function exodetectMetadata(fields: ExodetectMetadataFields = {}): Record<string, string> {
@@ -28,5 +30,6 @@ export function exodetectMetadata(fields: ExodetectMetadataFields = {}): Record<
   if (fields.modelVersion !== undefined) out[MODEL_METADATA_KEYS.modelVersion] = fields.modelVersion;
   if (fields.datasetFingerprint !== undefined) out[MODEL_METADATA_KEYS.datasetFingerprint] = fields.datasetFingerprint;
   if (fields.inputChannels !== undefined) out[MODEL_METADATA_KEYS.inputChannels] = String(fields.inputChannels);
+  if (fields.outline !== undefined) out[MODEL_METADATA_KEYS.outline] = fields.outline;
   return out;
 }

@@ -4,6 +4,7 @@
  * each output layout the inference code accepts:
  *
  *   exodetect  `detections` [N, K, 6]        (x1, y1, x2, y2, score, class)
+ *              `outlines`   [N, K, 2V]       (optional: a polygon per row, model format 2)
  *   yolov5     `output0`    [N, M, 5 + nc]  (cx, cy, w, h, objectness, class scores)
  *   yolov8     `output0`    [N, 4 + nc, M]  (cx, cy, w, h, class scores), channel-major
  *
@@ -131,6 +132,8 @@ export interface ConstantDetectorProps {
   readonly convLayers?: number;
   /** Default 16. */
   readonly convWidth?: number;
+  /** exodetect only: an `outlines` output [N, K, 2V], one polygon (x0, y0, ...) per row. Default none. */
+  readonly outlines?: readonly (readonly number[])[];
 }
 
 interface TensorSpec {
@@ -230,6 +233,14 @@ export function buildConstantDetectorModel(props: ConstantDetectorProps): Uint8A
     node('Mul', ['per_image', 'zero'], ['zeros']),
     node('Add', ['zeros', 'constant_rows'], [outputName]),
   );
+  const outputs = [valueInfo(outputName, [inputShape[0] ?? 'N', ...dims])];
+  if (props.outlines) {
+    const width = props.outlines[0]?.length ?? 0;
+    if (props.outlines.length !== props.rows.length || props.outlines.some((o) => o.length !== width)) throw new Error('one outline of the same length per row');
+    initializers.push(tensor({ name: 'constant_outlines', dims: [1, props.outlines.length, width], floats: Float32Array.from(props.outlines.flat()) }));
+    nodes.push(node('Add', ['zeros', 'constant_outlines'], ['outlines']));
+    outputs.push(valueInfo('outlines', [inputShape[0] ?? 'N', props.outlines.length, width]));
+  }
 
   const model = {
     ir_version: 8,
@@ -241,7 +252,7 @@ export function buildConstantDetectorModel(props: ConstantDetectorProps): Uint8A
       node: nodes,
       initializer: initializers,
       input: [valueInfo(inputName, inputShape)],
-      output: [valueInfo(outputName, [inputShape[0] ?? 'N', ...dims])],
+      output: outputs,
     },
     metadata_props: Object.entries(props.metadata ?? {}).map(([key, value]) => ({ key, value })),
   };

@@ -7,7 +7,10 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { evaluateLocally } from '../../local/commands/evaluate.js';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { evaluateLocally, sizingLines } from '../../local/commands/evaluate.js';
+import { TRAINER_TIMEOUT_MS } from '../helpers/timeouts.js';
 import { buildConstantDetectorModel } from '../helpers/onnx-builder.js';
 import { checkDatasetFolder } from '../../local/commands/check.js';
 import { exodetectMetadata } from '../helpers/model-metadata.js';
@@ -118,4 +121,33 @@ describe('exodetect evaluate', () => {
       /no annotation files in .*images: expected YOLO/,
     );
   });
+
+  it('scores sizes against true outlines: a box-only model sizes by outlines fitted in the image, and says so', async () => {
+    // Synthetic micrographs whose outlines the generator knows (COCO segmentation), and the bundled model, which gives boxes only.
+    const synth = path.join(dir, 'synth');
+    const trainer = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'training-container');
+    execFileSync('/usr/bin/python3', ['-m', 'exodetect_train.synth', '--out', synth, '--count', '4', '--size', '384', '--nm-per-px', '1.5', '--labels', 'coco', '--seed', '21'], {
+      cwd: trainer,
+      env: { ...process.env, PYTHONPATH: trainer },
+    });
+    const result = await evaluateLocally({ datasetDir: synth, model: 'default', outDir: path.join(dir, 'out-synth'), progress: false });
+    const m = result.metrics;
+    expect(m.recall).toBeGreaterThan(0.9);
+    expect(result.outlineMethods['image-fit']).toBeGreaterThan(20);
+    expect(result.outlineMethods.model).toBe(0);
+    expect(m.sizing_n).toBeGreaterThan(20);
+    expect(m.outline_diameter_median_abs_rel_error!).toBeLessThan(m.box_diameter_median_abs_rel_error! / 3);
+    expect(m.outline_diameter_median_abs_rel_error!).toBeLessThan(0.05);
+    expect(Math.abs(m.outline_diameter_median_rel_bias!)).toBeLessThan(0.05);
+    expect(m.outline_diameter_within_10pct!).toBeGreaterThan(0.8);
+    // The boxes (the stain rim's outer edge) alone read a tenth or more too large.
+    expect(m.box_diameter_median_rel_bias!).toBeGreaterThan(0.1);
+    const lines = sizingLines(m, result.outlineMethods).join('\n');
+    expect(lines).toMatch(/outlines \(\d+ fitted in the image\): median \|error\| \d\.\d%/);
+    expect(lines).toMatch(/boxes alone, sqrt\(w\*h\): +median \|error\| \d\d\.\d%, median bias \+\d\d\.\d%/);
+    const written = JSON.parse(await readFile(result.metricsFile, 'utf8')) as { sizing: { outline_methods_at_threshold: Record<string, number> } };
+    expect(written.sizing.outline_methods_at_threshold).toEqual(result.outlineMethods);
+    // Boxes-only ground truth: nothing to score sizes against, said so.
+    expect(sizingLines({ ...m, sizing_n: 0 }, result.outlineMethods)[0]).toMatch(/no matched object has a true outline/);
+  }, TRAINER_TIMEOUT_MS);
 });

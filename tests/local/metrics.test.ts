@@ -52,8 +52,11 @@ function syntheticImages(seed: number, count: number, numClasses: number): Image
       predScores.push(r());
       predClasses.push(Math.floor(r() * numClasses));
     }
-    return { predBoxes, predScores, predClasses, gtBoxes, gtClasses, nmPerPx: 1 + (k % 3) * 0.5 };
-  }).map((img, k) => (k === 3 ? { ...img, predBoxes: [], predScores: [], predClasses: [] } : img));
+    // Outlines: the truth's a little smaller than its box (one in five has none), the predictions' near it.
+    const gtDiameters = gtBoxes.map((b) => (r() < 0.2 ? Number.NaN : Math.sqrt((b[2] - b[0]) * (b[3] - b[1])) * (0.7 + 0.1 * r())));
+    const predDiameters = predBoxes.map((b) => Math.sqrt((b[2] - b[0]) * (b[3] - b[1])) * (0.65 + 0.2 * r()));
+    return { predBoxes, predScores, predClasses, gtBoxes, gtClasses, nmPerPx: 1 + (k % 3) * 0.5, predDiameters, gtDiameters };
+  }).map((img, k) => (k === 3 ? { ...img, predBoxes: [], predScores: [], predClasses: [], predDiameters: [] } : k === 4 ? { ...img, predDiameters: undefined } : img));
 }
 
 const PYTHON_EVAL = `
@@ -63,9 +66,13 @@ from exodetect_train.metrics import ImageEval, evaluate_detections
 cases = json.load(sys.stdin)
 out = []
 for case in cases:
+    # JSON has no NaN: a truth without an outline arrives as null, which numpy reads as NaN.
     imgs = [ImageEval(np.array(i["predBoxes"], dtype=np.float64).reshape(-1, 4), np.array(i["predScores"], dtype=np.float64),
                       np.array(i["predClasses"], dtype=np.int64), np.array(i["gtBoxes"], dtype=np.float64).reshape(-1, 4),
-                      np.array(i["gtClasses"], dtype=np.int64), float(i["nmPerPx"])) for i in case["images"]]
+                      np.array(i["gtClasses"], dtype=np.int64), float(i["nmPerPx"]),
+                      np.array(i["predDiameters"], dtype=np.float64) if i.get("predDiameters") is not None else None,
+                      np.array(i["gtDiameters"], dtype=np.float64) if i.get("gtDiameters") is not None else None)
+            for i in case["images"]]
     out.append(evaluate_detections(imgs, case["numClasses"], case["threshold"]))
 print(json.dumps(out))
 `;
@@ -90,6 +97,25 @@ describe('metrics', () => {
     expect(half).toMatchObject({ precision: 1, recall: 0.5, ap50: 0.505 });
   });
 
+  it('measures sizes against the true outlines: the outline error and bias, and the box figure beside them', () => {
+    const gt: XyxyBox[] = [
+      [0, 0, 40, 40],
+      [100, 100, 140, 140],
+      [200, 200, 260, 260],
+    ];
+    // True outlines are 0.75 of the boxes; the predicted outlines are 4% too large, 2% too small and 20% too large.
+    const gtDiameters = [30, 30, Number.NaN];
+    const image = { predBoxes: gt, predScores: [0.9, 0.8, 0.7], predClasses: [0, 0, 0], gtBoxes: gt, gtClasses: [0, 0, 0], nmPerPx: 2, gtDiameters };
+    const withOutlines = evaluateDetections([{ ...image, predDiameters: [31.2, 29.4, 50] }], 1, 0.5);
+    expect(withOutlines).toMatchObject({ sizing_n: 2, outline_diameter_median_abs_rel_error: 0.03, outline_diameter_median_rel_bias: 0.01, outline_diameter_within_10pct: 1 });
+    // Boxes alone: 40 against 30, a third too large, none within 10%.
+    expect(withOutlines).toMatchObject({ box_diameter_median_abs_rel_error: 0.3333, box_diameter_median_rel_bias: 0.3333, box_diameter_within_10pct: 0 });
+    const boxesOnly = evaluateDetections([image], 1, 0.5);
+    expect(boxesOnly).toMatchObject({ sizing_n: 2, outline_diameter_median_abs_rel_error: null, box_diameter_median_rel_bias: 0.3333 });
+    const noTruthOutlines = evaluateDetections([{ ...image, gtDiameters: undefined, predDiameters: [31.2, 29.4, 50] }], 1, 0.5);
+    expect(noTruthOutlines).toMatchObject({ sizing_n: 0, outline_diameter_median_abs_rel_error: null, box_diameter_within_10pct: null });
+  });
+
   it('agrees with the trainer metrics.py on the same predictions', () => {
       const cases = [
         { images: syntheticImages(1, 12, 1), numClasses: 1, threshold: null },
@@ -102,7 +128,8 @@ describe('metrics', () => {
       ) as unknown[];
       const ours = cases.map((c) => evaluateDetections(c.images, c.numClasses, c.threshold ?? undefined));
       expect(ours).toEqual(python);
-      // The cases exercise something: neither all-perfect nor all-empty.
+      // The cases exercise something: neither all-perfect nor all-empty, and sizes with and without outlines.
       expect(ours.some((m) => m.ap50 > 0.2 && m.ap50 < 1)).toBe(true);
+      expect(ours.every((m) => m.sizing_n > 2 && m.outline_diameter_median_abs_rel_error !== null && m.box_diameter_median_rel_bias! > 0.1)).toBe(true);
   });
 });

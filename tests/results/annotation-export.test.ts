@@ -23,11 +23,11 @@ let resultsDir: string;
 let results: ImageResult[];
 
 /** Predictions as they would come back: file -> boxes (on the export grid) and class names, thresholded. */
-function expected(threshold = THRESHOLD): Map<string, { box: number[]; class_name: string }[]> {
+function expected(threshold = THRESHOLD, withOutlines = false): Map<string, { box: number[]; class_name: string; outline?: number[] | null }[]> {
   return new Map(
     results.map((r) => {
       const image = toAnnotationImage(batchId, r, threshold);
-      return [image.file, image.objects.map((o) => ({ box: [...o.box], class_name: o.class_name }))];
+      return [image.file, image.objects.map((o) => ({ box: [...o.box], class_name: o.class_name, ...(withOutlines && { outline: o.outline }) }))];
     }),
   );
 }
@@ -149,22 +149,28 @@ describe('the trainer reads the exports back', () => {
       'from exodetect_train.annotations import load_channel',
       'd = load_channel(sys.argv[1], training_nm_per_px=1.0, single_class=False)',
       'print(json.dumps({"classes": d.class_names, "problems": [str(p) for p in d.problems],',
-      '  "images": {im.rel_path: {"boxes": im.boxes.tolist(), "classes": im.classes.tolist(), "nm_per_px": im.nm_per_px} for im in d.images}}))',
+      '  "images": {im.rel_path: {"boxes": im.boxes.tolist(), "classes": im.classes.tolist(), "nm_per_px": im.nm_per_px,',
+      '    "polygons": [p.reshape(-1).tolist() if p is not None else None for p in im.polygons]} for im in d.images}}))',
     ].join('\n');
     const { stdout } = await run(python, ['-c', script, join(root, `out-${format}`)], { env: { ...process.env, PYTHONPATH: trainerDir } });
-    const loaded = JSON.parse(stdout) as { classes: string[]; problems: string[]; images: Record<string, { boxes: number[][]; classes: number[]; nm_per_px: number }> };
+    const loaded = JSON.parse(stdout) as { classes: string[]; problems: string[]; images: Record<string, { boxes: number[][]; classes: number[]; nm_per_px: number; polygons: (number[] | null)[] }> };
     expect(loaded.problems).toEqual([]);
-    const want = expected();
+    const want = expected(THRESHOLD, true);
     expect(Object.keys(loaded.images).sort()).toEqual([...want.keys()].sort());
     for (const [file, objects] of want) {
       const image = loaded.images[file]!;
       expect(image.boxes).toHaveLength(objects.length);
       const key = (b: number[]): string => b.map((v) => v.toFixed(1)).join(',');
-      const gotBoxes = image.boxes.map((b, i) => ({ b, name: loaded.classes[image.classes[i]!] })).sort((x, y) => key(x.b).localeCompare(key(y.b)));
+      const gotBoxes = image.boxes.map((b, i) => ({ b, name: loaded.classes[image.classes[i]!], polygon: image.polygons[i] })).sort((x, y) => key(x.b).localeCompare(key(y.b)));
       const wantBoxes = [...objects].sort((x, y) => key(x.box).localeCompare(key(y.box)));
       gotBoxes.forEach((g, i) => {
         g.b.forEach((v, j) => expect(Math.abs(v - wantBoxes[i]!.box[j]!), `${format} ${file} box ${i}`).toBeLessThan(2e-3)); // float32 in the trainer
         expect(g.name).toBe(wantBoxes[i]!.class_name);
+        // Outlines travel as COCO segmentation (and so train the outline head); YOLO and VOC carry boxes only.
+        if (format === 'coco') {
+          expect(g.polygon).toHaveLength(wantBoxes[i]!.outline!.length);
+          g.polygon!.forEach((v, j) => expect(Math.abs(v - wantBoxes[i]!.outline![j]!)).toBeLessThan(2e-3));
+        } else expect(g.polygon).toBeNull();
       });
       expect(image.nm_per_px).toBeCloseTo(results.find((r) => r.image_key.endsWith(file))!.nm_per_px, 9);
     }

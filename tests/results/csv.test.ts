@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { csvHeader, csvNumberCell, csvTextCell, DETECTION_CSV_COLUMNS, detectionCsvRows, parseCsv } from '../../lambdas/results/csv.js';
+import { ANALYTICS_COLUMNS, detectionJsonLines } from '../../lambdas/results/jsonl.js';
 import { generateImageResult } from './batch-generator.js';
 
 describe('CSV cells', () => {
@@ -41,9 +42,27 @@ describe('detections.csv rows', () => {
       expect(Number(record.x1_px)).toBeCloseTo(d.box_px[0], 2);
       expect(Number(record.y2_nm)).toBeCloseTo(d.box_nm[3], 2);
       expect(Number(record.diameter_nm)).toBeCloseTo(d.diameter_nm, 2);
+      // The size from the outline, with the box's beside it and the outline's shape.
+      expect(Number(record.box_diameter_nm)).toBeCloseTo(d.box_diameter_nm, 2);
+      expect(Number(record.box_diameter_nm)).toBeGreaterThan(Number(record.diameter_nm));
+      expect(Number(record.feret_min_nm)).toBeLessThanOrEqual(Number(record.feret_max_nm));
+      expect(Number(record.roundness)).toBeCloseTo(d.roundness, 3);
+      expect(Number(record.area_nm2)).toBeCloseTo(d.area_nm2, 1);
+      expect(record.outline_method).toBe('image-fit');
       expect(Number(record.score)).toBeCloseTo(d.score, 4);
       expect(record.on_edge).toBe(String(d.on_edge));
       expect(record.class_name).toBe('exosome');
+    }
+  });
+
+  it('writes the same sizes as JSON Lines, with the outline, one flat object per detection (the Glue columns)', () => {
+    const result = generateImageResult({ batchId: 'b1', file: 'a.tif', detections: 3, seed: 4 });
+    const lines = detectionJsonLines('b1', result).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines).toHaveLength(3);
+    for (const [i, line] of lines.entries()) {
+      expect(Object.keys(line)).toEqual(Object.keys(ANALYTICS_COLUMNS));
+      const d = result.detections[i]!;
+      expect(line).toMatchObject({ diameter_nm: d.diameter_nm, box_diameter_nm: d.box_diameter_nm, outline_method: 'image-fit', outline_px: d.outline_px });
     }
   });
 

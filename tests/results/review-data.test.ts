@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { renderReport } from '../../lambdas/results/report.js';
-import { REVIEW_BOX_STRIDE, REVIEW_DATA_FORMAT, ReviewDataCollector } from '../../lambdas/results/review-data.js';
+import { decodeReviewOutline, encodeReviewOutline, REVIEW_BOX_STRIDE, REVIEW_DATA_FORMAT, REVIEW_OUTLINE_RAYS, ReviewDataCollector } from '../../lambdas/results/review-data.js';
+import { inscribedEllipse, polygonArea } from '../../lambdas/core/outline.js';
 import { reviewedDatasetName } from '../../lambdas/results/review-page.js';
 import { REVIEW_SCRIPT } from '../../lambdas/results/review-script.js';
 import { BatchSummaryBuilder } from '../../lambdas/results/summary.js';
@@ -22,6 +23,25 @@ interface Parsed {
 }
 
 describe('review data (what the report embeds for the review view)', () => {
+  it('keeps each outline relative to its box, 24 characters, so that it follows the box when adjusted', () => {
+    const box = [100, 50, 160, 90];
+    // A lopsided outline inside the box: an ellipse at 0.8 of it, shifted right by 3 px.
+    const outline = inscribedEllipse([109, 54, 157, 86], 64);
+    const code = encodeReviewOutline(box, outline);
+    expect(code).toHaveLength(REVIEW_OUTLINE_RAYS);
+    expect(code).toMatch(/^[A-Za-z0-9_-]+$/);
+    const back = decodeReviewOutline(code, box);
+    expect(polygonArea(back) / polygonArea(outline)).toBeCloseTo(1, 1);
+    // On a box twice as wide (a person dragged its edge), the outline is twice as wide: twice the area.
+    const wider = decodeReviewOutline(code, [100, 50, 220, 90]);
+    expect(polygonArea(wider) / polygonArea(back)).toBeCloseTo(2, 6);
+    const collector = new ReviewDataCollector({ batchId: 'b1' });
+    const r = result('c.tif', 3);
+    collector.add({ ...r, detections: r.detections.map((d, i) => (i === 1 ? { ...d, outline_px: null, outline_method: 'box' as const } : d)) });
+    const image = (JSON.parse(collector.serialize()) as { images: { outlines: (string | null)[] }[] }).images[0]!;
+    expect(image.outlines.map((o) => (o === null ? null : o.length))).toEqual([REVIEW_OUTLINE_RAYS, null, REVIEW_OUTLINE_RAYS]);
+  });
+
   it('carries each image with its scale, thresholds, pictures and every detection as six numbers', () => {
     const collector = new ReviewDataCollector({ batchId: 'b1', excludeOnEdgeFromStatistics: false });
     const a = result('grid/a.tif', 7);

@@ -14,9 +14,10 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Detection, ImageResult } from '../../lambdas/core/contracts.js';
 import { renderReport } from '../../lambdas/results/report.js';
-import { ReviewDataCollector } from '../../lambdas/results/review-data.js';
+import { decodeReviewOutline, encodeReviewOutline, ReviewDataCollector } from '../../lambdas/results/review-data.js';
+import { polygonArea } from '../../lambdas/core/outline.js';
 import { BatchSummaryBuilder } from '../../lambdas/results/summary.js';
-import { generateImageResult } from './batch-generator.js';
+import { generateImageResult, sizeFields } from './batch-generator.js';
 import { writeResultsFolder, type ReportFixture } from './report-fixture.js';
 import { dragMouse, screenMapping, type ScreenMapping } from './review-helpers.js';
 
@@ -37,7 +38,7 @@ function gridResult(file: string, width: number, height: number, nmPerPx: number
       id: k,
       box_px: box,
       box_nm: box.map((v) => Number((v * nmPerPx).toFixed(2))) as [number, number, number, number],
-      diameter_nm: Number((Math.sqrt((box[2] - box[0]) * (box[3] - box[1])) * nmPerPx).toFixed(2)),
+      ...sizeFields(box, nmPerPx),
       score: Number((0.95 - 0.05 * k).toFixed(4)),
       class_id: 0,
       class_name: 'exosome',
@@ -86,6 +87,10 @@ const counts = async (): Promise<Record<string, number>> => {
   return out;
 };
 
+const median = (v: number[]): number => {
+  const s = [...v].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
 const screen = (image: ImageResult): Promise<ScreenMapping> => screenMapping(page, image);
 const centre = (d: Detection): [number, number] => [(d.box_px[0] + d.box_px[2]) / 2, (d.box_px[1] + d.box_px[3]) / 2];
 const drag = (from: [number, number], to: [number, number]): Promise<void> => dragMouse(page, from, to);
@@ -255,11 +260,28 @@ describe('review in report.html (Chromium)', () => {
   it('recomputes the diameters from the reviewed boxes, beside the model\'s', async () => {
     const coco = await (async () => {
       const [download] = await Promise.all([page.waitForEvent('download'), page.locator('#review-section [data-download]').click()]);
-      return JSON.parse(await readFile((await download.path())!, 'utf8')) as { images: { id: number; nm_per_px: number }[]; annotations: { image_id: number; bbox: number[] }[] };
+      return JSON.parse(await readFile((await download.path())!, 'utf8')) as {
+        images: { id: number; nm_per_px: number }[];
+        annotations: { image_id: number; bbox: number[]; segmentation: number[][]; attributes: { review: string } }[];
+      };
     })();
-    const reviewed = coco.annotations.map((a) => Math.sqrt(a.bbox[2]! * a.bbox[3]!) * coco.images.find((i) => i.id === a.image_id)!.nm_per_px).sort((a, b) => a - b);
-    const model = [IMAGES[0]!, IMAGES[2]!].flatMap((r) => r.detections.map((d) => Math.sqrt((d.box_px[2] - d.box_px[0]) * (d.box_px[3] - d.box_px[1])) * r.nm_per_px)).sort((a, b) => a - b);
-    const median = (v: number[]): number => (v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2);
+    // Sizes come from outlines: the model's (kept relative to the box, stretched with it when adjusted), or for a
+    // drawn box, which has none, the box's inscribed ellipse; the download carries the outlines it used.
+    const areaDiameter = (polygon: readonly number[]): number => Math.sqrt((4 * polygonArea(polygon)) / Math.PI);
+    for (const a of coco.annotations) expect(a.segmentation.length).toBe(a.attributes.review === 'added' ? 0 : 1);
+    // The adjusted box took its outline along: 0.8 of the new box, centred in it.
+    const moved = coco.annotations.find((a) => a.attributes.review === 'adjusted')!;
+    const xs = moved.segmentation[0]!.filter((_, i) => i % 2 === 0);
+    expect((Math.max(...xs) - Math.min(...xs)) / moved.bbox[2]!).toBeCloseTo(0.8, 1);
+    expect((Math.max(...xs) + Math.min(...xs)) / 2).toBeCloseTo(moved.bbox[0]! + moved.bbox[2]! / 2, 0);
+    const reviewed = coco.annotations
+      .map((a) => (a.segmentation.length ? areaDiameter(a.segmentation[0]!) : Math.sqrt(a.bbox[2]! * a.bbox[3]!)) * coco.images.find((i) => i.id === a.image_id)!.nm_per_px)
+      .sort((a, b) => a - b);
+    const model = [IMAGES[0]!, IMAGES[2]!]
+      .flatMap((r) => r.detections.map((d) => areaDiameter(decodeReviewOutline(encodeReviewOutline(d.box_px, d.outline_px!), d.box_px)) * r.nm_per_px))
+      .sort((a, b) => a - b);
+    // The outlines (0.8 of the boxes here) size the vesicles, not the boxes.
+    expect(median(model)).toBeLessThan(0.85 * median([IMAGES[0]!, IMAGES[2]!].flatMap((r) => r.detections.map((d) => d.box_diameter_nm))));
     expect(await page.locator('#review-stat-reviewed-n').textContent()).toBe(String(reviewed.length));
     expect(await page.locator('#review-stat-model-n').textContent()).toBe(String(model.length));
     expect(await page.locator('#review-stat-reviewed-d50').textContent()).toBe(median(reviewed).toFixed(1));

@@ -1,3 +1,4 @@
+import { polygonArea } from '../../lambdas/core/outline.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { analyticsKey, batchImagesPrefix, RESULT_FILES, resultsPrefix } from '../../lambdas/core/keys.js';
 import type { ImageResult } from '../../lambdas/core/contracts.js';
@@ -93,7 +94,7 @@ describe('summarize handler against s3rver', () => {
     expect(datasetText.length).toBeGreaterThan(5 * 1024 * 1024); // exercised the multipart upload path
     const dataset = JSON.parse(datasetText) as {
       images: { id: number; file_name: string; width: number; height: number }[];
-      annotations: { id: number; image_id: number; category_id: number; bbox: number[]; area: number; iscrowd: number }[];
+      annotations: { id: number; image_id: number; category_id: number; bbox: number[]; area: number; iscrowd: number; segmentation: number[][] }[];
       categories: { id: number; name: string }[];
     };
     expect(dataset.images).toHaveLength(IMAGES);
@@ -105,7 +106,10 @@ describe('summarize handler against s3rver', () => {
     for (const a of dataset.annotations) {
       expect(imageIds.has(a.image_id)).toBe(true);
       expect(a.bbox[2]).toBeGreaterThanOrEqual(0);
-      expect(a.area).toBeCloseTo(a.bbox[2]! * a.bbox[3]!, 1);
+      // The outline is the segmentation (annotation tools show it), and the area is the outline's.
+      expect(a.segmentation).toHaveLength(1);
+      expect(a.area).toBeCloseTo(polygonArea(a.segmentation[0]!), 1);
+      expect(a.area).toBeLessThan(a.bbox[2]! * a.bbox[3]!);
     }
     // Same image ids and boxes in both files.
     const byFile = new Map(dataset.images.map((i) => [i.id, i.file_name]));

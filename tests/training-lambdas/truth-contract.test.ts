@@ -39,6 +39,11 @@ const IMAGES = Array.from({ length: 8 }, (_, i) => ({
 const W = 120;
 const H = 90;
 const NM = { 'images/grid0/field 0.png': { nm_per_px: 2.2 } };
+/** An outline inside a box: the diamond through its edges' midpoints, nudged off the grid. */
+const diamond = (b: number[]): number[] => {
+  const [x1, y1, x2, y2] = b as [number, number, number, number];
+  return [(x1 + x2) / 2 + 0.25, y1 + 0.5, x2 - 0.5, (y1 + y2) / 2 + 0.25, (x1 + x2) / 2 - 0.25, y2 - 0.5, x1 + 0.5, (y1 + y2) / 2 - 0.25];
+};
 
 /** The same labels in each format, as the tools export them. */
 const EXPORTS: Record<string, Record<string, string>> = {
@@ -46,7 +51,8 @@ const EXPORTS: Record<string, Record<string, string>> = {
     'annotations.coco.json': JSON.stringify(
       {
         images: IMAGES.map((im, i) => ({ id: i + 1, file_name: im.file, width: W, height: H })),
-        annotations: IMAGES.flatMap((im, i) => im.boxes.map((b, k) => ({ id: i * 10 + k, image_id: i + 1, category_id: 3, bbox: [b[0], b[1], b[2]! - b[0]!, b[3]! - b[1]!] }))),
+        // With each vesicle's outline (a diamond inside its box), as CVAT and Label Studio export polygons.
+        annotations: IMAGES.flatMap((im, i) => im.boxes.map((b, k) => ({ id: i * 10 + k, image_id: i + 1, category_id: 3, bbox: [b[0], b[1], b[2]! - b[0]!, b[3]! - b[1]!], segmentation: [diamond(b)] }))),
         categories: [{ id: 3, name: 'exosome' }],
       },
       null,
@@ -81,7 +87,7 @@ const EXPECTED_PROBLEMS: Record<string, string[]> = {
 };
 
 interface PythonChannel {
-  images: { rel_path: string; width: number; height: number; nm_per_px: number; nm_per_px_source: string; boxes: number[][] }[];
+  images: { rel_path: string; width: number; height: number; nm_per_px: number; nm_per_px_source: string; boxes: number[][]; polygons: (number[] | null)[] }[];
   problems: string[];
   objects: number;
 }
@@ -92,7 +98,8 @@ import json, sys
 from exodetect_train.annotations import load_channel
 d = load_channel(sys.argv[1], training_nm_per_px=2.0)
 print(json.dumps({"images": [{"rel_path": i.rel_path, "width": i.width, "height": i.height, "nm_per_px": i.nm_per_px,
-  "nm_per_px_source": i.nm_per_px_source, "boxes": i.boxes.tolist()} for i in d.images],
+  "nm_per_px_source": i.nm_per_px_source, "boxes": i.boxes.tolist(),
+  "polygons": [p.reshape(-1).tolist() if p is not None else None for p in i.polygons]} for i in d.images],
   "problems": [str(p) for p in d.problems], "objects": d.objects}))`;
   return JSON.parse(execFileSync('/usr/bin/python3', ['-c', script, channelDir], { cwd: TRAINER_DIR, env: { ...process.env, PYTHONPATH: TRAINER_DIR }, encoding: 'utf8' }));
 }
@@ -168,6 +175,14 @@ describe.each(Object.keys(EXPORTS))('a %s export through the split step, read by
         expect(p.nm_per_px_source).toBe('dataset');
         expect(p.boxes.length).toBe(image.objects.length);
         p.boxes.forEach((box, j) => box.forEach((v, c) => expect(v).toBeCloseTo(image.objects[j]!.box[c]!, 3)));
+        // Outlines (only the COCO export has them) reach the trainer's outline head as written.
+        expect(p.polygons.length).toBe(image.objects.length);
+        p.polygons.forEach((polygon, j) => {
+          const want = image.objects[j]!.polygon;
+          expect(polygon === null).toBe(format !== 'coco');
+          expect(want === null).toBe(format !== 'coco');
+          polygon?.forEach((v, c) => expect(v).toBeCloseTo(want![c]!, 3));
+        });
       }
       expect(py.objects).toBe(ts.images.reduce((n, i) => n + i.objects.length, 0));
     }

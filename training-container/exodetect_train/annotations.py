@@ -53,6 +53,8 @@ class LabelledImage:
     nm_per_px_source: str
     boxes: np.ndarray  # float32 [M, 4] x1, y1, x2, y2 px in the original image
     classes: np.ndarray  # int64 [M]
+    #: Per object, its outline [V, 2] x, y px in the original image, or None where the truth has a box only.
+    polygons: List[Optional[np.ndarray]] = field(default_factory=list)
 
 
 @dataclass
@@ -122,7 +124,9 @@ def load_channel(root: str, *, training_nm_per_px: float, default_image_nm_per_p
             if not single_class and fixed_names is not None and cls not in fixed_names:
                 problems.append(Problem(*where, f"unknown class {cls!r} (known: {', '.join(fixed_names)})"))
                 continue
-            objs.append(((x1, y1, x2, y2), cls))
+            polygon = o.get("polygon")
+            outline = np.asarray(polygon, np.float32).reshape(-1, 2) if polygon and len(polygon) >= 6 else None
+            objs.append(((x1, y1, x2, y2), cls, outline))
         if entry.get("nm_per_px"):
             scale, source = float(entry["nm_per_px"]), str(entry.get("nm_per_px_source") or "dataset")
         elif default_image_nm_per_px:
@@ -136,15 +140,15 @@ def load_channel(root: str, *, training_nm_per_px: float, default_image_nm_per_p
     elif fixed_names is not None:
         names = list(fixed_names)
     else:
-        names = sorted({c for k in kept for _, c in k[6]})
+        names = sorted({c for k in kept for _, c, _ in k[6]})
     index = {n: i for i, n in enumerate(names)}
 
     images: List[LabelledImage] = []
     objects = 0
-    for rel, path, w, h, scale, source, objs in sorted(kept):
-        boxes = np.asarray([b for b, _ in objs], np.float32).reshape(-1, 4)
-        classes = np.asarray([0 if single_class else index[c] for _, c in objs], np.int64)
-        images.append(LabelledImage(rel, path, w, h, scale, source, boxes, classes))
+    for rel, path, w, h, scale, source, objs in sorted(kept, key=lambda k: k[0]):
+        boxes = np.asarray([b for b, _, _ in objs], np.float32).reshape(-1, 4)
+        classes = np.asarray([0 if single_class else index[c] for _, c, _ in objs], np.int64)
+        images.append(LabelledImage(rel, path, w, h, scale, source, boxes, classes, [p for _, _, p in objs]))
         objects += len(objs)
     # Every problem stands for one skipped item (an annotation, an image or a whole file).
     return ChannelData(root=root, images=images, class_names=names, problems=problems, objects=objects,

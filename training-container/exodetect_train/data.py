@@ -1,15 +1,17 @@
-"""Training crops and evaluation images at the training scale, and CenterNet targets."""
+"""Training crops and evaluation images at the training scale, and CenterNet targets (with the
+outline head's ray targets when the model has one)."""
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from .annotations import LabelledImage
+from .outline import draw_ray_targets, object_rays
 from .transforms import flip_rotate, photometric, random_crop, read_image, resample_to_scale
 
 STRIDE = 4
@@ -26,13 +28,21 @@ class ScaledImage:
     factor: float  # resampled px per original px
     boxes: np.ndarray
     classes: np.ndarray
+    #: [M, R + 1] outline ray distances (resampled px) and target weights, when the model has an outline head.
+    rays: Optional[np.ndarray] = None
 
 
-def load_scaled(images: Sequence[LabelledImage], nm_per_px: float) -> List[ScaledImage]:
+def load_scaled(images: Sequence[LabelledImage], nm_per_px: float, outline_rays: int = 0,
+                outline_box_weight: float = 0.1) -> List[ScaledImage]:
     out = []
     for li in images:
         img, factor = resample_to_scale(read_image(li.path), li.nm_per_px, nm_per_px)
-        out.append(ScaledImage(li, img, factor, li.boxes * factor, li.classes))
+        boxes = li.boxes * factor
+        rays = None
+        if outline_rays:
+            polygons = [p * factor if p is not None else None for p in li.polygons]
+            rays = object_rays(boxes, polygons, outline_rays, outline_box_weight)
+        out.append(ScaledImage(li, img, factor, boxes, li.classes, rays))
     return out
 
 
@@ -88,10 +98,19 @@ class CropDataset(Dataset):
     def __getitem__(self, i: int) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, self.epoch, i]))
         si = self.images[i // self.crops_per_image]
-        img, boxes, classes = random_crop(rng, si.image, si.boxes, si.classes, self.crop,
-                                          self.scale_jitter if self.augment else 0.0)
+        jitter = self.scale_jitter if self.augment else 0.0
+        rays = None
+        if si.rays is None:
+            img, boxes, classes = random_crop(rng, si.image, si.boxes, si.classes, self.crop, jitter)
+        else:
+            img, boxes, classes, rays = random_crop(rng, si.image, si.boxes, si.classes, self.crop, jitter, rays=si.rays)
         if self.augment:
-            img, boxes = flip_rotate(rng, img, boxes)
+            if rays is None:
+                img, boxes = flip_rotate(rng, img, boxes)
+            else:
+                img, boxes, rays = flip_rotate(rng, img, boxes, rays=rays)
             img = photometric(rng, img)
         t = draw_targets(boxes, classes, self.num_classes, self.crop)
+        if rays is not None:
+            t.update(draw_ray_targets(boxes, rays, self.crop))
         return torch.from_numpy(np.ascontiguousarray(img)[None]), {k: torch.from_numpy(v) for k, v in t.items()}

@@ -56,7 +56,7 @@ def write_synthetic_channel(root: str, spec: Sequence[Tuple[int, int, float, int
             m = render(seed_base + i, cfg)
             name = f"synth_{i:04d}{ext}"
             save_image(os.path.join(root, name), m.image, nm, depth)
-            entries.append((name, edge, edge, m.boxes, nm))
+            entries.append((name, edge, edge, m.boxes, nm, m.outlines))
             i += 1
     doc = truth_document(entries, os.path.basename(root))
     with open(os.path.join(root, "truth.json"), "w") as f:
@@ -65,13 +65,17 @@ def write_synthetic_channel(root: str, spec: Sequence[Tuple[int, int, float, int
 
 
 def coco_entries(doc: Dict, nm_per_px: float) -> List:
-    """A COCO document the generator wrote, as truth_document entries (file, width, height, boxes x1y1x2y2, nm/px)."""
+    """A COCO document the generator wrote, as truth_document entries (file, width, height, boxes x1y1x2y2, nm/px,
+    outlines from the segmentation where there is one)."""
     boxes: Dict[int, List] = {im["id"]: [] for im in doc["images"]}
+    outlines: Dict[int, List] = {im["id"]: [] for im in doc["images"]}
     for a in doc["annotations"]:
         x, y, w, h = a["bbox"]
         boxes[a["image_id"]].append((x, y, x + w, y + h))
-    return [(im["file_name"], im["width"], im["height"], np.asarray(boxes[im["id"]], np.float32).reshape(-1, 4), nm_per_px)
-            for im in doc["images"]]
+        seg = a.get("segmentation")
+        outlines[a["image_id"]].append(np.asarray(seg[0], np.float32).reshape(-1, 2) if seg else None)
+    return [(im["file_name"], im["width"], im["height"], np.asarray(boxes[im["id"]], np.float32).reshape(-1, 4), nm_per_px,
+             outlines[im["id"]]) for im in doc["images"]]
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

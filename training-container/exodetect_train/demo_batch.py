@@ -33,7 +33,7 @@ def write_demo_batch(out_dir: str) -> dict:
         cfg = replace(SynthConfig(), width=edge, height=edge, nm_per_px=DEMO_NM_PER_PX)
         m = render(seed, cfg)
         save_image(os.path.join(out_dir, name), m.image, DEMO_NM_PER_PX, depth, jpeg_quality=85)
-        entries.append((name, edge, edge, m.boxes))
+        entries.append((name, edge, edge, m.boxes, m.outlines))
     doc = coco_document(entries, info={
         "description": "exodetect demo batch: synthetic negative-stain TEM micrographs (ground truth)",
         "nm_per_px": DEMO_NM_PER_PX,

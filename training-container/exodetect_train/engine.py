@@ -12,7 +12,8 @@ from torch.utils.data import DataLoader
 from .data import ScaledImage
 from .loss import centernet_loss
 from .metrics import ImageEval, evaluate_detections
-from .model import ExoNet, decode
+from .model import ExoNet, decode, decode_with_outlines
+from .outline import area_equivalent_diameter, outline_diameters
 from .transforms import pad_to_multiple
 
 #: Detections below this score are not worth ranking for AP.
@@ -57,18 +58,30 @@ def train_one_epoch(model: ExoNet, loader: DataLoader, optimizer: torch.optim.Op
 
 @torch.no_grad()
 def predict(model: ExoNet, images: Sequence[ScaledImage], device: torch.device, k: int, amp: bool = False) -> List[np.ndarray]:
-    """Detections [K, 6] per image, boxes mapped back to the ORIGINAL image's px."""
+    """Detections [K, 6] per image, boxes mapped back to the ORIGINAL image's px; with an outline head [K, 7],
+    the seventh column the outline's area-equivalent diameter in the original image's px."""
     model.eval()
     out: List[np.ndarray] = []
     for si in images:
         h, w = si.image.shape
         x = torch.from_numpy(pad_to_multiple(si.image))[None, None].to(device)
         with autocast(device, amp):
-            det = decode(model(x), k)[0].float().cpu().numpy()
+            raw = model(x)
+            outlines = None
+            if "rays" in raw:
+                det_t, outlines_t = decode_with_outlines(raw, k)
+                outlines = outlines_t[0].float().cpu().numpy()
+            else:
+                det_t = decode(raw, k)
+            det = det_t[0].float().cpu().numpy()
+        if outlines is not None:
+            det = np.concatenate([det, outline_diameters(outlines)[:, None].astype(np.float32)], axis=1)
         det = det[det[:, 4] >= EVAL_MIN_SCORE]
         det[:, [0, 2]] = np.clip(det[:, [0, 2]], 0, w)
         det[:, [1, 3]] = np.clip(det[:, [1, 3]], 0, h)
         det[:, :4] /= si.factor
+        if det.shape[1] > 6:
+            det[:, 6] /= si.factor
         out.append(det)
     return out
 
@@ -76,6 +89,9 @@ def predict(model: ExoNet, images: Sequence[ScaledImage], device: torch.device, 
 def evaluate(model: ExoNet, images: Sequence[ScaledImage], device: torch.device, num_classes: int, k: int,
              threshold: Optional[float] = None, amp: bool = False) -> Dict:
     dets = predict(model, images, device, k, amp)
-    evals = [ImageEval(d[:, :4], d[:, 4], d[:, 5].astype(np.int64), si.source.boxes, si.source.classes, si.source.nm_per_px)
+    evals = [ImageEval(d[:, :4], d[:, 4], d[:, 5].astype(np.int64), si.source.boxes, si.source.classes, si.source.nm_per_px,
+                       pred_diameters=d[:, 6].astype(np.float64) if d.shape[1] > 6 else None,
+                       gt_diameters=np.asarray([area_equivalent_diameter(p) for p in si.source.polygons], np.float64)
+                       if si.source.polygons else None)
              for d, si in zip(dets, images)]
     return evaluate_detections(evals, num_classes, threshold)

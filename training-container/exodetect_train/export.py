@@ -2,8 +2,11 @@
 
 model.onnx: input `images` float32 [N, 1, H, W] in 0..1 (H, W multiples of 32, dynamic),
 output `detections` float32 [N, K, 6] = x1, y1, x2, y2 (input px), score, class, sorted by
-score. Normalisation, sigmoid, 3x3 max-pool peak picking, top-K and box decoding are inside
-the graph. metadata_props: the keys of lambdas/core/contracts.ts MODEL_METADATA_KEYS.
+score. With an outline head (format version 2) a second output `outlines` float32 [N, K, 2R]:
+each detection row's outline, R vertices x0, y0, x1, y1, ... in input px. Normalisation,
+sigmoid, 3x3 max-pool peak picking, top-K, box and outline decoding are inside the graph.
+metadata_props: the keys of lambdas/core/contracts.ts MODEL_METADATA_KEYS (`exodetect.outline`
+only with an outline head). Readers of format 1 models keep working: outlines are optional.
 """
 from __future__ import annotations
 
@@ -15,10 +18,13 @@ from typing import Dict, Optional, Sequence
 import torch
 
 from .model import ExoNet, ExportModel
+from .outline import describe as describe_outline
 
 OPSET = 13
 FORMAT_NAME = "exodetect-detections"
+#: 1: detections only; 2: detections and outlines.
 FORMAT_VERSION = "1"
+FORMAT_VERSION_WITH_OUTLINES = "2"
 TORCH_FORMAT = "exodetect-torch"
 METADATA_KEYS = {
     "format": "exodetect.format",
@@ -30,14 +36,15 @@ METADATA_KEYS = {
     "model_version": "exodetect.model_version",
     "dataset_fingerprint": "exodetect.dataset_fingerprint",
     "input_channels": "exodetect.input_channels",
+    "outline": "exodetect.outline",
 }
 
 
 def model_metadata(class_names: Sequence[str], nm_per_px: float, score_threshold: float, tile_size: int,
-                   model_version: str, dataset_fingerprint: str) -> Dict[str, str]:
-    return {
+                   model_version: str, dataset_fingerprint: str, outline_rays: int = 0) -> Dict[str, str]:
+    meta = {
         METADATA_KEYS["format"]: FORMAT_NAME,
-        METADATA_KEYS["format_version"]: FORMAT_VERSION,
+        METADATA_KEYS["format_version"]: FORMAT_VERSION_WITH_OUTLINES if outline_rays else FORMAT_VERSION,
         METADATA_KEYS["class_names"]: json.dumps(list(class_names)),
         METADATA_KEYS["nm_per_px"]: repr(float(nm_per_px)),
         METADATA_KEYS["score_threshold"]: f"{score_threshold:.4f}",
@@ -46,13 +53,17 @@ def model_metadata(class_names: Sequence[str], nm_per_px: float, score_threshold
         METADATA_KEYS["dataset_fingerprint"]: dataset_fingerprint,
         METADATA_KEYS["input_channels"]: "1",
     }
+    if outline_rays:
+        meta[METADATA_KEYS["outline"]] = describe_outline(outline_rays)
+    return meta
 
 
 def declare_fixed_k(m, k: int) -> None:
-    """The exporter names K symbolically (it comes out of TopK); it is a constant: say so in the graph."""
-    dim = m.graph.output[0].type.tensor_type.shape.dim[1]
-    dim.ClearField("dim_param")
-    dim.dim_value = int(k)
+    """The exporter names K symbolically (it comes out of TopK); it is a constant: say so in the graph (every output)."""
+    for output in m.graph.output:
+        dim = output.type.tensor_type.shape.dim[1]
+        dim.ClearField("dim_param")
+        dim.dim_value = int(k)
 
 
 def export_onnx(net: ExoNet, path: str, k: int, metadata: Dict[str, str], opset: int = OPSET) -> None:
@@ -60,9 +71,11 @@ def export_onnx(net: ExoNet, path: str, k: int, metadata: Dict[str, str], opset:
 
     model = ExportModel(net, k).eval().cpu()
     dummy = torch.rand(1, 1, 128, 160)
+    outlines = net.outline_head is not None
+    output_names = ["detections", "outlines"] if outlines else ["detections"]
     kwargs = dict(
-        input_names=["images"], output_names=["detections"], opset_version=opset,
-        dynamic_axes={"images": {0: "N", 2: "H", 3: "W"}, "detections": {0: "N"}},
+        input_names=["images"], output_names=output_names, opset_version=opset,
+        dynamic_axes={"images": {0: "N", 2: "H", 3: "W"}, **{name: {0: "N"} for name in output_names}},
         do_constant_folding=True,
     )
     if "dynamo" in inspect.signature(torch.onnx.export).parameters:
@@ -77,7 +90,8 @@ def export_onnx(net: ExoNet, path: str, k: int, metadata: Dict[str, str], opset:
         p = m.metadata_props.add()
         p.key, p.value = key, value
     m.producer_name = "exodetect_train"
-    m.doc_string = "exodetect CenterNet-style detector: images [N,1,H,W] 0..1 -> detections [N,K,6] x1,y1,x2,y2,score,class"
+    m.doc_string = ("exodetect CenterNet-style detector: images [N,1,H,W] 0..1 -> detections [N,K,6] x1,y1,x2,y2,score,class"
+                    + (f"; outlines [N,K,{2 * net.outline_rays}] x0,y0,x1,y1,... per detection" if outlines else ""))
     onnx.checker.check_model(m)
     onnx.save(m, tmp)
     os.replace(tmp, path)
@@ -87,7 +101,7 @@ def save_torch_model(net: ExoNet, path: str, class_names: Sequence[str], nm_per_
     """model.pt: what init_from reads to fine-tune."""
     state = {
         "format": TORCH_FORMAT, "version": 1,
-        "arch": {"name": "ExoNet", "num_classes": net.num_classes, "width": net.width},
+        "arch": {"name": "ExoNet", "num_classes": net.num_classes, "width": net.width, "outline_rays": net.outline_rays},
         "class_names": list(class_names), "nm_per_px": float(nm_per_px),
         # float16 on disk halves the file; loading casts back (fine-tuning does not notice the rounding).
         "state_dict": {k: (v.detach().cpu().half() if v.is_floating_point() else v.detach().cpu()) for k, v in net.state_dict().items()},

@@ -98,6 +98,9 @@ SPECS: Dict[str, Spec] = {
     "model_version": Spec(_parse_opt_str, None, "version recorded in the model and metrics (default: a UTC timestamp)"),
     "threads": Spec(int, 0, "CPU threads for torch (0: leave torch's default)", _range(0, 256)),
     "min_box_px": Spec(float, 2.0, "boxes narrower or lower than this (original px) are reported as degenerate", _range(0.0, 100.0)),
+    "outline_rays": Spec(int, 32, "rays of the outline head (star-convex outline at each centre; a multiple of 4, 0: no outline head, boxes only)",
+                         lambda v: None if v == 0 else (_range(8, 128)(v) or (None if v % 4 == 0 else "must be 0 or a multiple of 4"))),
+    "outline_box_weight": Spec(float, 0.1, "loss weight of an outline taken from a box's inscribed ellipse (objects without a polygon) against 1 for a polygon", _range(0.0, 1.0)),
 }
 
 IGNORED_PREFIXES = ("sagemaker_", "_tuning_objective_metric")
@@ -130,6 +133,8 @@ class Hyperparameters:
     model_version: Optional[str]
     threads: int
     min_box_px: float
+    outline_rays: int
+    outline_box_weight: float
 
     def to_dict(self) -> Dict[str, Any]:
         d = asdict(self)

@@ -1,10 +1,13 @@
-"""CenterNet loss: penalty-reduced focal loss on the centre heatmap, L1 on log size and offset."""
+"""CenterNet loss: penalty-reduced focal loss on the centre heatmap, L1 on log size and offset;
+with an outline head, plus its weighted L1 on log ray distances (outline.py)."""
 from __future__ import annotations
 
 from typing import Dict, Tuple
 
 import torch
 import torch.nn.functional as F
+
+from .outline import OUTLINE_WEIGHT, outline_loss
 
 SIZE_WEIGHT = 1.0
 OFFSET_WEIGHT = 1.0
@@ -27,4 +30,9 @@ def centernet_loss(out: Dict[str, torch.Tensor], tgt: Dict[str, torch.Tensor]) -
     l_size = (F.l1_loss(out["wh"].float(), tgt["wh"], reduction="none") * mask).sum() / num_pos
     l_off = (F.l1_loss(out["offset"].float(), tgt["offset"], reduction="none") * mask).sum() / num_pos
     total = l_heat + SIZE_WEIGHT * l_size + OFFSET_WEIGHT * l_off
-    return total, {"heatmap": float(l_heat.detach()), "size": float(l_size.detach()), "offset": float(l_off.detach())}
+    parts = {"heatmap": float(l_heat.detach()), "size": float(l_size.detach()), "offset": float(l_off.detach())}
+    if "rays" in out and "rays" in tgt:
+        l_outline = outline_loss(out["rays"], tgt["rays"], tgt["ray_weight"])
+        total = total + OUTLINE_WEIGHT * l_outline
+        parts["outline"] = float(l_outline.detach())
+    return total, parts

@@ -1,5 +1,9 @@
 """Detection metrics: COCO-style AP (101-point), P/R/F1 at a threshold, best-F1 threshold,
-and the median absolute error of the equivalent diameter sqrt(w*h) in nm."""
+the median absolute error of the equivalent diameter sqrt(w*h) in nm (box against box), and,
+where the ground truth has outlines, the sizing error against them: for matched objects, the
+relative error of the predicted outline's area-equivalent diameter against the true outline's
+(median absolute, median signed = bias, share within 10%), and the same for the predicted box's
+sqrt(w*h) beside it (what sizing from boxes alone gives)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,6 +27,10 @@ class ImageEval:
     gt_boxes: np.ndarray  # [G, 4]
     gt_classes: np.ndarray  # [G]
     nm_per_px: float
+    #: Area-equivalent diameter of each prediction's outline, px [P]; None when the predictions have no outlines.
+    pred_diameters: Optional[np.ndarray] = None
+    #: Area-equivalent diameter of each true outline, px [G]; NaN where an object has a box only; None: no outlines.
+    gt_diameters: Optional[np.ndarray] = None
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -98,20 +106,44 @@ def average_precision(images: Sequence[ImageEval], num_classes: int, iou_thr: fl
 def _counts_at(images: Sequence[ImageEval], num_classes: int, threshold: float, iou_thr: float = 0.5):
     tp = fp = n_gt = 0
     diam_err: List[float] = []
+    outline_rel: List[float] = []
+    box_rel: List[float] = []
     for img in images:
         keep = img.pred_scores >= threshold
+        pred_d = img.pred_diameters[keep] if img.pred_diameters is not None else None
         sub = ImageEval(img.pred_boxes[keep], img.pred_scores[keep], img.pred_classes[keep], img.gt_boxes, img.gt_classes, img.nm_per_px)
         for c in range(num_classes):
             _, t, gi, boxes, gts = _match(sub, c, iou_thr)
             tp += int(t.sum())
             fp += int((~t).sum())
             n_gt += len(gts)
+            # The original indices behind _match's order (predictions by descending score, truths of class c).
+            pred_idx = np.where(sub.pred_classes == c)[0][np.argsort(-sub.pred_scores[sub.pred_classes == c], kind="stable")]
+            gt_idx = np.where(img.gt_classes == c)[0]
             for i in np.where(t)[0]:
                 p, g = boxes[i], gts[gi[i]]
                 dp = np.sqrt(max(p[2] - p[0], 0) * max(p[3] - p[1], 0))
                 dg = np.sqrt(max(g[2] - g[0], 0) * max(g[3] - g[1], 0))
                 diam_err.append(abs(dp - dg) * img.nm_per_px)
-    return tp, fp, n_gt, diam_err
+                true_d = float(img.gt_diameters[gt_idx[gi[i]]]) if img.gt_diameters is not None else math.nan
+                if not true_d > 0:
+                    continue  # no true outline for this object
+                box_rel.append((float(dp) - true_d) / true_d)
+                if pred_d is not None:
+                    outline_rel.append((float(pred_d[pred_idx[i]]) - true_d) / true_d)
+    return tp, fp, n_gt, diam_err, outline_rel, box_rel
+
+
+def sizing_errors(rel: Sequence[float], prefix: str) -> Dict:
+    """Median absolute relative error, median relative error (bias) and share within 10%; None without pairs."""
+    if not rel:
+        return {f"{prefix}_median_abs_rel_error": None, f"{prefix}_median_rel_bias": None, f"{prefix}_within_10pct": None}
+    r = np.asarray(rel, np.float64)
+    return {
+        f"{prefix}_median_abs_rel_error": round(float(np.median(np.abs(r))), 4),
+        f"{prefix}_median_rel_bias": round(float(np.median(r)), 4),
+        f"{prefix}_within_10pct": round(int(np.sum(np.abs(r) <= 0.1)) / len(r), 4),
+    }
 
 
 def best_f1_threshold(images: Sequence[ImageEval], num_classes: int, floor: float = 0.05) -> float:
@@ -145,7 +177,7 @@ def best_f1_threshold(images: Sequence[ImageEval], num_classes: int, floor: floa
 def evaluate_detections(images: Sequence[ImageEval], num_classes: int, threshold: Optional[float] = None) -> Dict:
     """The metrics.json 'validation'/'test' block. threshold None: choose the best-F1 one here."""
     thr = best_f1_threshold(images, num_classes) if threshold is None else float(threshold)
-    tp, fp, n_gt, diam = _counts_at(images, num_classes, thr)
+    tp, fp, n_gt, diam, outline_rel, box_rel = _counts_at(images, num_classes, thr)
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / n_gt if n_gt else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
@@ -155,4 +187,8 @@ def evaluate_detections(images: Sequence[ImageEval], num_classes: int, threshold
         "ap50": round(aps[0], 4), "ap50_95": round(float(np.mean(aps)), 4),
         "diameter_median_abs_error_nm": round(float(np.median(diam)), 3) if diam else None,
         "n_images": len(images), "n_objects": int(n_gt), "threshold": thr,
+        # Sizing against the true outlines (matched objects whose truth has one).
+        "sizing_n": len(box_rel),
+        **sizing_errors(outline_rel, "outline_diameter"),
+        **sizing_errors(box_rel, "box_diameter"),
     }

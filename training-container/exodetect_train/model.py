@@ -2,7 +2,8 @@
 
 Backbone of residual conv blocks down to stride 32 (receptive field for the largest
 vesicles), a top-down feature pyramid back to stride 4, and three heads at stride 4:
-centre heatmap (one channel per class), log box size, sub-cell centre offset.
+centre heatmap (one channel per class), log box size, sub-cell centre offset; with
+`outline_rays` > 0 a fourth, the outline head (outline.py: star-convex rays at each centre).
 Per-image intensity normalisation is the first layer, so the ONNX graph carries it.
 """
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import Dict, Tuple
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .outline import OutlineHead, decode_outlines
 
 STRIDE = 4
 #: log(w / STRIDE) is clamped to this range before exp() (boxes of ~0.5 .. ~1600 px).
@@ -34,7 +37,7 @@ class ResBlock(nn.Module):
 
 
 class ExoNet(nn.Module):
-    def __init__(self, num_classes: int = 1, width: int = 24):
+    def __init__(self, num_classes: int = 1, width: int = 24, outline_rays: int = 0):
         super().__init__()
         w = width
         self.num_classes = num_classes
@@ -64,6 +67,9 @@ class ExoNet(nn.Module):
         nn.init.normal_(last_box.weight, std=0.01)
         with torch.no_grad():
             last_box.bias.copy_(torch.tensor([math.log(8.0), math.log(8.0), 0.5, 0.5]))
+        # Built last, so the detector's own weights are initialised exactly as without it.
+        self.outline_rays = outline_rays
+        self.outline_head = OutlineHead(f, outline_rays) if outline_rays else None
 
     @staticmethod
     def normalise(images: torch.Tensor) -> torch.Tensor:
@@ -83,7 +89,10 @@ class ExoNet(nn.Module):
         p8 = self.smooth8(self.lat8(c8) + F.interpolate(p16, scale_factor=2.0, mode="nearest"))
         p4 = self.smooth4(self.lat4(c4) + F.interpolate(p8, scale_factor=2.0, mode="nearest"))
         box = self.box_head(p4)
-        return {"heatmap": self.heat_head(p4), "wh": box[:, 0:2], "offset": box[:, 2:4]}
+        out = {"heatmap": self.heat_head(p4), "wh": box[:, 0:2], "offset": box[:, 2:4]}
+        if self.outline_head is not None:
+            out["rays"] = self.outline_head(p4)
+        return out
 
 
 def decode(out: Dict[str, torch.Tensor], k: int) -> torch.Tensor:
@@ -92,6 +101,18 @@ def decode(out: Dict[str, torch.Tensor], k: int) -> torch.Tensor:
     Written with ONNX-exportable ops only and no Python-side shape arithmetic, so the same
     code decodes in training, in evaluation and inside the exported graph (dynamic H, W).
     """
+    return decode_parts(out, k)[0]
+
+
+def decode_with_outlines(out: Dict[str, torch.Tensor], k: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """decode() and, from the outline head, each detection's outline [N, K, 2R] around its centre."""
+    det, pix, cx, cy, size = decode_parts(out, k)
+    return det, decode_outlines(out["rays"], pix, cx, cy, size)
+
+
+def decode_parts(out: Dict[str, torch.Tensor], k: int) -> Tuple[torch.Tensor, ...]:
+    """decode()'s detections, and each one's peak cell index, centre and box size before clipping (what the outline
+    is decoded at)."""
     heat = torch.sigmoid(out["heatmap"].float())
     peaks = F.max_pool2d(heat, 3, stride=1, padding=1)
     heat = heat * (peaks == heat).to(heat.dtype)
@@ -121,25 +142,27 @@ def decode(out: Dict[str, torch.Tensor], k: int) -> torch.Tensor:
     y1 = torch.max(cy - size[:, 1] / 2, zero)
     x2 = torch.min(cx + size[:, 0] / 2, zero + w_in)
     y2 = torch.min(cy + size[:, 1] / 2, zero + h_in)
-    return torch.stack([x1, y1, x2, y2, scores, cls.to(scores.dtype)], dim=2)
+    return torch.stack([x1, y1, x2, y2, scores, cls.to(scores.dtype)], dim=2), pix, cx, cy, size
 
 
 class ExportModel(nn.Module):
-    """images [N, 1, H, W] in 0..1 -> detections [N, K, 6]: what goes into model.onnx."""
+    """images [N, 1, H, W] in 0..1 -> detections [N, K, 6], and with an outline head also outlines [N, K, 2R]:
+    what goes into model.onnx."""
 
     def __init__(self, net: ExoNet, k: int):
         super().__init__()
         self.net = net
         self.k = k
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return decode(self.net(images), self.k)
+    def forward(self, images: torch.Tensor):
+        out = self.net(images)
+        return decode_with_outlines(out, self.k) if "rays" in out else decode(out, self.k)
 
 
 def count_parameters(m: nn.Module) -> int:
     return sum(p.numel() for p in m.parameters())
 
 
-def build_model(num_classes: int, width: int) -> Tuple[ExoNet, int]:
-    net = ExoNet(num_classes, width)
+def build_model(num_classes: int, width: int, outline_rays: int = 0) -> Tuple[ExoNet, int]:
+    net = ExoNet(num_classes, width, outline_rays)
     return net, count_parameters(net)

@@ -60,6 +60,8 @@ class Micrograph:
     boxes: np.ndarray  # float32 [M, 4] x1, y1, x2, y2 in px
     nm_per_px: float
     diameters_nm: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
+    #: Per box, the vesicle's true outline: float32 [V, 2] x, y px (the edge of its light body, see _Vesicle.outline).
+    outlines: List[np.ndarray] = field(default_factory=list)
 
 
 def _smooth_noise(rng: np.random.Generator, shape: Tuple[int, int], sigma: float) -> np.ndarray:
@@ -118,6 +120,16 @@ class _Vesicle:
         x = self.cx + u * c - v * s
         y = self.cy + u * s + v * c
         return float(x.min()), float(y.min()), float(x.max()), float(y.max())
+
+    def outline(self, vertices: int = 64) -> np.ndarray:
+        """The vesicle's edge: where its light body ends (r = 1, the middle of the dark stain rim), [V, 2] x, y px.
+        This, not the box (the rim's outer edge), is what a size from an outline should recover."""
+        t = np.linspace(0, 2 * math.pi, vertices, endpoint=False)
+        r = (1.0 - self.rim_rel / math.sqrt(2.0)) * self.boundary_factor(t)
+        u = self.a * r * np.cos(t)
+        v = self.b * r * np.sin(t)
+        c, s = math.cos(self.theta), math.sin(self.theta)
+        return np.stack([self.cx + u * c - v * s, self.cy + u * s + v * c], axis=1).astype(np.float32)
 
     def render(self, img: np.ndarray) -> None:
         h, w = img.shape
@@ -338,6 +350,7 @@ def render(seed: int, cfg: SynthConfig = SynthConfig()) -> Micrograph:
 
     boxes: List[Tuple[float, float, float, float]] = []
     diam: List[float] = []
+    outlines: List[np.ndarray] = []
     for v in placed:
         x0, y0, x1, y1 = v.box()
         full_w, full_h = x1 - x0, y1 - y0
@@ -346,8 +359,13 @@ def render(seed: int, cfg: SynthConfig = SynthConfig()) -> Micrograph:
             continue  # mostly outside the frame: an annotator would not box it either
         boxes.append((cx0, cy0, cx1, cy1))
         diam.append(math.sqrt(full_w * full_h) * cfg.nm_per_px)
+        outline = v.outline()
+        outline[:, 0] = np.clip(outline[:, 0], 0.0, float(w))
+        outline[:, 1] = np.clip(outline[:, 1], 0.0, float(h))
+        outlines.append(outline)
     arr = np.asarray(boxes, np.float32).reshape(-1, 4)
-    return Micrograph(image=img, boxes=arr, nm_per_px=cfg.nm_per_px, diameters_nm=np.asarray(diam, np.float32))
+    return Micrograph(image=img, boxes=arr, nm_per_px=cfg.nm_per_px, diameters_nm=np.asarray(diam, np.float32),
+                      outlines=outlines)
 
 
 def to_uint8(img: np.ndarray) -> np.ndarray:
@@ -384,17 +402,25 @@ def save_image(path: str, img: np.ndarray, nm_per_px: float, bit_depth: int = 8,
         raise ValueError(f"{path}: unsupported extension {ext}")
 
 
-def coco_document(entries: Sequence[Tuple[str, int, int, np.ndarray]], class_name: str = CLASS_NAME, info: Optional[Dict] = None) -> Dict:
-    """entries: (file_name, width, height, boxes[M,4] x1y1x2y2)."""
+def flat_polygon(outline: Optional[np.ndarray]) -> Optional[List[float]]:
+    """[V, 2] -> [x0, y0, x1, y1, ...] on a 1/100 px grid (COCO segmentation, truth.json polygon)."""
+    return None if outline is None else [float(round(float(v), 2)) for v in np.asarray(outline).reshape(-1)]
+
+
+def coco_document(entries: Sequence[Tuple], class_name: str = CLASS_NAME, info: Optional[Dict] = None) -> Dict:
+    """entries: (file_name, width, height, boxes[M,4] x1y1x2y2[, outlines: M arrays [V, 2]]); outlines become segmentation."""
     images, anns = [], []
-    for i, (name, w, h, boxes) in enumerate(entries, start=1):
+    for i, (name, w, h, boxes, *rest) in enumerate(entries, start=1):
         images.append({"id": i, "file_name": name, "width": int(w), "height": int(h)})
-        for b in boxes:
+        outlines = rest[0] if rest else [None] * len(boxes)
+        for b, outline in zip(boxes, outlines):
             x0, y0, x1, y1 = (float(round(float(v), 2)) for v in b)
+            polygon = flat_polygon(outline)
             anns.append({
                 "id": len(anns) + 1, "image_id": i, "category_id": 1,
                 "bbox": [x0, y0, round(x1 - x0, 2), round(y1 - y0, 2)],
                 "area": round((x1 - x0) * (y1 - y0), 2), "iscrowd": 0,
+                **({"segmentation": [polygon]} if polygon else {}),
             })
     doc = {"info": info or {"description": "exodetect synthetic micrographs"}, "images": images,
            "annotations": anns, "categories": [{"id": 1, "name": class_name, "supercategory": "vesicle"}]}
@@ -405,17 +431,19 @@ def coco_document(entries: Sequence[Tuple[str, int, int, np.ndarray]], class_nam
 TRUTH_SOURCE = "exodetect_train.synth"
 
 
-def truth_document(entries: Sequence[Tuple[str, int, int, np.ndarray, float]], channel: str, dataset: str = "synthetic",
+def truth_document(entries: Sequence[Tuple], channel: str, dataset: str = "synthetic",
                    class_name: str = CLASS_NAME) -> Dict:
-    """The canonical channel document (truth.json) for generated images: entries (file, width, height, boxes[M,4], nm/px)."""
+    """The canonical channel document (truth.json) for generated images: entries (file, width, height, boxes[M,4], nm/px
+    [, outlines: M arrays [V, 2] or None]); an outline is the object's polygon."""
     from .annotations import TRUTH_FORMAT, TRUTH_VERSION
     images = []
-    for name, w, h, boxes, nm in entries:
+    for name, w, h, boxes, nm, *rest in entries:
+        outlines = rest[0] if rest else [None] * len(boxes)
         images.append({
             "file": name, "width": int(w), "height": int(h), "nm_per_px": float(nm), "nm_per_px_source": "dataset",
             "nm_per_px_detail": f"{TRUTH_SOURCE} (rendered at this scale)", "labelled_by": TRUTH_SOURCE, "source_image_id": None,
-            "objects": [{"box": [float(round(float(v), 2)) for v in b], "class_name": class_name, "polygon": None,
-                         "source": {"file": TRUTH_SOURCE, "line": None}} for b in boxes],
+            "objects": [{"box": [float(round(float(v), 2)) for v in b], "class_name": class_name, "polygon": flat_polygon(outline),
+                         "source": {"file": TRUTH_SOURCE, "line": None}} for b, outline in zip(boxes, outlines)],
         })
     return {"format": TRUTH_FORMAT, "version": TRUTH_VERSION, "dataset": dataset, "channel": channel,
             "class_names": [class_name], "declared_classes": [class_name], "images": images, "problems": [],
@@ -442,14 +470,14 @@ def write_dataset(out_dir: str, count: int, cfg: SynthConfig = SynthConfig(), se
         m = render(seed * 1_000_003 + i, cfg)
         name = f"images/synth_{i:05d}{ext}"
         save_image(os.path.join(out_dir, name), m.image, cfg.nm_per_px, bit_depth)
-        entries.append((name, cfg.width, cfg.height, m.boxes))
+        entries.append((name, cfg.width, cfg.height, m.boxes, m.outlines))
         if labels == "yolo":
             os.makedirs(os.path.join(out_dir, "labels"), exist_ok=True)
             with open(os.path.join(out_dir, "labels", f"synth_{i:05d}.txt"), "w") as f:
                 f.write(yolo_lines(m.boxes, cfg.width, cfg.height))
     doc = coco_document(entries)
     if labels == "truth":
-        truth = truth_document([(n, w, h, b, cfg.nm_per_px) for n, w, h, b in entries], os.path.basename(os.path.normpath(out_dir)))
+        truth = truth_document([(n, w, h, b, cfg.nm_per_px, o) for n, w, h, b, o in entries], os.path.basename(os.path.normpath(out_dir)))
         with open(os.path.join(out_dir, "truth.json"), "w") as f:
             json.dump(truth, f)
         return doc

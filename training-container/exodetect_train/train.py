@@ -61,12 +61,14 @@ def log(msg: str) -> None:
 
 
 def dataset_fingerprint(channels: Dict[str, ChannelData]) -> str:
-    """Stable over copies of the same data: relative paths, file sizes, scales and boxes (not mtimes)."""
+    """Stable over copies of the same data: relative paths, file sizes, scales, boxes and outlines (not mtimes)."""
     h = hashlib.sha256()
     for name in sorted(channels):
         for li in channels[name].images:
-            h.update(json.dumps([name, li.rel_path, os.path.getsize(li.path), round(li.nm_per_px, 6),
-                                 np.round(li.boxes, 2).tolist(), li.classes.tolist()]).encode())
+            entry = [name, li.rel_path, os.path.getsize(li.path), round(li.nm_per_px, 6), np.round(li.boxes, 2).tolist(), li.classes.tolist()]
+            if any(p is not None for p in li.polygons):  # box-only data keeps the fingerprint it had before outlines
+                entry.append([np.round(p, 2).tolist() if p is not None else None for p in li.polygons])
+            h.update(json.dumps(entry).encode())
     return h.hexdigest()[:16]
 
 
@@ -141,7 +143,11 @@ def card_markdown(hp: Hyperparameters, metrics: Dict, n_params: int, class_names
         "top-down pyramid to stride 4, centre heatmap + log-size + offset heads; "
         f"{n_params:,} parameters, width {hp.width}. ONNX opset {OPSET}: `images` float32 [N,1,H,W] in 0..1 "
         f"(H, W multiples of 32) -> `detections` float32 [N,{hp.max_detections},6] (x1, y1, x2, y2, score, class), "
-        "per-image normalisation and peak decoding inside the graph.", "",
+        "per-image normalisation and peak decoding inside the graph."
+        + (f" Outline head: {hp.outline_rays} star-convex rays at each centre -> `outlines` float32 "
+           f"[N,{hp.max_detections},{2 * hp.outline_rays}] (a polygon x0, y0, ... per detection; model format 2), trained on "
+           f"polygons where the truth has them and on boxes' inscribed ellipses (weight {hp.outline_box_weight}) where not."
+           if hp.outline_rays else ""), "",
         "## Data", "",
         data_note or "",
         f"- classes: {', '.join(class_names)}; training scale {hp.nm_per_px} nm/px (every image resampled to it)",
@@ -162,7 +168,18 @@ def card_markdown(hp: Hyperparameters, metrics: Dict, n_params: int, class_names
         if m:
             lines.append(f"| {split} | {m['n_images']} | {m['n_objects']} | {m['precision']} | {m['recall']} | {m['f1']} | "
                          f"{m['ap50']} | {m['ap50_95']} | {m['diameter_median_abs_error_nm']} |")
-    lines += ["", "Boxes are matched at IoU 0.5; AP is COCO-style (101-point); diameter = sqrt(w*h) x nm/px.", "",
+    sized = [(split, metrics[split]) for split in ("validation", "test") if metrics.get(split) and metrics[split].get("sizing_n")]
+    if sized:
+        lines += ["", "Sizing against the true outlines (matched objects whose truth has an outline): relative error of the "
+                  "area-equivalent diameter, the model's outline against the box's sqrt(w*h).", "",
+                  "| split | objects | outline: median abs error | bias | within 10% | box: median abs error | bias | within 10% |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for split, m in sized:
+            lines.append(f"| {split} | {m['sizing_n']} | {m['outline_diameter_median_abs_rel_error']} | {m['outline_diameter_median_rel_bias']} | "
+                         f"{m['outline_diameter_within_10pct']} | {m['box_diameter_median_abs_rel_error']} | "
+                         f"{m['box_diameter_median_rel_bias']} | {m['box_diameter_within_10pct']} |")
+    lines += ["", "Boxes are matched at IoU 0.5; AP is COCO-style (101-point); the diameter error in nm is the box's "
+              "sqrt(w*h) x nm/px against the true box's.", "",
               "## Training log", "", "```"]
     for hrow in history:
         lines.append(" ".join(f"{k}={v}" for k, v in hrow.items()))
@@ -198,13 +215,13 @@ def run(args: argparse.Namespace, paths: SageMakerPaths) -> int:
         + f"; classes {class_names}; fingerprint {fingerprint}; device {device}")
 
     try:
-        train_scaled = load_scaled(train_images, hp.nm_per_px)
+        train_scaled = load_scaled(train_images, hp.nm_per_px, hp.outline_rays, hp.outline_box_weight)
         val_scaled = load_scaled(val_images, hp.nm_per_px)
         test_scaled = load_scaled(channels["test"].images, hp.nm_per_px) if "test" in channels else None
     except ImageReadError as e:
         raise AnnotationError(str(e)) from e
 
-    net, n_params = build_model(len(class_names), hp.width)
+    net, n_params = build_model(len(class_names), hp.width, hp.outline_rays)
     if hp.init_from:
         init_path = hp.init_from if os.path.isabs(hp.init_from) else os.path.join(paths.input_data, hp.init_from)
         info = load_init_weights(net, init_path)
@@ -296,7 +313,7 @@ def run(args: argparse.Namespace, paths: SageMakerPaths) -> int:
 
     os.makedirs(paths.model_dir, exist_ok=True)
     net.cpu().eval()
-    meta = model_metadata(class_names, hp.nm_per_px, threshold, hp.tile_size, model_version, fingerprint)
+    meta = model_metadata(class_names, hp.nm_per_px, threshold, hp.tile_size, model_version, fingerprint, hp.outline_rays)
     export_onnx(net, os.path.join(paths.model_dir, "model.onnx"), hp.max_detections, meta)
     save_torch_model(net, os.path.join(paths.model_dir, "model.pt"), class_names, hp.nm_per_px,
                      {"model_version": model_version, "score_threshold": threshold})

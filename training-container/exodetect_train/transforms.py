@@ -8,7 +8,7 @@ contrast, gamma, noise, blur).
 from __future__ import annotations
 
 import math
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 from PIL import Image
@@ -72,11 +72,13 @@ def pad_to_multiple(img: np.ndarray, multiple: int = 32, min_size: int = 32) -> 
 
 
 def random_crop(rng: np.random.Generator, img: np.ndarray, boxes: np.ndarray, classes: np.ndarray,
-                crop: int, scale_jitter: float, min_visible: float = 0.45) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+                crop: int, scale_jitter: float, min_visible: float = 0.45, rays: Optional[np.ndarray] = None):
     """A crop x crop window (after a random rescale by up to +-scale_jitter), preferring windows with objects.
 
     Objects cut by the window keep their clipped box when at least min_visible of their area
     stays inside; smaller remnants are dropped (an annotator would not box them either).
+    With `rays` ([M, R + 1]: outline ray distances in px, then the target's weight; outline.py) the
+    kept objects' rays come back as a fourth value, rescaled, with weight 0 for objects the window cuts.
     """
     s = math.exp(rng.uniform(math.log(1 - scale_jitter), math.log(1 + scale_jitter))) if scale_jitter > 0 else 1.0
     src = crop / s  # window size in source px
@@ -95,30 +97,45 @@ def random_crop(rng: np.random.Generator, img: np.ndarray, boxes: np.ndarray, cl
     out = ndimage.affine_transform(img, np.diag([1 / s, 1 / s]), offset=[y0 + 0.5 / s - 0.5, x0 + 0.5 / s - 0.5],
                                    output_shape=(crop, crop), order=1, mode="nearest")
     if len(boxes) == 0:
-        return out.astype(np.float32), boxes.reshape(0, 4), classes
+        empty = (out.astype(np.float32), boxes.reshape(0, 4), classes)
+        return empty if rays is None else empty + (rays[:0],)
     nb = (boxes - np.array([x0, y0, x0, y0], np.float32)) * s
     clipped = np.clip(nb, 0, crop)
     area = (nb[:, 2] - nb[:, 0]) * (nb[:, 3] - nb[:, 1])
     vis = (clipped[:, 2] - clipped[:, 0]) * (clipped[:, 3] - clipped[:, 1])
     keep = (vis >= min_visible * np.maximum(area, 1e-6)) & (clipped[:, 2] - clipped[:, 0] >= 2) & (clipped[:, 3] - clipped[:, 1] >= 2)
-    return out.astype(np.float32), clipped[keep].astype(np.float32), classes[keep]
+    result = (out.astype(np.float32), clipped[keep].astype(np.float32), classes[keep])
+    if rays is None:
+        return result
+    scaled = rays.astype(np.float32)
+    scaled[:, :-1] *= s
+    scaled[np.any(nb != clipped, axis=1), -1] = 0.0  # cut by the window: its box centre is not its centre
+    return result + (scaled[keep],)
 
 
-def flip_rotate(rng: np.random.Generator, img: np.ndarray, boxes: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+def flip_rotate(rng: np.random.Generator, img: np.ndarray, boxes: np.ndarray, rays: Optional[np.ndarray] = None):
+    """Random flips and quarter turns; with `rays` (outline.py) their directions turn with the pixels (third value)."""
+    from .outline import flip_rays, rotate_rays  # outline imports torch; keep this module light
     h, w = img.shape
     b = boxes.copy()
+    r = rays
     if rng.random() < 0.5:
         img = img[:, ::-1]
         b[:, [0, 2]] = w - b[:, [2, 0]]
+        r = flip_rays(r, horizontal=True) if r is not None else None
     if rng.random() < 0.5:
         img = img[::-1, :]
         b[:, [1, 3]] = h - b[:, [3, 1]]
+        r = flip_rays(r, horizontal=False) if r is not None else None
     k = int(rng.integers(0, 4))
     for _ in range(k):  # rotate 90 degrees counter-clockwise: (x, y) -> (y, W - x)
         h, w = img.shape
         img = np.rot90(img)
         b = np.stack([b[:, 1], w - b[:, 2], b[:, 3], w - b[:, 0]], axis=1) if len(b) else b
-    return np.ascontiguousarray(img), b.astype(np.float32)
+        r = rotate_rays(r) if r is not None else None
+    if rays is None:
+        return np.ascontiguousarray(img), b.astype(np.float32)
+    return np.ascontiguousarray(img), b.astype(np.float32), r
 
 
 def photometric(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:

@@ -1,10 +1,11 @@
+import json
 from dataclasses import replace
 
 import numpy as np
 from PIL import Image
 
 from exodetect_train.data import draw_targets
-from exodetect_train.synth import SynthConfig, render, save_image
+from exodetect_train.synth import SynthConfig, render, save_image, write_dataset
 from exodetect_train.transforms import flip_rotate, random_crop, read_image, resample_to_scale
 
 
@@ -18,6 +19,27 @@ def test_synth_is_deterministic_and_boxes_are_in_frame():
     w = (a.boxes[:, 2] - a.boxes[:, 0]) * 1.5
     assert w.max() <= 150 * 1.05  # diameters stay in the 30-150 nm range (cut objects are smaller)
     assert a.image.dtype == np.float32 and 0 <= a.image.min() and a.image.max() <= 1
+
+
+def test_synth_knows_each_vesicle_outline_and_writes_it_as_the_polygon(tmp_path):
+    cfg = replace(SynthConfig(), width=384, height=384, nm_per_px=1.5)
+    m = render(5, cfg)
+    assert len(m.outlines) == len(m.boxes) > 3
+    for box, outline in zip(m.boxes, m.outlines):
+        x, y = outline[:, 0], outline[:, 1]
+        assert outline.shape == (64, 2)
+        # Inside its box (the rim's outer edge), and smaller than the box says: the light body, not the rim.
+        assert (x >= box[0] - 0.5).all() and (x <= box[2] + 0.5).all() and (y >= box[1] - 0.5).all() and (y <= box[3] + 0.5).all()
+        area = 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+        assert 0.6 < np.sqrt(4 * area / np.pi) / np.sqrt((box[2] - box[0]) * (box[3] - box[1])) < 0.98
+    write_dataset(str(tmp_path / "t"), 2, cfg, seed=5, labels="truth")
+    write_dataset(str(tmp_path / "c"), 2, cfg, seed=5, labels="coco")
+    with open(tmp_path / "t" / "truth.json") as f:
+        objects = [o for im in json.load(f)["images"] for o in im["objects"]]
+    with open(tmp_path / "c" / "annotations.coco.json") as f:
+        anns = json.load(f)["annotations"]
+    assert objects and all(len(o["polygon"]) == 128 for o in objects)
+    assert [a["segmentation"][0] for a in anns] == [o["polygon"] for o in objects]
 
 
 def test_sixteen_bit_tiff_keeps_values_and_scale(tmp_path):

@@ -15,7 +15,9 @@ from exodetect_train.export import load_init_weights, save_torch_model
 from exodetect_train.model import ExoNet, ExportModel
 
 LOG_LINE = re.compile(r"^epoch=(\d+) train_loss=\d+\.\d{4} val_ap50=\d\.\d{4} val_f1=\d\.\d{4} lr=\d\.\d{6} epoch_time_s=\d+\.\d$")
-METRIC_KEYS = {"precision", "recall", "f1", "ap50", "ap50_95", "diameter_median_abs_error_nm", "n_images", "n_objects", "threshold"}
+METRIC_KEYS = {"precision", "recall", "f1", "ap50", "ap50_95", "diameter_median_abs_error_nm", "n_images", "n_objects", "threshold",
+               "sizing_n", "outline_diameter_median_abs_rel_error", "outline_diameter_median_rel_bias", "outline_diameter_within_10pct",
+               "box_diameter_median_abs_rel_error", "box_diameter_median_rel_bias", "box_diameter_within_10pct"}
 
 
 def contract_metadata_keys():
@@ -34,6 +36,8 @@ def run_onnx_in_node(model_path, x, tmp):
                         ",".join(map(str, x.shape)), out], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     info = json.loads(r.stdout)
+    info["arrays"] = {name: np.fromfile(out if i == 0 else out.replace(".f32", f".{name}.f32"), np.float32).reshape(dims)
+                      for i, (name, dims) in enumerate(info["outputs"].items())}
     return np.fromfile(out, np.float32).reshape(info["dims"]), info
 
 
@@ -58,17 +62,19 @@ def test_tiny_training_end_to_end_and_onnx_matches_pytorch(tmp_path):
     model = onnx.load(os.path.join(model_dir, "model.onnx"))
     meta = {p.key: p.value for p in model.metadata_props}
     assert set(meta) == contract_metadata_keys()
-    assert meta["exodetect.format"] == "exodetect-detections" and meta["exodetect.format_version"] == "1"
+    # The outline head is on by default: format 2, a second output.
+    assert meta["exodetect.format"] == "exodetect-detections" and meta["exodetect.format_version"] == "2"
+    assert meta["exodetect.outline"] == "star-convex 32 rays"
     assert json.loads(meta["exodetect.class_names"]) == ["exosome"]
     assert float(meta["exodetect.nm_per_px"]) == 3.0
     assert float(meta["exodetect.score_threshold"]) == m["score_threshold"]
     assert meta["exodetect.dataset_fingerprint"] == m["dataset_fingerprint"]
-    assert [i.name for i in model.graph.input] == ["images"] and [o.name for o in model.graph.output] == ["detections"]
+    assert [i.name for i in model.graph.input] == ["images"] and [o.name for o in model.graph.output] == ["detections", "outlines"]
     assert 13 <= model.opset_import[0].version <= 17
 
     # Same input through PyTorch and onnxruntime-node; dynamic H, W (not the export's 128x160) and N=2.
     state = torch.load(os.path.join(model_dir, "model.pt"))
-    net = ExoNet(state["arch"]["num_classes"], state["arch"]["width"])
+    net = ExoNet(state["arch"]["num_classes"], state["arch"]["width"], state["arch"]["outline_rays"])
     net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state["state_dict"].items()})
     net.eval()
     from exodetect_train.transforms import read_image
@@ -76,19 +82,24 @@ def test_tiny_training_end_to_end_and_onnx_matches_pytorch(tmp_path):
     b = read_image(os.path.join(base, "input", "data", "validation", "images", "synth_00001.png"))[:96, :128] * 0.5
     x = np.stack([a, b])[:, None].astype(np.float32)
     with torch.no_grad():
-        ref = ExportModel(net, 50)(torch.from_numpy(x)).numpy()
+        ref, ref_outlines = (t.numpy() for t in ExportModel(net, 50)(torch.from_numpy(x)))
     got, info = run_onnx_in_node(os.path.join(model_dir, "model.onnx"), x, str(tmp_path))
-    assert info["dims"] == [2, 50, 6]
+    got_outlines = info["arrays"]["outlines"]
+    assert info["dims"] == [2, 50, 6] and info["outputs"]["outlines"] == [2, 50, 64]
     assert np.all(np.diff(got[:, :, 4], axis=1) <= 1e-7), "detections sorted by score"
     # Compare everything above a threshold that keeps at least 10 detections per image (so the check is not vacuous).
     for i in range(2):
-        thr = min(m["score_threshold"], float(np.sort(ref[i, :, 4])[-10]))
+        thr = min(m["score_threshold"], float(np.sort(ref[i, :, 4])[-12]))
         want = ref[i][ref[i, :, 4] >= thr + 1e-5]
         have = got[i][got[i, :, 4] >= thr - 1e-5]
         assert len(want) >= 9
-        for d in want:
+        want_outlines = ref_outlines[i][ref[i, :, 4] >= thr + 1e-5]
+        have_outlines = got_outlines[i][got[i, :, 4] >= thr - 1e-5]
+        for d, outline in zip(want, want_outlines):
             diff = np.abs(have - d).max(axis=1)
             assert diff.min() <= 1e-3, (d, have[np.argmin(diff)])
+            # The same detection's outline, vertex by vertex, within 1e-3 px.
+            assert np.abs(have_outlines[np.argmin(diff)] - outline).max() <= 1e-3
 
 
 def test_resume_after_interruption_finishes_like_an_uninterrupted_run(tmp_path):
@@ -173,3 +184,26 @@ def test_init_from_loads_matching_weights(tmp_path):
     two = ExoNet(2, 8)
     info2 = load_init_weights(two, str(tmp_path / "model.pt"))
     assert info2["skipped"] == 2  # heatmap head weight and bias: new class count
+
+
+def test_outline_head_learns_the_true_outlines_of_synthetic_vesicles(tmp_path):
+    """Fine-tuned from the bundled model for a few epochs on micrographs whose outlines the generator knows, the head's
+    polygons size the held-out vesicles within a few percent of their true area-equivalent diameter, where their boxes
+    (the stain rim's outer edge) read a fifth too large. (The ONNX graph's outlines match PyTorch's: the test above.)"""
+    from dataclasses import replace as dc_replace
+    from exodetect_train.synth import SynthConfig, write_dataset
+    base = str(tmp_path / "ml")
+    cfg = dc_replace(SynthConfig(), width=256, height=256, nm_per_px=2.0)
+    write_dataset(os.path.join(base, "input", "data", "train"), 12, cfg, seed=1, labels="truth")
+    write_dataset(os.path.join(base, "input", "data", "validation"), 4, cfg, seed=2, labels="truth")
+    hp = dict(TINY_HP, epochs="4", crop_size="256", crops_per_image="4", batch_size="8", width="24", nm_per_px="2.0",
+              lr="0.002", max_detections="100", init_from=os.path.join(REPO_ROOT, "models", "default", "model.pt"))
+    r = run_trainer(base, hp)
+    assert r.returncode == 0, r.stderr[-3000:]
+    with open(os.path.join(base, "model", "metrics.json")) as f:
+        v = json.load(f)["validation"]
+    assert v["sizing_n"] >= 20 and v["recall"] > 0.9
+    assert v["outline_diameter_median_abs_rel_error"] <= 0.06, v
+    assert abs(v["outline_diameter_median_rel_bias"]) <= 0.04, v
+    assert v["outline_diameter_within_10pct"] >= 0.6, v
+    assert v["box_diameter_median_rel_bias"] >= 0.15, v  # the boxes alone are far off: the head does the work
