@@ -3,6 +3,7 @@
  * and readers (detect, summarize, the report, the CLI, the local runner, the
  * state machines) share these types; change them here and bump the version.
  */
+import modelContract from '../../training-container/exodetect_train/model_contract.json' with { type: 'json' };
 import { z } from 'zod';
 
 /**
@@ -239,24 +240,34 @@ export interface SummarizeOutput {
   readonly outcomeReason: string | null;
 }
 
+/**
+ * The model contract: one JSON file the trainer's exporter (export.py) and this
+ * side both read, so a key renamed on one side cannot drift from the other.
+ */
+const MODEL_CONTRACT = modelContract;
+
 /** Keys of the model's ONNX metadata_props (our own export). */
 export const MODEL_METADATA_KEYS = {
-  format: 'exodetect.format', // value MODEL_FORMAT_NAME
-  formatVersion: 'exodetect.format_version', // "1"
-  classNames: 'exodetect.class_names', // JSON array of strings
-  nmPerPx: 'exodetect.nm_per_px', // training scale, decimal string
-  scoreThreshold: 'exodetect.score_threshold', // best-F1 threshold on validation
-  tileSize: 'exodetect.tile_size', // square tile edge in px, multiple of 32
-  modelVersion: 'exodetect.model_version',
-  datasetFingerprint: 'exodetect.dataset_fingerprint',
-  inputChannels: 'exodetect.input_channels', // "1"
+  format: MODEL_CONTRACT.metadata_keys.format, // value MODEL_FORMAT_NAME
+  formatVersion: MODEL_CONTRACT.metadata_keys.format_version, // one of MODEL_FORMAT_VERSIONS
+  classNames: MODEL_CONTRACT.metadata_keys.class_names, // JSON array of strings
+  nmPerPx: MODEL_CONTRACT.metadata_keys.nm_per_px, // training scale, decimal string
+  scoreThreshold: MODEL_CONTRACT.metadata_keys.score_threshold, // best-F1 threshold on validation
+  tileSize: MODEL_CONTRACT.metadata_keys.tile_size, // square tile edge in px, multiple of 32
+  modelVersion: MODEL_CONTRACT.metadata_keys.model_version,
+  datasetFingerprint: MODEL_CONTRACT.metadata_keys.dataset_fingerprint,
+  inputChannels: MODEL_CONTRACT.metadata_keys.input_channels, // "1"
   /** Format version 2: how the optional `outlines` output was made, e.g. "star-convex 32 rays" (absent: boxes only). */
-  outline: 'exodetect.outline',
+  outline: MODEL_CONTRACT.metadata_keys.outline,
 } as const;
+/** The format versions this code reads (each described in model_contract.json); a model claiming another is refused. */
+export const MODEL_FORMAT_VERSIONS: readonly string[] = Object.keys(MODEL_CONTRACT.format_versions);
+/** The main output of our models: detections float32 [N, K, 6]. */
+export const DETECTIONS_OUTPUT_NAME = MODEL_CONTRACT.detections_output;
 /**
  * The optional second output of a model (format version 2): `outlines` float32 [N, K, 2V], for each row of
  * `detections` a closed polygon of V vertices x0, y0, x1, y1, ... in input px. Models without it still load;
  * their outlines are fitted in the image.
  */
-export const OUTLINE_OUTPUT_NAME = 'outlines';
-export const MODEL_FORMAT_NAME = 'exodetect-detections';
+export const OUTLINE_OUTPUT_NAME = MODEL_CONTRACT.outlines_output;
+export const MODEL_FORMAT_NAME = MODEL_CONTRACT.format_name;

@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import os from 'node:os';
 import * as ort from 'onnxruntime-node';
-import { MODEL_FORMAT_NAME, MODEL_METADATA_KEYS, OUTLINE_OUTPUT_NAME } from './contracts.js';
+import { DETECTIONS_OUTPUT_NAME, MODEL_FORMAT_NAME, MODEL_FORMAT_VERSIONS, MODEL_METADATA_KEYS, OUTLINE_OUTPUT_NAME } from './contracts.js';
 import { ModelError } from './errors.js';
 import { readOnnxMetadata } from './onnx-metadata.js';
 import type { ModelLayout } from './output-decode.js';
@@ -117,6 +117,21 @@ export function layoutFromOutputDims(dims: readonly number[], claimsExodetect: b
   );
 }
 
+/**
+ * Our format's version must be one this code reads: a model from a newer exporter
+ * would otherwise load as today's format and be decoded wrongly.
+ */
+function checkFormatVersion(version: string | undefined, key: string): void {
+  if (version === undefined) {
+    throw new ModelError(`model ${key}: its metadata has ${MODEL_METADATA_KEYS.format} but no ${MODEL_METADATA_KEYS.formatVersion}; export it again with the trainer`);
+  }
+  if (!MODEL_FORMAT_VERSIONS.includes(version)) {
+    throw new ModelError(
+      `model ${key}: format version "${version}" is not one this exodetect reads (${MODEL_FORMAT_VERSIONS.join(', ')}); it comes from a newer trainer: update exodetect`,
+    );
+  }
+}
+
 export async function loadModel(bytes: Uint8Array, props: LoadModelProps): Promise<LoadedModel> {
   if (bytes.length === 0) throw new ModelError(`model ${props.key} is empty (0 bytes)`);
   const metadata = readOnnxMetadata(bytes);
@@ -140,7 +155,7 @@ export async function loadModel(bytes: Uint8Array, props: LoadModelProps): Promi
   }
 
   const inputName = session.inputNames[0];
-  const outputName = session.outputNames.includes('detections') ? 'detections' : session.outputNames[0];
+  const outputName = session.outputNames.includes(DETECTIONS_OUTPUT_NAME) ? DETECTIONS_OUTPUT_NAME : session.outputNames[0];
   if (!inputName || !outputName) throw new ModelError(`model ${props.key} has no inputs or no outputs`);
   const inputDims = staticDims(session.inputMetadata.find((m) => m.name === inputName));
   if (inputDims.length !== 4) throw new ModelError(`model ${props.key}: input "${inputName}" must be [N, C, H, W], got rank ${inputDims.length}`);
@@ -152,8 +167,9 @@ export async function loadModel(bytes: Uint8Array, props: LoadModelProps): Promi
   const fixedW = inputDims[3];
   const fixedInputSize = fixedH !== undefined && fixedW !== undefined ? { height: fixedH, width: fixedW } : undefined;
 
-  const claimsExodetect = metadata[MODEL_METADATA_KEYS.format] === MODEL_FORMAT_NAME || outputName === 'detections';
+  const claimsExodetect = metadata[MODEL_METADATA_KEYS.format] === MODEL_FORMAT_NAME || outputName === DETECTIONS_OUTPUT_NAME;
   const isOurs = metadata[MODEL_METADATA_KEYS.format] === MODEL_FORMAT_NAME;
+  if (isOurs) checkFormatVersion(metadata[MODEL_METADATA_KEYS.formatVersion], props.key);
   const imgsz = /\d+/.exec(metadata.imgsz ?? '')?.[0];
   const tileSize =
     fixedInputSize !== undefined

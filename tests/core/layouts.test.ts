@@ -1,13 +1,19 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { onnxTileRunner } from '../../lambdas/core/onnx-runner.js';
+import { MODEL_FORMAT_VERSIONS, MODEL_METADATA_KEYS } from '../../lambdas/core/contracts.js';
 import { ModelError } from '../../lambdas/core/errors.js';
+import modelContract from '../../training-container/exodetect_train/model_contract.json' with { type: 'json' };
 import { loadModel, parseClassNames } from '../../lambdas/core/model.js';
 import { nonMaxSuppression } from '../../lambdas/core/nms.js';
 import { readOnnxMetadata } from '../../lambdas/core/onnx-metadata.js';
 import { buildConstantDetectorModel } from '../helpers/onnx-builder.js';
 import { exodetectMetadata } from '../helpers/model-metadata.js';
 
+const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const ours = exodetectMetadata({ formatVersion: '1', classNames: ['exosome', 'debris'], nmPerPx: 1.25, scoreThreshold: 0.4, tileSize: 256, modelVersion: 'v7', datasetFingerprint: 'abc', inputChannels: 1 });
 
 async function runOnce(bytes: Uint8Array, scoreThreshold = 0.3, size = 64) {
@@ -124,6 +130,32 @@ describe('ONNX builder and model loading', () => {
     await expect(loadModel(twoChannels, { key: 'two.onnx' })).rejects.toThrow(/1 or 3 channels/);
     await expect(loadModel(Buffer.from('garbage that is not onnx'), { key: 'garbage.onnx' })).rejects.toThrow(ModelError);
     await expect(loadModel(new Uint8Array(0), { key: 'empty.onnx' })).rejects.toThrow(/empty/);
+  });
+
+  it('refuses a model of our format in a version it does not read, or with no version, naming the model', async () => {
+    const future = buildConstantDetectorModel({ layout: 'exodetect', rows: [[1, 2, 3, 4, 0.9, 0]], metadata: exodetectMetadata({ formatVersion: '3' }) });
+    await expect(loadModel(future, { key: 'models/v9/model.onnx' })).rejects.toThrow(ModelError);
+    await expect(loadModel(future, { key: 'models/v9/model.onnx' })).rejects.toThrow(
+      `model models/v9/model.onnx: format version "3" is not one this exodetect reads (${MODEL_FORMAT_VERSIONS.join(', ')})`,
+    );
+    const { [MODEL_METADATA_KEYS.formatVersion]: _dropped, ...noVersion } = exodetectMetadata();
+    const unversioned = buildConstantDetectorModel({ layout: 'exodetect', rows: [[1, 2, 3, 4, 0.9, 0]], metadata: noVersion });
+    await expect(loadModel(unversioned, { key: 'old.onnx' })).rejects.toThrow(/old\.onnx: .*no exodetect\.format_version/);
+  });
+
+  it("loads the trainer's real export: every metadata key it wrote is in the shared contract, its version one inference reads", async () => {
+    // models/default/model.onnx was written by training-container/exodetect_train/export.py.
+    const bytes = await readFile(path.join(REPO_ROOT, 'models', 'default', 'model.onnx'));
+    const model = await loadModel(bytes, { key: 'models/default/model.onnx', intraOpThreads: 1 });
+    const written = Object.keys(model.metadata).filter((k) => k.startsWith('exodetect.'));
+    const contractKeys: string[] = Object.values(MODEL_METADATA_KEYS);
+    expect(written.length).toBeGreaterThanOrEqual(9);
+    for (const key of written) expect(contractKeys).toContain(key);
+    expect(MODEL_FORMAT_VERSIONS).toContain(model.metadata[MODEL_METADATA_KEYS.formatVersion]);
+    expect(model.inputName).toBe(modelContract.input_name);
+    expect(model.outputName).toBe(modelContract.detections_output);
+    expect(model.inputChannels).toBe(modelContract.input_channels);
+    await model.session.release();
   });
 });
 

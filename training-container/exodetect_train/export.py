@@ -5,7 +5,7 @@ output `detections` float32 [N, K, 6] = x1, y1, x2, y2 (input px), score, class,
 score. With an outline head (format version 2) a second output `outlines` float32 [N, K, 2R]:
 each detection row's outline, R vertices x0, y0, x1, y1, ... in input px. Normalisation,
 sigmoid, 3x3 max-pool peak picking, top-K, box and outline decoding are inside the graph.
-metadata_props: the keys of lambdas/core/contracts.ts MODEL_METADATA_KEYS (`exodetect.outline`
+metadata_props: the keys of model_contract.json, which inference reads too (`exodetect.outline`
 only with an outline head). Readers of format 1 models keep working: outlines are optional.
 """
 from __future__ import annotations
@@ -21,23 +21,20 @@ from .model import ExoNet, ExportModel
 from .outline import describe as describe_outline
 
 OPSET = 13
-FORMAT_NAME = "exodetect-detections"
+#: The model contract, shared with inference (lambdas/core/contracts.ts reads the same file).
+with open(os.path.join(os.path.dirname(__file__), "model_contract.json"), encoding="utf-8") as _f:
+    CONTRACT = json.load(_f)
+FORMAT_NAME = CONTRACT["format_name"]
 #: 1: detections only; 2: detections and outlines.
 FORMAT_VERSION = "1"
 FORMAT_VERSION_WITH_OUTLINES = "2"
+if not {FORMAT_VERSION, FORMAT_VERSION_WITH_OUTLINES} <= set(CONTRACT["format_versions"]):
+    raise RuntimeError("model_contract.json does not list the format versions export.py writes")
 TORCH_FORMAT = "exodetect-torch"
-METADATA_KEYS = {
-    "format": "exodetect.format",
-    "format_version": "exodetect.format_version",
-    "class_names": "exodetect.class_names",
-    "nm_per_px": "exodetect.nm_per_px",
-    "score_threshold": "exodetect.score_threshold",
-    "tile_size": "exodetect.tile_size",
-    "model_version": "exodetect.model_version",
-    "dataset_fingerprint": "exodetect.dataset_fingerprint",
-    "input_channels": "exodetect.input_channels",
-    "outline": "exodetect.outline",
-}
+METADATA_KEYS: Dict[str, str] = CONTRACT["metadata_keys"]
+INPUT_NAME = CONTRACT["input_name"]
+DETECTIONS_OUTPUT = CONTRACT["detections_output"]
+OUTLINES_OUTPUT = CONTRACT["outlines_output"]
 
 
 def model_metadata(class_names: Sequence[str], nm_per_px: float, score_threshold: float, tile_size: int,
@@ -51,7 +48,7 @@ def model_metadata(class_names: Sequence[str], nm_per_px: float, score_threshold
         METADATA_KEYS["tile_size"]: str(int(tile_size)),
         METADATA_KEYS["model_version"]: model_version,
         METADATA_KEYS["dataset_fingerprint"]: dataset_fingerprint,
-        METADATA_KEYS["input_channels"]: "1",
+        METADATA_KEYS["input_channels"]: str(CONTRACT["input_channels"]),
     }
     if outline_rays:
         meta[METADATA_KEYS["outline"]] = describe_outline(outline_rays)
@@ -72,10 +69,10 @@ def export_onnx(net: ExoNet, path: str, k: int, metadata: Dict[str, str], opset:
     model = ExportModel(net, k).eval().cpu()
     dummy = torch.rand(1, 1, 128, 160)
     outlines = net.outline_head is not None
-    output_names = ["detections", "outlines"] if outlines else ["detections"]
+    output_names = [DETECTIONS_OUTPUT, OUTLINES_OUTPUT] if outlines else [DETECTIONS_OUTPUT]
     kwargs = dict(
-        input_names=["images"], output_names=output_names, opset_version=opset,
-        dynamic_axes={"images": {0: "N", 2: "H", 3: "W"}, **{name: {0: "N"} for name in output_names}},
+        input_names=[INPUT_NAME], output_names=output_names, opset_version=opset,
+        dynamic_axes={INPUT_NAME: {0: "N", 2: "H", 3: "W"}, **{name: {0: "N"} for name in output_names}},
         do_constant_folding=True,
     )
     if "dynamo" in inspect.signature(torch.onnx.export).parameters:

@@ -16,7 +16,7 @@ DEMO = os.path.join(REPO_ROOT, "samples", "demo-batch")
 
 def test_default_model_metadata_and_metrics_file():
     meta = {p.key: p.value for p in onnx.load(MODEL).metadata_props}
-    assert set(meta) == contract_metadata_keys()
+    assert set(meta) == contract_metadata_keys(meta["exodetect.format_version"])
     with open(os.path.join(REPO_ROOT, "models", "default", "metrics.json")) as f:
         metrics = json.load(f)
     assert float(meta["exodetect.score_threshold"]) == metrics["score_threshold"]

@@ -11,7 +11,7 @@ import onnx
 import torch
 
 from conftest import REPO_ROOT, TINY_HP, PACKAGE_ROOT, make_tree, run_trainer, trainer_cmd, write_hp
-from exodetect_train.export import load_init_weights, save_torch_model
+from exodetect_train.export import CONTRACT, load_init_weights, save_torch_model
 from exodetect_train.model import ExoNet, ExportModel
 
 LOG_LINE = re.compile(r"^epoch=(\d+) train_loss=\d+\.\d{4} val_ap50=\d\.\d{4} val_f1=\d\.\d{4} lr=\d\.\d{6} epoch_time_s=\d+\.\d$")
@@ -20,13 +20,11 @@ METRIC_KEYS = {"precision", "recall", "f1", "ap50", "ap50_95", "diameter_median_
                "box_diameter_median_abs_rel_error", "box_diameter_median_rel_bias", "box_diameter_within_10pct"}
 
 
-def contract_metadata_keys():
-    """The values of MODEL_METADATA_KEYS in lambdas/core/contracts.ts (the inference side reads these)."""
-    with open(os.path.join(REPO_ROOT, "lambdas", "core", "contracts.ts")) as f:
-        text = f.read()
-    block = text[text.index("MODEL_METADATA_KEYS"):]
-    block = block[: block.index("}")]
-    return set(re.findall(r":\s*'([^']+)'", block))
+def contract_metadata_keys(format_version="2"):
+    """The metadata keys of model_contract.json (inference reads the same file) that a model of this format
+    version carries: `exodetect.outline` only with the outline output (version 2)."""
+    keys = set(CONTRACT["metadata_keys"].values())
+    return keys if format_version == "2" else keys - {CONTRACT["metadata_keys"]["outline"]}
 
 
 def run_onnx_in_node(model_path, x, tmp):
