@@ -4,8 +4,8 @@
  * parent's s3rver and earlier runs. Usage: rss-child.ts MODEL.onnx IMAGE [nm_per_px]
  */
 import { readFileSync } from 'node:fs';
-import { loadModel } from '../lambdas/core/model.js';
-import { processImage } from '../lambdas/core/pipeline.js';
+import { loadModel } from '../lambdas/detect/model.js';
+import { processImage } from '../lambdas/detect/pipeline.js';
 
 const [modelPath, imagePath, nmPerPx] = process.argv.slice(2);
 if (!modelPath || !imagePath) throw new Error('usage: rss-child.ts MODEL.onnx IMAGE [nm_per_px]');

@@ -16,10 +16,10 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { decodeImage, type DecodedImage } from '../lambdas/core/image-decode.js';
-import { findScaleBars, toLevels } from '../lambdas/core/scale-bar/find-bar.js';
-import { stopTesseract, tesseractOcr } from '../lambdas/core/scale-bar/ocr.js';
-import { readScaleBar } from '../lambdas/core/scale-bar/read-scale-bar.js';
+import { decodeImage, type DecodedImage } from '../lambdas/detect/image-decode.js';
+import { findScaleBars, toLevels } from '../lambdas/detect/scale-bar/find-bar.js';
+import { stopTesseract, tesseractOcr } from '../lambdas/detect/scale-bar/ocr.js';
+import { readScaleBar } from '../lambdas/detect/scale-bar/read-scale-bar.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const realDir = path.resolve(process.argv[2] ?? path.join(root, '..', 'shared', 'datasets', 'visn-train', 'images'));

@@ -17,11 +17,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createS3Client } from '../lambdas/core/s3.js';
+import { createS3Client } from '../lambdas/shared/s3-client.js';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
-import { analyticsKey, batchImagesPrefix, imageResultKey, RESULT_FILES, resultsPrefix } from '../lambdas/core/keys.js';
-import { mapOrdered } from '../lambdas/core/concurrency.js';
-import { summarizeBatch } from '../lambdas/results/summarize-batch.js';
+import { analyticsKey, batchImagesPrefix, imageResultKey, RESULT_FILES, resultsPrefix } from '../lambdas/shared/keys.js';
+import { mapOrdered } from '../lambdas/shared/concurrency.js';
+import { summarizeBatch } from '../lambdas/inference/summarize-batch.js';
 import { startLocalS3Server } from '../local/s3-server.js';
 import { generateErrorRecord, generateImageResult } from '../tests/results/batch-generator.js';
 

@@ -1,10 +1,10 @@
 /** First state of the training state machine: has datasets/<name>/ changed since the champion was trained? */
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
-import { createS3Client } from './core/s3.js';
+import { createS3Client } from './shared/s3-client.js';
 import { checkDataset, type DatasetCheck } from './training/dataset-check.js';
-import { EventShapeError } from './core/errors.js';
-import { createObservability } from './core/observability.js';
+import { EventShapeError } from './shared/errors.js';
+import { createObservability } from './shared/observability.js';
 
 const { logger, tracer } = createObservability('check-dataset');
 const s3 = tracer.captureAWSv3Client(createS3Client());

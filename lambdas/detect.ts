@@ -13,13 +13,13 @@
 import os from 'node:os';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
-import type { DetectEvent, DetectOutput } from './core/contracts.js';
-import { DEFAULT_MAX_OBJECT_BYTES, runDetectBatch } from './core/detect-batch.js';
-import { intEnv } from './core/env.js';
-import { DEFAULT_MAX_PIXELS } from './core/image-decode.js';
-import { ModelCache } from './core/model-cache.js';
-import { createObservability } from './core/observability.js';
-import { createS3Client } from './core/s3.js';
+import type { DetectEvent, DetectOutput } from './shared/contracts.js';
+import { DEFAULT_MAX_OBJECT_BYTES, runDetectBatch } from './inference/detect-batch.js';
+import { intEnv } from './shared/env.js';
+import { DEFAULT_MAX_PIXELS } from './detect/image-decode.js';
+import { ModelCache } from './detect/model-cache.js';
+import { createObservability } from './shared/observability.js';
+import { createS3Client } from './shared/s3-client.js';
 
 const concurrency = intEnv('DETECT_CONCURRENCY', 2);
 const maxObjectBytes = intEnv('DETECT_MAX_OBJECT_BYTES', DEFAULT_MAX_OBJECT_BYTES);

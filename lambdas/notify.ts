@@ -6,10 +6,10 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import type { Context } from 'aws-lambda';
-import { optionalEnv } from './core/env.js';
-import { createS3Client } from './core/s3.js';
-import { formatNotification, parseNotificationEvent, recordBatchFailure, recordTrainingFailure, type NotificationKind } from './training/notification.js';
-import { createObservability } from './core/observability.js';
+import { optionalEnv } from './shared/env.js';
+import { createS3Client } from './shared/s3-client.js';
+import { formatNotification, parseNotificationEvent, recordBatchFailure, recordTrainingFailure, type NotificationKind } from './shared/notification.js';
+import { createObservability } from './shared/observability.js';
 
 const { logger, metrics, tracer } = createObservability('notify');
 const s3 = tracer.captureAWSv3Client(createS3Client());

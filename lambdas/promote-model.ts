@@ -2,12 +2,12 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
-import { createS3Client } from './core/s3.js';
-import { EventShapeError } from './core/errors.js';
-import { createObservability } from './core/observability.js';
+import { createS3Client } from './shared/s3-client.js';
+import { EventShapeError } from './shared/errors.js';
+import { createObservability } from './shared/observability.js';
 import { createModelComparer } from './training/model-comparison.js';
 import { DEFAULT_MIN_VALIDATION_OBJECTS, PromoteModelEventSchema, promoteModel, type PromotionResult } from './training/promotion.js';
-import { optionalEnv } from './core/env.js';
+import { optionalEnv } from './shared/env.js';
 
 const { logger, metrics, tracer } = createObservability('promote-model');
 const s3 = tracer.captureAWSv3Client(createS3Client());

@@ -2,10 +2,10 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
-import { createS3Client } from './core/s3.js';
-import { EventShapeError } from './core/errors.js';
+import { createS3Client } from './shared/s3-client.js';
+import { EventShapeError } from './shared/errors.js';
 import { registerModel, type RegisteredModel } from './training/model-registration.js';
-import { createObservability } from './core/observability.js';
+import { createObservability } from './shared/observability.js';
 
 const { logger, metrics, tracer } = createObservability('register-model');
 const s3 = tracer.captureAWSv3Client(createS3Client());

@@ -1,12 +1,12 @@
 /** Training state machine: split datasets/<name>/ into SageMaker channels under training/<runId>/. */
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
-import { ConfigError } from './core/errors.js';
-import { optionalEnv } from './core/env.js';
-import { createS3Client } from './core/s3.js';
+import { ConfigError } from './shared/errors.js';
+import { optionalEnv } from './shared/env.js';
+import { createS3Client } from './shared/s3-client.js';
 import { splitDataset, validateSplitProps, type SplitResult } from './training/dataset-split.js';
-import { EventShapeError } from './core/errors.js';
-import { createObservability } from './core/observability.js';
+import { EventShapeError } from './shared/errors.js';
+import { createObservability } from './shared/observability.js';
 
 const { logger, tracer } = createObservability('split-dataset');
 const s3 = tracer.captureAWSv3Client(createS3Client());

@@ -1,9 +1,9 @@
 /** EventBridge target: batch.json uploaded -> start the inference state machine once per object version. */
 import { SFNClient } from '@aws-sdk/client-sfn';
 import type { Context } from 'aws-lambda';
-import { requireEnv } from './core/env.js';
-import { startInference, type StartResult } from './training/inference-start.js';
-import { createObservability } from './core/observability.js';
+import { requireEnv } from './shared/env.js';
+import { startInference, type StartResult } from './inference/inference-start.js';
+import { createObservability } from './shared/observability.js';
 
 const { logger, tracer } = createObservability('start-inference');
 const stateMachineArn = requireEnv('INFERENCE_STATE_MACHINE_ARN');

@@ -8,12 +8,12 @@
  */
 import { GlueClient } from '@aws-sdk/client-glue';
 import type { Context } from 'aws-lambda';
-import type { SummarizeOutput } from './core/contracts.js';
-import { intEnv, optionalEnv } from './core/env.js';
-import { createObservability } from './core/observability.js';
-import { createS3Client } from './core/s3.js';
-import { registerBatchPartition } from './results/glue-partition.js';
-import { summarizeBatch, SummarizeInputError } from './results/summarize-batch.js';
+import type { SummarizeOutput } from './shared/contracts.js';
+import { intEnv, optionalEnv } from './shared/env.js';
+import { createObservability } from './shared/observability.js';
+import { createS3Client } from './shared/s3-client.js';
+import { registerBatchPartition } from './inference/glue-partition.js';
+import { summarizeBatch, SummarizeInputError } from './inference/summarize-batch.js';
 
 const { logger, tracer } = createObservability('summarize');
 const s3 = tracer.captureAWSv3Client(createS3Client());

@@ -1,8 +1,8 @@
 /** First state of the inference state machine: {bucket, key} of batch.json -> the validated batch. */
 import type { Context } from 'aws-lambda';
-import { createS3Client } from './core/s3.js';
-import { parseValidateBatchInput, validateBatch, type ValidatedBatch } from './training/batch-validation.js';
-import { createObservability } from './core/observability.js';
+import { createS3Client } from './shared/s3-client.js';
+import { parseValidateBatchInput, validateBatch, type ValidatedBatch } from './inference/batch-validation.js';
+import { createObservability } from './shared/observability.js';
 
 const { logger, tracer } = createObservability('validate-batch');
 const s3 = tracer.captureAWSv3Client(createS3Client());

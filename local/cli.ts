@@ -9,11 +9,11 @@ import { existsSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
-import { ExodetectError } from '../lambdas/core/errors.js';
-import { PLAUSIBLE_NM_PER_PX } from '../lambdas/core/calibration.js';
+import { ExodetectError } from '../lambdas/shared/errors.js';
+import { PLAUSIBLE_NM_PER_PX } from '../lambdas/detect/calibration.js';
 import { InputError } from './errors.js';
-import { RESULT_FILES } from '../lambdas/core/keys.js';
-import { createS3Client } from '../lambdas/core/s3.js';
+import { RESULT_FILES } from '../lambdas/shared/keys.js';
+import { createS3Client } from '../lambdas/shared/s3-client.js';
 import { batchStatus, cloudSettings, downloadResults, uploadBatch } from './commands/cloud.js';
 import { batchManifest, parseScoreThreshold, parseSizeGate, type ManifestFlags } from './commands/batch-manifest.js';
 import { badShareVerdict } from './commands/problems-report.js';
@@ -258,7 +258,7 @@ export function buildProgram(): Command {
       .option('--images <dir>', "upload the images from this folder instead of copying them from the batch's images in the bucket"),
   ).action(async (file: string, opts: { name?: string; images?: string; bucket?: string; region?: string }) => {
     const { readReviewedAnnotations, stageCorrections } = await import('./commands/corrections.js');
-    const { reviewedDatasetName } = await import('../lambdas/results/review-page.js');
+    const { reviewedDatasetName } = await import('../lambdas/inference/report/review-page.js');
     const settings = cloudSettings(opts);
     const annotations = await readReviewedAnnotations(file);
     const name = opts.name ?? reviewedDatasetName(annotations.batchId ?? 'corrections');

@@ -8,12 +8,12 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { BatchManifestSchema, type BatchManifest } from '../lambdas/core/contracts.js';
-import { DEFAULT_MODEL_VERSION, RESULT_FILES } from '../lambdas/core/keys.js';
+import { BatchManifestSchema, type BatchManifest } from '../lambdas/shared/contracts.js';
+import { DEFAULT_MODEL_VERSION, RESULT_FILES } from '../lambdas/shared/keys.js';
 import { describeBatchRun, REPO_ROOT, runBatchLocally } from './commands/run.js';
 import { sizingLine } from './commands/run-summary.js';
-import type { BatchSummary } from '../lambdas/results/summary.js';
-import { ExodetectError } from '../lambdas/core/errors.js';
+import type { BatchSummary } from '../lambdas/inference/summary.js';
+import { ExodetectError } from '../lambdas/shared/errors.js';
 import { quietNodeVersionNotice } from './progress.js';
 
 export const DEMO_BATCH_DIR = path.join(REPO_ROOT, 'samples', 'demo-batch');

@@ -1,4 +1,4 @@
-import { ExodetectError } from '../lambdas/core/errors.js';
+import { ExodetectError } from '../lambdas/shared/errors.js';
 
 /** Something the user gave the `exodetect` command is unusable: the message says what and where. */
 export class InputError extends ExodetectError {}

@@ -1,13 +1,13 @@
 /**
  * Local EventBridge: s3rver's object notifications become S3's "Object
  * Created" EventBridge events, are matched against the stack's own rule
- * pattern (lambdas/core/events.ts), and start the inference state machine
+ * pattern (lambdas/shared/events.ts), and start the inference state machine
  * with an execution name per manifest version, as start-inference does in AWS.
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { announcedVersion, batchManifestEventPattern, inferenceExecutionName, type EventPattern, type ObjectCreatedEvent } from '../lambdas/core/events.js';
-import { batchIdFromManifestKey } from '../lambdas/core/keys.js';
+import { announcedVersion, batchManifestEventPattern, inferenceExecutionName, type EventPattern, type ObjectCreatedEvent } from '../lambdas/shared/events.js';
+import { batchIdFromManifestKey } from '../lambdas/shared/keys.js';
 import type { S3EventRecord } from './s3-server.js';
 import { ExecutionAlreadyExistsError } from './stepfunctions/errors.js';
 import type { ExecutionOutcome, LocalExecution, LocalStateMachine } from './stepfunctions/runner.js';

@@ -45,7 +45,7 @@ function rulesFor(platform, arch) {
     // hands getCore a boolean where an engine mode is expected), never the -lstm ones; the .wasm.js copies,
     // with the wasm inlined, are for browsers.
     'tesseract.js-core': { skip: (rel) => /^tesseract-core/.test(rel) && !/^tesseract-core(-simd|-relaxedsimd)?\.(js|wasm)$/.test(rel), extra: [] },
-    // The LSTM-only integer model (lambdas/core/scale-bar/ocr.ts); 4.0.0/ also holds the legacy engine's.
+    // The LSTM-only integer model (lambdas/detect/scale-bar/ocr.ts); 4.0.0/ also holds the legacy engine's.
     '@tesseract.js-data/eng': { skip: (rel) => /^4\.0\.0(\/|$)/.test(rel), extra: [] },
   };
 }

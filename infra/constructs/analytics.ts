@@ -1,14 +1,14 @@
 /**
  * Athena over the per-detection JSON Lines that summarize writes to
  * analytics/detections/batch_id=<id>/detections.jsonl. Columns come from the
- * writer (lambdas/results/jsonl.ts ANALYTICS_COLUMNS), so they cannot drift.
+ * writer (lambdas/inference/jsonl.ts ANALYTICS_COLUMNS), so they cannot drift.
  */
 import { Aws, Stack } from 'aws-cdk-lib';
 import { CfnWorkGroup } from 'aws-cdk-lib/aws-athena';
 import { CfnDatabase, CfnTable } from 'aws-cdk-lib/aws-glue';
 import { Construct } from 'constructs';
-import { PREFIX } from '../../lambdas/core/keys.js';
-import { ANALYTICS_COLUMNS, ANALYTICS_PARTITION_COLUMN } from '../../lambdas/results/jsonl.js';
+import { PREFIX } from '../../lambdas/shared/keys.js';
+import { ANALYTICS_COLUMNS, ANALYTICS_PARTITION_COLUMN } from '../../lambdas/inference/jsonl.js';
 import { checkInteger, checkPattern } from '../validation.js';
 import { ANALYTICS_QUERY_RESULTS_PREFIX, type DataStorage } from './storage.js';
 

@@ -13,14 +13,14 @@ import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { batchManifestEventPattern } from '../../lambdas/core/events.js';
+import { batchManifestEventPattern } from '../../lambdas/shared/events.js';
 import { NATIVE_MODULES } from '../bundle/esbuild-options.js';
 import { checkDuration, checkInteger } from '../validation.js';
 import { aslStateMachine } from './asl-state-machine.js';
 import { HandlerFunction } from './handler-function.js';
 import { nagArn } from './nag.js';
 import type { DataStorage } from './storage.js';
-import { ANY, batchImagesPrefix, batchManifestKey, mapResultsPrefix, PREFIX } from '../../lambdas/core/keys.js';
+import { ANY, batchImagesPrefix, batchManifestKey, mapResultsPrefix, PREFIX } from '../../lambdas/shared/keys.js';
 
 /** A Glue table partitioned by batch_id over analytics/detections/ (the Analytics construct). */
 export interface AnalyticsTableRef {

@@ -13,7 +13,7 @@ import { Construct } from 'constructs';
 import { EMAIL_PATTERN, checkPattern } from '../validation.js';
 import { HandlerFunction } from './handler-function.js';
 import type { DataStorage } from './storage.js';
-import { ANY, batchFailureKey, trainingRunKeys } from '../../lambdas/core/keys.js';
+import { ANY, batchFailureKey, trainingRunKeys } from '../../lambdas/shared/keys.js';
 
 export interface NotificationsProps {
   readonly storage: DataStorage;

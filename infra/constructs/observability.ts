@@ -19,7 +19,7 @@ import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { METRICS_NAMESPACE } from '../../lambdas/core/observability.js';
+import { METRICS_NAMESPACE } from '../../lambdas/shared/observability.js';
 import { checkInteger } from '../validation.js';
 
 export interface ObservabilityProps {

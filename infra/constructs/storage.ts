@@ -1,5 +1,5 @@
 /**
- * The one data bucket (prefixes per concern, lambdas/core/keys.ts) and its
+ * The one data bucket (prefixes per concern, lambdas/shared/keys.ts) and its
  * server access log bucket. Why one bucket: every workflow step reads one
  * prefix and writes another, which IAM expresses per prefix as precisely as
  * per bucket; one EventBridge switch, one encryption setting, one lifecycle
@@ -20,7 +20,7 @@ import {
 } from 'aws-cdk-lib/aws-s3';
 import { BucketDeployment, Source } from 'aws-cdk-lib/aws-s3-deployment';
 import { Construct, type IConstruct } from 'constructs';
-import { PREFIX } from '../../lambdas/core/keys.js';
+import { PREFIX } from '../../lambdas/shared/keys.js';
 import { fromRoot } from '../paths.js';
 import { checkInteger } from '../validation.js';
 

@@ -14,7 +14,7 @@ import { Schedule, ScheduleExpression, ScheduleTargetInput } from 'aws-cdk-lib/a
 import { StepFunctionsStartExecution } from 'aws-cdk-lib/aws-scheduler-targets';
 import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { ANY, CHAMPION_KEY, DATASET_NAME_PATTERN, modelWeightsKey, PREFIX, trainingRunKeys } from '../../lambdas/core/keys.js';
+import { ANY, CHAMPION_KEY, DATASET_NAME_PATTERN, modelWeightsKey, PREFIX, trainingRunKeys } from '../../lambdas/shared/keys.js';
 import { NATIVE_MODULES } from '../bundle/esbuild-options.js';
 import { fromRoot } from '../paths.js';
 import { PropsError, checkDuration, checkInteger, checkPattern } from '../validation.js';

@@ -7,7 +7,7 @@ import { posix } from 'node:path';
 
 /** What the trainer can read (PIL in the training container): the formats of training datasets. */
 export const TRAINABLE_IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.tif', '.tiff'] as const;
-/** Camera formats only inference reads (lambdas/core/readers/). */
+/** Camera formats only inference reads (lambdas/detect/readers/). */
 export const CAMERA_IMAGE_EXTENSIONS = ['.dm3', '.dm4', '.mrc', '.mrcs'] as const;
 /** Everything a batch may hold. */
 export const MICROGRAPH_EXTENSIONS: readonly string[] = [...TRAINABLE_IMAGE_EXTENSIONS, ...CAMERA_IMAGE_EXTENSIONS];

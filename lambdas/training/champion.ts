@@ -4,7 +4,7 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import { CHAMPION_KEY } from '../core/keys.js';
+import { CHAMPION_KEY } from '../shared/keys.js';
 import { ChampionRecordError } from './errors.js';
 import { getObjectText, putJson } from '../shared/s3-objects.js';
 

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import { DATASET_NAME_PATTERN, PREFIX } from '../core/keys.js';
+import { DATASET_NAME_PATTERN, PREFIX } from '../shared/keys.js';
 import { readChampion } from './champion.js';
 import { isAnnotationFile, isImage } from './dataset-files.js';
 import { DatasetError } from './errors.js';

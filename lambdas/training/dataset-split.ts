@@ -17,8 +17,8 @@
  */
 import { createHash } from 'node:crypto';
 import { CopyObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { modelWeightsKey, trainingRunKeys } from '../core/keys.js';
-import { ConfigError } from '../core/errors.js';
+import { modelWeightsKey, trainingRunKeys } from '../shared/keys.js';
+import { ConfigError } from '../shared/errors.js';
 import { parseTrainingRequest, type TrainingRequest } from './dataset-check.js';
 import { groupOf } from './dataset-files.js';
 import { ingestDataset, truthDocument, type IngestProblem } from './ingest/ingest.js';
@@ -26,7 +26,7 @@ import { s3DatasetSource } from './ingest/s3-source.js';
 import { formatProblem, TRUTH_FILE } from './ingest/truth.js';
 import { DatasetError } from './errors.js';
 import { readChampion } from './champion.js';
-import { mapWithConcurrency } from '../core/concurrency.js';
+import { mapWithConcurrency } from '../shared/concurrency.js';
 import { copySource, objectExists, putJson } from '../shared/s3-objects.js';
 
 export type Channel = 'train' | 'validation' | 'test';

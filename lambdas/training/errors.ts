@@ -1,4 +1,4 @@
-import { ExodetectError } from '../core/errors.js';
+import { ExodetectError } from '../shared/errors.js';
 
 /** The training request or the dataset under datasets/<name>/ cannot be used (missing, empty, malformed). */
 export class DatasetError extends ExodetectError {}

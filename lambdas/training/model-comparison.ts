@@ -7,12 +7,12 @@
  * class-agnostic. The promotion then compares like with like.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import { trainingRunKeys } from '../core/keys.js';
-import { loadModel, type LoadedModel } from '../core/model.js';
+import { trainingRunKeys } from '../shared/keys.js';
+import { loadModel, type LoadedModel } from '../detect/model.js';
 import { TRUTH_FILE } from './ingest/truth.js';
 import type { CompareModels } from './promotion.js';
 import { getObjectBytes, getObjectText } from '../shared/s3-objects.js';
-import { parseTruthDocument, scoreModelsOnTruth } from './truth-scoring.js';
+import { parseTruthDocument, scoreModelsOnTruth } from '../evaluation/truth-scoring.js';
 
 export interface ComparerProps {
   /** onnxruntime intra-op threads per model. Default: loadModel's default (the vCPUs available). */

@@ -5,7 +5,7 @@
  */
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import { PREFIX, modelCardKey, modelKey, modelMetricsKey, modelWeightsKey } from '../core/keys.js';
+import { PREFIX, modelCardKey, modelKey, modelMetricsKey, modelWeightsKey } from '../shared/keys.js';
 import { EvaluationSchema } from './champion.js';
 import { ModelArtifactError } from './errors.js';
 import { getObjectBytes, parseS3Uri, putJson } from '../shared/s3-objects.js';

@@ -22,8 +22,8 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { readChampion, writeChampion, type ChampionRecord, type Evaluation } from './champion.js';
 import { ChampionRecordError } from './errors.js';
-import { ConfigError } from '../core/errors.js';
-import { DEFAULT_MODEL_VERSION, modelKey } from '../core/keys.js';
+import { ConfigError } from '../shared/errors.js';
+import { DEFAULT_MODEL_VERSION, modelKey } from '../shared/keys.js';
 import { getObjectText, objectExists } from '../shared/s3-objects.js';
 import { parseMetrics, RegisteredModelSchema, type RegisteredModel } from './model-registration.js';
 

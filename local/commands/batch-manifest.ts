@@ -1,12 +1,12 @@
 /**
  * The batch manifest of a local batch: `batch.json` in the images folder
- * (the same fields as in S3, schema in lambdas/core/contracts.ts), with
+ * (the same fields as in S3, schema in lambdas/shared/contracts.ts), with
  * command-line flags overriding it field by field.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidArgumentError } from 'commander';
-import { BatchManifestSchema, type BatchManifest } from '../../lambdas/core/contracts.js';
+import { BatchManifestSchema, type BatchManifest } from '../../lambdas/shared/contracts.js';
 import { InputError } from '../errors.js';
 import { parseJsonText } from '../../lambdas/shared/json-syntax.js';
 

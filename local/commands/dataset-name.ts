@@ -1,6 +1,6 @@
 /** Names of datasets under datasets/ that the local commands create: they become S3 prefixes and training job names. */
 import path from 'node:path';
-import { DATASET_NAME_PATTERN } from '../../lambdas/core/keys.js';
+import { DATASET_NAME_PATTERN } from '../../lambdas/shared/keys.js';
 import { InputError } from '../errors.js';
 
 

@@ -10,8 +10,8 @@ import { dirname, join, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import type { ImageRecord } from '../../lambdas/core/contracts.js';
-import { BATCH_ID_PATTERN } from '../../lambdas/core/keys.js';
+import type { ImageRecord } from '../../lambdas/shared/contracts.js';
+import { BATCH_ID_PATTERN } from '../../lambdas/shared/keys.js';
 import {
   ANNOTATION_FORMATS as ANNOTATION_FORMAT_CHOICES,
   AnnotationExportError,
@@ -20,10 +20,10 @@ import {
   toAnnotationImage,
   type AnnotationFormat,
   type ExportOutput,
-} from '../../lambdas/results/annotation-export.js';
-import { mapOrdered } from '../../lambdas/core/concurrency.js';
-import { readRecordsFromDirectory, readRecordsFromS3, type RecordEntry } from '../../lambdas/results/record-source.js';
-import { createFileTextSink, type TextSink } from '../../lambdas/results/sinks.js';
+} from '../../lambdas/evaluation/annotation-export.js';
+import { mapOrdered } from '../../lambdas/shared/concurrency.js';
+import { readRecordsFromDirectory, readRecordsFromS3, type RecordEntry } from '../../lambdas/inference/record-source.js';
+import { createFileTextSink, type TextSink } from '../../lambdas/inference/sinks.js';
 
 export interface S3BatchSource {
   readonly s3: S3Client;
@@ -251,7 +251,7 @@ export async function exportAnnotationsCli(
     if (!bucket) {
       throw new AnnotationExportError(`"${target}" is neither a results folder nor a batch in ${LOCAL_RESULTS_DIR}/: give a folder, or --bucket (or EXODETECT_BUCKET) for a batch in S3`);
     }
-    const { createS3Client } = await import('../../lambdas/core/s3.js');
+    const { createS3Client } = await import('../../lambdas/shared/s3-client.js');
     source = { s3: createS3Client(), bucket, batchId: target };
   }
   const result = await exportAnnotations({

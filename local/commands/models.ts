@@ -6,7 +6,7 @@
  */
 import path from 'node:path';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
-import { CHAMPION_KEY, DEFAULT_MODEL_VERSION, modelKey, modelMetricsKey, PREFIX } from '../../lambdas/core/keys.js';
+import { CHAMPION_KEY, DEFAULT_MODEL_VERSION, modelKey, modelMetricsKey, PREFIX } from '../../lambdas/shared/keys.js';
 import { InputError } from '../errors.js';
 import { LocalWorkflow } from '../workflow.js';
 import { DEFAULT_DATA_DIR, uploadBundledModel } from './run.js';

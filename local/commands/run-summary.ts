@@ -4,8 +4,8 @@
  * were sized at an assumed scale and what to do about it.
  */
 import { readFile } from 'node:fs/promises';
-import type { BatchSummary } from '../../lambdas/results/summary.js';
-import { formatScaleRange, scaleGroups, scaleWarnings } from '../../lambdas/results/scale-notes.js';
+import type { BatchSummary } from '../../lambdas/inference/summary.js';
+import { formatScaleRange, scaleGroups, scaleWarnings } from '../../lambdas/inference/scale-notes.js';
 
 /** Short words for the console; the report spells each source out. */
 const SCALE_WORDS: Readonly<Record<string, string>> = {

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { BatchManifest, SummarizeOutput } from '../../lambdas/core/contracts.js';
+import type { BatchManifest, SummarizeOutput } from '../../lambdas/shared/contracts.js';
 import {
   analyticsPrefix,
   BATCH_FAILURE_FILE,
@@ -20,8 +20,8 @@ import {
   modelKey,
   RESULT_FILES,
   resultsPrefix,
-} from '../../lambdas/core/keys.js';
-import { loadModel } from '../../lambdas/core/model.js';
+} from '../../lambdas/shared/keys.js';
+import { loadModel } from '../../lambdas/detect/model.js';
 import { InputError } from '../errors.js';
 import { describeSummaryFile } from './run-summary.js';
 import { progressBar } from '../progress.js';

@@ -1,4 +1,4 @@
-import { ExodetectError } from '../../lambdas/core/errors.js';
+import { ExodetectError } from '../../lambdas/shared/errors.js';
 
 /** The ASL cannot be run locally as written (bad JSON, missing substitution, JSONata, clashing names). */
 export class LocalDefinitionError extends ExodetectError {}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BufferPool } from '../../lambdas/core/buffer-pool.js';
+import { BufferPool } from '../../lambdas/detect/buffer-pool.js';
 
 describe('BufferPool', () => {
   it('hands a released buffer back for the same length, and a new one for another length', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { nmPerUnit, resolveCalibration, scaleFromFile } from '../../lambdas/core/calibration.js';
-import { decodeImage } from '../../lambdas/core/image-decode.js';
-import { readTiffTags } from '../../lambdas/core/tiff-tags.js';
+import { nmPerUnit, resolveCalibration, scaleFromFile } from '../../lambdas/detect/calibration.js';
+import { decodeImage } from '../../lambdas/detect/image-decode.js';
+import { readTiffTags } from '../../lambdas/detect/tiff-tags.js';
 import { writeTiff } from './fixtures/tiff-writer.js';
 
 const pixels = new Uint8Array(16).fill(1);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mapWithConcurrency } from '../../lambdas/core/concurrency.js';
+import { mapWithConcurrency } from '../../lambdas/shared/concurrency.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

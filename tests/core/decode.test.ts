@@ -1,8 +1,8 @@
 import { deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { decodeImage, intensityScale } from '../../lambdas/core/image-decode.js';
-import { ImageError } from '../../lambdas/core/errors.js';
+import { decodeImage, intensityScale } from '../../lambdas/detect/image-decode.js';
+import { ImageError } from '../../lambdas/shared/errors.js';
 import { PNG_SIGNATURE, pngChunk, pngHeaderChunk } from './fixtures/png-chunks.js';
 import { writeTiff } from './fixtures/tiff-writer.js';
 

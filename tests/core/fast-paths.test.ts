@@ -3,8 +3,8 @@
  * per-pixel definitions give, at every length and alignment.
  */
 import { describe, expect, it } from 'vitest';
-import { greyToRgb, toDisplay8 } from '../../lambdas/core/overlay.js';
-import { fillTensor } from '../../lambdas/core/preprocess.js';
+import { greyToRgb, toDisplay8 } from '../../lambdas/detect/overlay.js';
+import { fillTensor } from '../../lambdas/detect/preprocess.js';
 
 function pseudoRandom(seed: number): () => number {
   let s = seed >>> 0;

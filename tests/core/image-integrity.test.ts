@@ -1,8 +1,8 @@
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { checkImageIntegrity } from '../../lambdas/core/image-integrity.js';
-import { decodeImage, decoderFailure } from '../../lambdas/core/image-decode.js';
-import { ImageError } from '../../lambdas/core/errors.js';
+import { checkImageIntegrity } from '../../lambdas/detect/image-integrity.js';
+import { decodeImage, decoderFailure } from '../../lambdas/detect/image-decode.js';
+import { ImageError } from '../../lambdas/shared/errors.js';
 import { pngChunk } from './fixtures/png-chunks.js';
 import { writeTiff } from './fixtures/tiff-writer.js';
 

@@ -1,6 +1,6 @@
 import type * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { exclusiveRun } from '../../lambdas/core/model-turns.js';
+import { exclusiveRun } from '../../lambdas/detect/model-turns.js';
 
 const session = () => ({}) as ort.InferenceSession;
 const tick = () => new Promise((resolve) => setTimeout(resolve, 1));

@@ -1,7 +1,7 @@
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import type { Detection } from '../../lambdas/core/contracts.js';
-import { blendRgba, drawBoxes, renderOverlay, renderOverlayPictures, scaleBarNm, scaleBarSvg, toDisplay8 } from '../../lambdas/core/overlay.js';
+import type { Detection } from '../../lambdas/shared/contracts.js';
+import { blendRgba, drawBoxes, renderOverlay, renderOverlayPictures, scaleBarNm, scaleBarSvg, toDisplay8 } from '../../lambdas/detect/overlay.js';
 
 function detection(box: [number, number, number, number], extra: Partial<Detection> = {}): Detection {
   return {

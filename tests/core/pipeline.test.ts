@@ -1,8 +1,8 @@
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ImageError } from '../../lambdas/core/errors.js';
-import { loadModel, type LoadedModel } from '../../lambdas/core/model.js';
-import { processImage } from '../../lambdas/core/pipeline.js';
+import { ImageError } from '../../lambdas/shared/errors.js';
+import { loadModel, type LoadedModel } from '../../lambdas/detect/model.js';
+import { processImage } from '../../lambdas/detect/pipeline.js';
 import { buildConstantDetectorModel } from '../helpers/onnx-builder.js';
 import { writeTiff } from './fixtures/tiff-writer.js';
 import { exodetectMetadata } from '../helpers/model-metadata.js';

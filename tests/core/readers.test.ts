@@ -1,9 +1,9 @@
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { resolveCalibration } from '../../lambdas/core/calibration.js';
-import { ImageError } from '../../lambdas/core/errors.js';
-import { decodeImage } from '../../lambdas/core/image-decode.js';
-import { readTiffTags } from '../../lambdas/core/tiff-tags.js';
+import { resolveCalibration } from '../../lambdas/detect/calibration.js';
+import { ImageError } from '../../lambdas/shared/errors.js';
+import { decodeImage } from '../../lambdas/detect/image-decode.js';
+import { readTiffTags } from '../../lambdas/detect/tiff-tags.js';
 import { writeDm } from './fixtures/dm-writer.js';
 import { writeMrc } from './fixtures/mrc-writer.js';
 import { writeTiff } from './fixtures/tiff-writer.js';

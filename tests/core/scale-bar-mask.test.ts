@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeImage } from '../../lambdas/core/image-decode.js';
-import { loadModel, type LoadedModel } from '../../lambdas/core/model.js';
-import { processImage } from '../../lambdas/core/pipeline.js';
-import { maskImage } from '../../lambdas/core/scale-bar/mask.js';
-import { stopTesseract } from '../../lambdas/core/scale-bar/ocr.js';
+import { decodeImage } from '../../lambdas/detect/image-decode.js';
+import { loadModel, type LoadedModel } from '../../lambdas/detect/model.js';
+import { processImage } from '../../lambdas/detect/pipeline.js';
+import { maskImage } from '../../lambdas/detect/scale-bar/mask.js';
+import { stopTesseract } from '../../lambdas/detect/scale-bar/ocr.js';
 import { buildConstantDetectorModel } from '../helpers/onnx-builder.js';
 import { renderScaleBarImage } from './fixtures/scale-bar-image.js';
 import { exodetectMetadata } from '../helpers/model-metadata.js';

@@ -1,10 +1,10 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { decodeImage } from '../../lambdas/core/image-decode.js';
-import { calibrateImageBytes } from '../../lambdas/core/image-calibration.js';
-import { findScaleBar } from '../../lambdas/core/scale-bar/find-bar.js';
-import { parseLabel } from '../../lambdas/core/scale-bar/label-text.js';
-import { stopTesseract } from '../../lambdas/core/scale-bar/ocr.js';
-import { readScaleBar } from '../../lambdas/core/scale-bar/read-scale-bar.js';
+import { decodeImage } from '../../lambdas/detect/image-decode.js';
+import { calibrateImageBytes } from '../../lambdas/detect/image-calibration.js';
+import { findScaleBar } from '../../lambdas/detect/scale-bar/find-bar.js';
+import { parseLabel } from '../../lambdas/detect/scale-bar/label-text.js';
+import { stopTesseract } from '../../lambdas/detect/scale-bar/ocr.js';
+import { readScaleBar } from '../../lambdas/detect/scale-bar/read-scale-bar.js';
 import { renderScaleBarImage, type BarSpec } from './fixtures/scale-bar-image.js';
 
 afterAll(async () => {

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { detectTiled, type TileRunner } from '../../lambdas/core/detector.js';
-import type { GreyImage } from '../../lambdas/core/image-decode.js';
-import type { ScoredBox } from '../../lambdas/core/nms.js';
-import { toDetections } from '../../lambdas/core/postprocess.js';
-import { axisStarts, chooseTileEdge, mergeTileDetections, planTiles, tileCount } from '../../lambdas/core/tiling.js';
+import { detectTiled, type TileRunner } from '../../lambdas/detect/detector.js';
+import type { GreyImage } from '../../lambdas/detect/image-decode.js';
+import type { ScoredBox } from '../../lambdas/detect/nms.js';
+import { toDetections } from '../../lambdas/detect/postprocess.js';
+import { axisStarts, chooseTileEdge, mergeTileDetections, planTiles, tileCount } from '../../lambdas/detect/tiling.js';
 
 /**
  * A stand-in detector: bounding boxes of the bright connected regions of the

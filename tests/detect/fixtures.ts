@@ -1,7 +1,7 @@
 /** Shared inputs of the detect tests: the event fixtures, a tiny model and images. */
 import { readFileSync } from 'node:fs';
 import sharp from 'sharp';
-import type { DetectEvent } from '../../lambdas/core/contracts.js';
+import type { DetectEvent } from '../../lambdas/shared/contracts.js';
 import { buildConstantDetectorModel } from '../helpers/onnx-builder.js';
 import { writeTiff } from '../core/fixtures/tiff-writer.js';
 import { exodetectMetadata } from '../helpers/model-metadata.js';

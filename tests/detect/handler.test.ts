@@ -1,11 +1,11 @@
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { ImageErrorRecord, ImageResult } from '../../lambdas/core/contracts.js';
-import { runDetectBatch } from '../../lambdas/core/detect-batch.js';
-import { ConfigError, ModelError } from '../../lambdas/core/errors.js';
-import { ModelCache } from '../../lambdas/core/model-cache.js';
-import { loadModel } from '../../lambdas/core/model.js';
+import type { ImageErrorRecord, ImageResult } from '../../lambdas/shared/contracts.js';
+import { runDetectBatch } from '../../lambdas/inference/detect-batch.js';
+import { ConfigError, ModelError } from '../../lambdas/shared/errors.js';
+import { ModelCache } from '../../lambdas/detect/model-cache.js';
+import { loadModel } from '../../lambdas/detect/model.js';
 import { goodPng, goodTiff, loadEvent, notAnImage, testModelBytes } from './fixtures.js';
 
 const s3Mock = mockClient(S3Client);

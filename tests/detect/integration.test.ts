@@ -8,8 +8,8 @@ import path from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DetectEvent, ImageRecord } from '../../lambdas/core/contracts.js';
-import { createS3Client } from '../../lambdas/core/s3.js';
+import type { DetectEvent, ImageRecord } from '../../lambdas/shared/contracts.js';
+import { createS3Client } from '../../lambdas/shared/s3-client.js';
 import { startLocalS3Server, type LocalS3Server } from '../../local/s3-server.js';
 import { goodPng, goodTiff, notAnImage, testModelBytes } from './fixtures.js';
 

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ImageRecord } from '../../lambdas/core/contracts.js';
+import type { ImageRecord } from '../../lambdas/shared/contracts.js';
 import { buildConstantDetectorModel } from '../helpers/onnx-builder.js';
 import { moduleHandlerResolver, tableHandlerResolver, type LambdaHandler } from '../../local/stepfunctions/lambda.js';
 import { LocalWorkflow } from '../../local/workflow.js';

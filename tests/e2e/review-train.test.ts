@@ -13,7 +13,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ImageResult } from '../../lambdas/core/contracts.js';
+import type { ImageResult } from '../../lambdas/shared/contracts.js';
 import { clickableBox, adjustableBox, dragMouse, emptySquare, screenMapping } from '../results/review-helpers.js';
 import { checkDatasetFolder } from '../../local/commands/check.js';
 

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CHAMPION_KEY } from '../../lambdas/core/keys.js';
+import { CHAMPION_KEY } from '../../lambdas/shared/keys.js';
 import { LocalWorkflow } from '../../local/workflow.js';
 import { moduleHandlerResolver, tableHandlerResolver, type LambdaHandler } from '../../local/stepfunctions/lambda.js';
 import { TRAINER_TIMEOUT_MS } from '../helpers/timeouts.js';

@@ -3,7 +3,7 @@
  * tests build: the format and its version always (as export.py writes them),
  * the other keys only when a test gives them, so a test can also leave one out.
  */
-import { MODEL_FORMAT_NAME, MODEL_METADATA_KEYS } from '../../lambdas/core/contracts.js';
+import { MODEL_FORMAT_NAME, MODEL_METADATA_KEYS } from '../../lambdas/shared/contracts.js';
 
 export interface ExodetectMetadataFields {
   readonly formatVersion?: string;

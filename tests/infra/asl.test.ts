@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { NON_INVOCATION_ERROR_NAMES, PERMANENT_ERROR_NAMES } from '../../lambdas/core/errors.js';
+import { NON_INVOCATION_ERROR_NAMES, PERMANENT_ERROR_NAMES } from '../../lambdas/shared/errors.js';
 
 // asl-validator ships no types and mutates its input (adds QueryLanguage): always pass a clone.
 const require = createRequire(import.meta.url);
@@ -128,7 +128,7 @@ describe('inference.asl.json structure', () => {
       Resource: 'arn:aws:states:::s3:listObjectsV2',
       Parameters: { 'Bucket.$': '$.bucket', 'Prefix.$': '$.imagesPrefix' },
     });
-    // Field names of DetectEvent.BatchInput in lambdas/core/contracts.ts.
+    // Field names of DetectEvent.BatchInput in lambdas/shared/contracts.ts.
     expect(Object.keys(map.ItemBatcher.BatchInput).sort()).toEqual(['batchId.$', 'bucket.$', 'modelKey.$', 'params.$']);
     expect(map.MaxConcurrencyPath).toBe('$.settings.mapMaxConcurrency');
     expect(map.ToleratedFailurePercentagePath).toBe('$.settings.toleratedFailurePercentage');

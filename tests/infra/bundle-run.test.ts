@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDetectBundle } from '../../infra/bundle/detect-bundle.js';
-import { createS3Client } from '../../lambdas/core/s3.js';
+import { createS3Client } from '../../lambdas/shared/s3-client.js';
 import { startLocalS3Server, type LocalS3Server } from '../../local/s3-server.js';
 
 const run = promisify(execFile);

@@ -3,7 +3,7 @@ import { Duration } from 'aws-cdk-lib';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { ExodetectStack } from '../../infra/exodetect-stack.js';
-import { ANALYTICS_COLUMNS } from '../../lambdas/results/jsonl.js';
+import { ANALYTICS_COLUMNS } from '../../lambdas/inference/jsonl.js';
 import { logicalId, renderResource, s3AccessOf, statementsOfRole, synthStack } from './template.js';
 
 let stack: ExodetectStack;

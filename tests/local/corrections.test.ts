@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createS3Client } from '../../lambdas/core/s3.js';
+import { createS3Client } from '../../lambdas/shared/s3-client.js';
 import { listAllObjects } from '../../lambdas/shared/s3-objects.js';
 import { readReviewedAnnotations, stageCorrections } from '../../local/commands/corrections.js';
 import { startLocalS3Server, type LocalS3Server } from '../../local/s3-server.js';

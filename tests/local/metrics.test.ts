@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { evaluateDetections, npSum, pyRound, type ImageEval, type XyxyBox } from '../../lambdas/core/detection-metrics.js';
+import { evaluateDetections, npSum, pyRound, type ImageEval, type XyxyBox } from '../../lambdas/evaluation/detection-metrics.js';
 
 const TRAINING_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'training-container');
 const PYTHON = '/usr/bin/python3';

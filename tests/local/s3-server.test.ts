@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { CopyObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createS3Client } from '../../lambdas/core/s3.js';
+import { createS3Client } from '../../lambdas/shared/s3-client.js';
 import { startLocalS3Server, type LocalS3Server, type S3EventRecord } from '../../local/s3-server.js';
 
 describe('local S3 server', () => {

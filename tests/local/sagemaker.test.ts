@@ -5,7 +5,7 @@ import path from 'node:path';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { EventEmitter } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createS3Client } from '../../lambdas/core/s3.js';
+import { createS3Client } from '../../lambdas/shared/s3-client.js';
 import { startLocalS3Server, type LocalS3Server } from '../../local/s3-server.js';
 import { localTrainingJobIntegration } from '../../local/sagemaker.js';
 import type { JsonValue } from '../../local/stepfunctions/definition.js';

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createS3Client } from '../../lambdas/core/s3.js';
+import { createS3Client } from '../../lambdas/shared/s3-client.js';
 import { startLocalS3Server, type LocalS3Server } from '../../local/s3-server.js';
 import { loadDefinitionFile, prepareDefinition, parseDefinition, substituteDefinition } from '../../local/stepfunctions/definition.js';
 import { LocalStepFunctions } from '../../local/stepfunctions/runner.js';

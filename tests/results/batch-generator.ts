@@ -3,12 +3,12 @@
  * and the benchmark: known diameters, some edge and out-of-gate objects, and
  * optional error records.
  */
-import type { Box, Detection, ImageErrorRecord, ImageResult } from '../../lambdas/core/contracts.js';
-import { DIAMETER_MEASURE, IMAGE_RESULT_SCHEMA_VERSION } from '../../lambdas/core/contracts.js';
-import { inscribedEllipse, measureOutline, roundPolygon } from '../../lambdas/core/outline.js';
-import { countOutlineMethods } from '../../lambdas/core/postprocess.js';
-import { batchImagesPrefix, imageResultKey, overlayKey } from '../../lambdas/core/keys.js';
-import { createRandom, sampleNormal } from '../../lambdas/results/random.js';
+import type { Box, Detection, ImageErrorRecord, ImageResult } from '../../lambdas/shared/contracts.js';
+import { DIAMETER_MEASURE, IMAGE_RESULT_SCHEMA_VERSION } from '../../lambdas/shared/contracts.js';
+import { inscribedEllipse, measureOutline, roundPolygon } from '../../lambdas/detect/outline.js';
+import { countOutlineMethods } from '../../lambdas/detect/postprocess.js';
+import { batchImagesPrefix, imageResultKey, overlayKey } from '../../lambdas/shared/keys.js';
+import { createRandom, sampleNormal } from '../../lambdas/inference/random.js';
 
 export interface GeneratedImageProps {
   readonly batchId: string;

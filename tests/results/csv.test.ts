@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { csvHeader, csvNumberCell, csvTextCell, DETECTION_CSV_COLUMNS, detectionCsvRows, parseCsv } from '../../lambdas/results/csv.js';
-import { ANALYTICS_COLUMNS, detectionJsonLines } from '../../lambdas/results/jsonl.js';
+import { csvHeader, csvNumberCell, csvTextCell, DETECTION_CSV_COLUMNS, detectionCsvRows, parseCsv } from '../../lambdas/inference/csv.js';
+import { ANALYTICS_COLUMNS, detectionJsonLines } from '../../lambdas/inference/jsonl.js';
 import { generateImageResult } from './batch-generator.js';
 
 describe('CSV cells', () => {

@@ -1,7 +1,7 @@
 import { BatchCreatePartitionCommand, EntityNotFoundException, GetTableCommand, GlueClient } from '@aws-sdk/client-glue';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { GluePartitionError, partitionLocation, registerBatchPartition } from '../../lambdas/results/glue-partition.js';
+import { GluePartitionError, partitionLocation, registerBatchPartition } from '../../lambdas/inference/glue-partition.js';
 
 const glueMock = mockClient(GlueClient);
 const glue = new GlueClient({ region: 'us-east-1' });

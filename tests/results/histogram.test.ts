@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { buildHistogram, niceCeil, niceRound } from '../../lambdas/results/histogram.js';
-import { createRandom, sampleNormal } from '../../lambdas/results/random.js';
-import { quantileSorted } from '../../lambdas/results/statistics.js';
+import { buildHistogram, niceCeil, niceRound } from '../../lambdas/inference/histogram.js';
+import { createRandom, sampleNormal } from '../../lambdas/inference/random.js';
+import { quantileSorted } from '../../lambdas/inference/statistics.js';
 
 describe('histogram', () => {
   it('rounds widths up to 1, 2, 2.5 or 5 times a power of ten', () => {

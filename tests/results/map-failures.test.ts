@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { batchImagesPrefix, mapResultsPrefix } from '../../lambdas/core/keys.js';
-import { readDetectStepFailures } from '../../lambdas/results/map-failures.js';
+import { batchImagesPrefix, mapResultsPrefix } from '../../lambdas/shared/keys.js';
+import { readDetectStepFailures } from '../../lambdas/inference/map-failures.js';
 import { writeMapResults, type ChildExecutionRecord } from '../../local/stepfunctions/result-writer.js';
 import { startS3Fixture, type S3Fixture } from './s3-helpers.js';
 

@@ -8,10 +8,10 @@ import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import sharp from 'sharp';
-import type { ImageRecord, ImageResult } from '../../lambdas/core/contracts.js';
-import { renderReport } from '../../lambdas/results/report.js';
-import { ReviewDataCollector } from '../../lambdas/results/review-data.js';
-import { BatchSummaryBuilder, type BatchSummary } from '../../lambdas/results/summary.js';
+import type { ImageRecord, ImageResult } from '../../lambdas/shared/contracts.js';
+import { renderReport } from '../../lambdas/inference/report/report.js';
+import { ReviewDataCollector } from '../../lambdas/inference/report/review-data.js';
+import { BatchSummaryBuilder, type BatchSummary } from '../../lambdas/inference/summary.js';
 import { generateErrorRecord, generateImageResult } from './batch-generator.js';
 
 /** The micrograph-like picture; with `boxes`, the overlay (boxes drawn in), else the preview. */

@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { formatNumber } from '../../lambdas/results/html.js';
-import { renderReport } from '../../lambdas/results/report.js';
-import { BatchSummaryBuilder, type BatchSummary } from '../../lambdas/results/summary.js';
+import { formatNumber } from '../../lambdas/inference/report/html.js';
+import { renderReport } from '../../lambdas/inference/report/report.js';
+import { BatchSummaryBuilder, type BatchSummary } from '../../lambdas/inference/summary.js';
 import { generateImageResult } from './batch-generator.js';
 import { writeReportFixture, type ReportFixture } from './report-fixture.js';
 

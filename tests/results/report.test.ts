@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { escapeHtml, relativeUrl } from '../../lambdas/results/html.js';
-import { renderReport } from '../../lambdas/results/report.js';
-import { BatchSummaryBuilder } from '../../lambdas/results/summary.js';
+import { escapeHtml, relativeUrl } from '../../lambdas/inference/report/html.js';
+import { renderReport } from '../../lambdas/inference/report/report.js';
+import { BatchSummaryBuilder } from '../../lambdas/inference/summary.js';
 import { generateErrorRecord, generateImageResult } from './batch-generator.js';
 
 describe('report page (HTML)', () => {

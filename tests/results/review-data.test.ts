@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { renderReport } from '../../lambdas/results/report.js';
-import { decodeReviewOutline, encodeReviewOutline, REVIEW_BOX_STRIDE, REVIEW_DATA_FORMAT, REVIEW_OUTLINE_RAYS, ReviewDataCollector } from '../../lambdas/results/review-data.js';
-import { inscribedEllipse, polygonArea } from '../../lambdas/core/outline.js';
-import { reviewedDatasetName } from '../../lambdas/results/review-page.js';
-import { REVIEW_SCRIPT } from '../../lambdas/results/review-script.js';
-import { BatchSummaryBuilder } from '../../lambdas/results/summary.js';
+import { renderReport } from '../../lambdas/inference/report/report.js';
+import { decodeReviewOutline, encodeReviewOutline, REVIEW_BOX_STRIDE, REVIEW_DATA_FORMAT, REVIEW_OUTLINE_RAYS, ReviewDataCollector } from '../../lambdas/inference/report/review-data.js';
+import { inscribedEllipse, polygonArea } from '../../lambdas/detect/outline.js';
+import { reviewedDatasetName } from '../../lambdas/inference/report/review-page.js';
+import { REVIEW_SCRIPT } from '../../lambdas/inference/report/review-script.js';
+import { BatchSummaryBuilder } from '../../lambdas/inference/summary.js';
 import { generateImageResult } from './batch-generator.js';
 
 const result = (file: string, detections: number, seed = 1) => ({

@@ -3,9 +3,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { createS3Client } from '../../lambdas/core/s3.js';
+import { createS3Client } from '../../lambdas/shared/s3-client.js';
 import { startLocalS3Server, type LocalS3Server } from '../../local/s3-server.js';
-import { mapOrdered } from '../../lambdas/core/concurrency.js';
+import { mapOrdered } from '../../lambdas/shared/concurrency.js';
 
 export interface S3Fixture {
   readonly server: LocalS3Server;

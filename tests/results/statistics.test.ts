@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createRandom, sampleBeta, sampleNormal } from '../../lambdas/results/random.js';
-import { bootstrapQuantile, describeDiameters, Float64Buffer, moments, normalQuantile, quantileSorted } from '../../lambdas/results/statistics.js';
+import { createRandom, sampleBeta, sampleNormal } from '../../lambdas/inference/random.js';
+import { bootstrapQuantile, describeDiameters, Float64Buffer, moments, normalQuantile, quantileSorted } from '../../lambdas/inference/statistics.js';
 
 function normalSample(n: number, mean: number, sd: number, seed: number): Float64Array {
   const random = createRandom(seed);

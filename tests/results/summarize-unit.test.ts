@@ -1,8 +1,8 @@
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client, CreateMultipartUploadCommand } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { summarizeBatch } from '../../lambdas/results/summarize-batch.js';
-import { mapOrdered } from '../../lambdas/core/concurrency.js';
+import { summarizeBatch } from '../../lambdas/inference/summarize-batch.js';
+import { mapOrdered } from '../../lambdas/shared/concurrency.js';
 import { generateImageResult, resultKeyFor } from './batch-generator.js';
 
 const batchId = 'unit-batch';

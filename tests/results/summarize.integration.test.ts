@@ -1,9 +1,9 @@
-import { polygonArea } from '../../lambdas/core/outline.js';
+import { polygonArea } from '../../lambdas/detect/outline.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { analyticsKey, batchImagesPrefix, RESULT_FILES, resultsPrefix } from '../../lambdas/core/keys.js';
-import type { ImageResult } from '../../lambdas/core/contracts.js';
-import { DETECTION_CSV_COLUMNS, parseCsv } from '../../lambdas/results/csv.js';
-import type { BatchSummary } from '../../lambdas/results/summary.js';
+import { analyticsKey, batchImagesPrefix, RESULT_FILES, resultsPrefix } from '../../lambdas/shared/keys.js';
+import type { ImageResult } from '../../lambdas/shared/contracts.js';
+import { DETECTION_CSV_COLUMNS, parseCsv } from '../../lambdas/inference/csv.js';
+import type { BatchSummary } from '../../lambdas/inference/summary.js';
 import { generateErrorRecord, generateImageResult, resultKeyFor } from './batch-generator.js';
 import { getText, putAll, startS3Fixture, type S3Fixture } from './s3-helpers.js';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { parseImageRecord, ResultDocumentError } from '../../lambdas/results/image-record.js';
-import { batchOutcome, BatchSummaryBuilder } from '../../lambdas/results/summary.js';
-import { moments, quantileSorted } from '../../lambdas/results/statistics.js';
+import { parseImageRecord, ResultDocumentError } from '../../lambdas/inference/image-record.js';
+import { batchOutcome, BatchSummaryBuilder } from '../../lambdas/inference/summary.js';
+import { moments, quantileSorted } from '../../lambdas/inference/statistics.js';
 import { generateErrorRecord, generateImageResult } from './batch-generator.js';
 
 const batchId = 'batch-7';

@@ -2,7 +2,7 @@ import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { describeError, formatNotification, parseNotificationEvent, recordBatchFailure } from '../../lambdas/training/notification.js';
+import { describeError, formatNotification, parseNotificationEvent, recordBatchFailure } from '../../lambdas/shared/notification.js';
 import { FakeBucket } from './fake-bucket.js';
 
 const lambdaCause = JSON.stringify({ errorType: 'BatchManifestError', errorMessage: 'batches/g7/batch.json: not valid JSON (Unexpected end)' });

@@ -36,7 +36,7 @@ beforeAll(async () => {
   process.env.POWERTOOLS_METRICS_DISABLED = 'true';
   process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
   delete process.env.NOTIFY_TOPIC_ARN;
-  const { createS3Client } = await import('../../lambdas/core/s3.js');
+  const { createS3Client } = await import('../../lambdas/shared/s3-client.js');
   s3 = createS3Client();
   handlers = {
     check: (await import('../../lambdas/check-dataset.js')).handler,

@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { ConfigError } from '../../lambdas/core/errors.js';
+import { ConfigError } from '../../lambdas/shared/errors.js';
 import { groupOf, ownerImage, indexImagesByStem } from '../../lambdas/training/dataset-files.js';
 import { assignGroups, mergeHyperparameters, splitDataset, validateSplitProps } from '../../lambdas/training/dataset-split.js';
 import { greyPng } from '../core/fixtures/png-chunks.js';

@@ -1,7 +1,7 @@
 import { ExecutionAlreadyExists, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { startInference } from '../../lambdas/training/inference-start.js';
+import { startInference } from '../../lambdas/inference/inference-start.js';
 import { fixture } from './fixtures.js';
 
 const ARN = 'arn:aws:states:eu-west-1:123456789012:stateMachine:exodetect-inference';

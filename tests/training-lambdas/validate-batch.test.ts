@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { BatchManifestError, ModelError } from '../../lambdas/core/errors.js';
-import { parseValidateBatchInput, validateBatch } from '../../lambdas/training/batch-validation.js';
+import { BatchManifestError, ModelError } from '../../lambdas/shared/errors.js';
+import { parseValidateBatchInput, validateBatch } from '../../lambdas/inference/batch-validation.js';
 import { FakeBucket } from './fake-bucket.js';
 import { fixture, fixtureText } from './fixtures.js';
 

@@ -21,7 +21,7 @@ from .model import ExoNet, ExportModel
 from .outline import describe as describe_outline
 
 OPSET = 13
-#: The model contract, shared with inference (lambdas/core/contracts.ts reads the same file).
+#: The model contract, shared with inference (lambdas/shared/contracts.ts reads the same file).
 with open(os.path.join(os.path.dirname(__file__), "model_contract.json"), encoding="utf-8") as _f:
     CONTRACT = json.load(_f)
 FORMAT_NAME = CONTRACT["format_name"]

@@ -5,7 +5,7 @@
  * extensions: `info.nm_per_px` (every image) and `images[].nm_per_px`.
  */
 import { posix } from 'node:path';
-import type { Box } from '../../core/contracts.js';
+import type { Box } from '../../shared/contracts.js';
 import { emptyParse, finite, linesOf, stripBom, type Mention, type ParsedAnnotations, type RawObject } from './parsed.js';
 import type { Problem } from './truth.js';
 import { findJsonSyntaxError } from '../../shared/json-syntax.js';

@@ -12,12 +12,12 @@
  * trainer, promotion and `exodetect evaluate` read that.
  */
 import { posix } from 'node:path';
-import type { Box } from '../../core/contracts.js';
-import type { Calibration } from '../../core/calibration.js';
-import { calibrateImageBytes } from '../../core/image-calibration.js';
-import type { LabelOcr } from '../../core/scale-bar/ocr.js';
-import { mapWithConcurrency } from '../../core/concurrency.js';
-import { ImageError } from '../../core/errors.js';
+import type { Box } from '../../shared/contracts.js';
+import type { Calibration } from '../../detect/calibration.js';
+import { calibrateImageBytes } from '../../detect/image-calibration.js';
+import type { LabelOcr } from '../../detect/scale-bar/ocr.js';
+import { mapWithConcurrency } from '../../shared/concurrency.js';
+import { ImageError } from '../../shared/errors.js';
 import { isCameraImage } from '../../shared/image-files.js';
 import { isImage } from '../dataset-files.js';
 import { looksLikeCoco, parseCoco } from './coco.js';

@@ -3,7 +3,7 @@
  * header optional, boxes in pixels. One file may label a whole folder.
  */
 import { posix } from 'node:path';
-import { parseCsv } from '../../results/csv.js';
+import { parseCsv } from '../../inference/csv.js';
 import type { Mention, ParsedAnnotations, RawObject } from './parsed.js';
 import type { Problem } from './truth.js';
 

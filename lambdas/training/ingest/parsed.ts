@@ -3,7 +3,7 @@
  * as the file wrote them (references not yet resolved to images, boxes maybe
  * normalised), and the problems it found, each with its file and line.
  */
-import type { Box } from '../../core/contracts.js';
+import type { Box } from '../../shared/contracts.js';
 import type { Problem } from './truth.js';
 
 export interface RawObject {

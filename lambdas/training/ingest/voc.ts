@@ -4,7 +4,7 @@
  */
 import { posix } from 'node:path';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
-import type { Box } from '../../core/contracts.js';
+import type { Box } from '../../shared/contracts.js';
 import { emptyParse, linesOf, stripBom, type ParsedAnnotations, type RawObject } from './parsed.js';
 import type { Problem } from './truth.js';
 

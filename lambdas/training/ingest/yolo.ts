@@ -6,7 +6,7 @@
  * negative: the image is labelled, with no objects.
  */
 import { posix } from 'node:path';
-import type { Box } from '../../core/contracts.js';
+import type { Box } from '../../shared/contracts.js';
 import { stripBom, type ParsedAnnotations, type RawObject } from './parsed.js';
 import type { Problem } from './truth.js';
 
