@@ -86,6 +86,8 @@ export function buildProgram(): Command {
       const result = await runBatchLocally({
         imagesDir,
         manifest,
+        // Given again on its own so the summary can say the flag, not batch.json, set the scale.
+        nmPerPx: opts.nmPerPx,
         model: opts.model,
         outDir: opts.out,
         batchId: opts.batch,
@@ -194,7 +196,7 @@ export function buildProgram(): Command {
       out(`Model: ${result.model}; ${result.images} labelled images, ${m.n_objects} objects.`);
       out(
         `AP50 ${m.ap50.toFixed(4)}  AP50:95 ${m.ap50_95.toFixed(4)}  P ${m.precision.toFixed(4)}  R ${m.recall.toFixed(4)}  F1 ${m.f1.toFixed(4)}` +
-          `  (threshold ${m.threshold}; median diameter error ${m.diameter_median_abs_error_nm ?? 'n/a'} nm, box against box)`,
+          `  (threshold ${m.threshold}; box size error ${m.diameter_median_abs_error_nm ?? 'n/a'} nm median: each found box's sqrt(w*h) against its true box's)`,
       );
       for (const line of sizingLines(m, result.outlineMethods)) out(line);
       if (result.assumedScale) out(`${result.assumedScale} image${result.assumedScale === 1 ? '' : 's'} had no scale in the dataset or the file: they were analysed at the model's scale (give dataset.json or --nm-per-px).`);

@@ -79,9 +79,9 @@ export function sizingLines(m: DetectionMetrics, methods: Readonly<Record<Outlin
   const figures = (abs: number | null, bias: number | null, within: number | null): string =>
     abs === null ? 'n/a' : `median |error| ${percent(abs)}, median bias ${percent(bias!, true)}, ${percent(within!)} within 10%`;
   return [
-    `Sizing against the true outlines (${m.sizing_n} matched objects with one; area-equivalent diameters):`,
-    `  outlines (${how || 'none'}): ${figures(m.outline_diameter_median_abs_rel_error, m.outline_diameter_median_rel_bias, m.outline_diameter_within_10pct)}`,
-    `  boxes alone, sqrt(w*h):  ${figures(m.box_diameter_median_abs_rel_error, m.box_diameter_median_rel_bias, m.box_diameter_within_10pct)}`,
+    `Sizing against the true outlines (the ${m.sizing_n} found objects matched to a true object that has one; area-equivalent diameters):`,
+    `  the reported diameter (outlines of all detections: ${how || 'none'}): ${figures(m.outline_diameter_median_abs_rel_error, m.outline_diameter_median_rel_bias, m.outline_diameter_within_10pct)}`,
+    `  the found boxes' sqrt(w*h) instead (what box-only tools report): ${figures(m.box_diameter_median_abs_rel_error, m.box_diameter_median_rel_bias, m.box_diameter_within_10pct)}`,
   ];
 }
 

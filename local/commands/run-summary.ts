@@ -28,7 +28,12 @@ export function sizingLine(summary: Pick<BatchSummary, 'sizing'>): string | unde
   return `Sized by the area-equivalent diameter of each outline (${how || 'none'}); the boxes alone: median ${f(sizing.box_d50_nm)} nm.`;
 }
 
-export function describeSummary(summary: BatchSummary): string[] {
+export interface DescribeSummaryProps {
+  /** Which of the two gave the batch's nm/px, when the caller knows: named instead of "batch.json or --nm-per-px". */
+  readonly batchScaleFrom?: '--nm-per-px' | 'batch.json';
+}
+
+export function describeSummary(summary: BatchSummary, props: DescribeSummaryProps = {}): string[] {
   const lines: string[] = [];
   const d = summary.diameter_nm;
   if (d.d50) {
@@ -40,7 +45,8 @@ export function describeSummary(summary: BatchSummary): string[] {
   }
   const groups = scaleGroups(summary);
   if (groups.length > 0) {
-    const said = groups.map((g) => `${SCALE_WORDS[g.source] ?? g.source} for ${g.images} image${g.images === 1 ? '' : 's'} (${formatScaleRange(g.minNmPerPx, g.maxNmPerPx)})`);
+    const words = (source: string) => (source === 'batch' && props.batchScaleFrom ? `from ${props.batchScaleFrom}` : (SCALE_WORDS[source] ?? source));
+    const said = groups.map((g) => `${words(g.source)} for ${g.images} image${g.images === 1 ? '' : 's'} (${formatScaleRange(g.minNmPerPx, g.maxNmPerPx)})`);
     lines.push(`Scale: ${said.join('; ')}; each image's in the report and summary.json.`);
   }
   const assumed = summary.images.assumed_scale ?? 0;
@@ -65,9 +71,9 @@ export function describeSummary(summary: BatchSummary): string[] {
 }
 
 /** The lines for a summary.json on disk; none when it cannot be read (the run's own message says why). */
-export async function describeSummaryFile(file: string): Promise<string[]> {
+export async function describeSummaryFile(file: string, props: DescribeSummaryProps = {}): Promise<string[]> {
   try {
-    return describeSummary(JSON.parse(await readFile(file, 'utf8')) as BatchSummary);
+    return describeSummary(JSON.parse(await readFile(file, 'utf8')) as BatchSummary, props);
   } catch {
     return [];
   }

@@ -76,6 +76,8 @@ export interface RunBatchResult {
   /** Files of the folder that were not sent (not micrographs, broken links, loops), with why. */
   readonly skipped: SkippedPath[];
   readonly images: number;
+  /** Where the batch's nm/px came from, when it gave one: the flag wins over batch.json. */
+  readonly batchScaleFrom?: '--nm-per-px' | 'batch.json';
 }
 
 /** A batch id from a folder name: safe alphabet, plus the time so runs do not overwrite each other. */
@@ -265,7 +267,8 @@ export async function runBatchLocally(options: RunBatchOptions): Promise<RunBatc
     // A failed batch's results (summary, report, error records, failure.json) are copied too: they say why.
     await workflow.downloadPrefix(resultsPrefix(batchId), outDir);
     const summary = (outcome.output as { summary?: { Payload?: BatchSummary } } | null)?.summary?.Payload;
-    return { batchId, outDir, outcome, summary, seconds: (Date.now() - started) / 1000, model: modelUsed, skipped, images: images.length };
+    const batchScaleFrom = options.nmPerPx !== undefined ? '--nm-per-px' : options.manifest?.nm_per_px !== undefined ? 'batch.json' : undefined;
+    return { batchId, outDir, outcome, summary, seconds: (Date.now() - started) / 1000, model: modelUsed, skipped, images: images.length, ...(batchScaleFrom && { batchScaleFrom }) };
   } finally {
     await workflow.close();
   }
@@ -291,7 +294,7 @@ export async function describeBatchRun(result: RunBatchResult): Promise<string[]
       `Batch ${result.batchId}: ${summary.images.total} image${summary.images.total === 1 ? '' : 's'}, ${summary.images.failed} failed, ${summary.detections.total} detections in ${result.seconds.toFixed(1)} s`,
     );
     // The sizes, where each image's scale came from, and loudly any image sized at an assumed scale.
-    lines.push(...(await describeSummaryFile(path.join(result.outDir, RESULT_FILES.summary))));
+    lines.push(...(await describeSummaryFile(path.join(result.outDir, RESULT_FILES.summary), { batchScaleFrom: result.batchScaleFrom })));
     if (summary.images.failed > 0) {
       const byCode = Object.entries(summary.failure_codes).sort((a, b) => b[1] - a[1]);
       lines.push(`Failed images by reason: ${byCode.map(([code, n]) => `${n} ${code}`).join(', ')}`);

@@ -69,6 +69,21 @@ describe('reading the scale bar (tesseract.js, offline)', () => {
     }, 30_000);
   }
 
+  it('says whether an unread label gave no length at all or lengths that disagree', async () => {
+    const { png } = await renderScaleBarImage({ barPx: 125, label: '250 nm' });
+    const image = await decodeImage(png, 'bar.png');
+    const always = (text: string) => ({ read: async () => ({ text, confidence: 90 }) });
+    const noLength = await readScaleBar(image, { ocr: always('250 m'), maxCandidates: 1 });
+    expect(noLength.reading).toBeUndefined();
+    expect(noLength.problem).toMatch(/read "250 m", "250 m".*, none of them a length\)/);
+    let turn = 0;
+    const disagreeing = { read: async () => ({ text: ['200 nm', '500 nm', '100 nm', '50 nm'][turn++ % 4]!, confidence: 90 }) };
+    const mixed = await readScaleBar(image, { ocr: disagreeing, maxCandidates: 1 });
+    expect(mixed.problem).toMatch(/no two readings agreeing\)/);
+    // Either way the bar and its label are kept out of detection.
+    expect(noLength.mask).toHaveLength(2);
+  });
+
   it('calibrates image bytes from the bar, with the bar length and label in the result', async () => {
     const { png } = await renderScaleBarImage({ barPx: 125, label: '250 nm' });
     const result = await calibrateImageBytes(png, 'images/a.png', { modelNmPerPx: 1 });

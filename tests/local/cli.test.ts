@@ -204,6 +204,8 @@ describe('exodetect run: ids and folders never mix', () => {
     expect(result?.code).toBe(1);
     const lines = result!.stdout.split('\n');
     expect(lines).toContain('Failed images by reason: 1 EMPTY_FILE, 1 NOT_AN_IMAGE');
+    // The flag, not "batch.json or --nm-per-px": the run knows which one set the scale.
+    expect(lines.some((l) => l.startsWith('Scale: from --nm-per-px for 1 image (1 nm/px)'))).toBe(true);
     expect(lines.some((l) => /^ {2}empty\.png: EMPTY_FILE: /.test(l))).toBe(true);
     expect(lines.some((l) => /FAILED: TooManyImagesFailed: 2 of 3 images failed \(66\.7%\), above the tolerated 10%/.test(l))).toBe(true);
 

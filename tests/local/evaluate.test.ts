@@ -143,8 +143,8 @@ describe('exodetect evaluate', () => {
     // The boxes (the stain rim's outer edge) alone read a tenth or more too large.
     expect(m.box_diameter_median_rel_bias!).toBeGreaterThan(0.1);
     const lines = sizingLines(m, result.outlineMethods).join('\n');
-    expect(lines).toMatch(/outlines \(\d+ fitted in the image\): median \|error\| \d\.\d%/);
-    expect(lines).toMatch(/boxes alone, sqrt\(w\*h\): +median \|error\| \d\d\.\d%, median bias \+\d\d\.\d%/);
+    expect(lines).toMatch(/the reported diameter \(outlines of all detections: \d+ fitted in the image\): median \|error\| \d\.\d%/);
+    expect(lines).toMatch(/the found boxes' sqrt\(w\*h\) instead \(what box-only tools report\): median \|error\| \d\d\.\d%, median bias \+\d\d\.\d%/);
     const written = JSON.parse(await readFile(result.metricsFile, 'utf8')) as { sizing: { outline_methods_at_threshold: Record<string, number> } };
     expect(written.sizing.outline_methods_at_threshold).toEqual(result.outlineMethods);
     // Boxes-only ground truth: nothing to score sizes against, said so.

@@ -100,6 +100,7 @@ export async function readScaleBar(image: GreyImage, props: ReadScaleBarProps = 
   const ocr = props.ocr ?? tesseractOcr;
   const levels = toLevels(image);
   const readings: string[] = [];
+  let lengthsRead = 0;
   for (const finding of candidates) {
     const label = finding.label!;
     const seen: { length: LabelLength; confidence: number }[] = [];
@@ -115,6 +116,7 @@ export async function readScaleBar(image: GreyImage, props: ReadScaleBarProps = 
       const length = parseLabel(text);
       readings.push(`"${text}"`);
       if (!length) continue;
+      lengthsRead++;
       const confirmed = props.expectedNmPerPx !== undefined && Math.abs(length.nm / finding.lengthPx / props.expectedNmPerPx - 1) <= 0.05;
       const agreeing = confirmed ? { length, confidence } : seen.find((s) => s.length.nm === length.nm);
       if (!agreeing) {
@@ -136,8 +138,10 @@ export async function readScaleBar(image: GreyImage, props: ReadScaleBarProps = 
       };
     }
   }
+  // Readings that parsed as lengths but disagree, or none that parsed at all: say which.
+  const why = lengthsRead > 0 ? 'no two readings agreeing' : readings.length > 1 ? 'none of them a length' : 'not a length';
   return {
-    problem: `a scale bar was found but its label did not read as a length (read ${readings.join(', ')}, no two readings agreeing); the bar and its label are masked out of detection all the same`,
+    problem: `a scale bar was found but its label did not read as a length (read ${readings.join(', ')}, ${why}); the bar and its label are masked out of detection all the same`,
     mask: likeliest,
   };
 }
