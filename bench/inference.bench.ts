@@ -39,7 +39,7 @@ import { fillTensor } from '../lambdas/detect/preprocess.js';
 import { createS3Client } from '../lambdas/shared/s3-client.js';
 import * as ort from 'onnxruntime-node';
 import { buildConstantDetectorModel } from '../tests/helpers/onnx-builder.js';
-import { writeTiff } from '../tests/core/fixtures/tiff-writer.js';
+import { writeTiff } from '../tests/detect/fixtures/tiff-writer.js';
 import { micrograph } from './micrograph.js';
 import { exodetectMetadata } from '../tests/helpers/model-metadata.js';
 

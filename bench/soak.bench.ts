@@ -17,8 +17,8 @@ import { deflateSync } from 'node:zlib';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { runBatchLocally } from '../local/commands/run.js';
-import { PNG_SIGNATURE, pngChunk, pngHeaderChunk } from '../tests/core/fixtures/png-chunks.js';
-import { writeTiff } from '../tests/core/fixtures/tiff-writer.js';
+import { PNG_SIGNATURE, pngChunk, pngHeaderChunk } from '../tests/detect/fixtures/png-chunks.js';
+import { writeTiff } from '../tests/detect/fixtures/tiff-writer.js';
 import { freePort } from '../tests/helpers/ports.js';
 import { micrograph } from './micrograph.js';
 

@@ -23,7 +23,7 @@ import { analyticsKey, batchImagesPrefix, imageResultKey, RESULT_FILES, resultsP
 import { mapOrdered } from '../lambdas/shared/concurrency.js';
 import { summarizeBatch } from '../lambdas/inference/summarize-batch.js';
 import { startLocalS3Server } from '../local/s3-server.js';
-import { generateErrorRecord, generateImageResult } from '../tests/results/batch-generator.js';
+import { generateErrorRecord, generateImageResult } from '../tests/inference/batch-generator.js';
 
 const BUCKET = 'exodetect-data';
 const BATCH_ID = 'bench-summarize';

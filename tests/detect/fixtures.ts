@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import sharp from 'sharp';
 import type { DetectEvent } from '../../lambdas/shared/contracts.js';
 import { buildConstantDetectorModel } from '../helpers/onnx-builder.js';
-import { writeTiff } from '../core/fixtures/tiff-writer.js';
+import { writeTiff } from './fixtures/tiff-writer.js';
 import { exodetectMetadata } from '../helpers/model-metadata.js';
 
 export function loadEvent(name: string): DetectEvent {

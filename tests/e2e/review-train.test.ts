@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ImageResult } from '../../lambdas/shared/contracts.js';
-import { clickableBox, adjustableBox, dragMouse, emptySquare, screenMapping } from '../results/review-helpers.js';
+import { clickableBox, adjustableBox, dragMouse, emptySquare, screenMapping } from '../inference/review-helpers.js';
 import { checkDatasetFolder } from '../../local/commands/check.js';
 
 const run = promisify(execFile);

@@ -8,8 +8,8 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchManifest, parseSizeGate } from '../../local/commands/batch-manifest.js';
 import { findImages } from '../../local/workflow.js';
-import { writeDm } from '../core/fixtures/dm-writer.js';
-import { writeMrc } from '../core/fixtures/mrc-writer.js';
+import { writeDm } from '../detect/fixtures/dm-writer.js';
+import { writeMrc } from '../detect/fixtures/mrc-writer.js';
 import { buildConstantDetectorModel } from '../helpers/onnx-builder.js';
 import { exodetectMetadata } from '../helpers/model-metadata.js';
 

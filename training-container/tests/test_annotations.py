@@ -2,7 +2,7 @@
 
 The documents here come from the synthetic generator, a producer of truth.json in its own right;
 what exodetect's TypeScript ingestion writes is read by this module in
-tests/training-lambdas/truth-contract.test.ts (the real split step's output, through local S3).
+tests/training/truth-contract.test.ts (the real split step's output, through local S3).
 """
 import json
 import os

@@ -7,7 +7,7 @@
  * One document per channel, beside the channel's images. Paths are relative to
  * the document's folder, with '/'. Boxes are [x1, y1, x2, y2] in the image's
  * own pixels. The trainer's reader is training-container/exodetect_train/annotations.py;
- * tests/training-lambdas/truth-contract.test.ts reads this side's output with it.
+ * tests/training/truth-contract.test.ts reads this side's output with it.
  */
 import { z } from 'zod';
 

@@ -10,7 +10,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ingestDataset, type IngestedDataset } from '../../lambdas/training/ingest/ingest.js';
 import { folderDatasetSource } from '../../local/files.js';
-import { writeTiff } from '../core/fixtures/tiff-writer.js';
+import { writeTiff } from '../detect/fixtures/tiff-writer.js';
 
 let root: string;
 let n = 0;

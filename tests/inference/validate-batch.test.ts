@@ -1,8 +1,8 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { BatchManifestError, ModelError } from '../../lambdas/shared/errors.js';
 import { parseValidateBatchInput, validateBatch } from '../../lambdas/inference/batch-validation.js';
-import { FakeBucket } from './fake-bucket.js';
-import { fixture, fixtureText } from './fixtures.js';
+import { FakeBucket } from '../training/fake-bucket.js';
+import { fixture, fixtureText } from '../training/fixtures.js';
 
 const KEY = 'batches/grid-7/batch.json';
 let bucket: FakeBucket;

@@ -2,7 +2,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../lambdas/shared/errors.js';
 import { groupOf, ownerImage, indexImagesByStem } from '../../lambdas/training/dataset-files.js';
 import { assignGroups, mergeHyperparameters, splitDataset, validateSplitProps } from '../../lambdas/training/dataset-split.js';
-import { greyPng } from '../core/fixtures/png-chunks.js';
+import { greyPng } from '../detect/fixtures/png-chunks.js';
 import { FakeBucket } from './fake-bucket.js';
 
 const RUN = '20261125-083000-1a2b3c4d';

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalS3Server, type LocalS3Server } from '../../local/s3-server.js';
-import { greyPng } from '../core/fixtures/png-chunks.js';
+import { greyPng } from '../detect/fixtures/png-chunks.js';
 import { fixtureText } from './fixtures.js';
 import { tarGz } from './tar-archive.js';
 

@@ -2,7 +2,7 @@ import { ExecutionAlreadyExists, SFNClient, StartExecutionCommand } from '@aws-s
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { startInference } from '../../lambdas/inference/inference-start.js';
-import { fixture } from './fixtures.js';
+import { fixture } from '../training/fixtures.js';
 
 const ARN = 'arn:aws:states:eu-west-1:123456789012:stateMachine:exodetect-inference';
 const sfnMock = mockClient(SFNClient);
