@@ -142,8 +142,9 @@ export interface ImageSizing {
   /** What diameter_nm is. */
   readonly diameter: typeof DIAMETER_MEASURE;
   /**
-   * Where this image's outlines come from: the model's outline output, fitted in the image (models that give
-   * boxes only), or none ('box': results written before outlines, read back).
+   * Where this image's outlines come from first: fitted in the image (the default, also for models that give
+   * boxes only), the model's outline output (when preferred), or none ('box': results written before
+   * outlines, read back). Each detection's own outline_method says which one it got.
    */
   readonly outline_source: OutlineMethod;
   /** Detections by outline_method. */

@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Box } from '../../lambdas/shared/contracts.js';
 import { ModelError } from '../../lambdas/shared/errors.js';
@@ -194,7 +195,7 @@ describe('outlines on synthetic micrographs with known outlines', () => {
       { key: 'with-outlines.onnx', intraOpThreads: 1 },
     );
     expect(model).toMatchObject({ outlineOutputName: 'outlines', outlineKind: 'test polygons' });
-    const { result } = await processImage({ bytes, imageKey: 'a.png', batchId: 'b', overlayKey: 'o.jpg', model, params: { nm_per_px: 1.5 }, config: { readScaleBar: false } });
+    const { result } = await processImage({ bytes, imageKey: 'a.png', batchId: 'b', overlayKey: 'o.jpg', model, params: { nm_per_px: 1.5 }, config: { readScaleBar: false, outlinePreference: 'model' } });
     expect(result.sizing.outline_source).toBe('model');
     expect(result.sizing.methods.model).toBe(objects.length);
     for (const d of result.detections) {
@@ -204,6 +205,40 @@ describe('outlines on synthetic micrographs with known outlines', () => {
       d.outline_px!.forEach((v, k) => expect(Math.abs(v - truth.polygon[k]!)).toBeLessThan(0.06));
       expect(d.diameter_nm / (truth.diameter * 1.5)).toBeCloseTo(1, 2);
     }
+    await model.session.release();
+  });
+
+  it("by default sizes by the fit in the image, the model's outline the fallback where the fit finds no edge", async () => {
+    const { bytes, objects } = fine[1]!;
+    const half = (values: readonly number[]) => values.map((v) => v / 2);
+    const build = () =>
+      buildConstantDetectorModel({
+        layout: 'exodetect',
+        rows: objects.map((o, i) => [...half(o.box), 0.9 - i * 0.001, 0]),
+        // Outlines a little off the truth (shrunk 20% towards each box centre): the fit must win where it finds the edge.
+        outlines: objects.map((o) => {
+          const cx = (o.box[0] + o.box[2]) / 2;
+          const cy = (o.box[1] + o.box[3]) / 2;
+          return half(o.polygon.map((v, k) => (k % 2 === 0 ? cx + (v - cx) * 0.8 : cy + (v - cy) * 0.8)));
+        }),
+        metadata: exodetectMetadata({ formatVersion: '2', nmPerPx: 3, scoreThreshold: 0.5, outline: 'test polygons' }),
+      });
+    const model = await loadModel(build(), { key: 'with-outlines.onnx', intraOpThreads: 1 });
+    const { result } = await processImage({ bytes, imageKey: 'a.png', batchId: 'b', overlayKey: 'o.jpg', model, params: { nm_per_px: 1.5 }, config: { readScaleBar: false } });
+    expect(result.sizing.outline_source).toBe('image-fit');
+    expect(result.sizing.methods['image-fit']).toBe(objects.length);
+    const rel = result.detections.map((d) => {
+      const truth = objects.find((o) => o.box.every((v, k) => Math.abs(v - d.box_px[k]!) < 0.05))!;
+      return d.diameter_nm / (truth.diameter * 1.5);
+    });
+    rel.sort((a, b) => a - b);
+    expect(Math.abs(rel[Math.floor(rel.length / 2)]! - 1)).toBeLessThan(0.05);
+
+    // A featureless image: no edge to fit, so every box takes the model's outline.
+    const blank = await sharp(Buffer.alloc(512 * 512, 128), { raw: { width: 512, height: 512, channels: 1 } }).png().toBuffer();
+    const fallback = await processImage({ bytes: blank, imageKey: 'blank.png', batchId: 'b', overlayKey: 'o.jpg', model, params: { nm_per_px: 1.5 }, config: { readScaleBar: false } });
+    expect(fallback.result.detections.length).toBeGreaterThan(0);
+    expect(fallback.result.sizing.methods).toEqual({ model: fallback.result.detections.length, 'image-fit': 0, box: 0 });
     await model.session.release();
   });
 

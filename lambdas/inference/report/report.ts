@@ -40,8 +40,8 @@ function assumedScaleBanner(summary: BatchSummary): string {
 }
 
 const OUTLINE_METHOD_WORDS: Record<OutlineMethod, string> = {
-  model: "drawn by the model (its outline output)",
-  'image-fit': 'fitted in the image inside each box (the model gives boxes only): the edge where the light vesicle meets the dark stain, along 48 rays from the box centre',
+  model: "drawn by the model (its outline output), where no edge was found in the image",
+  'image-fit': 'fitted in the image inside each box: the edge where the light vesicle meets the dark stain, along 48 rays from the box centre',
   box: 'not found, so sized as the ellipse inscribed in the box, \u221a(width \u00d7 height)',
 };
 
