@@ -283,8 +283,11 @@ export function describeTraining(result: TrainLocallyResult): string[] {
       // The trainer's sizing figures, where the validation truth has outlines (metrics.py; trainers before outlines have none).
       const pct = (x: unknown): string => (typeof x === 'number' ? `${(x * 100).toFixed(1)}%` : 'n/a');
       if (typeof v.sizing_n === 'number' && v.sizing_n > 0) {
+        const boxes = `boxes alone ${pct(v.box_diameter_median_abs_rel_error)}, bias ${pct(v.box_diameter_median_rel_bias)}`;
         lines.push(
-          `Sizing against the validation outlines (${v.sizing_n} objects): its outlines median |error| ${pct(v.outline_diameter_median_abs_rel_error)}, bias ${pct(v.outline_diameter_median_rel_bias)}, ${pct(v.outline_diameter_within_10pct)} within 10%; boxes alone ${pct(v.box_diameter_median_abs_rel_error)}, bias ${pct(v.box_diameter_median_rel_bias)}.`,
+          typeof v.outline_diameter_median_abs_rel_error === 'number'
+            ? `Sizing against the validation outlines (${v.sizing_n} objects): its outline head median |error| ${pct(v.outline_diameter_median_abs_rel_error)}, bias ${pct(v.outline_diameter_median_rel_bias)}, ${pct(v.outline_diameter_within_10pct)} within 10%; ${boxes}. Inference sizes by the outline fitted in the image first, the head's where the fit finds no edge (\`exodetect evaluate\` scores that).`
+            : `Sizing against the validation outlines (${v.sizing_n} objects): ${boxes}; no outline head (outline_rays=0), so inference sizes by the outline fitted in the image.`,
         );
       }
       lines.push(promotion.promoted ? `Promoted: ${promotion.reason}.` : `Not promoted: ${promotion.reason.replace(/^not promoted: /, '')}.`);

@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import { describeTraining, type TrainLocallyResult } from '../../local/commands/train.js';
+
+/** A finished local training run whose trainer reported these validation figures. */
+function finishedRun(validation: Record<string, number | null>): TrainLocallyResult {
+  return {
+    outcome: { status: 'SUCCEEDED', output: { status: 'promoted' } },
+    dataset: 'set',
+    initFrom: 'from scratch',
+    modelInUse: 'the champion v1',
+    promotion: { promoted: true, reason: 'better than the bundled default model', candidate: { version: 'v1', validation: { ap50: 0.9, f1: 0.85, ...validation } } },
+  } as unknown as TrainLocallyResult;
+}
+
+describe('what exodetect train prints about sizing', () => {
+  it("gives the outline head's figures and says inference sizes by the fit first", () => {
+    const lines = describeTraining(
+      finishedRun({ sizing_n: 250, outline_diameter_median_abs_rel_error: 0.047, outline_diameter_median_rel_bias: -0.006, outline_diameter_within_10pct: 0.828, box_diameter_median_abs_rel_error: 0.286, box_diameter_median_rel_bias: 0.286 }),
+    );
+    expect(lines).toContain(
+      'Sizing against the validation outlines (250 objects): its outline head median |error| 4.7%, bias -0.6%, 82.8% within 10%; boxes alone 28.6%, bias 28.6%. Inference sizes by the outline fitted in the image first, the head\'s where the fit finds no edge (`exodetect evaluate` scores that).',
+    );
+  });
+
+  it('says a model without an outline head has none, instead of printing n/a', () => {
+    const lines = describeTraining(
+      finishedRun({ sizing_n: 264, outline_diameter_median_abs_rel_error: null, outline_diameter_median_rel_bias: null, outline_diameter_within_10pct: null, box_diameter_median_abs_rel_error: 0.297, box_diameter_median_rel_bias: 0.297 }),
+    );
+    const sizing = lines.find((l) => l.startsWith('Sizing'));
+    expect(sizing).toBe('Sizing against the validation outlines (264 objects): boxes alone 29.7%, bias 29.7%; no outline head (outline_rays=0), so inference sizes by the outline fitted in the image.');
+    expect(lines.join('\n')).not.toContain('n/a');
+  });
+});
