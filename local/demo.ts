@@ -11,7 +11,7 @@ import path from 'node:path';
 import { BatchManifestSchema, type BatchManifest } from '../lambdas/shared/contracts.js';
 import { DEFAULT_MODEL_VERSION, RESULT_FILES } from '../lambdas/shared/keys.js';
 import { describeBatchRun, REPO_ROOT, runBatchLocally } from './commands/run.js';
-import { sizingLine } from './commands/run-summary.js';
+import { diameterLine, sizingLine } from './commands/run-summary.js';
 import type { BatchSummary } from '../lambdas/inference/summary.js';
 import { ExodetectError } from '../lambdas/shared/errors.js';
 import { quietNodeVersionNotice } from './progress.js';
@@ -29,17 +29,11 @@ async function demoManifest(): Promise<BatchManifest> {
 /** Lines from summary.json: the diameter distribution with its 95% intervals and how it was sized (none when the summary lacks it). */
 async function readSizes(file: string): Promise<string[]> {
   try {
-    const summary = JSON.parse(await readFile(file, 'utf8')) as Pick<BatchSummary, 'sizing'> & {
-      diameter_nm?: { count: number; d50?: { value: number; ci: [number, number] }; mean?: { value: number }; d10?: { value: number }; d90?: { value: number } };
-    };
-    const d = summary.diameter_nm;
-    if (!d?.d50) return [];
-    const f = (x: number | undefined) => (x === undefined ? '?' : x.toFixed(1));
+    const summary = JSON.parse(await readFile(file, 'utf8')) as BatchSummary;
+    const diameters = diameterLine(summary);
+    if (!diameters) return [];
     const sizing = sizingLine(summary);
-    return [
-      `Diameter (n=${d.count}): median ${f(d.d50.value)} nm (95% CI ${f(d.d50.ci[0])}-${f(d.d50.ci[1])}), D10 ${f(d.d10?.value)}, D90 ${f(d.d90?.value)}, mean ${f(d.mean?.value)} nm.`,
-      ...(sizing ? [sizing] : []),
-    ];
+    return [diameters, ...(sizing ? [sizing] : [])];
   } catch {
     return [];
   }

@@ -4,7 +4,7 @@
 # laid out as folders a facility would have (images, the set's COCO file, dataset.json with each image's
 # nm/px from its burned-in 200 nm bar; training-container/tools/prepare_real_dataset.py).
 #   bash scripts/measure-on-real-data.sh [WORK_DIR] [EPOCHS]
-# Runs: full (train on 200, evaluate on the 56 held out), few-shot (30 images split 20/10 by the state
+# Runs: full (train on 200, evaluate on the 56 held out), few-shot (30 images split 24/6 by the state
 # machine, from scratch and fine-tuned from the bundled model, evaluated on the same 56), the bundled model
 # zero-shot on the 56 and on all 256. ~20 minutes on 2 idle cores with 40 epochs. Last line: one JSON object.
 set -euo pipefail

@@ -33,13 +33,25 @@ export interface DescribeSummaryProps {
   readonly batchScaleFrom?: '--nm-per-px' | 'batch.json';
 }
 
+/** The size distribution in one line, with how many detections it holds and why the others are left out. */
+export function diameterLine(summary: Pick<BatchSummary, 'diameter_nm' | 'diameter_nm_assumed_scale' | 'detections'>): string | undefined {
+  const d = summary.diameter_nm;
+  if (!d.d50) return undefined;
+  const det = summary.detections;
+  const leftOut = [
+    det.on_edge > 0 && d.population.includes('border') ? `${det.on_edge} touching the image border` : '',
+    det.out_of_size_range > 0 ? `${det.out_of_size_range} outside the size gate` : '',
+    summary.diameter_nm_assumed_scale?.count ? `${summary.diameter_nm_assumed_scale.count} at an assumed scale` : '',
+  ].filter(Boolean);
+  const population = d.count < det.total ? `n=${d.count} of ${det.total}${leftOut.length ? `; left out: ${leftOut.join(', ')}` : ''}` : `n=${d.count}`;
+  return `Diameter (${population}): median ${f(d.d50.value)} nm (95% CI ${f(d.d50.ci?.[0])}-${f(d.d50.ci?.[1])}), D10 ${f(d.d10?.value)}, D90 ${f(d.d90?.value)}, mean ${f(d.mean?.value)} nm.`;
+}
+
 export function describeSummary(summary: BatchSummary, props: DescribeSummaryProps = {}): string[] {
   const lines: string[] = [];
-  const d = summary.diameter_nm;
-  if (d.d50) {
-    lines.push(
-      `Diameter (n=${d.count}, calibrated images): median ${f(d.d50.value)} nm (95% CI ${f(d.d50.ci?.[0])}-${f(d.d50.ci?.[1])}), D10 ${f(d.d10?.value)}, D90 ${f(d.d90?.value)}, mean ${f(d.mean?.value)} nm.`,
-    );
+  const diameters = diameterLine(summary);
+  if (diameters) {
+    lines.push(diameters);
     const sizing = sizingLine(summary);
     if (sizing) lines.push(sizing);
   }
