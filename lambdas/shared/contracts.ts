@@ -3,7 +3,7 @@
  * and readers (detect, summarize, the report, the CLI, the local runner, the
  * state machines) share these types; change them here and bump the version.
  */
-import modelContract from '../../training-container/exodetect_train/model_contract.json' with { type: 'json' };
+import MODEL_CONTRACT from '../../training-container/exodetect_train/model_contract.json' with { type: 'json' };
 import { z } from 'zod';
 
 /**
@@ -242,12 +242,9 @@ export interface SummarizeOutput {
 }
 
 /**
- * The model contract: one JSON file the trainer's exporter (export.py) and this
- * side both read, so a key renamed on one side cannot drift from the other.
+ * Keys of the model's ONNX metadata_props (our own export), from the model contract: one JSON file the
+ * trainer's exporter (export.py) and this side both read, so a key renamed on one side cannot drift.
  */
-const MODEL_CONTRACT = modelContract;
-
-/** Keys of the model's ONNX metadata_props (our own export). */
 export const MODEL_METADATA_KEYS = {
   format: MODEL_CONTRACT.metadata_keys.format, // value MODEL_FORMAT_NAME
   formatVersion: MODEL_CONTRACT.metadata_keys.format_version, // one of MODEL_FORMAT_VERSIONS

@@ -28,6 +28,7 @@ import { LOCAL_BUCKET } from '../workflow.js';
 import { folderDatasetSource } from '../files.js';
 import { checkDatasetFolder } from './check.js';
 import { BUNDLED_MODEL_DIR, DEFAULT_DATA_DIR, readModelFile } from './run.js';
+import { percent } from './wording.js';
 
 /** Every detection down to this score is kept, so AP sees the whole precision-recall curve. */
 export const EVALUATION_SCORE_FLOOR = SCORE_FLOOR;
@@ -66,8 +67,6 @@ export interface EvaluateResult {
   /** Detections at or above the model's threshold by how they were outlined (the model's outline output, fitted in the image, or none). */
   readonly outlineMethods: Record<OutlineMethod, number>;
 }
-
-const percent = (x: number, signed = false): string => `${signed && x > 0 ? '+' : ''}${(x * 100).toFixed(1)}%`;
 
 /** The sizing figures in words: the outlines' error against the true outlines, and the boxes' beside it. */
 export function sizingLines(m: DetectionMetrics, methods: Readonly<Record<OutlineMethod, number>>): string[] {

@@ -1,4 +1,5 @@
 /** How `exodetect check` and `exodetect train` tell a person what the ingestion skipped, and why. */
+import { plural } from './wording.js';
 
 export interface ProblemsSummary {
   readonly count: number;
@@ -12,7 +13,6 @@ export interface ProblemsSummary {
 export const DEFAULT_MAX_BAD_FRACTION = 0.1;
 export const MAX_LISTED_PROBLEMS = 10;
 
-const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
 export function problemLines(summary: ProblemsSummary, allOf?: string): string[] {
   const lines: string[] = [];

@@ -26,6 +26,7 @@ import { annotationsStem, readReviewedAnnotations, stageCorrections, type Review
 import { checkDatasetName, datasetNameFrom } from './dataset-name.js';
 import { problemLines } from './problems-report.js';
 import { BUNDLED_MODEL_DIR, DEFAULT_DATA_DIR, uploadBundledModel } from './run.js';
+import { plural, percent } from './wording.js';
 
 export interface TrainLocallyOptions {
   /** The annotated folder; with annotationsFile, the folder with the images it names (default: the batch in the local store). */
@@ -230,7 +231,6 @@ async function writeProblems(workflow: LocalWorkflow, split: SplitResult, outDir
   await writeFile(path.join(outDir, 'problems.txt'), problems.problems.map((p) => `${p.file}${p.line ? `:${p.line}` : ''}: ${p.problem}\n`).join(''));
 }
 
-const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 const list = (names: readonly string[]) => (names.length <= 5 ? names.join(', ') : `${names.slice(0, 4).join(', ')} and ${names.length - 4} more`);
 
 export function describeSync(dataset: string, sync: SyncReport): string[] {
@@ -281,7 +281,7 @@ export function describeTraining(result: TrainLocallyResult): string[] {
           : `Model ${promotion.candidate.version}: validation AP50 ${f(v.ap50)}, F1 ${f(v.f1)}${typeof v.precision === 'number' ? `, precision ${f(v.precision)}, recall ${f(v.recall)}` : ''} (the trainer's own, in PyTorch).`,
       );
       // The trainer's sizing figures, where the validation truth has outlines (metrics.py; trainers before outlines have none).
-      const pct = (x: unknown): string => (typeof x === 'number' ? `${(x * 100).toFixed(1)}%` : 'n/a');
+      const pct = (x: unknown): string => (typeof x === 'number' ? percent(x) : 'n/a');
       if (typeof v.sizing_n === 'number' && v.sizing_n > 0) {
         const boxes = `boxes alone ${pct(v.box_diameter_median_abs_rel_error)}, bias ${pct(v.box_diameter_median_rel_bias)}`;
         lines.push(
