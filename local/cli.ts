@@ -112,7 +112,7 @@ export function buildProgram(): Command {
     .option('--name <dataset>', 'dataset name under datasets/ (default: the folder name; with --annotations, <batch id>-reviewed)')
     .option('--batch-size <n>', 'images per step', positiveInteger('--batch-size'))
     .option('--nm-per-px <x>', 'scale of every image (else dataset.json, the COCO file, the files\' own calibration)', pixelSize('--nm-per-px'))
-    .option('--validation-fraction <f>', 'held-out share for validation', positiveNumber('--validation-fraction'))
+    .option('--validation-fraction <f>', 'held-out share for validation (default 0.2, and at least 10 images from 30 images on)', positiveNumber('--validation-fraction'))
     .option('--hyperparameter <k=v...>', 'more trainer hyperparameters (repeatable)')
     .option('--force', 'train even if the dataset did not change since the champion')
     .option('--out <dir>', 'where the run\'s problems.txt, model card and metrics go (default: exodetect-training/<dataset>-<run>)')
@@ -186,14 +186,20 @@ export function buildProgram(): Command {
     .option('--model <m>', 'default (the bundled model), champion, a model version as results print it, a .onnx file or a folder with model.onnx (default: as run, the champion, else the bundled model)')
     .option('--out <dir>', 'output folder', 'exodetect-evaluation')
     .option('--nm-per-px <x>', 'scale of every image (else the dataset\'s, else the files\', else the model\'s)', pixelSize('--nm-per-px'))
+    .option('--size-gate <min,max>', 'score only objects of this size in nm, e.g. 80,400 (detections by their reported diameter, true objects by their outline\'s)', parseSizeGate)
+    .option('--score-threshold <s>', 'give precision, recall and F1 at this score (default: the model\'s recommended one)', parseScoreThreshold)
     .option('--data-dir <dir>', 'local S3 folder (for champion and version references)', DEFAULT_DATA_DIR)
-    .action(async (datasetArg: string | undefined, opts: { images?: string; annotations?: string; model?: string; out: string; nmPerPx?: number; dataDir: string }) => {
+    .action(async (datasetArg: string | undefined, opts: { images?: string; annotations?: string; model?: string; out: string; nmPerPx?: number; dataDir: string; sizeGate?: [number, number]; scoreThreshold?: number }) => {
       const datasetDir = datasetArg ?? opts.images;
       if (!datasetDir) throw new InputError('give the annotated folder: exodetect evaluate <dataset-dir> (see exodetect evaluate --help)');
       const { evaluateLocally, sizingLines } = await import('./commands/evaluate.js');
-      const result = await evaluateLocally({ datasetDir, annotations: opts.annotations, model: opts.model, outDir: opts.out, nmPerPx: opts.nmPerPx, dataDir: opts.dataDir });
+      const result = await evaluateLocally({
+        datasetDir, annotations: opts.annotations, model: opts.model, outDir: opts.out, nmPerPx: opts.nmPerPx, dataDir: opts.dataDir,
+        sizeGateNm: opts.sizeGate, scoreThreshold: opts.scoreThreshold,
+      });
       const m = result.metrics;
-      out(`Model: ${result.model}; ${result.images} labelled images, ${m.n_objects} objects.`);
+      const gate = opts.sizeGate ? ` of ${opts.sizeGate[0]}-${opts.sizeGate[1]} nm (--size-gate; detections and true objects outside it are not scored)` : '';
+      out(`Model: ${result.model}; ${result.images} labelled images, ${m.n_objects} objects${gate}.`);
       out(
         `AP50 ${m.ap50.toFixed(4)}  AP50:95 ${m.ap50_95.toFixed(4)}  P ${m.precision.toFixed(4)}  R ${m.recall.toFixed(4)}  F1 ${m.f1.toFixed(4)}` +
           `  (threshold ${m.threshold}; box size error ${m.diameter_median_abs_error_nm ?? 'n/a'} nm median: each found box's sqrt(w*h) against its true box's)`,

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Installs the Debian packages exodetect's training tests, report test and scale-bar tests (fonts to render labels) use, if missing.
+# Installs the Debian packages exodetect's training tests, report test and scale-bar tests use, if missing.
+# The DejaVu fonts: the synthetic generator and the scale-bar tests burn text labels in them (core), and the
+# burned-in text test also uses fonts the generator never trains with (extra).
 # PyTorch comes from Debian (CPU) because PyPI is not reachable on these machines.
 set -euo pipefail
-pkgs=(python3-torch python3-numpy python3-pil python3-onnx python3-pytest python3-scipy chromium fonts-dejavu-core)
+pkgs=(python3-torch python3-numpy python3-pil python3-onnx python3-pytest python3-scipy chromium fonts-dejavu-core fonts-dejavu-extra)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

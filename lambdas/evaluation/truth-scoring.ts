@@ -47,6 +47,18 @@ export interface ScoreProps {
   /** The image's bytes, or undefined when it is gone. */
   readonly read: (file: string) => Promise<Uint8Array | undefined>;
   readonly onImage?: (done: number, total: number) => void;
+  /**
+   * Score only objects of this size, [min, max] nm, as `run --size-gate` counts them: detections by their
+   * reported diameter, true objects by their outline's area-equivalent diameter (their box's sqrt(w*h) when
+   * they have no outline). Default: every object.
+   */
+  readonly sizeGateNm?: readonly [number, number];
+  /** The threshold the figures are given at. Default: each model's own recommended one. */
+  readonly scoreThreshold?: number;
+}
+
+function inGate(diameterNm: number, gate: readonly [number, number] | undefined): boolean {
+  return gate === undefined || (diameterNm >= gate[0] && diameterNm <= gate[1]);
 }
 
 /** Parses a truth.json text; a clear DatasetError names the file otherwise. */
@@ -73,9 +85,8 @@ export async function scoreModelsOnTruth(truth: TruthDocument, models: readonly 
       failed.push({ file: image.file, error: 'the image is missing' });
       continue;
     }
-    const gt = image.objects.map((o) => o.box);
     // NaN: an object labelled with a box only, left out of the sizing figures.
-    const gtDiameters = image.objects.map((o) => (o.polygon && o.polygon.length >= 6 ? areaEquivalentDiameter(polygonArea(o.polygon)) : Number.NaN));
+    const outlineDiameters = image.objects.map((o) => (o.polygon && o.polygon.length >= 6 ? areaEquivalentDiameter(polygonArea(o.polygon)) : Number.NaN));
     const results = [];
     try {
       for (const model of models) {
@@ -95,7 +106,14 @@ export async function scoreModelsOnTruth(truth: TruthDocument, models: readonly 
       failed.push({ file: image.file, error: `${error.code}: ${error.message}` });
       continue;
     }
-    results.forEach((result, i) => {
+    results.forEach((unfiltered, i) => {
+      const result = { ...unfiltered, detections: unfiltered.detections.filter((d) => inGate(d.diameter_nm, props.sizeGateNm)) };
+      const kept = image.objects.flatMap((o, j) => {
+        const px = Number.isNaN(outlineDiameters[j]!) ? Math.sqrt((o.box[2] - o.box[0]) * (o.box[3] - o.box[1])) : outlineDiameters[j]!;
+        return inGate(px * result.nm_per_px, props.sizeGateNm) ? [j] : [];
+      });
+      const gt = kept.map((j) => image.objects[j]!.box);
+      const gtDiameters = kept.map((j) => outlineDiameters[j]!);
       perModel[i]!.evals.push({
         predBoxes: result.detections.map((d) => d.box_px),
         predScores: result.detections.map((d) => d.score),
@@ -120,7 +138,7 @@ export async function scoreModelsOnTruth(truth: TruthDocument, models: readonly 
   return {
     models: models.map((model, i) => ({
       version: model.version,
-      metrics: evaluateDetections(perModel[i]!.evals, 1, model.scoreThreshold),
+      metrics: evaluateDetections(perModel[i]!.evals, 1, props.scoreThreshold ?? model.scoreThreshold),
       predictions: perModel[i]!.predictions,
     })),
     failed,

@@ -40,6 +40,12 @@ export interface SplitProps {
   readonly defaultHyperparameters?: Readonly<Record<string, string>>;
   /** Default 0.2. */
   readonly validationFraction?: number;
+  /**
+   * With the default fraction (a request that names none) and at least three times this many groups, at least this
+   * many go to validation: the best epoch and the score threshold are chosen on validation, and 6 images (a fifth
+   * of 30) are too few to choose them. Default 10 (30 images split 20/10, 200 split 160/40, 20 split 16/4).
+   */
+  readonly minValidationGroups?: number;
   /** Default 0 (no test channel). */
   readonly testFraction?: number;
   /** Default 42. */
@@ -115,6 +121,7 @@ export function validateSplitProps(props: SplitProps): Required<SplitProps> {
   const resolved = {
     defaultHyperparameters: props.defaultHyperparameters ?? {},
     validationFraction: props.validationFraction ?? 0.2,
+    minValidationGroups: props.minValidationGroups ?? 10,
     testFraction: props.testFraction ?? 0,
     seed: props.seed ?? 42,
     copyConcurrency: props.copyConcurrency ?? 16,
@@ -138,12 +145,14 @@ function checkFractions(validation: number, test: number): void {
  * Assigns each group to a channel. Groups are ordered by SHA-256(seed:group),
  * so the result depends only on the set of groups and the seed; the first
  * round(n*test) go to test, the next round(n*validation) (at least 1) to
- * validation, the rest to train.
+ * validation (at least `minValidation` when there are three times as many
+ * groups), the rest to train.
  */
 export function assignGroups(
   groups: readonly string[],
   fractions: { validation: number; test: number },
   seed: number,
+  minValidation = 0,
 ): Map<string, Channel> {
   const unique = [...new Set(groups)];
   const ordered = unique
@@ -152,7 +161,7 @@ export function assignGroups(
     .map((x) => x.g);
   const n = ordered.length;
   const nTest = fractions.test > 0 ? Math.max(1, Math.round(n * fractions.test)) : 0;
-  const nValidation = Math.max(1, Math.round(n * fractions.validation));
+  const nValidation = Math.max(1, Math.round(n * fractions.validation), n >= 3 * minValidation ? minValidation : 0);
   if (n - nTest - nValidation < 1) {
     throw new DatasetError(
       `cannot split ${n} group(s) into train/validation${nTest ? '/test' : ''}: need at least ${nTest + nValidation + 1}`,
@@ -200,7 +209,8 @@ export async function splitDataset(s3: S3Client, input: SplitDatasetInput, props
     );
   }
   const images = ingested.images.map((i) => i.file);
-  const channelOfGroup = assignGroups(images.map((i) => groupOf(i, by)), { validation: validationFraction, test: testFraction }, seed);
+  const minValidation = request.split?.validationFraction === undefined ? config.minValidationGroups : 0;
+  const channelOfGroup = assignGroups(images.map((i) => groupOf(i, by)), { validation: validationFraction, test: testFraction }, seed, minValidation);
   const channelOfImage = new Map(images.map((i) => [i, channelOfGroup.get(groupOf(i, by))!]));
   const channels: Channel[] = testFraction > 0 ? ['train', 'validation', 'test'] : ['train', 'validation'];
 

@@ -48,6 +48,10 @@ export interface EvaluateOptions {
   readonly nmPerPx?: number;
   /** The local store, for champion and version references. Default .exodetect/s3. */
   readonly dataDir?: string;
+  /** Score only objects of this size in nm (as `run --size-gate` counts them). Default: every object. */
+  readonly sizeGateNm?: readonly [number, number];
+  /** The threshold the figures are given at. Default: the model's recommended one. */
+  readonly scoreThreshold?: number;
   readonly progress?: boolean;
 }
 
@@ -167,7 +171,12 @@ export async function evaluateLocally(options: EvaluateOptions): Promise<Evaluat
     const source = await folderDatasetSource(options.datasetDir);
     const bar = (options.progress ?? true) ? progressBar({ label: 'Detecting', total: truth.images.length }) : undefined;
     try {
-      scores = await scoreModelsOnTruth(truth, [model], { read: (file) => source.read(file).catch(() => undefined), onImage: (done) => bar?.update(done) });
+      scores = await scoreModelsOnTruth(truth, [model], {
+        read: (file) => source.read(file).catch(() => undefined),
+        onImage: (done) => bar?.update(done),
+        sizeGateNm: options.sizeGateNm,
+        scoreThreshold: options.scoreThreshold,
+      });
     } finally {
       bar?.stop();
     }
@@ -203,6 +212,7 @@ export async function evaluateLocally(options: EvaluateOptions): Promise<Evaluat
         model: { reference: options.model ?? null, description: resolved.description, path: resolved.path, version: model.version, score_threshold: model.scoreThreshold ?? null },
         dataset: path.resolve(options.datasetDir),
         score_floor: EVALUATION_SCORE_FLOOR,
+        size_gate_nm: options.sizeGateNm ?? null,
         evaluation: scored.metrics,
         sizing: { diameter: 'area-equivalent diameter of the outline', outline_methods_at_threshold: outlineMethods },
         images: scored.predictions.map((p) => ({ file: p.file, nm_per_px: p.nmPerPx, nm_per_px_source: p.nmPerPxSource, detections: p.detections.length })),

@@ -203,7 +203,7 @@ export async function trainLocally(options: TrainLocallyOptions): Promise<TrainL
       hyperparameters,
       ...(options.nmPerPx !== undefined && { nmPerPx: options.nmPerPx }),
       ...(init.version !== undefined && { initFrom: init.version }),
-      split: { by: 'image', validationFraction: options.validationFraction ?? 0.2, testFraction: 0, seed: 42 },
+      split: { by: 'image', ...(options.validationFraction !== undefined && { validationFraction: options.validationFraction }), testFraction: 0, seed: 42 },
     });
     const outcome = await execution.done;
     await Promise.all(pending);

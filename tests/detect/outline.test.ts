@@ -39,7 +39,7 @@ interface SynthImage {
 
 /** Micrographs from the trainer's generator, with the outlines it drew (COCO segmentation). */
 async function synthSet(dir: string, nmPerPx: number, seed: number): Promise<SynthImage[]> {
-  execFileSync('/usr/bin/python3', ['-m', 'exodetect_train.synth', '--out', dir, '--count', '3', '--size', '384', '--nm-per-px', String(nmPerPx), '--labels', 'coco', '--seed', String(seed)], {
+  execFileSync('/usr/bin/python3', ['-m', 'exodetect_train.synth', '--out', dir, '--count', '10', '--size', '384', '--nm-per-px', String(nmPerPx), '--labels', 'coco', '--seed', String(seed)], {
     cwd: TRAINING_DIR,
     env: { ...process.env, PYTHONPATH: TRAINING_DIR },
   });
@@ -117,7 +117,7 @@ describe('outlines on synthetic micrographs with known outlines', () => {
       const boxes: number[] = [];
       for (const { image, objects } of set) {
         for (const o of objects) {
-          // The generator's box (the stain rim's outer edge) and a box drawn with a 15% margin, as annotators do.
+          // The generator's box (the membrane widened by its labelling margin) and one drawn 15% wider still.
           for (const box of [o.box, grow(o.box, 0.15)]) {
             const fit = fitOutline(image, box);
             expect(fit).not.toBeNull();

@@ -50,6 +50,18 @@ describe('assignGroups', () => {
     expect([...tiny.values()].sort()).toEqual(['train', 'validation']);
     expect(() => assignGroups(['only'], { validation: 0.2, test: 0 }, 1)).toThrow(/cannot split 1 group\(s\)/);
   });
+
+  it('holds out at least the minimum for validation when there are three times as many images', () => {
+    const count = (m: Map<string, string>, c: string) => [...m.values()].filter((v) => v === c).length;
+    const of = (n: number) => Array.from({ length: n }, (_, i) => `img${i}`);
+    // The few-shot case: 30 images, a fifth would be 6; 10 are held out (20/10).
+    expect(count(assignGroups(of(30), { validation: 0.2, test: 0 }, 42, 10), 'validation')).toBe(10);
+    expect(count(assignGroups(of(30), { validation: 0.2, test: 0 }, 42), 'validation')).toBe(6);
+    // 200 images: the fraction already holds out more (40).
+    expect(count(assignGroups(of(200), { validation: 0.2, test: 0 }, 42, 10), 'validation')).toBe(40);
+    // 29 images: fewer than three times the minimum, the fraction alone (6).
+    expect(count(assignGroups(of(29), { validation: 0.2, test: 0 }, 42, 10), 'validation')).toBe(6);
+  });
 });
 
 describe('dataset files', () => {

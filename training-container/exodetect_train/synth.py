@@ -1,11 +1,20 @@
-"""Deterministic TEM-like micrographs with ground-truth boxes.
+"""Deterministic negative-stain TEM micrographs with ground-truth boxes.
 
-Negative-stain look: a light-grey stained background with uneven stain, vesicles
-(30-150 nm at a chosen nm/px) drawn as lighter interiors inside a dark stain rim,
-some collapsed into cup shapes, some with a bright halo; touching pairs and small
-aggregates; unlabelled debris (stain crystals, small protein specks, fibres);
-blur, grain and a burned-in scale bar. The same seed gives the same image on any
-machine (numpy's PCG64 plus deterministic float maths).
+A grid is drawn as a map of stain thickness (optical density, synth_objects.py) and then imaged:
+carbon-film and stain grain, stain pools and gradients across the grid square, vesicles of the whole
+size range (bright bodies with dark meniscus halos, cups, folds, stain-filled ones of the other
+polarity, touching pairs and packed clusters, some on top of debris), and many things that are not
+vesicles and are never labelled (protein specks and clumps, lipoprotein-like particles and lipid
+droplets, stain crystals, membrane sheets, tubules and broken arcs, fibres). Then the microscope:
+uneven illumination, blur, shot noise, the camera's offset, gain and gamma; last, burned-in scale bars
+and text labels in several fonts (synth_overlays.py). Nothing here is copied or traced from a real image: every shape and every level is
+drawn from the ranges below. The same seed gives the same image on any machine (numpy's PCG64 and
+deterministic float maths; text glyphs come from the installed fonts).
+
+Labels: one box per vesicle, around its membrane's outer edge widened by `box_margin` (annotators box
+a vesicle with a margin: the stain halo included), clipped to the frame. Not labelled, as an annotator
+would not box them: vesicles cut by the frame to less than half their width or height, and vesicles
+that do not stand out from their surroundings (drowned in a stain pool, lost in noise).
 
     python -m exodetect_train.synth --out DIR --count 20 --size 512 --nm-per-px 1.5
 
@@ -25,9 +34,13 @@ from dataclasses import dataclass, field, replace
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 from PIL.TiffImagePlugin import IFDRational
 from scipy import ndimage
+
+from .synth_objects import (Vesicle, VesicleLook, make_vesicle, render_arc, render_blob, render_clump, render_crystal, render_fibre, render_pool,
+                            render_sheet, render_specks, render_tubule)
+from .synth_overlays import BITMAP_FONT, TextStyle, available_fonts, burn_in, plan_overlays
 
 CLASS_NAME = "exosome"
 
@@ -41,15 +54,26 @@ class SynthConfig:
     nm_per_px: float = 1.5
     min_diameter_nm: float = 30.0
     max_diameter_nm: float = 150.0
-    #: Independent vesicles per square micrometre (min, max), before pairs and aggregates.
-    vesicles_per_um2: Tuple[float, float] = (8.0, 30.0)
+    #: Each image draws its median vesicle diameter from this range (log-uniform), then vesicles around it.
+    median_diameter_nm: Tuple[float, float] = (60.0, 100.0)
+    #: Share of the field covered by vesicles (min, max; log-uniform per image).
+    coverage: Tuple[float, float] = (0.02, 0.15)
+    min_vesicles: int = 1
     #: Probability that a vesicle gets a touching partner.
     touching_probability: float = 0.2
-    #: Aggregates (3-6 small touching vesicles) per square micrometre (min, max).
-    aggregates_per_um2: Tuple[float, float] = (0.0, 2.0)
-    #: Unlabelled debris objects per square micrometre (min, max).
-    debris_per_um2: Tuple[float, float] = (5.0, 30.0)
+    #: Packed clusters (3-12 vesicles) per square micrometre (min, max).
+    clusters_per_um2: Tuple[float, float] = (0.0, 1.0)
+    #: Multiplies the amount of everything that is not a vesicle (specks, clumps, lipoproteins, sheets, ...).
+    debris: float = 1.0
+    #: Label box = the membrane's outer edge widened by this factor about its centre.
+    box_margin: float = 1.2
     scale_bar: bool = True
+    #: Burned-in text lines besides the scale bar's label (min, max).
+    info_labels: Tuple[int, int] = (0, 2)
+    #: Draw all burned-in text in this style (default: a random font and style per element).
+    text_style: Optional[TextStyle] = None
+    #: The ranges each vesicle's stain features (halo, fringe) are drawn from.
+    look: VesicleLook = VesicleLook()
 
 
 @dataclass
@@ -59,313 +83,246 @@ class Micrograph:
     image: np.ndarray  # float32 [H, W], 0..1
     boxes: np.ndarray  # float32 [M, 4] x1, y1, x2, y2 in px
     nm_per_px: float
-    diameters_nm: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
-    #: Per box, the vesicle's true outline: float32 [V, 2] x, y px (the edge of its light body, see _Vesicle.outline).
+    diameters_nm: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))  # of the membranes
+    #: Per box, the vesicle's true outline: float32 [V, 2] x, y px (its membrane's outer edge, clipped to the frame).
     outlines: List[np.ndarray] = field(default_factory=list)
 
 
+def _loguniform(rng: np.random.Generator, lo: float, hi: float) -> float:
+    return float(math.exp(rng.uniform(math.log(lo), math.log(hi)))) if hi > lo else float(lo)
+
+
 def _smooth_noise(rng: np.random.Generator, shape: Tuple[int, int], sigma: float) -> np.ndarray:
-    """Zero-mean, unit-sd low-frequency noise."""
-    n = ndimage.gaussian_filter(rng.standard_normal(shape).astype(np.float32), sigma, mode="wrap")
+    """Zero-mean, unit-sd noise with features of ~sigma px (drawn coarse and enlarged when sigma is large)."""
+    h, w = shape
+    step = max(1, int(sigma // 4))
+    coarse = rng.standard_normal((h // step + 2, w // step + 2)).astype(np.float32)
+    n = ndimage.gaussian_filter(coarse, sigma / step, mode="wrap")
+    if step > 1:
+        n = ndimage.zoom(n, step, order=1)
+    n = n[:h, :w]
     sd = float(n.std())
     return (n - float(n.mean())) / (sd if sd > 0 else 1.0)
 
 
-def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
-    level = rng.uniform(0.55, 0.72)
-    img = np.full((h, w), level, np.float32)
-    img += rng.uniform(0.02, 0.07) * _smooth_noise(rng, (h, w), max(h, w) / rng.uniform(4, 10))
-    img += rng.uniform(0.01, 0.03) * _smooth_noise(rng, (h, w), rng.uniform(6, 20))
-    # A stain gradient across the grid square.
+def _background(rng: np.random.Generator, h: int, w: int, nm_per_px: float) -> Tuple[np.ndarray, np.ndarray]:
+    """Stain density of the empty grid, and the fine grain field (objects reuse it for their texture)."""
+    density = np.full((h, w), rng.uniform(0.3, 1.2), np.float32)
+    # Stain pools: a smooth field pushed through a soft threshold, so pools have edges and thin areas stay thin.
+    pools = _smooth_noise(rng, (h, w), _loguniform(rng, 100.0, 600.0) / nm_per_px)
+    density += rng.uniform(0.0, 0.9) * np.logaddexp(0.0, (pools - rng.uniform(-0.5, 1.5)) / rng.uniform(0.2, 0.8)) / 2.0
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     angle = rng.uniform(0, 2 * math.pi)
     grad = (xx * math.cos(angle) + yy * math.sin(angle)) / max(h, w)
-    img += rng.uniform(-0.06, 0.06) * (grad - float(grad.mean()))
-    return img
+    density += rng.uniform(-0.4, 0.4) * (grad - float(grad.mean()))
+    density += rng.uniform(0.0, 0.12) * _smooth_noise(rng, (h, w), max(1.0, rng.uniform(8.0, 40.0) / nm_per_px))
+    # Carbon film and stain grain: a few nm, i.e. one to a few px.
+    grain = 0.6 * _smooth_noise(rng, (h, w), max(0.5, rng.uniform(1.0, 2.5) / nm_per_px))
+    grain += 0.4 * _smooth_noise(rng, (h, w), max(0.7, rng.uniform(3.0, 8.0) / nm_per_px))
+    density += rng.uniform(0.02, 0.2) * grain
+    return density, grain
 
 
-@dataclass
-class _Vesicle:
-    cx: float
-    cy: float
-    a: float  # semi-axis along u, px (to the middle of the rim)
-    b: float
-    theta: float
-    harmonics: List[Tuple[int, float, float]]
-    rim_rel: float  # rim half-width relative to the radius
-    interior: float
-    rim: float
-    cup: float
-    cup_dx: float
-    cup_dy: float
-    halo: float
-
-    @property
-    def radius(self) -> float:
-        return max(self.a, self.b)
-
-    def boundary_factor(self, phi: np.ndarray) -> np.ndarray:
-        f = np.ones_like(phi)
-        for k, amp, phase in self.harmonics:
-            f = f + amp * np.cos(k * phi + phase)
-        return f
-
-    def box(self) -> Tuple[float, float, float, float]:
-        """Extent of the outer edge of the dark rim."""
-        t = np.linspace(0, 2 * math.pi, 360, endpoint=False)
-        r = (1.0 + self.rim_rel) * self.boundary_factor(t)
-        u = self.a * r * np.cos(t)
-        v = self.b * r * np.sin(t)
-        c, s = math.cos(self.theta), math.sin(self.theta)
-        x = self.cx + u * c - v * s
-        y = self.cy + u * s + v * c
-        return float(x.min()), float(y.min()), float(x.max()), float(y.max())
-
-    def outline(self, vertices: int = 64) -> np.ndarray:
-        """The vesicle's edge: where its light body ends (r = 1, the middle of the dark stain rim), [V, 2] x, y px.
-        This, not the box (the rim's outer edge), is what a size from an outline should recover."""
-        t = np.linspace(0, 2 * math.pi, vertices, endpoint=False)
-        r = (1.0 - self.rim_rel / math.sqrt(2.0)) * self.boundary_factor(t)
-        u = self.a * r * np.cos(t)
-        v = self.b * r * np.sin(t)
-        c, s = math.cos(self.theta), math.sin(self.theta)
-        return np.stack([self.cx + u * c - v * s, self.cy + u * s + v * c], axis=1).astype(np.float32)
-
-    def render(self, img: np.ndarray) -> None:
-        h, w = img.shape
-        reach = self.radius * 1.6 + 4
-        x0, x1 = max(0, int(self.cx - reach)), min(w, int(self.cx + reach) + 1)
-        y0, y1 = max(0, int(self.cy - reach)), min(h, int(self.cy + reach) + 1)
-        if x0 >= x1 or y0 >= y1:
-            return
-        yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
-        dx, dy = xx + 0.5 - self.cx, yy + 0.5 - self.cy
-        c, s = math.cos(self.theta), math.sin(self.theta)
-        u = (dx * c + dy * s) / self.a
-        v = (-dx * s + dy * c) / self.b
-        rr = np.sqrt(u * u + v * v)
-        phi = np.arctan2(v, u)
-        r = rr / self.boundary_factor(phi)
-        inside = 0.5 * (1.0 - np.tanh((r - 1.0) / 0.06))  # logistic step, overflow-free
-        patch = self.interior * inside
-        if self.cup:
-            cu = u - self.cup_dx
-            cv = v - self.cup_dy
-            patch -= self.cup * np.exp(-(cu * cu + cv * cv) / (2 * 0.3 ** 2)) * inside
-        patch -= self.rim * np.exp(-((r - 1.0) / self.rim_rel) ** 2)
-        if self.halo:
-            patch += self.halo * np.exp(-((r - 1.0 - 2.5 * self.rim_rel) / (2 * self.rim_rel)) ** 2) * (r > 1.0)
-        img[y0:y1, x0:x1] += patch.astype(np.float32)
+def _image(rng: np.random.Generator, density: np.ndarray) -> np.ndarray:
+    """The microscope and camera: illumination, blur, shot noise, offset, gain and gamma -> 0..1."""
+    h, w = density.shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    cy, cx = rng.uniform(0, h), rng.uniform(0, w)
+    vignette = 1.0 - rng.uniform(0.0, 0.25) * (((xx - cx) ** 2 + (yy - cy) ** 2) / float(h * h + w * w))
+    img = vignette * np.exp(-density)
+    sy = rng.uniform(0.4, 1.4)
+    sx = sy * (rng.uniform(0.7, 1.4) if rng.random() < 0.25 else 1.0)
+    img = ndimage.gaussian_filter(img, (sy, sx))
+    dose = _loguniform(rng, 20.0, 500.0)  # electrons per pixel at full brightness
+    img = img + np.sqrt(np.maximum(img, 0.0) / dose) * rng.standard_normal((h, w)).astype(np.float32)
+    if rng.random() < 0.4:  # the camera's own blur correlates neighbouring pixels' noise
+        img = ndimage.gaussian_filter(img, rng.uniform(0.3, 0.7))
+    lo, hi = (float(v) for v in np.percentile(img, [0.5, 99.5]))
+    out_lo, out_hi = rng.uniform(0.0, 0.3), rng.uniform(0.6, 1.02)
+    img = out_lo + (img - lo) * (out_hi - out_lo) / max(hi - lo, 1e-6)
+    img = np.clip(img, 0.0, 1.0) ** _loguniform(rng, 0.75, 1.35)
+    return img.astype(np.float32)
 
 
-def _make_vesicle(rng: np.random.Generator, cx: float, cy: float, d_nm: float, nm_per_px: float) -> _Vesicle:
-    radius = d_nm / nm_per_px / 2.0
-    ecc = rng.uniform(0.8, 1.0)
-    n_harm = int(rng.integers(0, 3))
-    harmonics = [(int(rng.integers(2, 5)), float(rng.uniform(0.0, 0.05)), float(rng.uniform(0, 2 * math.pi))) for _ in range(n_harm)]
-    rim_px = rng.uniform(1.5, 3.5) * (1.5 / nm_per_px) ** 0.5
-    cup = rng.uniform(0.04, 0.14) if rng.random() < 0.5 else 0.0
-    ang = rng.uniform(0, 2 * math.pi)
-    off = rng.uniform(0.0, 0.35)
-    # The rim sits at the vesicle edge: shrink the inner radius so that the box (outer rim edge) is d_nm.
-    rim_rel = float(np.clip(rim_px / radius, 0.04, 0.25))
-    inner = radius / (1.0 + rim_rel)
-    return _Vesicle(
-        cx=cx, cy=cy, a=inner, b=inner * ecc, theta=float(rng.uniform(0, math.pi)),
-        harmonics=harmonics, rim_rel=rim_rel,
-        interior=float(rng.uniform(0.04, 0.16)), rim=float(rng.uniform(0.12, 0.32)),
-        cup=float(cup), cup_dx=off * math.cos(ang), cup_dy=off * math.sin(ang),
-        halo=float(rng.uniform(0.02, 0.08)) if rng.random() < 0.4 else 0.0,
-    )
+def _diameter_nm(rng: np.random.Generator, cfg: SynthConfig, median: float, spread: float) -> float:
+    # No vesicle wider than 40% of the field: an operator picks a magnification that shows it whole.
+    largest = min(cfg.max_diameter_nm, max(cfg.min_diameter_nm, 0.4 * min(cfg.width, cfg.height) * cfg.nm_per_px))
+    return float(np.clip(math.exp(rng.normal(math.log(median), spread)), cfg.min_diameter_nm, largest))
 
 
-def _diameter_nm(rng: np.random.Generator, cfg: SynthConfig) -> float:
-    # Log-normal-ish around 80 nm, clipped to the configured range.
-    d = math.exp(rng.normal(math.log(80.0), 0.35))
-    return float(np.clip(d, cfg.min_diameter_nm, cfg.max_diameter_nm))
+class _Placer:
+    """Puts vesicles where they fit: mostly inside the frame, clear of burned-in text, no real overlap."""
+
+    def __init__(self, w: int, h: int, keep_out: Sequence[Tuple[int, int, int, int]]):
+        self.w, self.h, self.keep_out = w, h, list(keep_out)
+        self.placed: List[Vesicle] = []
+
+    def fits(self, cx: float, cy: float, rad: float, touching: Sequence[Vesicle] = ()) -> bool:
+        if cx < -0.2 * rad or cy < -0.2 * rad or cx > self.w + 0.2 * rad or cy > self.h + 0.2 * rad:
+            return False
+        for x0, y0, x1, y1 in self.keep_out:
+            if cx + rad > x0 and cx - rad < x1 and cy + rad > y0 and cy - rad < y1:
+                return False
+        for v in self.placed:
+            limit = (0.9 if any(v is t for t in touching) else 1.08) * (v.radius + rad)
+            if math.hypot(v.cx - cx, v.cy - cy) < limit:
+                return False
+        return True
+
+    def add(self, v: Vesicle) -> Vesicle:
+        self.placed.append(v)
+        return v
 
 
-def _render_debris(rng: np.random.Generator, img: np.ndarray, n: int, nm_per_px: float, forbidden: np.ndarray) -> None:
-    h, w = img.shape
-    for _ in range(n):
-        kind = rng.random()
+def _place_vesicles(rng: np.random.Generator, cfg: SynthConfig, placer: _Placer, density: np.ndarray) -> None:
+    w, h, nm = cfg.width, cfg.height, cfg.nm_per_px
+    area_um2 = (w * nm / 1000.0) * (h * nm / 1000.0)
+    median = _loguniform(rng, *cfg.median_diameter_nm)
+    spread = rng.uniform(0.12, 0.45)
+    mean_area = math.pi / 4 * (median / nm) ** 2 * math.exp(2 * spread ** 2)
+    n_single = max(cfg.min_vesicles, int(round(_loguniform(rng, *cfg.coverage) * w * h / mean_area)))
+    pool_chance = rng.uniform(0.0, 0.8)
+
+    def pool_under(cx: float, cy: float, rad: float) -> None:
+        if rng.random() < pool_chance:
+            render_pool(density, cx, cy, rad * rng.uniform(1.3, 4.0), rng.uniform(0.1, 0.8), rng.uniform(0.5, 1.0), rng.uniform(0, math.pi))
+
+    for i in range(n_single):
+        for _attempt in range(40):
+            d = _diameter_nm(rng, cfg, median, spread)
+            rad = d / nm / 2
+            cx, cy = rng.uniform(0, w), rng.uniform(0, h)
+            if not placer.fits(cx, cy, rad):
+                continue
+            v = placer.add(make_vesicle(rng, cx, cy, d, nm, cfg.look))
+            pool_under(cx, cy, rad)
+            if rng.random() < cfg.touching_probability:
+                d2 = _diameter_nm(rng, cfg, median, spread)
+                rad2 = d2 / nm / 2
+                ang = rng.uniform(0, 2 * math.pi)
+                dist = (rad + rad2) * rng.uniform(0.92, 1.02)
+                x2, y2 = cx + dist * math.cos(ang), cy + dist * math.sin(ang)
+                if placer.fits(x2, y2, rad2, touching=[v]):
+                    placer.add(make_vesicle(rng, x2, y2, d2, nm, cfg.look))
+            break
+
+    for _ in range(int(round(rng.uniform(*cfg.clusters_per_um2) * area_um2))):
         cx, cy = rng.uniform(0, w), rng.uniform(0, h)
-        if kind < 0.45:  # dark stain crystal / speck, 3-20 nm
-            rad = rng.uniform(1.5, 10.0) / nm_per_px
-            sign = -1.0
-            strength = rng.uniform(0.08, 0.3)
-        elif kind < 0.7:  # small bright protein blob, below the vesicle size range
-            rad = rng.uniform(4.0, 12.0) / nm_per_px
-            sign = 1.0
-            strength = rng.uniform(0.03, 0.1)
-        elif kind < 0.85:  # irregular stain puddle
-            rad = rng.uniform(15.0, 60.0) / nm_per_px
-            sign = -1.0
-            strength = rng.uniform(0.04, 0.12)
-        else:  # fibre
-            length = rng.uniform(40.0, 250.0) / nm_per_px
-            ang = rng.uniform(0, math.pi)
-            bend = rng.uniform(-0.5, 0.5)
-            t = np.linspace(-0.5, 0.5, max(8, int(length)))
-            angles = ang + bend * t
-            xs = cx + np.cumsum(np.cos(angles)) * (length / len(t))
-            ys = cy + np.cumsum(np.sin(angles)) * (length / len(t))
-            width = rng.uniform(1.0, 3.0) / nm_per_px * 1.5
-            layer = np.zeros_like(img)
-            xi = np.clip(xs.astype(int), 0, w - 1)
-            yi = np.clip(ys.astype(int), 0, h - 1)
-            layer[yi, xi] = 1.0
-            layer = ndimage.gaussian_filter(layer, max(0.7, width))
-            peak = float(layer.max())
-            if peak > 0:
-                img -= rng.uniform(0.05, 0.15) * layer / peak
-            continue
-        r = int(rad * 2.5) + 2
-        x0, x1 = max(0, int(cx) - r), min(w, int(cx) + r + 1)
-        y0, y1 = max(0, int(cy) - r), min(h, int(cy) + r + 1)
-        if x0 >= x1 or y0 >= y1 or forbidden[min(h - 1, int(cy)), min(w - 1, int(cx))]:
-            continue
-        yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
-        wob = 1.0 + 0.25 * np.sin(3 * np.arctan2(yy - cy, xx - cx) + rng.uniform(0, 6.3))
-        d2 = ((xx - cx) ** 2 + (yy - cy) ** 2) / (rad * wob) ** 2
-        img[y0:y1, x0:x1] += (sign * strength * np.exp(-d2)).astype(np.float32)
+        members: List[Vesicle] = []
+        for _k in range(int(rng.integers(3, 13))):
+            d = _diameter_nm(rng, cfg, median * rng.uniform(0.6, 1.0), spread)
+            rad = d / nm / 2
+            for _attempt in range(15):
+                if members:
+                    anchor = members[int(rng.integers(0, len(members)))]
+                    ang = rng.uniform(0, 2 * math.pi)
+                    dist = (anchor.radius + rad) * rng.uniform(0.9, 1.0)
+                    x, y = anchor.cx + dist * math.cos(ang), anchor.cy + dist * math.sin(ang)
+                else:
+                    x, y = cx, cy
+                if placer.fits(x, y, rad, touching=members):
+                    members.append(placer.add(make_vesicle(rng, x, y, d, nm, cfg.look)))
+                    break
+        if members:
+            xs = [m.cx for m in members]
+            ys = [m.cy for m in members]
+            spread_px = max(max(xs) - min(xs), max(ys) - min(ys)) / 2 + members[0].radius
+            pool_under(float(np.mean(xs)), float(np.mean(ys)), spread_px / 1.5)
 
 
-def _scale_bar(img: np.ndarray, nm_per_px: float) -> Tuple[int, int, int, int]:
-    """Burns in a dark bar with its length in nm at the bottom right; returns its keep-out box."""
-    h, w = img.shape
-    target_nm = 0.2 * w * nm_per_px
-    candidates = [50, 100, 200, 250, 500, 1000, 2000, 5000]
-    length_nm = min(candidates, key=lambda c: abs(c - target_nm))
-    length_px = int(round(length_nm / nm_per_px))
-    thick = max(3, h // 100)
-    margin = max(8, w // 40)
-    x1, y1 = w - margin, h - margin
-    x0, y0 = x1 - length_px, y1 - thick
-    img[y0:y1, x0:x1] = 0.03
-    label = f"{length_nm} nm"
-    font = ImageFont.load_default()
-    small = Image.new("L", (8 * len(label) + 4, 14), 0)
-    ImageDraw.Draw(small).text((2, 1), label, fill=255, font=font)
-    scale = max(1, h // 220)
-    big = np.asarray(small.resize((small.width * scale, small.height * scale), Image.NEAREST), np.float32) / 255.0
-    th, tw = big.shape
-    tx = max(0, x0 + (length_px - tw) // 2)
-    ty = max(0, y0 - th - 2)
-    region = img[ty:ty + th, tx:tx + tw]
-    mask = big[: region.shape[0], : region.shape[1]]
-    region[...] = region * (1 - mask) + 0.03 * mask
-    return max(0, min(tx, x0) - 4), max(0, ty - 4), w, h
+def _render_debris(rng: np.random.Generator, cfg: SynthConfig, density: np.ndarray, vesicles: Sequence[Vesicle]) -> None:
+    """Everything that is not a vesicle. Sheets, fibres and specks may lie under or over vesicles;
+    lipoprotein-like particles and protein clumps keep off them (they would change what a vesicle looks like)."""
+    w, h, nm = cfg.width, cfg.height, cfg.nm_per_px
+    area_um2 = (w * nm / 1000.0) * (h * nm / 1000.0)
+
+    def count(lo: float, hi: float) -> int:
+        return int(rng.poisson(cfg.debris * _loguniform(rng, lo, hi) * area_um2))
+
+    def clear(x: float, y: float, r: float) -> bool:
+        return all(math.hypot(v.cx - x, v.cy - y) > v.radius + r + 2 for v in vesicles)
+
+    for _ in range(count(0.05, 1.5)):
+        render_sheet(rng, density, nm)
+    for _ in range(count(0.1, 3.0)):
+        render_fibre(rng, density, nm)
+    for _ in range(count(0.1, 3.0)):
+        render_arc(rng, density, nm)
+    for _ in range(count(0.05, 1.5)):
+        render_tubule(rng, density, nm)
+    for _ in range(count(0.5, 40.0)):
+        render_crystal(rng, density, nm)
+    render_specks(rng, density, count(5.0, 400.0), nm)
+    for _ in range(count(0.1, 4.0)):  # protein aggregates (loose specks), often in a pool of stain
+        x, y, r = rng.uniform(0, w), rng.uniform(0, h), rng.uniform(15.0, 120.0) / nm
+        if clear(x, y, r):
+            if rng.random() < 0.6:
+                render_pool(density, x, y, r * rng.uniform(1.0, 2.5), rng.uniform(0.1, 0.6), rng.uniform(0.5, 1.0), rng.uniform(0, math.pi))
+            render_specks(rng, density, int(rng.integers(8, 60)), nm, centre=(x, y), spread_px=r / 2)
+    for _ in range(count(1.0, 30.0)):  # lipoprotein-like: round, homogeneous, no membrane line, no cup
+        r = rng.uniform(10.0, 60.0) / nm
+        x, y = rng.uniform(0, w), rng.uniform(0, h)
+        if clear(x, y, r):
+            render_blob(density, x, y, r, rng.uniform(0.1, 0.6), max(0.6, rng.uniform(0.05, 0.25) * r),
+                        halo=rng.uniform(0.0, 0.5), halo_px=max(0.8, rng.uniform(0.05, 0.3) * r),
+                        aspect=rng.uniform(0.8, 1.0), theta=rng.uniform(0, math.pi))
+    for _ in range(count(0.5, 20.0)):  # protein clumps: bright, granular
+        r = rng.uniform(15.0, 75.0) / nm
+        x, y = rng.uniform(0, w), rng.uniform(0, h)
+        if clear(x, y, r):
+            render_clump(rng, density, x, y, r)
+    for _ in range(count(0.1, 3.0)):  # lipid droplets: pale, homogeneous, soft-edged, 90-300 nm, no membrane
+        r = rng.uniform(45.0, 150.0) / nm
+        x, y = rng.uniform(0, w), rng.uniform(0, h)
+        if clear(x, y, r):
+            render_blob(density, x, y, r, rng.uniform(0.05, 0.35), max(0.8, rng.uniform(0.03, 0.15) * r),
+                        halo=rng.uniform(0.0, 0.15), halo_px=max(0.8, rng.uniform(0.03, 0.1) * r),
+                        aspect=rng.uniform(0.7, 1.0), theta=rng.uniform(0, math.pi))
+
+
+def _label(v: Vesicle, w: int, h: int, margin: float) -> Optional[Tuple[Tuple[float, float, float, float], float]]:
+    """The vesicle's box (widened by the margin, clipped to the frame) and membrane diameter in px; None when mostly outside."""
+    x0, y0, x1, y1 = v.extent()
+    cx, cy, hw, hh = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2 * margin, (y1 - y0) / 2 * margin
+    bx0, by0, bx1, by1 = cx - hw, cy - hh, cx + hw, cy + hh
+    vis_w = min(float(w), x1) - max(0.0, x0)
+    vis_h = min(float(h), y1) - max(0.0, y0)
+    if vis_w < 0.5 * (x1 - x0) or vis_h < 0.5 * (y1 - y0):
+        return None  # an annotator would not box it either
+    box = (max(0.0, bx0), max(0.0, by0), min(float(w), bx1), min(float(h), by1))
+    return box, math.sqrt((x1 - x0) * (y1 - y0))
 
 
 def render(seed: int, cfg: SynthConfig = SynthConfig()) -> Micrograph:
     """One micrograph; the same (seed, cfg) always gives the same pixels and boxes."""
-    rng = np.random.default_rng(np.random.SeedSequence([20261125, int(seed)]))
+    rng = np.random.default_rng(np.random.SeedSequence([20261201, int(seed)]))
     h, w = cfg.height, cfg.width
-    px_area_um2 = (h * cfg.nm_per_px / 1000.0) * (w * cfg.nm_per_px / 1000.0)
-    img = _background(rng, h, w)
-
-    keep_out = np.zeros((h, w), bool)
-    bar_box: Optional[Tuple[int, int, int, int]] = None
-    if cfg.scale_bar:
-        # Reserve the bar region before placing vesicles; the bar is drawn last (on top).
-        target_nm = 0.2 * w * cfg.nm_per_px
-        length_px = int(round(min([50, 100, 200, 250, 500, 1000, 2000, 5000], key=lambda c: abs(c - target_nm)) / cfg.nm_per_px))
-        margin = max(8, w // 40)
-        bar_box = (max(0, w - margin - length_px - 8), max(0, h - margin - max(3, h // 100) - 14 * max(1, h // 220) - 10), w, h)
-        keep_out[bar_box[1]:, bar_box[0]:] = True
-
-    placed: List[_Vesicle] = []
-
-    def fits(cx: float, cy: float, rad: float, allow_touch: Sequence[_Vesicle] = ()) -> bool:
-        # At least ~60% of the vesicle inside the frame, clear of the scale bar, no real overlap.
-        if cx < -0.2 * rad or cy < -0.2 * rad or cx > w + 0.2 * rad or cy > h + 0.2 * rad:
-            return False
-        if bar_box is not None and cx + rad > bar_box[0] and cy + rad > bar_box[1]:
-            return False
-        for v in placed:
-            dist = math.hypot(v.cx - cx, v.cy - cy)
-            limit = 0.92 * (v.radius + rad) if v in allow_touch else 1.15 * (v.radius + rad)
-            if dist < limit:
-                return False
-        return True
-
-    n_single = int(round(rng.uniform(*cfg.vesicles_per_um2) * px_area_um2))
-    for _ in range(n_single):
-        for _attempt in range(30):
-            d = _diameter_nm(rng, cfg)
-            rad = d / cfg.nm_per_px / 2
-            cx, cy = rng.uniform(0, w), rng.uniform(0, h)
-            if fits(cx, cy, rad):
-                v = _make_vesicle(rng, cx, cy, d, cfg.nm_per_px)
-                placed.append(v)
-                if rng.random() < cfg.touching_probability:
-                    d2 = _diameter_nm(rng, cfg)
-                    rad2 = d2 / cfg.nm_per_px / 2
-                    ang = rng.uniform(0, 2 * math.pi)
-                    dist = (rad + rad2) * rng.uniform(0.95, 1.02)
-                    cx2, cy2 = cx + dist * math.cos(ang), cy + dist * math.sin(ang)
-                    if fits(cx2, cy2, rad2, allow_touch=[v]):
-                        placed.append(_make_vesicle(rng, cx2, cy2, d2, cfg.nm_per_px))
-                break
-
-    n_agg = int(round(rng.uniform(*cfg.aggregates_per_um2) * px_area_um2))
-    for _ in range(n_agg):
-        cx, cy = rng.uniform(0, w), rng.uniform(0, h)
-        members: List[_Vesicle] = []
-        for _k in range(int(rng.integers(3, 7))):
-            d = float(np.clip(rng.uniform(30, 60), cfg.min_diameter_nm, cfg.max_diameter_nm))
-            rad = d / cfg.nm_per_px / 2
-            for _attempt in range(12):
-                if members:
-                    anchor = members[int(rng.integers(0, len(members)))]
-                    ang = rng.uniform(0, 2 * math.pi)
-                    dist = (anchor.radius + rad) * rng.uniform(0.95, 1.02)
-                    x, y = anchor.cx + dist * math.cos(ang), anchor.cy + dist * math.sin(ang)
-                else:
-                    x, y = cx, cy
-                if fits(x, y, rad, allow_touch=members):
-                    m = _make_vesicle(rng, x, y, d, cfg.nm_per_px)
-                    members.append(m)
-                    placed.append(m)
-                    break
-
-    for v in placed:
-        v.render(img)
-
-    n_debris = int(round(rng.uniform(*cfg.debris_per_um2) * px_area_um2))
-    vesicle_mask = np.zeros((h, w), bool)
-    for v in placed:
-        x0, y0, x1, y1 = v.box()
-        vesicle_mask[max(0, int(y0)):max(0, int(y1) + 1), max(0, int(x0)):max(0, int(x1) + 1)] = True
-    _render_debris(rng, img, n_debris, cfg.nm_per_px, vesicle_mask | keep_out)
-
-    img = ndimage.gaussian_filter(img, rng.uniform(0.5, 1.1))
-    grain = rng.uniform(0.015, 0.045)
-    img += grain * rng.standard_normal((h, w)).astype(np.float32)
-    img += 0.5 * grain * ndimage.gaussian_filter(rng.standard_normal((h, w)).astype(np.float32), 1.0) * 2.0
-    if cfg.scale_bar:
-        _scale_bar(img, cfg.nm_per_px)
-    img = np.clip(img, 0.0, 1.0).astype(np.float32)
-
+    stamps = plan_overlays(rng, w, h, cfg.nm_per_px, cfg.scale_bar, int(rng.integers(cfg.info_labels[0], cfg.info_labels[1] + 1)),
+                           cfg.text_style)
+    density, grain = _background(rng, h, w, cfg.nm_per_px)
+    placer = _Placer(w, h, [s.box for s in stamps])
+    _place_vesicles(rng, cfg, placer, density)
+    _render_debris(rng, cfg, density, placer.placed)
+    for v in placer.placed:
+        v.render(density, grain)
+    img = _image(rng, density)
+    seen = [v for v in placer.placed if v.visible(img)]
+    burn_in(img, stamps)
     boxes: List[Tuple[float, float, float, float]] = []
     diam: List[float] = []
     outlines: List[np.ndarray] = []
-    for v in placed:
-        x0, y0, x1, y1 = v.box()
-        full_w, full_h = x1 - x0, y1 - y0
-        cx0, cy0, cx1, cy1 = max(0.0, x0), max(0.0, y0), min(float(w), x1), min(float(h), y1)
-        if (cx1 - cx0) < 0.5 * full_w or (cy1 - cy0) < 0.5 * full_h:
-            continue  # mostly outside the frame: an annotator would not box it either
-        boxes.append((cx0, cy0, cx1, cy1))
-        diam.append(math.sqrt(full_w * full_h) * cfg.nm_per_px)
-        outline = v.outline()
-        outline[:, 0] = np.clip(outline[:, 0], 0.0, float(w))
-        outline[:, 1] = np.clip(outline[:, 1], 0.0, float(h))
-        outlines.append(outline)
+    for v in seen:
+        lab = _label(v, w, h, cfg.box_margin)
+        if lab is not None:
+            boxes.append(lab[0])
+            diam.append(lab[1] * cfg.nm_per_px)
+            outline = v.outline(64)
+            outline[:, 0] = np.clip(outline[:, 0], 0.0, float(w))
+            outline[:, 1] = np.clip(outline[:, 1], 0.0, float(h))
+            outlines.append(outline)
     arr = np.asarray(boxes, np.float32).reshape(-1, 4)
-    return Micrograph(image=img, boxes=arr, nm_per_px=cfg.nm_per_px, diameters_nm=np.asarray(diam, np.float32),
-                      outlines=outlines)
+    return Micrograph(image=np.clip(img, 0.0, 1.0).astype(np.float32), boxes=arr, nm_per_px=cfg.nm_per_px,
+                      diameters_nm=np.asarray(diam, np.float32), outlines=outlines)
 
 
 def to_uint8(img: np.ndarray) -> np.ndarray:
@@ -492,6 +449,29 @@ def write_dataset(out_dir: str, count: int, cfg: SynthConfig = SynthConfig(), se
     return doc
 
 
+#: An empty grid: background, grain, pools and gradients, burned-in text, nothing else.
+EMPTY_GRID = SynthConfig(coverage=(0.0, 0.0), min_vesicles=0, clusters_per_um2=(0.0, 0.0), debris=0.0, info_labels=(1, 3))
+
+
+def write_text_only_images(out_dir: str, fonts: Sequence[str], per_font: int = 2, size: int = 512, nm_per_px: float = 2.0,
+                           seed: int = 0) -> List[Dict]:
+    """Empty grids with only a scale bar and text labels, all in one font each (upright, then slanted): images
+    on which a detector must find nothing. Writes out_dir/<n>.png and text-only.json (file, font, slant)."""
+    os.makedirs(out_dir, exist_ok=True)
+    written = []
+    for f, font in enumerate(fonts):
+        for k in range(per_font):
+            style = TextStyle(font=font, slant=0.2 if k % 2 else 0.0)
+            cfg = replace(EMPTY_GRID, width=size, height=size, nm_per_px=nm_per_px, text_style=style)
+            m = render(seed * 1_000_003 + f * 100 + k, cfg)
+            name = f"text-only-{f:02d}-{k}.png"
+            save_image(os.path.join(out_dir, name), m.image, nm_per_px)
+            written.append({"file": name, "font": font, "slant": style.slant, "boxes": len(m.boxes)})
+    with open(os.path.join(out_dir, "text-only.json"), "w") as fh:
+        json.dump({"nm_per_px": nm_per_px, "images": written}, fh, indent=1)
+    return written
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python -m exodetect_train.synth", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True)
@@ -503,7 +483,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--bit-depth", type=int, choices=[8, 16], default=8)
     p.add_argument("--labels", choices=["coco", "yolo", "truth"], default="coco",
                    help="annotation format to write (one, so that boxes are not counted twice); truth: a trainer channel")
+    p.add_argument("--text-only", action="store_true",
+                   help="empty grids with only burned-in scale bars and text, two per font (no labels; text-only.json lists them)")
+    p.add_argument("--font", action="append", default=None,
+                   help="with --text-only: a TrueType font file or 'pil-bitmap' (repeatable; default: every font the generator uses)")
     a = p.parse_args(argv)
+    if a.text_only:
+        fonts = a.font or list(available_fonts())
+        missing = [f for f in fonts if f != BITMAP_FONT and not os.path.exists(f)]
+        if missing:
+            p.error(f"font file(s) not found: {', '.join(missing)}")
+        written = write_text_only_images(a.out, fonts, size=a.size, nm_per_px=a.nm_per_px, seed=a.seed)
+        print(f"wrote {len(written)} text-only images in {len(fonts)} fonts to {a.out}")
+        return 0
     cfg = replace(SynthConfig(), width=a.size, height=a.size, nm_per_px=a.nm_per_px)
     doc = write_dataset(a.out, a.count, cfg, a.seed, "." + a.format, a.bit_depth, labels=a.labels)
     print(f"wrote {len(doc['images'])} images, {len(doc['annotations'])} boxes to {a.out}")

@@ -187,11 +187,11 @@ def test_init_from_loads_matching_weights(tmp_path):
 def test_outline_head_learns_the_true_outlines_of_synthetic_vesicles(tmp_path):
     """Fine-tuned from the bundled model for a few epochs on micrographs whose outlines the generator knows, the head's
     polygons size the held-out vesicles within a few percent of their true area-equivalent diameter, where their boxes
-    (the stain rim's outer edge) read a fifth too large. (The ONNX graph's outlines match PyTorch's: the test above.)"""
+    (the membrane widened by the labelling margin) read a fifth too large. (The ONNX graph's outlines match PyTorch's: the test above.)"""
     from dataclasses import replace as dc_replace
     from exodetect_train.synth import SynthConfig, write_dataset
     base = str(tmp_path / "ml")
-    cfg = dc_replace(SynthConfig(), width=256, height=256, nm_per_px=2.0)
+    cfg = dc_replace(SynthConfig(), width=256, height=256, nm_per_px=2.0, coverage=(0.1, 0.15))
     write_dataset(os.path.join(base, "input", "data", "train"), 12, cfg, seed=1, labels="truth")
     write_dataset(os.path.join(base, "input", "data", "validation"), 4, cfg, seed=2, labels="truth")
     hp = dict(TINY_HP, epochs="4", crop_size="256", crops_per_image="4", batch_size="8", width="24", nm_per_px="2.0",
