@@ -204,6 +204,10 @@ export function buildProgram(): Command {
         `AP50 ${m.ap50.toFixed(4)}  AP50:95 ${m.ap50_95.toFixed(4)}  P ${m.precision.toFixed(4)}  R ${m.recall.toFixed(4)}  F1 ${m.f1.toFixed(4)}` +
           `  (threshold ${m.threshold}; box size error ${m.diameter_median_abs_error_nm ?? 'n/a'} nm median: each found box's sqrt(w*h) against its true box's)`,
       );
+      const best = result.atBestF1;
+      if (best.threshold !== m.threshold) {
+        out(`At ${best.threshold}, the threshold with the best F1 on these images (tuned on what it scores, so optimistic): P ${best.precision.toFixed(4)}  R ${best.recall.toFixed(4)}  F1 ${best.f1.toFixed(4)} (exodetect run --score-threshold ${best.threshold} uses it).`);
+      }
       for (const line of sizingLines(m, result.outlineMethods)) out(line);
       if (result.assumedScale) out(`${result.assumedScale} image${result.assumedScale === 1 ? '' : 's'} had no scale in the dataset or the file: they were analysed at the model's scale (give dataset.json or --nm-per-px).`);
       for (const m of result.missingImages) out(`${m.file} names ${m.images} image${m.images === 1 ? '' : 's'} that are not in the folder: not scored.`);

@@ -34,6 +34,11 @@ export interface ModelOnTruth {
   readonly version: string;
   /** At the model's own recommended threshold (its score_threshold metadata), as users get it. */
   readonly metrics: DetectionMetrics;
+  /**
+   * Precision, recall and F1 at the threshold that maximises F1 on these very images: what the model could do
+   * here with its threshold tuned on them (an optimistic figure; the threshold is not the model's).
+   */
+  readonly atBestF1: { readonly threshold: number; readonly precision: number; readonly recall: number; readonly f1: number };
   readonly predictions: ImagePredictions[];
 }
 
@@ -139,6 +144,7 @@ export async function scoreModelsOnTruth(truth: TruthDocument, models: readonly 
     models: models.map((model, i) => ({
       version: model.version,
       metrics: evaluateDetections(perModel[i]!.evals, 1, props.scoreThreshold ?? model.scoreThreshold),
+      atBestF1: (({ threshold, precision, recall, f1 }) => ({ threshold, precision, recall, f1 }))(evaluateDetections(perModel[i]!.evals, 1)),
       predictions: perModel[i]!.predictions,
     })),
     failed,

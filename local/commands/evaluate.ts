@@ -18,7 +18,7 @@ import type { DetectionMetrics } from '../../lambdas/evaluation/detection-metric
 import type { OutlineMethod } from '../../lambdas/shared/contracts.js';
 import { formatProblem } from '../../lambdas/training/ingest/truth.js';
 import { truthDocument } from '../../lambdas/training/ingest/ingest.js';
-import { SCORE_FLOOR, scoreModelsOnTruth } from '../../lambdas/evaluation/truth-scoring.js';
+import { SCORE_FLOOR, scoreModelsOnTruth, type ModelOnTruth } from '../../lambdas/evaluation/truth-scoring.js';
 import { InputError } from '../errors.js';
 import { progressBar } from '../progress.js';
 import { createS3Client } from '../../lambdas/shared/s3-client.js';
@@ -57,6 +57,8 @@ export interface EvaluateOptions {
 
 export interface EvaluateResult {
   readonly metrics: DetectionMetrics;
+  /** The same detections at the threshold that maximises F1 on this set (optimistic: tuned on the images it scores). */
+  readonly atBestF1: ModelOnTruth['atBestF1'];
   readonly predictionsFile: string;
   readonly metricsFile: string;
   /** The model, in words (which reference, which version). */
@@ -214,6 +216,7 @@ export async function evaluateLocally(options: EvaluateOptions): Promise<Evaluat
         score_floor: EVALUATION_SCORE_FLOOR,
         size_gate_nm: options.sizeGateNm ?? null,
         evaluation: scored.metrics,
+        at_best_f1_threshold: scored.atBestF1,
         sizing: { diameter: 'area-equivalent diameter of the outline', outline_methods_at_threshold: outlineMethods },
         images: scored.predictions.map((p) => ({ file: p.file, nm_per_px: p.nmPerPx, nm_per_px_source: p.nmPerPxSource, detections: p.detections.length })),
         failed_images: scores.failed,
@@ -225,9 +228,10 @@ export async function evaluateLocally(options: EvaluateOptions): Promise<Evaluat
   );
   return {
     metrics: scored.metrics,
+    atBestF1: scored.atBestF1,
     predictionsFile,
     metricsFile,
-    model: `${resolved.description} (version ${model.version})`,
+    model: `${resolved.description}, version ${model.version}`,
     images: truth.images.length,
     problems,
     failedImages: scores.failed,
