@@ -259,26 +259,27 @@ def _render_debris(rng: np.random.Generator, cfg: SynthConfig, density: np.ndarr
             if rng.random() < 0.6:
                 render_pool(density, x, y, r * rng.uniform(1.0, 2.5), rng.uniform(0.1, 0.6), rng.uniform(0.5, 1.0), rng.uniform(0, math.pi))
             render_specks(rng, density, int(rng.integers(8, 60)), nm, centre=(x, y), spread_px=r / 2)
-    for _ in range(count(1.0, 30.0)):  # lipoprotein-like: round, homogeneous, no membrane line, no cup
-        r = rng.uniform(10.0, 60.0) / nm
-        x, y = rng.uniform(0, w), rng.uniform(0, h)
-        if clear(x, y, r):
-            render_blob(density, x, y, r, rng.uniform(0.1, 0.6), max(0.6, rng.uniform(0.05, 0.25) * r),
-                        halo=rng.uniform(0.0, 0.5), halo_px=max(0.8, rng.uniform(0.05, 0.3) * r),
-                        aspect=rng.uniform(0.8, 1.0), theta=rng.uniform(0, math.pi))
+    def blobs(n: int, r_nm: Tuple[float, float], amount: Tuple[float, float], soft: Tuple[float, float], min_soft: float,
+              halo: Tuple[float, float], halo_soft: Tuple[float, float], min_aspect: float) -> None:
+        """n homogeneous round particles (no membrane line, no cup) of radius r_nm, clear of the vesicles; soft and
+        halo_soft are the edge and halo widths as fractions of the radius."""
+        for _ in range(n):
+            r = rng.uniform(*r_nm) / nm
+            x, y = rng.uniform(0, w), rng.uniform(0, h)
+            if clear(x, y, r):
+                render_blob(density, x, y, r, rng.uniform(*amount), max(min_soft, rng.uniform(*soft) * r),
+                            halo=rng.uniform(*halo), halo_px=max(0.8, rng.uniform(*halo_soft) * r),
+                            aspect=rng.uniform(min_aspect, 1.0), theta=rng.uniform(0, math.pi))
+
+    # Lipoprotein-like particles: small, bright, often with a halo.
+    blobs(count(1.0, 30.0), (10.0, 60.0), (0.1, 0.6), (0.05, 0.25), 0.6, (0.0, 0.5), (0.05, 0.3), 0.8)
     for _ in range(count(0.5, 20.0)):  # protein clumps: bright, granular
         r = rng.uniform(15.0, 75.0) / nm
         x, y = rng.uniform(0, w), rng.uniform(0, h)
         if clear(x, y, r):
             render_clump(rng, density, x, y, r)
-    for _ in range(count(0.1, 3.0)):  # lipid droplets: pale, homogeneous, soft-edged, 90-300 nm, no membrane
-        r = rng.uniform(45.0, 150.0) / nm
-        x, y = rng.uniform(0, w), rng.uniform(0, h)
-        if clear(x, y, r):
-            render_blob(density, x, y, r, rng.uniform(0.05, 0.35), max(0.8, rng.uniform(0.03, 0.15) * r),
-                        halo=rng.uniform(0.0, 0.15), halo_px=max(0.8, rng.uniform(0.03, 0.1) * r),
-                        aspect=rng.uniform(0.7, 1.0), theta=rng.uniform(0, math.pi))
-
+    # Lipid droplets: pale, soft-edged, 90-300 nm.
+    blobs(count(0.1, 3.0), (45.0, 150.0), (0.05, 0.35), (0.03, 0.15), 0.8, (0.0, 0.15), (0.03, 0.1), 0.7)
 
 def _label(v: Vesicle, w: int, h: int, margin: float) -> Optional[Tuple[Tuple[float, float, float, float], float]]:
     """The vesicle's box (widened by the margin, clipped to the frame) and membrane diameter in px; None when mostly outside."""
