@@ -192,7 +192,7 @@ export function createAnnotationWriter(format: AnnotationFormat, output: ExportO
         register(image);
         const w = await ready();
         await w.addImage(
-          { id: nextId++, file_name: image.file, width: image.width, height: image.height },
+          { id: nextId++, file_name: image.file, width: image.width, height: image.height, nm_per_px: image.nm_per_px },
           image.objects.map((o) => ({ box_px: o.box, class_id: o.class_id, class_name: o.class_name, score: o.score, outline_px: o.outline ?? null })),
         );
       },

@@ -41,12 +41,15 @@ export interface DetectionMetrics {
   readonly sizing_n: number;
   /** |predicted outline's area-equivalent diameter / true outline's - 1|, median; null without pairs or predicted outlines. */
   readonly outline_diameter_median_abs_rel_error: number | null;
+  /** The same difference in nm (each image at its own scale), median. */
+  readonly outline_diameter_median_abs_error_nm: number | null;
   /** The same, signed (positive: too large). */
   readonly outline_diameter_median_rel_bias: number | null;
   /** Share of the pairs within 10%. */
   readonly outline_diameter_within_10pct: number | null;
   /** The predicted box's sqrt(w*h) against the true outline's area-equivalent diameter: sizing from boxes alone. */
   readonly box_diameter_median_abs_rel_error: number | null;
+  readonly box_diameter_median_abs_error_nm: number | null;
   readonly box_diameter_median_rel_bias: number | null;
   readonly box_diameter_within_10pct: number | null;
 }
@@ -210,8 +213,8 @@ function countsAt(images: readonly ImageEval[], numClasses: number, threshold: n
   let fp = 0;
   let nGt = 0;
   const diameterErrors: number[] = [];
-  const outlineRel: number[] = [];
-  const boxRel: number[] = [];
+  const outline: SizingPairs = { rel: [], nm: [] };
+  const box: SizingPairs = { rel: [], nm: [] };
   for (const img of images) {
     const keep = img.predScores.map((s) => s >= threshold);
     const sub: ImageEval = {
@@ -233,18 +236,33 @@ function countsAt(images: readonly ImageEval[], numClasses: number, threshold: n
         diameterErrors.push(Math.abs(dp - equivalentDiameter(m.gts[m.gtIndex[i]!]!)) * img.nmPerPx);
         const trueD = img.gtDiameters ? img.gtDiameters[m.gtOriginal[m.gtIndex[i]!]!]! : Number.NaN;
         if (!(trueD > 0)) return; // no true outline for this object
-        boxRel.push((dp - trueD) / trueD);
-        if (sub.predDiameters) outlineRel.push((sub.predDiameters[m.predIndex[i]!]! - trueD) / trueD);
+        box.rel.push((dp - trueD) / trueD);
+        box.nm.push(Math.abs(dp - trueD) * img.nmPerPx);
+        if (!sub.predDiameters) return;
+        const predD = sub.predDiameters[m.predIndex[i]!]!;
+        outline.rel.push((predD - trueD) / trueD);
+        outline.nm.push(Math.abs(predD - trueD) * img.nmPerPx);
       });
     }
   }
-  return { tp, fp, nGt, diameterErrors, outlineRel, boxRel };
+  return { tp, fp, nGt, diameterErrors, outline, box };
 }
 
-/** Median absolute relative error, median relative error (bias) and share within 10%; nulls without pairs. */
-function sizingErrors(rel: readonly number[]): [number | null, number | null, number | null] {
-  if (rel.length === 0) return [null, null, null];
-  return [pyRound(median(rel.map(Math.abs)), 4), pyRound(median(rel), 4), pyRound(rel.filter((r) => Math.abs(r) <= 0.1).length / rel.length, 4)];
+/** Matched objects' sizing errors: relative, and absolute in nm. */
+interface SizingPairs {
+  readonly rel: number[];
+  readonly nm: number[];
+}
+
+/** Median absolute relative error, median absolute error in nm, median relative error (bias) and share within 10%; nulls without pairs. */
+function sizingErrors({ rel, nm }: SizingPairs): [number | null, number | null, number | null, number | null] {
+  if (rel.length === 0) return [null, null, null, null];
+  return [
+    pyRound(median(rel.map(Math.abs)), 4),
+    pyRound(median(nm), 3),
+    pyRound(median(rel), 4),
+    pyRound(rel.filter((r) => Math.abs(r) <= 0.1).length / rel.length, 4),
+  ];
 }
 
 /** The score threshold that maximises F1 at IoU 0.5 (ties: the higher threshold), floored to 4 decimals. */
@@ -286,9 +304,9 @@ function median(values: readonly number[]): number {
 /** The metrics.json 'validation'/'test' block; threshold undefined: the best-F1 one. */
 export function evaluateDetections(images: readonly ImageEval[], numClasses: number, threshold?: number): DetectionMetrics {
   const thr = threshold ?? bestF1Threshold(images, numClasses);
-  const { tp, fp, nGt, diameterErrors, outlineRel, boxRel } = countsAt(images, numClasses, thr);
-  const [outlineAbs, outlineBias, outlineWithin] = sizingErrors(outlineRel);
-  const [boxAbs, boxBias, boxWithin] = sizingErrors(boxRel);
+  const { tp, fp, nGt, diameterErrors, outline, box } = countsAt(images, numClasses, thr);
+  const [outlineAbs, outlineNm, outlineBias, outlineWithin] = sizingErrors(outline);
+  const [boxAbs, boxNm, boxBias, boxWithin] = sizingErrors(box);
   const precision = tp + fp ? tp / (tp + fp) : 0;
   const recall = nGt ? tp / nGt : 0;
   const f1 = precision + recall ? (2 * precision * recall) / (precision + recall) : 0;
@@ -303,11 +321,13 @@ export function evaluateDetections(images: readonly ImageEval[], numClasses: num
     n_images: images.length,
     n_objects: nGt,
     threshold: thr,
-    sizing_n: boxRel.length,
+    sizing_n: box.rel.length,
     outline_diameter_median_abs_rel_error: outlineAbs,
+    outline_diameter_median_abs_error_nm: outlineNm,
     outline_diameter_median_rel_bias: outlineBias,
     outline_diameter_within_10pct: outlineWithin,
     box_diameter_median_abs_rel_error: boxAbs,
+    box_diameter_median_abs_error_nm: boxNm,
     box_diameter_median_rel_bias: boxBias,
     box_diameter_within_10pct: boxWithin,
   };

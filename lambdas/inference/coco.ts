@@ -28,6 +28,8 @@ export interface CocoImage {
   readonly file_name: string;
   readonly width: number;
   readonly height: number;
+  /** The image's scale, which the training ingestion reads: the file stays right wherever it is copied. */
+  readonly nm_per_px?: number;
 }
 
 export interface CocoCategory {

@@ -60,6 +60,17 @@ export function indexImagesByStem(images: readonly string[]): Map<string, string
 }
 
 /**
+ * The top-level folder of a dataset whose labels came from a model, not a person (self-training:
+ * `exodetect export-annotations <results> --out <dataset>/pseudo-labels/<batch>`). Its images are trained on
+ * and never held out: the best epoch, the threshold and the promotion are decided on human labels only.
+ */
+export const PSEUDO_LABEL_FOLDER = 'pseudo-labels';
+
+export function isPseudoLabelled(imagePath: string): boolean {
+  return imagePath.startsWith(`${PSEUDO_LABEL_FOLDER}/`);
+}
+
+/**
  * The split unit of an image. `image`: the image itself. `group`: its first
  * folder below the images root (a leading `images/` is skipped), so all fields
  * of view of one grid or sample stay together; a top-level image is its own group.

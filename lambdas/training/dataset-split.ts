@@ -20,7 +20,7 @@ import { CopyObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/cli
 import { modelWeightsKey, trainingRunKeys } from '../shared/keys.js';
 import { ConfigError } from '../shared/errors.js';
 import { parseTrainingRequest, type TrainingRequest } from './dataset-check.js';
-import { groupOf } from './dataset-files.js';
+import { groupOf, isPseudoLabelled, PSEUDO_LABEL_FOLDER } from './dataset-files.js';
 import { ingestDataset, truthDocument, type IngestProblem } from './ingest/ingest.js';
 import { s3DatasetSource } from './ingest/s3-source.js';
 import { formatProblem, TRUTH_FILE } from './ingest/truth.js';
@@ -69,6 +69,8 @@ export interface ChannelCounts {
   readonly objects: number;
   /** Annotations, images or files skipped, with their reasons in the channel's truth.json. */
   readonly problems: number;
+  /** Of these, images (and their objects) under pseudo-labels/: labelled by a model; only ever in train. */
+  readonly pseudoLabelled: { readonly images: number; readonly objects: number };
 }
 
 export interface InputDataChannel {
@@ -209,9 +211,17 @@ export async function splitDataset(s3: S3Client, input: SplitDatasetInput, props
     );
   }
   const images = ingested.images.map((i) => i.file);
+  // Only human labels are split; pseudo-labels train, so adding them leaves the held-out images as they were.
+  const humanLabelled = images.filter((i) => !isPseudoLabelled(i));
+  if (humanLabelled.length === 0) {
+    throw new DatasetError(
+      `s3://${bucket}/${datasetPrefix} holds only pseudo-labelled images (${images.length} under ${PSEUDO_LABEL_FOLDER}/): ` +
+        'validation needs images labelled by a person, so add some beside that folder',
+    );
+  }
   const minValidation = request.split?.validationFraction === undefined ? config.minValidationGroups : 0;
-  const channelOfGroup = assignGroups(images.map((i) => groupOf(i, by)), { validation: validationFraction, test: testFraction }, seed, minValidation);
-  const channelOfImage = new Map(images.map((i) => [i, channelOfGroup.get(groupOf(i, by))!]));
+  const channelOfGroup = assignGroups(humanLabelled.map((i) => groupOf(i, by)), { validation: validationFraction, test: testFraction }, seed, minValidation);
+  const channelOfImage = new Map(images.map((i): [string, Channel] => [i, isPseudoLabelled(i) ? 'train' : channelOfGroup.get(groupOf(i, by))!]));
   const channels: Channel[] = testFraction > 0 ? ['train', 'validation', 'test'] : ['train', 'validation'];
 
   const run = trainingRunKeys(runId);
@@ -244,11 +254,13 @@ export async function splitDataset(s3: S3Client, input: SplitDatasetInput, props
         S3DataSource: { S3DataType: 'ManifestFile', S3Uri: `s3://${bucket}/${manifestKey}`, S3DataDistributionType: 'FullyReplicated' },
       },
     });
+    const pseudo = channelImages.filter((i) => isPseudoLabelled(i.file));
     counts[c] = {
       images: channelImages.length,
-      groups: new Set(splitImages[c]!.map((i) => groupOf(i, by))).size,
-      objects: channelImages.reduce((n, i) => n + i.objects.length, 0),
+      groups: new Set(splitImages[c]!.filter((i) => !isPseudoLabelled(i)).map((i) => groupOf(i, by))).size,
+      objects: objectCount(channelImages),
       problems: problems.length,
+      pseudoLabelled: { images: pseudo.length, objects: objectCount(pseudo) },
     };
   }
   const problemsKey = run.problems;
@@ -308,6 +320,8 @@ export async function splitDataset(s3: S3Client, input: SplitDatasetInput, props
     },
   };
 }
+
+const objectCount = (images: readonly { objects: readonly unknown[] }[]): number => images.reduce((n, i) => n + i.objects.length, 0);
 
 export function countByKind(problems: readonly IngestProblem[]): Record<IngestProblem['kind'], number> {
   const counts = { file: 0, image: 0, object: 0 };

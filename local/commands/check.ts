@@ -11,6 +11,7 @@ import path from 'node:path';
 import { ingestDataset, truthDocument, type IngestedDataset } from '../../lambdas/training/ingest/ingest.js';
 import { formatProblem, TRUTH_FILE, type TruthImage } from '../../lambdas/training/ingest/truth.js';
 import { folderDatasetSource, type SkippedPath } from '../files.js';
+import { isPseudoLabelled, PSEUDO_LABEL_FOLDER } from '../../lambdas/training/dataset-files.js';
 import { InputError } from '../errors.js';
 import { badShareVerdict, DEFAULT_MAX_BAD_FRACTION, problemLines } from './problems-report.js';
 
@@ -75,6 +76,13 @@ export function describeCheck(result: CheckDatasetResult, datasetDir: string): s
   const lines = [
     `${datasetDir}: ${ingested.images.length} labelled images, ${objects} objects (${seen.join(', ') || 'none'}${declared}), from ${ingested.annotationFiles.length} annotation file${ingested.annotationFiles.length === 1 ? '' : 's'}.`,
   ];
+  const pseudo = ingested.images.filter((i) => isPseudoLabelled(i.file));
+  if (pseudo.length) {
+    lines.push(
+      `  ${pseudo.length} of the images (${pseudo.reduce((n, i) => n + i.objects.length, 0)} objects) are pseudo-labelled, under ${PSEUDO_LABEL_FOLDER}/: ` +
+        'trained on, never held out (validation and promotion use the other images)',
+    );
+  }
   const bySource = new Map<string, { n: number; min: number; max: number; unscaled: string[] }>();
   for (const image of ingested.images) {
     const key = scaleSourceLabel(image);

@@ -81,12 +81,12 @@ export function sizingLines(m: DetectionMetrics, methods: Readonly<Record<Outlin
     .filter(([, n]) => n > 0)
     .map(([k, n]) => `${n} ${k === 'model' ? "by the model's outline output" : k === 'image-fit' ? 'fitted in the image' : 'box ellipse (no outline found)'}`)
     .join(', ');
-  const figures = (abs: number | null, bias: number | null, within: number | null): string =>
-    abs === null ? 'n/a' : `median |error| ${percent(abs)}, median bias ${percent(bias!, true)}, ${percent(within!)} within 10%`;
+  const figures = (abs: number | null, nm: number | null, bias: number | null, within: number | null): string =>
+    abs === null ? 'n/a' : `median |error| ${percent(abs)} (${nm!.toFixed(1)} nm), median bias ${percent(bias!, true)}, ${percent(within!)} within 10%`;
   return [
     `Sizing against the true outlines (the ${m.sizing_n} found objects matched to a true object that has one; area-equivalent diameters):`,
-    `  the reported diameter (outlines of all detections: ${how || 'none'}): ${figures(m.outline_diameter_median_abs_rel_error, m.outline_diameter_median_rel_bias, m.outline_diameter_within_10pct)}`,
-    `  the found boxes' sqrt(w*h) instead (what box-only tools report): ${figures(m.box_diameter_median_abs_rel_error, m.box_diameter_median_rel_bias, m.box_diameter_within_10pct)}`,
+    `  the reported diameter (outlines of all detections: ${how || 'none'}): ${figures(m.outline_diameter_median_abs_rel_error, m.outline_diameter_median_abs_error_nm, m.outline_diameter_median_rel_bias, m.outline_diameter_within_10pct)}`,
+    `  the found boxes' sqrt(w*h) instead (what box-only tools report): ${figures(m.box_diameter_median_abs_rel_error, m.box_diameter_median_abs_error_nm, m.box_diameter_median_rel_bias, m.box_diameter_within_10pct)}`,
   ];
 }
 

@@ -130,9 +130,10 @@ export async function exportAnnotations(props: ExportAnnotationsProps): Promise<
       ? readRecordsFromDirectory(props.source, { concurrency })
       : readRecordsFromS3({ ...props.source, concurrency });
   const fixedBatchId = typeof props.source === 'string' ? undefined : props.source.batchId;
-  const writer = createAnnotationWriter(format, directoryOutput(props.out), { batchId: fixedBatchId ?? '' });
-  const threshold = props.scoreThreshold ?? 0;
   const batchIds = new Set<string>();
+  // A results folder says its batch in its records: read when the writer opens, at the first image.
+  const writer = createAnnotationWriter(format, directoryOutput(props.out), { get batchId() { return fixedBatchId ?? [...batchIds].join(', '); } });
+  const threshold = props.scoreThreshold ?? 0;
   const skipped: { image: string; reason: string }[] = [];
   const toDownload: { key: string; file: string }[] = [];
   let images = 0;

@@ -15,7 +15,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CHAMPION_KEY, DEFAULT_MODEL_VERSION, PREFIX } from '../../lambdas/shared/keys.js';
-import type { SplitResult } from '../../lambdas/training/dataset-split.js';
+import type { ChannelCounts, SplitResult } from '../../lambdas/training/dataset-split.js';
+import { PSEUDO_LABEL_FOLDER } from '../../lambdas/training/dataset-files.js';
 import { readableCause } from '../../lambdas/shared/step-functions-cause.js';
 import { DEFAULT_MIN_VALIDATION_OBJECTS, type PromotionResult } from '../../lambdas/training/promotion.js';
 import { InputError } from '../errors.js';
@@ -257,10 +258,15 @@ export function describeSplit(split: SplitResult, start: string, problemsFile: s
         ]
       : [];
   return [
-    `Split: train ${plural(c.train?.images ?? 0, 'image')} (${c.train?.objects ?? 0} objects), validation ${plural(c.validation?.images ?? 0, 'image')} (${validationObjects} objects); ${start}.`,
+    `Split: train ${plural(c.train?.images ?? 0, 'image')} (${c.train?.objects ?? 0} objects${pseudoNote(c.train)}), validation ${plural(c.validation?.images ?? 0, 'image')} (${validationObjects} objects); ${start}.`,
     ...thin,
     ...problemLines(split.problems, problemsFile),
   ];
+}
+
+function pseudoNote(train: ChannelCounts | undefined): string {
+  const pseudo = train?.pseudoLabelled;
+  return pseudo?.images ? `; ${pseudo.images} of the images and ${pseudo.objects} of the objects pseudo-labelled, under ${PSEUDO_LABEL_FOLDER}/` : '';
 }
 
 /** What a person reads when `exodetect train` ends (the dataset and split lines came before the training). */
@@ -286,7 +292,7 @@ export function describeTraining(result: TrainLocallyResult): string[] {
         const boxes = `boxes alone ${pct(v.box_diameter_median_abs_rel_error)}, bias ${pct(v.box_diameter_median_rel_bias)}`;
         lines.push(
           typeof v.outline_diameter_median_abs_rel_error === 'number'
-            ? `Sizing against the validation outlines (${v.sizing_n} objects): its outline head median |error| ${pct(v.outline_diameter_median_abs_rel_error)}, bias ${pct(v.outline_diameter_median_rel_bias)}, ${pct(v.outline_diameter_within_10pct)} within 10%; ${boxes}. Inference sizes by the outline fitted in the image first, the head's where the fit finds no edge (\`exodetect evaluate\` scores that).`
+            ? `Sizing against the validation outlines (${v.sizing_n} objects): its outline head median |error| ${pct(v.outline_diameter_median_abs_rel_error)}${typeof v.outline_diameter_median_abs_error_nm === 'number' ? ` (${v.outline_diameter_median_abs_error_nm.toFixed(1)} nm)` : ''}, bias ${pct(v.outline_diameter_median_rel_bias)}, ${pct(v.outline_diameter_within_10pct)} within 10%; ${boxes}. Inference sizes by the outline fitted in the image first, the head's where the fit finds no edge (\`exodetect evaluate\` scores that).`
             : `Sizing against the validation outlines (${v.sizing_n} objects): ${boxes}; no outline head (outline_rays=0), so inference sizes by the outline fitted in the image.`,
         );
       }

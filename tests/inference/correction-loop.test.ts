@@ -94,4 +94,39 @@ describe('predict -> export -> import as training data', () => {
     }
     expect(compared).toBe(exported.objects);
   }, TRAINER_TIMEOUT_MS);
+
+  it('self-training: a batch exported into <dataset>/pseudo-labels/ keeps its own scale beside the human labels', async () => {
+    // The batch was run at 1.7 nm/px; the human-labelled images beside it say 1.5 (the ground truth's info).
+    const batchDir = join(root, 'results-1.7', batchId);
+    await mkdir(join(batchDir, 'images'), { recursive: true });
+    for (const r of results) {
+      const name = r.image_key.slice(batchImagesPrefix(batchId).length);
+      await writeFile(join(batchDir, 'images', `${name}.json`), JSON.stringify({ ...r, nm_per_px: 1.7 }));
+    }
+    const dataset = join(root, 'selftrain');
+    await mkdir(dataset);
+    for (const name of await readdir(imagesDir)) await copyFile(join(imagesDir, name), join(dataset, name));
+    const pseudo = join(dataset, 'pseudo-labels', 'batch1');
+    const exported = await exportAnnotations({ source: batchDir, format: 'coco', out: pseudo, scoreThreshold: 0.5, imagesDir });
+    expect(exported.images).toBe(results.length);
+
+    const checked = await checkDatasetFolder({ datasetDir: dataset, truthOut: join(dataset, 'truth.json') });
+    expect(checked.ingested.problems).toEqual([]);
+    const script = [
+      'import json, sys',
+      'from exodetect_train.annotations import load_channel',
+      'd = load_channel(sys.argv[1], training_nm_per_px=9.9)',
+      'print(json.dumps({im.rel_path: {"boxes": len(im.boxes), "nm_per_px": im.nm_per_px} for im in d.images}))',
+    ].join('\n');
+    const { stdout } = await run(PYTHON, ['-c', script, dataset], { env: { ...process.env, PYTHONPATH: TRAINER } });
+    const loaded = JSON.parse(stdout) as Record<string, { boxes: number; nm_per_px: number }>;
+    const pseudoImages = Object.entries(loaded).filter(([file]) => file.startsWith('pseudo-labels/batch1/'));
+    const humanImages = Object.entries(loaded).filter(([file]) => !file.startsWith('pseudo-labels/'));
+    expect(pseudoImages).toHaveLength(results.length);
+    expect(humanImages).toHaveLength(results.length);
+    expect(new Set(pseudoImages.map(([, im]) => im.nm_per_px))).toEqual(new Set([1.7]));
+    expect(new Set(humanImages.map(([, im]) => im.nm_per_px))).toEqual(new Set([1.5]));
+    expect(pseudoImages.reduce((n, [, im]) => n + im.boxes, 0)).toBe(exported.objects);
+    expect(exported.objects).toBeLessThan(results.reduce((n, r) => n + r.detections.length, 0)); // the score rule dropped some
+  }, TRAINER_TIMEOUT_MS);
 });

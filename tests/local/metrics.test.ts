@@ -108,6 +108,8 @@ describe('metrics', () => {
     const image = { predBoxes: gt, predScores: [0.9, 0.8, 0.7], predClasses: [0, 0, 0], gtBoxes: gt, gtClasses: [0, 0, 0], nmPerPx: 2, gtDiameters };
     const withOutlines = evaluateDetections([{ ...image, predDiameters: [31.2, 29.4, 50] }], 1, 0.5);
     expect(withOutlines).toMatchObject({ sizing_n: 2, outline_diameter_median_abs_rel_error: 0.03, outline_diameter_median_rel_bias: 0.01, outline_diameter_within_10pct: 1 });
+    // In nm at 2 nm/px: |31.2 - 30| and |29.4 - 30| px are 2.4 and 1.2 nm, median 1.8.
+    expect(withOutlines).toMatchObject({ outline_diameter_median_abs_error_nm: 1.8, box_diameter_median_abs_error_nm: 20 });
     // Boxes alone: 40 against 30, a third too large, none within 10%.
     expect(withOutlines).toMatchObject({ box_diameter_median_abs_rel_error: 0.3333, box_diameter_median_rel_bias: 0.3333, box_diameter_within_10pct: 0 });
     const boxesOnly = evaluateDetections([image], 1, 0.5);

@@ -15,10 +15,10 @@ function finishedRun(validation: Record<string, number | null>): TrainLocallyRes
 describe('what exodetect train prints about sizing', () => {
   it("gives the outline head's figures and says inference sizes by the fit first", () => {
     const lines = describeTraining(
-      finishedRun({ sizing_n: 250, outline_diameter_median_abs_rel_error: 0.047, outline_diameter_median_rel_bias: -0.006, outline_diameter_within_10pct: 0.828, box_diameter_median_abs_rel_error: 0.286, box_diameter_median_rel_bias: 0.286 }),
+      finishedRun({ sizing_n: 250, outline_diameter_median_abs_rel_error: 0.047, outline_diameter_median_abs_error_nm: 3.26, outline_diameter_median_rel_bias: -0.006, outline_diameter_within_10pct: 0.828, box_diameter_median_abs_rel_error: 0.286, box_diameter_median_rel_bias: 0.286 }),
     );
     expect(lines).toContain(
-      'Sizing against the validation outlines (250 objects): its outline head median |error| 4.7%, bias -0.6%, 82.8% within 10%; boxes alone 28.6%, bias 28.6%. Inference sizes by the outline fitted in the image first, the head\'s where the fit finds no edge (`exodetect evaluate` scores that).',
+      'Sizing against the validation outlines (250 objects): its outline head median |error| 4.7% (3.3 nm), bias -0.6%, 82.8% within 10%; boxes alone 28.6%, bias 28.6%. Inference sizes by the outline fitted in the image first, the head\'s where the fit finds no edge (`exodetect evaluate` scores that).',
     );
   });
 

@@ -134,6 +134,27 @@ describe('splitDataset', () => {
     expect(out.hyperparameters).toEqual({ epochs: '60', model_version: RUN });
   });
 
+  it('trains on pseudo-labelled images and never holds them out; the human split stays as it was', async () => {
+    yoloDataset(10);
+    await splitDataset(bucket.client, input());
+    const humanValidation = imagesOf('validation');
+    for (let i = 0; i < 6; i++) {
+      bucket.put(`datasets/d/pseudo-labels/batch1/p${i}.png`, greyPng(32, 24, 50 + i));
+      bucket.put(`datasets/d/pseudo-labels/batch1/p${i}.txt`, '0 0.5 0.5 0.2 0.2\n0 0.2 0.2 0.1 0.1\n');
+    }
+    const out = await splitDataset(bucket.client, input());
+    expect(imagesOf('validation')).toEqual(humanValidation);
+    expect(imagesOf('train').filter((i) => i.startsWith('pseudo-labels/'))).toHaveLength(6);
+    expect(out.counts.train).toMatchObject({ images: 14, objects: 8 + 12, pseudoLabelled: { images: 6, objects: 12 } });
+    expect(out.counts.validation).toMatchObject({ images: 2, pseudoLabelled: { images: 0, objects: 0 } });
+  });
+
+  it('refuses a dataset of pseudo-labels alone: validation needs human labels', async () => {
+    bucket.put('datasets/d/pseudo-labels/b/p0.png', greyPng(32, 24, 50)).put('datasets/d/pseudo-labels/b/p0.txt', '0 0.5 0.5 0.2 0.2\n');
+    bucket.put('datasets/d/pseudo-labels/b/p1.png', greyPng(32, 24, 51)).put('datasets/d/pseudo-labels/b/p1.txt', '0 0.5 0.5 0.2 0.2\n');
+    await expect(splitDataset(bucket.client, input())).rejects.toThrow(/holds only pseudo-labelled images \(2 under pseudo-labels\/\): validation needs images labelled by a person/);
+  });
+
   it('fails with the first problems when no image is labelled and readable', async () => {
     bucket.put('datasets/d/a.png', 'not a png at all').put('datasets/d/a.txt', '0 0.5 0.5 0.1 0.1\n');
     await expect(splitDataset(bucket.client, input())).rejects.toThrow(

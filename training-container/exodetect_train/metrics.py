@@ -7,7 +7,7 @@ sqrt(w*h) beside it (what sizing from boxes alone gives)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import math
 
@@ -108,6 +108,8 @@ def _counts_at(images: Sequence[ImageEval], num_classes: int, threshold: float, 
     diam_err: List[float] = []
     outline_rel: List[float] = []
     box_rel: List[float] = []
+    outline_nm: List[float] = []
+    box_nm: List[float] = []
     for img in images:
         keep = img.pred_scores >= threshold
         pred_d = img.pred_diameters[keep] if img.pred_diameters is not None else None
@@ -129,18 +131,24 @@ def _counts_at(images: Sequence[ImageEval], num_classes: int, threshold: float, 
                 if not true_d > 0:
                     continue  # no true outline for this object
                 box_rel.append((float(dp) - true_d) / true_d)
+                box_nm.append(abs(float(dp) - true_d) * img.nm_per_px)
                 if pred_d is not None:
                     outline_rel.append((float(pred_d[pred_idx[i]]) - true_d) / true_d)
-    return tp, fp, n_gt, diam_err, outline_rel, box_rel
+                    outline_nm.append(abs(float(pred_d[pred_idx[i]]) - true_d) * img.nm_per_px)
+    return tp, fp, n_gt, diam_err, (outline_rel, outline_nm), (box_rel, box_nm)
 
 
-def sizing_errors(rel: Sequence[float], prefix: str) -> Dict:
-    """Median absolute relative error, median relative error (bias) and share within 10%; None without pairs."""
+def sizing_errors(errors: Tuple[Sequence[float], Sequence[float]], prefix: str) -> Dict:
+    """From (relative errors, absolute errors in nm): median absolute relative error, median absolute error in nm,
+    median relative error (bias) and share within 10%; None without pairs."""
+    rel, nm = errors
     if not rel:
-        return {f"{prefix}_median_abs_rel_error": None, f"{prefix}_median_rel_bias": None, f"{prefix}_within_10pct": None}
+        return {f"{prefix}_median_abs_rel_error": None, f"{prefix}_median_abs_error_nm": None,
+                f"{prefix}_median_rel_bias": None, f"{prefix}_within_10pct": None}
     r = np.asarray(rel, np.float64)
     return {
         f"{prefix}_median_abs_rel_error": round(float(np.median(np.abs(r))), 4),
+        f"{prefix}_median_abs_error_nm": round(float(np.median(np.asarray(nm, np.float64))), 3),
         f"{prefix}_median_rel_bias": round(float(np.median(r)), 4),
         f"{prefix}_within_10pct": round(int(np.sum(np.abs(r) <= 0.1)) / len(r), 4),
     }
@@ -177,7 +185,7 @@ def best_f1_threshold(images: Sequence[ImageEval], num_classes: int, floor: floa
 def evaluate_detections(images: Sequence[ImageEval], num_classes: int, threshold: Optional[float] = None) -> Dict:
     """The metrics.json 'validation'/'test' block. threshold None: choose the best-F1 one here."""
     thr = best_f1_threshold(images, num_classes) if threshold is None else float(threshold)
-    tp, fp, n_gt, diam, outline_rel, box_rel = _counts_at(images, num_classes, thr)
+    tp, fp, n_gt, diam, outline_errors, box_errors = _counts_at(images, num_classes, thr)
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / n_gt if n_gt else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
@@ -188,7 +196,7 @@ def evaluate_detections(images: Sequence[ImageEval], num_classes: int, threshold
         "diameter_median_abs_error_nm": round(float(np.median(diam)), 3) if diam else None,
         "n_images": len(images), "n_objects": int(n_gt), "threshold": thr,
         # Sizing against the true outlines (matched objects whose truth has one).
-        "sizing_n": len(box_rel),
-        **sizing_errors(outline_rel, "outline_diameter"),
-        **sizing_errors(box_rel, "box_diameter"),
+        "sizing_n": len(box_errors[0]),
+        **sizing_errors(outline_errors, "outline_diameter"),
+        **sizing_errors(box_errors, "box_diameter"),
     }

@@ -28,7 +28,7 @@ from .annotations import AnnotationError, ChannelData, LabelledImage, check_bad_
 from .data import CropDataset, load_scaled
 from .engine import NonFiniteLossError, evaluate, train_one_epoch
 from .export import OPSET, export_onnx, load_init_weights, model_metadata, save_torch_model
-from .hyperparams import SPECS, Hyperparameters, HyperparameterError, describe, load_hyperparameters_file, parse_hyperparameters
+from .hyperparams import SPECS, Hyperparameters, HyperparameterError, auto_crops_per_image, describe, load_hyperparameters_file, parse_hyperparameters
 from .model import build_model
 from .split import split_validation
 from .paths import SageMakerPaths, sagemaker_paths
@@ -229,7 +229,10 @@ def run(args: argparse.Namespace, paths: SageMakerPaths) -> int:
     net.to(device)
     log(f"model: ExoNet width {hp.width}, {n_params} parameters")
 
-    dataset = CropDataset(train_scaled, len(class_names), hp.crop_size, hp.crops_per_image, hp.seed,
+    crops_per_image = hp.crops_per_image or auto_crops_per_image(len(train_scaled))
+    log(f"crops: {crops_per_image} per image per epoch, {crops_per_image * len(train_scaled)} per epoch"
+        + ("" if hp.crops_per_image else f" (crops_per_image empty: chosen for {len(train_scaled)} training images)"))
+    dataset = CropDataset(train_scaled, len(class_names), hp.crop_size, crops_per_image, hp.seed,
                           hp.augment, hp.scale_jitter)
     gen = torch.Generator()
     loader = DataLoader(dataset, batch_size=hp.batch_size, shuffle=True, num_workers=hp.workers, generator=gen,

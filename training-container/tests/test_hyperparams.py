@@ -1,6 +1,6 @@
 import pytest
 
-from exodetect_train.hyperparams import SPECS, HyperparameterError, parse_hyperparameters
+from exodetect_train.hyperparams import SPECS, HyperparameterError, auto_crops_per_image, parse_hyperparameters
 
 
 def test_strings_are_parsed_and_defaults_fill_the_rest():
@@ -35,6 +35,7 @@ def test_sagemaker_keys_are_ignored():
     ("lr", "0", "must be in"),
     ("lr", "nan", "finite"),
     ("crop_size", "100", "multiple of 32"),
+    ("crops_per_image", "0", "must be in"),
     ("tile_size", "500", "multiple of 32"),
     ("max_bad_annotation_fraction", "1.5", "must be in"),
     ("amp", "maybe", "true/false"),
@@ -51,3 +52,11 @@ def test_all_problems_are_reported_at_once():
     with pytest.raises(HyperparameterError) as e:
         parse_hyperparameters({"epochs": "-1", "batch_size": "x"})
     assert "epochs" in str(e.value) and "batch_size" in str(e.value)
+
+
+def test_crops_per_image_left_empty_is_chosen_by_training_set_size():
+    assert parse_hyperparameters({}).crops_per_image is None
+    assert parse_hyperparameters({"crops_per_image": ""}).crops_per_image is None
+    assert parse_hyperparameters({"crops_per_image": "2"}).crops_per_image == 2
+    # 20 images (a 30-image set split 20/10) get 16 crops each; 80 and more keep 4; tiny sets stop at 16.
+    assert [auto_crops_per_image(n) for n in (1, 5, 20, 21, 40, 79, 80, 160, 1000)] == [16, 16, 16, 16, 8, 5, 4, 4, 4]

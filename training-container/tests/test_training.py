@@ -16,8 +16,9 @@ from exodetect_train.model import ExoNet, ExportModel
 
 LOG_LINE = re.compile(r"^epoch=(\d+) train_loss=\d+\.\d{4} val_ap50=\d\.\d{4} val_f1=\d\.\d{4} lr=\d\.\d{6} epoch_time_s=\d+\.\d$")
 METRIC_KEYS = {"precision", "recall", "f1", "ap50", "ap50_95", "diameter_median_abs_error_nm", "n_images", "n_objects", "threshold",
-               "sizing_n", "outline_diameter_median_abs_rel_error", "outline_diameter_median_rel_bias", "outline_diameter_within_10pct",
-               "box_diameter_median_abs_rel_error", "box_diameter_median_rel_bias", "box_diameter_within_10pct"}
+               "sizing_n", "outline_diameter_median_abs_rel_error", "outline_diameter_median_abs_error_nm", "outline_diameter_median_rel_bias",
+               "outline_diameter_within_10pct", "box_diameter_median_abs_rel_error", "box_diameter_median_abs_error_nm",
+               "box_diameter_median_rel_bias", "box_diameter_within_10pct"}
 
 
 def contract_metadata_keys(format_version="2"):
