@@ -13,11 +13,11 @@ from __future__ import annotations
 import inspect
 import json
 import os
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Union
 
 import torch
 
-from .model import ExoNet, ExportModel
+from .model import ExoNet, ExportModel, FlipAveraged
 from .outline import describe as describe_outline
 
 OPSET = 13
@@ -63,7 +63,7 @@ def declare_fixed_k(m, k: int) -> None:
         dim.dim_value = int(k)
 
 
-def export_onnx(net: ExoNet, path: str, k: int, metadata: Dict[str, str], opset: int = OPSET) -> None:
+def export_onnx(net: Union[ExoNet, FlipAveraged], path: str, k: int, metadata: Dict[str, str], opset: int = OPSET) -> None:
     import onnx  # only needed here; the image installs it
 
     model = ExportModel(net, k).eval().cpu()

@@ -121,6 +121,8 @@ SPECS: Dict[str, Spec] = {
     "min_box_px": Spec(float, 2.0, "boxes narrower or lower than this (original px) are reported as degenerate", _range(0.0, 100.0)),
     "outline_rays": Spec(int, 32, "rays of the outline head (star-convex outline at each centre; a multiple of 4, 0: no outline head, boxes only)",
                          lambda v: None if v == 0 else (_range(8, 128)(v) or (None if v % 4 == 0 else "must be 0 or a multiple of 4"))),
+    "tta": Spec(_parse_bool, False, "test-time augmentation: model.onnx averages the image and its three mirror images (4x the "
+                "inference compute); the threshold and the held-out figures are measured with it"),
     "outline_box_weight": Spec(float, 0.1, "loss weight of an outline taken from a box's inscribed ellipse (objects without a polygon) against 1 for a polygon", _range(0.0, 1.0)),
 }
 
@@ -155,6 +157,7 @@ class Hyperparameters:
     threads: int
     min_box_px: float
     outline_rays: int
+    tta: bool
     outline_box_weight: float
 
     def to_dict(self) -> Dict[str, Any]:

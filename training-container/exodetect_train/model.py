@@ -95,6 +95,51 @@ class ExoNet(nn.Module):
         return out
 
 
+class FlipAveraged(nn.Module):
+    """Test-time augmentation inside the graph: the network sees the image and its three mirror images, and each
+    output is mapped back to the image and averaged (the heatmap as probabilities). The same outputs as ExoNet, so
+    decoding, evaluation and export take either; four times the compute. Training flips too (transforms.py), so
+    the network has learnt the mirrored images."""
+
+    # (flipped tensor dims, x mirrored, y mirrored) for [N, C, H, W].
+    FLIPS = (((), False, False), ((3,), True, False), ((2,), False, True), ((2, 3), True, True))
+
+    def __init__(self, net: ExoNet):
+        super().__init__()
+        self.net = net
+        self.outline_head = net.outline_head
+        self.outline_rays = net.outline_rays
+
+    def forward(self, images: torch.Tensor) -> Dict[str, torch.Tensor]:
+        sums: Dict[str, torch.Tensor] = {}
+        for dims, mirror_x, mirror_y in self.FLIPS:
+            out = self.net(images.flip(dims) if dims else images)
+            back = {name: (t.flip(dims) if dims else t) for name, t in out.items()}
+            back["heatmap"] = torch.sigmoid(back["heatmap"].float())
+            # A centre at cell i + o of a mirrored map lies at cell i' + (1 - o) of the image's.
+            offset = back["offset"]
+            back["offset"] = torch.cat([1 - offset[:, 0:1] if mirror_x else offset[:, 0:1],
+                                        1 - offset[:, 1:2] if mirror_y else offset[:, 1:2]], dim=1)
+            if "rays" in back:
+                back["rays"] = back["rays"][:, mirrored_ray_order(back["rays"].shape[1], mirror_x, mirror_y)]
+            for name, t in back.items():
+                sums[name] = sums[name] + t if name in sums else t
+        mean = {name: t / len(self.FLIPS) for name, t in sums.items()}
+        p = mean["heatmap"].clamp(1e-6, 1 - 1e-6)
+        mean["heatmap"] = torch.log(p / (1 - p))  # back to logits: decode() applies the sigmoid
+        return mean
+
+
+def mirrored_ray_order(rays: int, mirror_x: bool, mirror_y: bool) -> list:
+    """Ray k of the image is ray order[k] of its mirror image (angle t: pi - t across x, -t across y)."""
+    order = list(range(rays))
+    if mirror_x:
+        order = [(rays // 2 - k) % rays for k in order]
+    if mirror_y:
+        order = [(-k) % rays for k in order]
+    return order
+
+
 def decode(out: Dict[str, torch.Tensor], k: int) -> torch.Tensor:
     """Peaks -> [N, K, 6] (x1, y1, x2, y2, score, class) in input px, sorted by score.
 

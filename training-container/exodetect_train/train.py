@@ -29,7 +29,7 @@ from .data import CropDataset, load_scaled
 from .engine import NonFiniteLossError, evaluate, train_one_epoch
 from .export import OPSET, export_onnx, load_init_weights, model_metadata, save_torch_model
 from .hyperparams import SPECS, Hyperparameters, HyperparameterError, auto_crops_per_image, describe, load_hyperparameters_file, parse_hyperparameters
-from .model import build_model
+from .model import FlipAveraged, build_model
 from .split import split_validation
 from .paths import SageMakerPaths, sagemaker_paths
 from .transforms import ImageReadError
@@ -144,6 +144,8 @@ def card_markdown(hp: Hyperparameters, metrics: Dict, n_params: int, class_names
         f"{n_params:,} parameters, width {hp.width}. ONNX opset {OPSET}: `images` float32 [N,1,H,W] in 0..1 "
         f"(H, W multiples of 32) -> `detections` float32 [N,{hp.max_detections},6] (x1, y1, x2, y2, score, class), "
         "per-image normalisation and peak decoding inside the graph."
+        + (" Test-time augmentation inside the graph (`tta`): the image and its three mirror images, each output mapped "
+           "back and averaged; four times the compute of one pass." if hp.tta else "")
         + (f" Outline head: {hp.outline_rays} star-convex rays at each centre -> `outlines` float32 "
            f"[N,{hp.max_detections},{2 * hp.outline_rays}] (a polygon x0, y0, ... per detection; model format 2), trained on "
            f"polygons where the truth has them and on boxes' inscribed ellipses (weight {hp.outline_box_weight}) where not."
@@ -155,7 +157,8 @@ def card_markdown(hp: Hyperparameters, metrics: Dict, n_params: int, class_names
     ]
     for name, ch in channels.items():
         lines.append(f"- channel `{name}`: {len(ch.images)} images, {ch.objects} objects, {ch.skipped} skipped annotations/images")
-    lines += ["", "## Recipe", "", f"Trained on {device}; best epoch {best_epoch} of {metrics['epochs']} (by validation AP50, then F1).", "",
+    lines += ["", "## Recipe", "", f"Trained on {device}; best epoch {best_epoch} of {metrics['epochs']} (by validation AP50, then F1); "
+              f"{metrics['crops_per_image']} crops per image per epoch.", "",
               "| hyperparameter | value |", "| --- | --- |"]
     for k, val in hp.to_dict().items():
         lines.append(f"| `{k}` | `{val}` |")
@@ -297,15 +300,16 @@ def run(args: argparse.Namespace, paths: SageMakerPaths) -> int:
         for v in net.state_dict().values():
             if v.is_floating_point():
                 v.copy_(v.half().float())
-    val_metrics = evaluate(net, val_scaled, device, len(class_names), hp.max_detections)
+    final = FlipAveraged(net) if hp.tta else net  # what model.onnx computes: measured and exported alike
+    val_metrics = evaluate(final, val_scaled, device, len(class_names), hp.max_detections)
     threshold = val_metrics["threshold"]
     metrics: Dict[str, Any] = {
         "format": "exodetect-metrics", "version": 1, "model_version": model_version,
         "dataset_fingerprint": fingerprint, "epochs": hp.epochs, "score_threshold": threshold,
-        "nm_per_px": hp.nm_per_px, "validation": val_metrics,
+        "nm_per_px": hp.nm_per_px, "crops_per_image": crops_per_image, "tta": hp.tta, "validation": val_metrics,
     }
     if test_scaled is not None:
-        metrics["test"] = evaluate(net, test_scaled, device, len(class_names), hp.max_detections, threshold=threshold)
+        metrics["test"] = evaluate(final, test_scaled, device, len(class_names), hp.max_detections, threshold=threshold)
     problems = [dict(p.to_dict(), file=f"{name}/{p.file}") for name, ch in channels.items() for p in ch.problems]
     metrics["annotations"] = {
         "images": sum(len(ch.images) for ch in channels.values()),
@@ -317,7 +321,7 @@ def run(args: argparse.Namespace, paths: SageMakerPaths) -> int:
     os.makedirs(paths.model_dir, exist_ok=True)
     net.cpu().eval()
     meta = model_metadata(class_names, hp.nm_per_px, threshold, hp.tile_size, model_version, fingerprint, hp.outline_rays)
-    export_onnx(net, os.path.join(paths.model_dir, "model.onnx"), hp.max_detections, meta)
+    export_onnx(final, os.path.join(paths.model_dir, "model.onnx"), hp.max_detections, meta)
     save_torch_model(net, os.path.join(paths.model_dir, "model.pt"), class_names, hp.nm_per_px,
                      {"model_version": model_version, "score_threshold": threshold})
     write_json(os.path.join(paths.model_dir, "metrics.json"), metrics)

@@ -12,7 +12,7 @@ import torch
 
 from conftest import REPO_ROOT, TINY_HP, PACKAGE_ROOT, make_tree, run_trainer, trainer_cmd, write_hp
 from exodetect_train.export import CONTRACT, load_init_weights, save_torch_model
-from exodetect_train.model import ExoNet, ExportModel
+from exodetect_train.model import ExoNet, ExportModel, FlipAveraged
 
 LOG_LINE = re.compile(r"^epoch=(\d+) train_loss=\d+\.\d{4} val_ap50=\d\.\d{4} val_f1=\d\.\d{4} lr=\d\.\d{6} epoch_time_s=\d+\.\d$")
 METRIC_KEYS = {"precision", "recall", "f1", "ap50", "ap50_95", "diameter_median_abs_error_nm", "n_images", "n_objects", "threshold",
@@ -52,7 +52,8 @@ def test_tiny_training_end_to_end_and_onnx_matches_pytorch(tmp_path):
     with open(os.path.join(model_dir, "metrics.json")) as f:
         m = json.load(f)
     assert set(m) == {"format", "version", "model_version", "dataset_fingerprint", "epochs", "score_threshold",
-                      "nm_per_px", "validation", "annotations"}
+                      "nm_per_px", "crops_per_image", "tta", "validation", "annotations"}
+    assert m["crops_per_image"] == 2 and m["tta"] is False
     assert m["format"] == "exodetect-metrics" and m["version"] == 1 and m["epochs"] == 3 and m["nm_per_px"] == 3.0
     assert set(m["validation"]) == METRIC_KEYS
     assert m["validation"]["n_images"] == 2 and m["validation"]["threshold"] == m["score_threshold"]
@@ -99,6 +100,34 @@ def test_tiny_training_end_to_end_and_onnx_matches_pytorch(tmp_path):
             assert diff.min() <= 1e-3, (d, have[np.argmin(diff)])
             # The same detection's outline, vertex by vertex, within 1e-3 px.
             assert np.abs(have_outlines[np.argmin(diff)] - outline).max() <= 1e-3
+
+
+def test_tta_model_is_the_flip_averaged_network_and_empty_crops_follow_the_set_size(tmp_path):
+    base = make_tree(str(tmp_path / "ml"))
+    hp = {k: v for k, v in TINY_HP.items() if k != "crops_per_image"}
+    r = run_trainer(base, dict(hp, epochs="1", tta="true"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    # 4 training images: 320 crops an epoch would be 80 an image; at most 16.
+    assert "crops: 16 per image per epoch, 64 per epoch (crops_per_image empty: chosen for 4 training images)" in r.stdout
+    model_dir = os.path.join(base, "model")
+    with open(os.path.join(model_dir, "metrics.json")) as f:
+        m = json.load(f)
+    assert m["tta"] is True and m["crops_per_image"] == 16
+    with open(os.path.join(model_dir, "card.md")) as f:
+        assert "Test-time augmentation inside the graph" in f.read()
+    state = torch.load(os.path.join(model_dir, "model.pt"))
+    net = ExoNet(state["arch"]["num_classes"], state["arch"]["width"], state["arch"]["outline_rays"])
+    net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state["state_dict"].items()})
+    net.eval()
+    from exodetect_train.transforms import read_image
+    x = read_image(os.path.join(base, "input", "data", "validation", "images", "synth_00000.png"))[None, None, :96, :128].astype(np.float32)
+    with torch.no_grad():
+        averaged = ExportModel(FlipAveraged(net), 50)(torch.from_numpy(x))[0].numpy()[0]
+        single = ExportModel(net, 50)(torch.from_numpy(x))[0].numpy()[0]
+    got, _ = run_onnx_in_node(os.path.join(model_dir, "model.onnx"), x, str(tmp_path))
+    top = averaged[:10]
+    assert np.abs(got[0][:10] - top).max() <= 1e-3
+    assert np.abs(single[:10] - top).max() > 1e-2  # the averaged model is not the single pass
 
 
 def test_resume_after_interruption_finishes_like_an_uninterrupted_run(tmp_path):
