@@ -24,6 +24,7 @@ import {
 import { mapOrdered } from '../../lambdas/shared/concurrency.js';
 import { readRecordsFromDirectory, readRecordsFromS3, type RecordEntry } from '../../lambdas/inference/record-source.js';
 import { createFileTextSink, type TextSink } from '../../lambdas/inference/sinks.js';
+import { PSEUDO_LABEL_FOLDER } from '../../lambdas/training/dataset-files.js';
 
 export interface S3BatchSource {
   readonly s3: S3Client;
@@ -270,6 +271,16 @@ export async function exportAnnotationsCli(
       (result.imagesDownloaded ? `; ${opts.images ? 'copied' : 'downloaded'} ${result.imagesDownloaded} images` : ''),
   );
   for (const s of result.skipped) io.out(`  skipped ${s.image}: ${s.reason}`);
+  const parts = resolve(result.out).split(sep);
+  const pseudoAt = parts.lastIndexOf(PSEUDO_LABEL_FOLDER);
+  if (pseudoAt > 0) {
+    // Self-training: the export went into a dataset's pseudo-labels/ folder, and the dataset is what trains.
+    io.out(
+      `These are pseudo-labels: npx exodetect train ${parts.slice(0, pseudoAt).join(sep)} trains on them beside the annotated images` +
+        `${result.imagesDownloaded ? '' : ' (put the images beside their labels first: --images <dir> does it)'}; they are never held out for validation.`,
+    );
+    return result;
+  }
   io.out(
     result.imagesDownloaded
       ? `Correct the labels, then train on the folder: npx exodetect train <folder> (or, for a deployed stack, upload it under datasets/<name>/).`

@@ -15,7 +15,7 @@ import { batchImagesPrefix, overlayKey } from '../../lambdas/shared/keys.js';
 import { loadModel } from '../../lambdas/detect/model.js';
 import { processImage } from '../../lambdas/detect/pipeline.js';
 import { toAnnotationImage } from '../../lambdas/evaluation/annotation-export.js';
-import { exportAnnotations } from '../../local/commands/export-annotations.js';
+import { exportAnnotations, exportAnnotationsCli } from '../../local/commands/export-annotations.js';
 import { TRAINER_TIMEOUT_MS } from '../helpers/timeouts.js';
 import { checkDatasetFolder } from '../../local/commands/check.js';
 
@@ -107,8 +107,12 @@ describe('predict -> export -> import as training data', () => {
     await mkdir(dataset);
     for (const name of await readdir(imagesDir)) await copyFile(join(imagesDir, name), join(dataset, name));
     const pseudo = join(dataset, 'pseudo-labels', 'batch1');
-    const exported = await exportAnnotations({ source: batchDir, format: 'coco', out: pseudo, scoreThreshold: 0.5, imagesDir });
+    const said: string[] = [];
+    const exported = (await exportAnnotationsCli([batchDir, '--format', 'coco', '--score-threshold', '0.5', '--images', imagesDir, '--out', pseudo], {
+      out: (line) => said.push(line),
+    }))!;
     expect(exported.images).toBe(results.length);
+    expect(said.at(-1)).toBe(`These are pseudo-labels: npx exodetect train ${dataset} trains on them beside the annotated images; they are never held out for validation.`);
 
     const checked = await checkDatasetFolder({ datasetDir: dataset, truthOut: join(dataset, 'truth.json') });
     expect(checked.ingested.problems).toEqual([]);

@@ -4,9 +4,12 @@ whole project: in each folder it also names the images that are elsewhere, which
 out) and dataset.json with per-image nm/px = 200 nm / the length in px of the burned-in "200 nm" scale bar
 (66-107 px: the set is not uniformly 3 nm/px).
 
-    python3 prepare_real_dataset.py --out DIR   ->  DIR/all (256), DIR/train-200, DIR/test-56, DIR/fewshot-30
+    python3 prepare_real_dataset.py --out DIR   ->  DIR/all (256), DIR/train-200, DIR/test-56, DIR/fewshot-30,
+                                                    DIR/unlabelled-170, DIR/selftrain-30
 
-The 56 test images and the 30 few-shot images (drawn from the 200) come from one seeded permutation."""
+The 56 test images and the 30 few-shot images (drawn from the 200) come from one seeded permutation. For
+self-training, unlabelled-170 holds the other 170 of the 200 as a batch (images only: their labels hidden) and
+selftrain-30 the 30 few-shot images with a COCO file of their own labels only, so that nothing labels the 170."""
 import argparse
 import json
 import os
@@ -38,6 +41,19 @@ def write_folder(out: str, src: str, names: list, nm_per_px: dict) -> None:
         json.dump({'classes': ['particle'], 'images': {f'images/{n}': {'nm_per_px': nm_per_px[n]} for n in names}}, f)
 
 
+def write_own_labels(out: str, src: str, names: list, nm_per_px: dict) -> None:
+    """A folder whose COCO file labels its own images only (not a symlink to the whole project's)."""
+    write_folder(out, src, names, nm_per_px)
+    os.remove(f'{out}/annotations.coco.json')
+    with open(f'{src}/annotations.coco.json') as f:
+        coco = json.load(f)
+    keep = {im['id'] for im in coco['images'] if os.path.basename(im['file_name']) in set(names)}
+    coco['images'] = [im for im in coco['images'] if im['id'] in keep]
+    coco['annotations'] = [a for a in coco['annotations'] if a['image_id'] in keep]
+    with open(f'{out}/annotations.coco.json', 'w') as f:
+        json.dump(coco, f)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('--src', default=os.path.join(os.path.dirname(__file__), '../../../shared/datasets/visn-train'))
@@ -62,6 +78,12 @@ def main() -> None:
     write_folder(f'{args.out}/train-{len(train)}', src, sorted(train), nm_per_px)
     write_folder(f'{args.out}/test-{len(test)}', src, test, nm_per_px)
     write_folder(f'{args.out}/fewshot-{len(fewshot)}', src, fewshot, nm_per_px)
+    unlabelled = sorted(set(train) - set(fewshot))
+    os.makedirs(f'{args.out}/unlabelled-{len(unlabelled)}', exist_ok=True)
+    for n in unlabelled:
+        if not os.path.lexists(f'{args.out}/unlabelled-{len(unlabelled)}/{n}'):
+            os.symlink(f'{src}/images/{n}', f'{args.out}/unlabelled-{len(unlabelled)}/{n}')
+    write_own_labels(f'{args.out}/selftrain-{len(fewshot)}', src, fewshot, nm_per_px)
     print(json.dumps({'all': len(names), 'train': len(train), 'test': len(test), 'fewshot': len(fewshot),
                       'nm_per_px': sorted(set(round(v, 2) for v in nm_per_px.values()))}))
 
