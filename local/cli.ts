@@ -211,6 +211,7 @@ export function buildProgram(): Command {
       for (const line of sizingLines(m, result.outlineMethods)) out(line);
       if (result.assumedScale) out(`${result.assumedScale} image${result.assumedScale === 1 ? '' : 's'} had no scale in the dataset or the file: they were analysed at the model's scale (give dataset.json or --nm-per-px).`);
       for (const m of result.missingImages) out(`${m.file} names ${m.images} image${m.images === 1 ? '' : 's'} that are not in the folder: not scored.`);
+      if (result.pseudoLabelledLeftOut) out(`${result.pseudoLabelledLeftOut} pseudo-labelled image${result.pseudoLabelledLeftOut === 1 ? '' : 's'} under pseudo-labels/ not scored: their labels came from a model.`);
       if (result.problems.length) out(`${result.problems.length} annotation problem${result.problems.length === 1 ? '' : 's'} (skipped; listed in metrics.json), the first: ${result.problems[0]}`);
       if (result.failedImages.length) out(`${result.failedImages.length} image${result.failedImages.length === 1 ? '' : 's'} could not be analysed, the first: ${result.failedImages[0]!.file}: ${result.failedImages[0]!.error}`);
       out(`Wrote ${result.predictionsFile} and ${result.metricsFile}`);

@@ -55,7 +55,8 @@ export interface AnnotationImage {
   readonly file: string;
   readonly width: number;
   readonly height: number;
-  readonly nm_per_px: number;
+  /** The batch's scale for the image; null when the batch only assumed it (the export then states none). */
+  readonly nm_per_px: number | null;
   readonly objects: readonly AnnotationObject[];
 }
 
@@ -73,7 +74,7 @@ export function toAnnotationImage(batchId: string, result: ImageResult, scoreThr
     file: imageFileName(batchId, result.image_key),
     width: result.width,
     height: result.height,
-    nm_per_px: result.nm_per_px,
+    nm_per_px: result.nm_per_px_source === 'assumed' ? null : result.nm_per_px,
     objects: result.detections
       .filter((d) => d.score >= scoreThreshold)
       .map((d) => ({ box: exportBox(d.box_px), class_id: d.class_id, class_name: d.class_name, score: d.score, on_edge: d.on_edge, outline: d.outline_px })),
@@ -164,7 +165,7 @@ export function createAnnotationWriter(format: AnnotationFormat, output: ExportO
       );
     }
     seen.set(stem, image.file);
-    scales.set(image.file, image.nm_per_px);
+    if (image.nm_per_px !== null) scales.set(image.file, image.nm_per_px);
     for (const o of image.objects) classes.add(o.class_id, o.class_name);
   };
   const finishCommon = async (): Promise<void> => {
@@ -192,7 +193,7 @@ export function createAnnotationWriter(format: AnnotationFormat, output: ExportO
         register(image);
         const w = await ready();
         await w.addImage(
-          { id: nextId++, file_name: image.file, width: image.width, height: image.height, nm_per_px: image.nm_per_px },
+          { id: nextId++, file_name: image.file, width: image.width, height: image.height, ...(image.nm_per_px !== null && { nm_per_px: image.nm_per_px }) },
           image.objects.map((o) => ({ box_px: o.box, class_id: o.class_id, class_name: o.class_name, score: o.score, outline_px: o.outline ?? null })),
         );
       },

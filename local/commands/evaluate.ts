@@ -18,6 +18,7 @@ import type { DetectionMetrics } from '../../lambdas/evaluation/detection-metric
 import type { OutlineMethod } from '../../lambdas/shared/contracts.js';
 import { formatProblem } from '../../lambdas/training/ingest/truth.js';
 import { truthDocument } from '../../lambdas/training/ingest/ingest.js';
+import { isPseudoLabelled, PSEUDO_LABEL_FOLDER } from '../../lambdas/training/dataset-files.js';
 import { SCORE_FLOOR, scoreModelsOnTruth, type ModelOnTruth } from '../../lambdas/evaluation/truth-scoring.js';
 import { InputError } from '../errors.js';
 import { progressBar } from '../progress.js';
@@ -70,6 +71,8 @@ export interface EvaluateResult {
   readonly assumedScale: number;
   /** Images an annotation file for the whole folder names but the folder lacks (not scored). */
   readonly missingImages: { readonly file: string; readonly images: number }[];
+  /** Images under pseudo-labels/ (labelled by a model, for self-training): not scored. */
+  readonly pseudoLabelledLeftOut: number;
   /** Detections at or above the model's threshold by how they were outlined (the model's outline output, fitted in the image, or none). */
   readonly outlineMethods: Record<OutlineMethod, number>;
 }
@@ -160,16 +163,20 @@ export async function evaluateLocally(options: EvaluateOptions): Promise<Evaluat
     throw new InputError(`model ${resolved.description} is not a readable ONNX model: ${(err as Error).message}`);
   }
   let ingested;
+  let scorable;
   let truth;
   let scores;
   try {
     const extraFiles = await extraAnnotationFiles(options.annotations, options.datasetDir);
     ({ ingested } = await checkDatasetFolder({ datasetDir: options.datasetDir, nmPerPx: options.nmPerPx, extraFiles }));
-    if (ingested.images.length === 0) {
+    // A model's own labels are no truth to score a model against.
+    scorable = ingested.images.filter((i) => !isPseudoLabelled(i.file));
+    if (scorable.length === 0) {
       const first = ingested.problems.slice(0, 10).map((p) => `\n  ${formatProblem(p)}`).join('');
-      throw new InputError(`no labelled image in ${options.datasetDir} can be scored (${ingested.problems.length} problems)${first}`);
+      const pseudo = ingested.images.length ? ` (${ingested.images.length} pseudo-labelled images under ${PSEUDO_LABEL_FOLDER}/ are not scored)` : '';
+      throw new InputError(`no labelled image in ${options.datasetDir} can be scored${pseudo} (${ingested.problems.length} problems)${first}`);
     }
-    truth = truthDocument(path.basename(path.resolve(options.datasetDir)), 'all', ingested, ingested.images, ingested.problems);
+    truth = truthDocument(path.basename(path.resolve(options.datasetDir)), 'all', ingested, scorable, ingested.problems);
     const source = await folderDatasetSource(options.datasetDir);
     const bar = (options.progress ?? true) ? progressBar({ label: 'Detecting', total: truth.images.length }) : undefined;
     try {
@@ -237,6 +244,7 @@ export async function evaluateLocally(options: EvaluateOptions): Promise<Evaluat
     failedImages: scores.failed,
     assumedScale,
     missingImages: ingested.missingImages.map((m) => ({ file: m.file, images: m.images.length })),
+    pseudoLabelledLeftOut: ingested.images.length - scorable.length,
     outlineMethods,
   };
 }

@@ -51,6 +51,8 @@ beforeAll(async () => {
       classNames: ['exosome', 'debris'],
     }),
   );
+  // The batch could only assume the last image's scale: the export must not state it as the image's.
+  results[4] = { ...results[4]!, nm_per_px_source: 'assumed' };
   for (const r of results) {
     const path = join(resultsDir, 'images', ...`${r.image_key.slice(batchImagesPrefix(batchId).length)}.json`.split('/'));
     await mkdir(dirname(path), { recursive: true });
@@ -98,6 +100,12 @@ describe.each(['coco', 'yolo', 'voc'] as const)('export-annotations --format %s'
     const dataset = JSON.parse(await readFile(join(out, 'dataset.json'), 'utf8'));
     expect(dataset.classes).toEqual(['exosome', 'debris']);
     expect(dataset.images['grid 2/b.tif']).toEqual({ nm_per_px: results[1]!.nm_per_px });
+    expect(dataset.images).not.toHaveProperty('sub/deeper/d.tiff');
+    if (format === 'coco') {
+      const coco = JSON.parse(await readFile(join(out, 'annotations.coco.json'), 'utf8')) as { images: { file_name: string; nm_per_px?: number }[] };
+      expect(coco.images.find((i) => i.file_name === 'grid 2/b.tif')!.nm_per_px).toBe(results[1]!.nm_per_px);
+      expect(coco.images.find((i) => i.file_name === 'sub/deeper/d.tiff')).not.toHaveProperty('nm_per_px');
+    }
   });
 
   it('refuses a non-empty output folder', async () => {
@@ -172,7 +180,9 @@ describe('the trainer reads the exports back', () => {
           g.polygon!.forEach((v, j) => expect(Math.abs(v - wantBoxes[i]!.outline![j]!)).toBeLessThan(2e-3));
         } else expect(g.polygon).toBeNull();
       });
-      expect(image.nm_per_px).toBeCloseTo(results.find((r) => r.image_key.endsWith(file))!.nm_per_px, 9);
+      const result = results.find((r) => r.image_key.endsWith(file))!;
+      // An assumed scale is not passed on: the trainer assumes its own (training_nm_per_px=1.0 here).
+      expect(image.nm_per_px).toBeCloseTo(result.nm_per_px_source === 'assumed' ? 1.0 : result.nm_per_px, 9);
     }
   }, TRAINER_TIMEOUT_MS);
 });

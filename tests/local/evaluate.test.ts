@@ -2,7 +2,7 @@
  * `exodetect evaluate` through the inference path, with a detector
  * built in the test whose outputs are known, against COCO and YOLO ground truth.
  */
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -101,6 +101,29 @@ describe('exodetect evaluate', () => {
     expect(written.images.map((i) => i.nm_per_px_source)).toEqual([ingestedSource, ingestedSource]);
   });
 
+  it('leaves pseudo-labelled images out: a model is not scored against a model\'s labels', async () => {
+    const dataset = path.join(dir, 'selftrain');
+    await mkdir(path.join(dataset, 'pseudo-labels', 'b'), { recursive: true });
+    await copyFile(path.join(dir, 'gt.coco.json'), path.join(dataset, 'gt.coco.json'));
+    for (const name of ['one', 'two']) await copyFile(path.join(dir, 'images', `${name}.png`), path.join(dataset, `${name}.png`));
+    // The detector's own boxes on a copy of image two, as an export would label it: all of them would count as found.
+    await copyFile(path.join(dir, 'images', 'two.png'), path.join(dataset, 'pseudo-labels', 'b', 'p.png'));
+    const pseudo = { images: [{ id: 1, file_name: 'p.png', width: SIZE, height: SIZE }], categories: [{ id: 1, name: 'exosome' }],
+      annotations: ROWS.map((r, i) => ({ id: i + 1, image_id: 1, category_id: 1, bbox: [r[0], r[1], r[2]! - r[0]!, r[3]! - r[1]!] })) };
+    await writeFile(path.join(dataset, 'pseudo-labels', 'b', 'annotations.coco.json'), JSON.stringify(pseudo));
+    const options = { model: path.join(dir, 'model.onnx'), nmPerPx: 2, progress: false };
+    const result = await evaluateLocally({ ...options, datasetDir: dataset, outDir: path.join(dir, 'out-selftrain') });
+    expect(result.pseudoLabelledLeftOut).toBe(1);
+    expect(result.images).toBe(2);
+    expect(result.metrics).toMatchObject({ precision: 0.75, recall: 0.75, n_images: 2, n_objects: 4 });
+    const only = path.join(dir, 'pseudo-only');
+    await mkdir(path.join(only, 'pseudo-labels'), { recursive: true });
+    await cp(path.join(dataset, 'pseudo-labels', 'b'), path.join(only, 'pseudo-labels', 'b'), { recursive: true });
+    await expect(evaluateLocally({ ...options, datasetDir: only, outDir: path.join(dir, 'out-only') })).rejects.toThrow(
+      /no labelled image in .*pseudo-only can be scored \(1 pseudo-labelled images under pseudo-labels\/ are not scored\)/,
+    );
+  });
+
   it('reads YOLO labels to the same result', async () => {
     const result = await evaluateLocally({
       datasetDir: path.join(dir, 'images'),
@@ -153,8 +176,8 @@ describe('exodetect evaluate', () => {
     // The boxes (the membrane widened by the labelling margin) alone read a tenth or more too large.
     expect(m.box_diameter_median_rel_bias!).toBeGreaterThan(0.1);
     const lines = sizingLines(m, result.outlineMethods).join('\n');
-    expect(lines).toMatch(/the reported diameter \(outlines of all detections: \d+ fitted in the image\): median \|error\| \d\.\d%/);
-    expect(lines).toMatch(/the found boxes' sqrt\(w\*h\) instead \(what box-only tools report\): median \|error\| \d\d\.\d%, median bias \+\d\d\.\d%/);
+    expect(lines).toMatch(/the reported diameter \(outlines of all detections: \d+ fitted in the image\): median \|error\| \d\.\d% \(\d\.\d nm\)/);
+    expect(lines).toMatch(/the found boxes' sqrt\(w\*h\) instead \(what box-only tools report\): median \|error\| \d\d\.\d% \(\d+\.\d nm\), median bias \+\d\d\.\d%/);
     const written = JSON.parse(await readFile(result.metricsFile, 'utf8')) as { sizing: { outline_methods_at_threshold: Record<string, number> } };
     expect(written.sizing.outline_methods_at_threshold).toEqual(result.outlineMethods);
     // Boxes-only ground truth: nothing to score sizes against, said so.
