@@ -10,6 +10,7 @@ import { CHAMPION_KEY, DEFAULT_MODEL_VERSION, modelKey, modelMetricsKey, PREFIX 
 import { InputError } from '../errors.js';
 import { LocalWorkflow } from '../workflow.js';
 import { DEFAULT_DATA_DIR, uploadBundledModel } from './run.js';
+import { plural } from './wording.js';
 
 export interface StoredModel {
   readonly version: string;
@@ -82,7 +83,7 @@ export function describeModels(models: readonly StoredModel[]): string[] {
     const v = m.validation;
     const bundled = m.version === DEFAULT_MODEL_VERSION;
     // Each model's own validation images: the bundled model's are synthetic, so its figures do not compare with the others'.
-    const on = v?.n_images ? ` on ${v.n_images} ${bundled ? 'synthetic ' : ''}validation images` : '';
+    const on = v?.n_images ? ` on ${plural(v.n_images, `${bundled ? 'synthetic ' : ''}validation image`)}` : '';
     const figures = v?.ap50 !== undefined ? `AP50 ${v.ap50.toFixed(3)}, F1 ${v.f1?.toFixed(3) ?? '?'}${on}` : 'no metrics';
     const what = bundled ? 'bundled default, trained on synthetic micrographs' : m.dataset ? `trained on ${m.dataset}` : 'trained';
     const inUse = m.champion || (!champion && m.version === DEFAULT_MODEL_VERSION) ? '  <- exodetect run uses this' : '';

@@ -286,6 +286,9 @@ export function describeTraining(result: TrainLocallyResult): string[] {
           ? `Model ${promotion.candidate.version}, on the ${plural(promotion.headToHead!.images, 'held-out image')} through the inference path: AP50 ${f(h.ap50)}, F1 ${f(h.f1)}, precision ${f(h.precision)}, recall ${f(h.recall)} (the trainer's own validation, in PyTorch at the training scale: AP50 ${f(v.ap50)}, F1 ${f(v.f1)}).`
           : `Model ${promotion.candidate.version}: validation AP50 ${f(v.ap50)}, F1 ${f(v.f1)}${typeof v.precision === 'number' ? `, precision ${f(v.precision)}, recall ${f(v.recall)}` : ''} (the trainer's own, in PyTorch).`,
       );
+      if (result.split?.hyperparameters.tta === 'true') {
+        lines.push('With test-time augmentation (tta): the model averages each image and its three mirror images, four passes an image; these figures are with it, the per-epoch lines without.');
+      }
       // The trainer's sizing figures, where the validation truth has outlines (metrics.py; trainers before outlines have none).
       const pct = (x: unknown): string => (typeof x === 'number' ? percent(x) : 'n/a');
       if (typeof v.sizing_n === 'number' && v.sizing_n > 0) {

@@ -30,4 +30,14 @@ describe('what exodetect train prints about sizing', () => {
     expect(sizing).toBe('Sizing against the validation outlines (264 objects): boxes alone 29.7%, bias 29.7%; no outline head (outline_rays=0), so inference sizes by the outline fitted in the image.');
     expect(lines.join('\n')).not.toContain('n/a');
   });
+
+  it('says when the model averages mirror images (tta), and not otherwise', () => {
+    const plain = finishedRun({ sizing_n: 0 });
+    const tta = { ...plain, split: { hyperparameters: { tta: 'true' } } } as unknown as TrainLocallyResult;
+    const said = (r: TrainLocallyResult) => describeTraining(r).filter((l) => l.includes('test-time augmentation'));
+    expect(said(tta)).toEqual([
+      'With test-time augmentation (tta): the model averages each image and its three mirror images, four passes an image; these figures are with it, the per-epoch lines without.',
+    ]);
+    expect(said(plain)).toEqual([]);
+  });
 });

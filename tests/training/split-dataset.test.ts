@@ -142,9 +142,12 @@ describe('splitDataset', () => {
       bucket.put(`datasets/d/pseudo-labels/batch1/p${i}.png`, greyPng(32, 24, 50 + i));
       bucket.put(`datasets/d/pseudo-labels/batch1/p${i}.txt`, '0 0.5 0.5 0.2 0.2\n0 0.2 0.2 0.1 0.1\n');
     }
+    // The batch also held an annotated image: the person's labels win, and the copy is a named problem.
+    bucket.put('datasets/d/pseudo-labels/batch1/img3.png', greyPng(32, 24, 103)).put('datasets/d/pseudo-labels/batch1/img3.txt', '0 0.5 0.5 0.2 0.2\n');
     const out = await splitDataset(bucket.client, input());
     expect(imagesOf('validation')).toEqual(humanValidation);
     expect(imagesOf('train').filter((i) => i.startsWith('pseudo-labels/'))).toHaveLength(6);
+    expect(out.problems.first).toContain('pseudo-labels/batch1/img3.png: a pseudo-labelled copy of the annotated image img3.png: its pseudo-labels are not used');
     expect(out.counts.train).toMatchObject({ images: 14, objects: 8 + 12, pseudoLabelled: { images: 6, objects: 12 } });
     expect(out.counts.validation).toMatchObject({ images: 2, pseudoLabelled: { images: 0, objects: 0 } });
   });

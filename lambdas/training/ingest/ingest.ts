@@ -19,7 +19,7 @@ import type { LabelOcr } from '../../detect/scale-bar/ocr.js';
 import { mapWithConcurrency } from '../../shared/concurrency.js';
 import { ImageError } from '../../shared/errors.js';
 import { isCameraImage } from '../../shared/image-files.js';
-import { isImage } from '../dataset-files.js';
+import { isImage, isPseudoLabelled } from '../dataset-files.js';
 import { looksLikeCoco, parseCoco } from './coco.js';
 import { parseMakesenseCsv } from './makesense-csv.js';
 import { finite, stripBom, type Mention, type ParsedAnnotations, type RawObject } from './parsed.js';
@@ -388,7 +388,7 @@ export async function ingestDataset(source: DatasetSource, props: IngestProps = 
     }
   }
 
-  const truthImages: TruthImage[] = labelled
+  let truthImages: TruthImage[] = labelled
     .filter((image) => headers.has(image))
     .map((image) => {
       const { width, height, calibration } = headers.get(image)!;
@@ -405,6 +405,14 @@ export async function ingestDataset(source: DatasetSource, props: IngestProps = 
         objects: objectsOf.get(image)!,
       };
     });
+  // A pseudo-labelled copy of an annotated image (a batch that held it too) would train on the model's labels of
+  // an image the person labelled, or one held out for validation: the person's labels win.
+  const annotatedNames = new Set(truthImages.filter((i) => !isPseudoLabelled(i.file)).map((i) => posix.basename(i.file)));
+  const copies = new Set(truthImages.filter((i) => isPseudoLabelled(i.file) && annotatedNames.has(posix.basename(i.file))).map((i) => i.file));
+  for (const file of copies) {
+    problems.push({ file, line: null, problem: `a pseudo-labelled copy of the annotated image ${posix.basename(file)}: its pseudo-labels are not used`, image: file, kind: 'image' });
+  }
+  if (copies.size) truthImages = truthImages.filter((i) => !copies.has(i.file));
   const seen = new Set(truthImages.flatMap((i) => i.objects.map((o) => o.class_name)));
   const classNames = config.classes ? [...config.classes, ...[...seen].filter((c) => !config.classes!.includes(c)).sort()] : [...seen].sort();
   // Files first (an unreadable file explains much of what follows), then images, then single annotations.
