@@ -161,7 +161,8 @@ def card_markdown(hp: Hyperparameters, metrics: Dict, n_params: int, class_names
               f"{metrics['crops_per_image']} crops per image per epoch.", "",
               "| hyperparameter | value |", "| --- | --- |"]
     for k, val in hp.to_dict().items():
-        lines.append(f"| `{k}` | `{val}` |")
+        shown = f"empty: {metrics['crops_per_image']}" if k == "crops_per_image" and val is None else val
+        lines.append(f"| `{k}` | `{shown}` |")
     lines += ["", "## Metrics", "",
               f"Recommended score threshold (best F1 on validation): **{metrics['score_threshold']}**.", "",
               "| split | images | objects | precision | recall | F1 | AP50 | AP50:95 | median abs diameter error (nm) |",

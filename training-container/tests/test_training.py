@@ -114,7 +114,8 @@ def test_tta_model_is_the_flip_averaged_network_and_empty_crops_follow_the_set_s
         m = json.load(f)
     assert m["tta"] is True and m["crops_per_image"] == 16
     with open(os.path.join(model_dir, "card.md")) as f:
-        assert "Test-time augmentation inside the graph" in f.read()
+        card = f.read()
+    assert "Test-time augmentation inside the graph" in card and "| `crops_per_image` | `empty: 16` |" in card
     state = torch.load(os.path.join(model_dir, "model.pt"))
     net = ExoNet(state["arch"]["num_classes"], state["arch"]["width"], state["arch"]["outline_rays"])
     net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state["state_dict"].items()})
