@@ -96,19 +96,24 @@ describe('predict -> export -> import as training data', () => {
   }, TRAINER_TIMEOUT_MS);
 
   it('self-training: a batch exported into <dataset>/pseudo-labels/ keeps its own scale beside the human labels', async () => {
-    // The batch was run at 1.7 nm/px; the human-labelled images beside it say 1.5 (the ground truth's info).
+    // Another batch (the same grids under other names, so that they are not copies of the annotated ones), run at
+    // 1.7 nm/px; the human-labelled images beside it say 1.5 (the ground truth's info).
     const batchDir = join(root, 'results-1.7', batchId);
+    const moreDir = join(root, 'more');
     await mkdir(join(batchDir, 'images'), { recursive: true });
+    await mkdir(moreDir);
     for (const r of results) {
       const name = r.image_key.slice(batchImagesPrefix(batchId).length);
-      await writeFile(join(batchDir, 'images', `${name}.json`), JSON.stringify({ ...r, nm_per_px: 1.7 }));
+      const record = { ...r, image_key: `${batchImagesPrefix(batchId)}more-${name}`, nm_per_px: 1.7 };
+      await writeFile(join(batchDir, 'images', `more-${name}.json`), JSON.stringify(record));
+      await copyFile(join(imagesDir, name), join(moreDir, `more-${name}`));
     }
     const dataset = join(root, 'selftrain');
     await mkdir(dataset);
     for (const name of await readdir(imagesDir)) await copyFile(join(imagesDir, name), join(dataset, name));
     const pseudo = join(dataset, 'pseudo-labels', 'batch1');
     const said: string[] = [];
-    const exported = (await exportAnnotationsCli([batchDir, '--format', 'coco', '--score-threshold', '0.5', '--images', imagesDir, '--out', pseudo], {
+    const exported = (await exportAnnotationsCli([batchDir, '--format', 'coco', '--score-threshold', '0.5', '--images', moreDir, '--out', pseudo], {
       out: (line) => said.push(line),
     }))!;
     expect(exported.images).toBe(results.length);
@@ -116,6 +121,16 @@ describe('predict -> export -> import as training data', () => {
 
     const checked = await checkDatasetFolder({ datasetDir: dataset, truthOut: join(dataset, 'truth.json') });
     expect(checked.ingested.problems).toEqual([]);
+    // A pseudo-labelled copy of an annotated image is left out, and said.
+    await copyFile(join(moreDir, `more-${results[0]!.image_key.slice(batchImagesPrefix(batchId).length)}`), join(pseudo, 'exo-demo-01.png'));
+    await writeFile(join(pseudo, 'exo-demo-01.txt'), '0 0.5 0.5 0.1 0.1\n');
+    await writeFile(join(pseudo, 'classes.txt'), 'exosome\n');
+    const withCopy = await checkDatasetFolder({ datasetDir: dataset });
+    expect(withCopy.ingested.problems.map((p) => `${p.file}: ${p.problem}`)).toEqual([
+      'pseudo-labels/batch1/exo-demo-01.png: a pseudo-labelled copy of the annotated image exo-demo-01.png: its pseudo-labels are not used',
+    ]);
+    expect(withCopy.ingested.images.map((i) => i.file)).not.toContain('pseudo-labels/batch1/exo-demo-01.png');
+    for (const f of ['exo-demo-01.png', 'exo-demo-01.txt', 'classes.txt']) await rm(join(pseudo, f));
     const script = [
       'import json, sys',
       'from exodetect_train.annotations import load_channel',
