@@ -23,8 +23,8 @@ figures() { # metrics.json of exodetect evaluate -> the figures we report
       sizing_vs_expert_outlines:{n:m.sizing_n,outline:{median_abs_rel_error:m.outline_diameter_median_abs_rel_error,median_abs_error_nm:m.outline_diameter_median_abs_error_nm,median_rel_bias:m.outline_diameter_median_rel_bias,within_10pct:m.outline_diameter_within_10pct},
         box:{median_abs_rel_error:m.box_diameter_median_abs_rel_error,median_abs_error_nm:m.box_diameter_median_abs_error_nm,median_rel_bias:m.box_diameter_median_rel_bias,within_10pct:m.box_diameter_within_10pct}}}))' "$1"
 }
-train_and_evaluate() { # name dataset init-from -> {train..., test...}
-  local name="$1" dataset="$2" init="$3" store="$work/$1/s3"
+train_and_evaluate() { # name dataset init-from [store] -> {train..., test...}
+  local name="$1" dataset="$2" init="$3" store="${4:-$work/$1/s3}"
   rm -rf "$work/$name"; mkdir -p "$work/$name"
   local t0; t0=$(date +%s)
   exo train "$work/data/$dataset" --name "visn-$name" --init-from "$init" --epochs "$epochs" --data-dir "$store" --out "$work/$name/record" \
@@ -48,7 +48,8 @@ rm -rf "$work/selftrain-batch" "$work/data/selftrain-30/pseudo-labels"
 exo run "$work/data/unlabelled-170" --model "$few_version" --data-dir "$work/fewshot-default/s3" --batch unlabelled-170 --replace --out "$work/selftrain-batch" >&2
 exo export-annotations "$work/selftrain-batch" --format coco --score-threshold 0.6 --images "$work/data/unlabelled-170" \
   --out "$work/data/selftrain-30/pseudo-labels/unlabelled-170" >&2
-selftrain=$(train_and_evaluate selftrain selftrain-30 default)
+# As a user's second `exodetect train` would: in the same store, fine-tuned from the few-shot model (the teacher).
+selftrain=$(train_and_evaluate selftrain selftrain-30 "$few_version" "$work/fewshot-default/s3")
 exo evaluate "$work/data/test-56" --model default --data-dir "$work/zero/s3" --out "$work/zero/test" >&2
 exo evaluate "$work/data/all" --model default --data-dir "$work/zero/s3" --out "$work/zero/all" >&2
 exo evaluate "$work/data/test-56" --model default --size-gate 80,500 --data-dir "$work/zero/s3" --out "$work/zero/test-gated" >&2
