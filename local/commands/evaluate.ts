@@ -16,7 +16,7 @@ import { CHAMPION_KEY, DEFAULT_MODEL_VERSION, modelKey } from '../../lambdas/sha
 import { loadModel, type LoadedModel } from '../../lambdas/detect/model.js';
 import type { DetectionMetrics } from '../../lambdas/evaluation/detection-metrics.js';
 import type { OutlineMethod } from '../../lambdas/shared/contracts.js';
-import { formatProblem } from '../../lambdas/training/ingest/truth.js';
+import { formatProblem, type TruthImage } from '../../lambdas/training/ingest/truth.js';
 import { truthDocument } from '../../lambdas/training/ingest/ingest.js';
 import { isPseudoLabelled, PSEUDO_LABEL_FOLDER } from '../../lambdas/training/dataset-files.js';
 import { SCORE_FLOOR, scoreModelsOnTruth, type ModelOnTruth } from '../../lambdas/evaluation/truth-scoring.js';
@@ -163,7 +163,7 @@ export async function evaluateLocally(options: EvaluateOptions): Promise<Evaluat
     throw new InputError(`model ${resolved.description} is not a readable ONNX model: ${(err as Error).message}`);
   }
   let ingested;
-  let scorable;
+  let scorable: TruthImage[];
   let truth;
   let scores;
   try {

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .outline import OutlineHead, decode_outlines
+from .outline import OutlineHead, decode_outlines, mirrored_ray_order
 
 STRIDE = 4
 #: log(w / STRIDE) is clamped to this range before exp() (boxes of ~0.5 .. ~1600 px).
@@ -128,16 +128,6 @@ class FlipAveraged(nn.Module):
         p = mean["heatmap"].clamp(1e-6, 1 - 1e-6)
         mean["heatmap"] = torch.log(p / (1 - p))  # back to logits: decode() applies the sigmoid
         return mean
-
-
-def mirrored_ray_order(rays: int, mirror_x: bool, mirror_y: bool) -> list:
-    """Ray k of the image is ray order[k] of its mirror image (angle t: pi - t across x, -t across y)."""
-    order = list(range(rays))
-    if mirror_x:
-        order = [(rays // 2 - k) % rays for k in order]
-    if mirror_y:
-        order = [(-k) % rays for k in order]
-    return order
 
 
 def decode(out: Dict[str, torch.Tensor], k: int) -> torch.Tensor:

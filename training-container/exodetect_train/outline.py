@@ -18,7 +18,7 @@ the outline: annotators draw boxes with a margin). Objects cut by a training cro
 from __future__ import annotations
 
 import math
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -100,11 +100,20 @@ def object_rays(boxes: np.ndarray, polygons: Sequence[Optional[np.ndarray]], ray
     return out
 
 
+def mirrored_ray_order(rays: int, mirror_x: bool, mirror_y: bool) -> List[int]:
+    """Ray k of an image is ray order[k] of its mirror image: x -> W - x maps angle t to pi - t, y -> H - y to -t."""
+    order = list(range(rays))
+    if mirror_x:
+        order = [(rays // 2 - k) % rays for k in order]
+    if mirror_y:
+        order = [(-k) % rays for k in order]
+    return order
+
+
 def flip_rays(rays: np.ndarray, horizontal: bool) -> np.ndarray:
-    """Rays ([M, R + 1], weight last) of the mirrored image: x -> W - x maps angle t to pi - t, y -> H - y to -t."""
+    """Rays ([M, R + 1], weight last) of the mirrored image."""
     r = rays.shape[1] - 1
-    j = np.arange(r)
-    src = (r // 2 - j) % r if horizontal else (-j) % r
+    src = mirrored_ray_order(r, horizontal, not horizontal)
     return np.concatenate([rays[:, src], rays[:, r:]], axis=1)
 
 

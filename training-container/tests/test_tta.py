@@ -5,12 +5,13 @@ import os
 import numpy as np
 import onnx
 import pytest
+import torch
 
 from conftest import REPO_ROOT
 from exodetect_train.export import export_onnx, load_init_weights
 from exodetect_train.metrics import ImageEval, evaluate_detections
-from exodetect_train.model import FlipAveraged, build_model, mirrored_ray_order
-from exodetect_train.outline import flip_rays
+from exodetect_train.model import FlipAveraged, build_model
+from exodetect_train.outline import flip_rays, mirrored_ray_order
 from exodetect_train.transforms import pad_to_multiple, read_image, resample_to_scale
 from test_training import run_onnx_in_node
 
@@ -18,17 +19,22 @@ BUNDLED = os.path.join(REPO_ROOT, "models", "default")
 DEMO = os.path.join(REPO_ROOT, "samples", "demo-batch")
 
 
-@pytest.mark.parametrize("horizontal", [True, False])
-def test_ray_order_of_a_mirror_image_is_the_training_flip(horizontal):
-    rays = 32
+@pytest.mark.parametrize("horizontal,expected", [
+    (True, [4, 3, 2, 1, 0, 7, 6, 5]),   # ray k at 45k degrees: across x, angle t is pi - t
+    (False, [0, 7, 6, 5, 4, 3, 2, 1]),  # across y, angle t is -t
+])
+def test_ray_order_of_a_mirror_image_is_the_training_flip(horizontal, expected):
+    rays = 8
     indexed = np.arange(rays + 1, dtype=np.float64)[None, :]  # ray k holds k; the last column is the weight
-    expected = flip_rays(indexed, horizontal)[0, :rays].astype(int).tolist()
+    assert flip_rays(indexed, horizontal)[0, :rays].astype(int).tolist() == expected
     assert mirrored_ray_order(rays, horizontal, not horizontal) == expected
+    # Both mirrors: a half turn.
+    assert mirrored_ray_order(rays, True, True) == [(k + rays // 2) % rays for k in range(rays)]
 
 
 def _bundled_net():
     meta = {p.key: p.value for p in onnx.load(os.path.join(BUNDLED, "model.onnx")).metadata_props}
-    state_arch = __import__("torch").load(os.path.join(BUNDLED, "model.pt"), map_location="cpu")["arch"]
+    state_arch = torch.load(os.path.join(BUNDLED, "model.pt"), map_location="cpu")["arch"]
     net, _ = build_model(state_arch["num_classes"], state_arch["width"], state_arch["outline_rays"])
     load_init_weights(net, os.path.join(BUNDLED, "model.pt"))
     return net.eval(), meta

@@ -30,28 +30,31 @@ def scale_bar_px(path: str) -> int:
     return best
 
 
-def write_folder(out: str, src: str, names: list, nm_per_px: dict) -> None:
-    os.makedirs(f'{out}/images', exist_ok=True)
+def link_images(folder: str, src: str, names: list) -> None:
+    os.makedirs(folder, exist_ok=True)
     for n in names:
-        if not os.path.lexists(f'{out}/images/{n}'):
-            os.symlink(f'{src}/images/{n}', f'{out}/images/{n}')
-    if not os.path.lexists(f'{out}/annotations.coco.json'):
+        if not os.path.lexists(f'{folder}/{n}'):
+            os.symlink(f'{src}/images/{n}', f'{folder}/{n}')
+
+
+def write_folder(out: str, src: str, names: list, nm_per_px: dict, own_labels_only: bool = False) -> None:
+    """images/, the COCO file (the project's as it is, or with own_labels_only one that labels these images only)
+    and dataset.json."""
+    link_images(f'{out}/images', src, names)
+    if own_labels_only:
+        with open(f'{src}/annotations.coco.json') as f:
+            coco = json.load(f)
+        keep = {im['id'] for im in coco['images'] if os.path.basename(im['file_name']) in set(names)}
+        coco['images'] = [im for im in coco['images'] if im['id'] in keep]
+        coco['annotations'] = [a for a in coco['annotations'] if a['image_id'] in keep]
+        if os.path.lexists(f'{out}/annotations.coco.json'):
+            os.remove(f'{out}/annotations.coco.json')  # never write through a link to the project's file
+        with open(f'{out}/annotations.coco.json', 'w') as f:
+            json.dump(coco, f)
+    elif not os.path.lexists(f'{out}/annotations.coco.json'):
         os.symlink(f'{src}/annotations.coco.json', f'{out}/annotations.coco.json')
     with open(f'{out}/dataset.json', 'w') as f:
         json.dump({'classes': ['particle'], 'images': {f'images/{n}': {'nm_per_px': nm_per_px[n]} for n in names}}, f)
-
-
-def write_own_labels(out: str, src: str, names: list, nm_per_px: dict) -> None:
-    """A folder whose COCO file labels its own images only (not a symlink to the whole project's)."""
-    write_folder(out, src, names, nm_per_px)
-    os.remove(f'{out}/annotations.coco.json')
-    with open(f'{src}/annotations.coco.json') as f:
-        coco = json.load(f)
-    keep = {im['id'] for im in coco['images'] if os.path.basename(im['file_name']) in set(names)}
-    coco['images'] = [im for im in coco['images'] if im['id'] in keep]
-    coco['annotations'] = [a for a in coco['annotations'] if a['image_id'] in keep]
-    with open(f'{out}/annotations.coco.json', 'w') as f:
-        json.dump(coco, f)
 
 
 def main() -> None:
@@ -79,11 +82,8 @@ def main() -> None:
     write_folder(f'{args.out}/test-{len(test)}', src, test, nm_per_px)
     write_folder(f'{args.out}/fewshot-{len(fewshot)}', src, fewshot, nm_per_px)
     unlabelled = sorted(set(train) - set(fewshot))
-    os.makedirs(f'{args.out}/unlabelled-{len(unlabelled)}', exist_ok=True)
-    for n in unlabelled:
-        if not os.path.lexists(f'{args.out}/unlabelled-{len(unlabelled)}/{n}'):
-            os.symlink(f'{src}/images/{n}', f'{args.out}/unlabelled-{len(unlabelled)}/{n}')
-    write_own_labels(f'{args.out}/selftrain-{len(fewshot)}', src, fewshot, nm_per_px)
+    link_images(f'{args.out}/unlabelled-{len(unlabelled)}', src, unlabelled)
+    write_folder(f'{args.out}/selftrain-{len(fewshot)}', src, fewshot, nm_per_px, own_labels_only=True)
     print(json.dumps({'all': len(names), 'train': len(train), 'test': len(test), 'fewshot': len(fewshot),
                       'nm_per_px': sorted(set(round(v, 2) for v in nm_per_px.values()))}))
 
