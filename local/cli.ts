@@ -189,13 +189,14 @@ export function buildProgram(): Command {
     .option('--size-gate <min,max>', 'score only objects of this size in nm, e.g. 80,400 (detections by their reported diameter, true objects by their outline\'s)', parseSizeGate)
     .option('--score-threshold <s>', 'give precision, recall and F1 at this score (default: the model\'s recommended one)', parseScoreThreshold)
     .option('--data-dir <dir>', 'local S3 folder (for champion and version references)', DEFAULT_DATA_DIR)
-    .action(async (datasetArg: string | undefined, opts: { images?: string; annotations?: string; model?: string; out: string; nmPerPx?: number; dataDir: string; sizeGate?: [number, number]; scoreThreshold?: number }) => {
+    .option('--no-pictures', 'do not draw each image\'s outcome (found, false positives, missed) under <out>/pictures')
+    .action(async (datasetArg: string | undefined, opts: { images?: string; annotations?: string; model?: string; out: string; nmPerPx?: number; dataDir: string; sizeGate?: [number, number]; scoreThreshold?: number; pictures: boolean }) => {
       const datasetDir = datasetArg ?? opts.images;
       if (!datasetDir) throw new InputError('give the annotated folder: exodetect evaluate <dataset-dir> (see exodetect evaluate --help)');
-      const { evaluateLocally, sizingLines } = await import('./commands/evaluate.js');
+      const { evaluateLocally, sizingLines, OUTCOME_LEGEND } = await import('./commands/evaluate.js');
       const result = await evaluateLocally({
         datasetDir, annotations: opts.annotations, model: opts.model, outDir: opts.out, nmPerPx: opts.nmPerPx, dataDir: opts.dataDir,
-        sizeGateNm: opts.sizeGate, scoreThreshold: opts.scoreThreshold,
+        sizeGateNm: opts.sizeGate, scoreThreshold: opts.scoreThreshold, pictures: opts.pictures,
       });
       const m = result.metrics;
       const gate = opts.sizeGate ? ` of ${opts.sizeGate[0]}-${opts.sizeGate[1]} nm (--size-gate; detections and true objects outside it are not scored)` : '';
@@ -214,6 +215,12 @@ export function buildProgram(): Command {
       if (result.pseudoLabelledLeftOut) out(`${result.pseudoLabelledLeftOut} pseudo-labelled image${result.pseudoLabelledLeftOut === 1 ? '' : 's'} under pseudo-labels/ not scored: their labels came from a model.`);
       if (result.problems.length) out(`${result.problems.length} annotation problem${result.problems.length === 1 ? '' : 's'} (skipped; listed in metrics.json), the first: ${result.problems[0]}`);
       if (result.failedImages.length) out(`${result.failedImages.length} image${result.failedImages.length === 1 ? '' : 's'} could not be analysed, the first: ${result.failedImages[0]!.file}: ${result.failedImages[0]!.error}`);
+      const worst = result.reviews.filter((r) => r.falsePositives + r.missed > 0).slice(0, 3);
+      if (worst.length) {
+        const count = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+        out(`Most errors at the threshold: ${worst.map((r) => `${r.file} (${count(r.falsePositives, 'false positive')}, ${r.missed} missed)`).join(', ')}.`);
+      }
+      if (result.picturesDir) out(`Pictures of every image (${OUTCOME_LEGEND}): ${result.picturesDir}`);
       out(`Wrote ${result.predictionsFile} and ${result.metricsFile}`);
     });
 

@@ -243,7 +243,15 @@ export async function renderOverlay(image: GreyImage, detections: readonly Detec
 }
 
 /** The overlay and, when asked for, the preview, from one display conversion and resize. */
-export async function renderOverlayPictures(image: GreyImage, detections: readonly Detection[], props: OverlayProps): Promise<OverlayPictures> {
+export function renderOverlayPictures(image: GreyImage, detections: readonly Detection[], props: OverlayProps): Promise<OverlayPictures> {
+  return renderPictures(image, (rgb, width, height, shrink, stroke) => drawDetections(rgb, width, height, detections, shrink, stroke), props);
+}
+
+/** Paints shapes into the overlay's RGB canvas (image px times `shrink`; lines `stroke` px wide). */
+export type OverlayDrawing = (rgb: Uint8Array, width: number, height: number, shrink: number, stroke: number) => void;
+
+/** The overlay's picture (display contrast, scale bar) with whatever `draw` paints, and the preview when asked for. */
+export async function renderPictures(image: GreyImage, draw: OverlayDrawing, props: OverlayProps): Promise<OverlayPictures> {
   const maxEdge = props.maxEdge ?? 2048;
   const shrink = Math.min(1, maxEdge / Math.max(image.width, image.height));
   const width = Math.max(1, Math.round(image.width * shrink));
@@ -262,7 +270,7 @@ export async function renderOverlayPictures(image: GreyImage, detections: readon
         : full;
     // Both encodes read `grey` (the overlay draws into its own RGB copy), so they run side by side.
     const [overlay, preview] = await Promise.all([
-      bytePool.with(width * height * 3, (rgb) => encodeOverlay(rgb, grey, width, height, detections, shrink, props)),
+      bytePool.with(width * height * 3, (rgb) => encodeOverlay(rgb, grey, width, height, draw, shrink, props)),
       props.preview ? encodePreview(grey, width, height) : undefined,
     ]);
     return { overlay, ...(preview && { preview }) };
@@ -279,12 +287,12 @@ async function encodeOverlay(
   grey: Uint8Array,
   width: number,
   height: number,
-  detections: readonly Detection[],
+  draw: OverlayDrawing,
   shrink: number,
   props: OverlayProps,
 ): Promise<Buffer> {
   greyToRgb(grey, rgb);
-  drawDetections(rgb, width, height, detections, shrink, Math.max(1, Math.round(Math.max(width, height) / 800)));
+  draw(rgb, width, height, shrink, Math.max(1, Math.round(Math.max(width, height) / 800)));
   const bar = scaleBarSvg(width, height, props.nmPerPx / shrink);
   blendRgba(rgb, width, height, await rasteriseSvg(bar.svg), bar.left, bar.top);
   // Huffman table optimisation is a second pass over the data: ~3x the encode time for ~5% size.

@@ -206,6 +206,38 @@ export function averagePrecision(images: readonly ImageEval[], numClasses: numbe
   return aps.length ? npMean(aps) : 0;
 }
 
+/** What each prediction and each true object of one image came to at a score threshold (IoU 0.5, the metrics' matching). */
+export interface ImageOutcome {
+  /** Indices of the predictions at or above the threshold that found a true object. */
+  readonly found: number[];
+  /** Indices of the predictions at or above the threshold that found none. */
+  readonly falsePositives: number[];
+  /** Indices of the true objects no prediction at or above the threshold found. */
+  readonly missed: number[];
+}
+
+export function imageOutcome(img: ImageEval, numClasses: number, threshold: number): ImageOutcome {
+  const kept = img.predScores.flatMap((s, i) => (s >= threshold ? [i] : []));
+  const sub: ImageEval = {
+    ...img,
+    predBoxes: kept.map((i) => img.predBoxes[i]!),
+    predScores: kept.map((i) => img.predScores[i]!),
+    predClasses: kept.map((i) => img.predClasses[i]!),
+  };
+  const outcome: ImageOutcome = { found: [], falsePositives: [], missed: [] };
+  for (let c = 0; c < numClasses; c++) {
+    const m = match(sub, c, 0.5);
+    const foundGts = new Set<number>();
+    m.tp.forEach((isTp, i) => {
+      (isTp ? outcome.found : outcome.falsePositives).push(kept[m.predIndex[i]!]!);
+      if (isTp) foundGts.add(m.gtOriginal[m.gtIndex[i]!]!);
+    });
+    for (const g of m.gtOriginal) if (!foundGts.has(g)) outcome.missed.push(g);
+  }
+  for (const list of Object.values(outcome)) list.sort((a: number, b: number) => a - b);
+  return outcome;
+}
+
 const equivalentDiameter = (b: XyxyBox): number => Math.sqrt(Math.max(b[2] - b[0], 0) * Math.max(b[3] - b[1], 0));
 
 function countsAt(images: readonly ImageEval[], numClasses: number, threshold: number, iouThreshold = 0.5) {

@@ -10,7 +10,7 @@
  */
 import type { Box, OutlineMethod } from '../shared/contracts.js';
 import { areaEquivalentDiameter, polygonArea } from '../detect/outline.js';
-import { evaluateDetections, type DetectionMetrics, type ImageEval } from './detection-metrics.js';
+import { evaluateDetections, imageOutcome, type DetectionMetrics, type ImageEval, type ImageOutcome } from './detection-metrics.js';
 import { ImageError } from '../shared/errors.js';
 import type { LoadedModel } from '../detect/model.js';
 import { processImage } from '../detect/pipeline.js';
@@ -40,6 +40,12 @@ export interface ModelOnTruth {
    */
   readonly atBestF1: { readonly threshold: number; readonly precision: number; readonly recall: number; readonly f1: number };
   readonly predictions: ImagePredictions[];
+  /**
+   * Per image (as `predictions`), at the threshold of `metrics`: the detections that found a true object,
+   * the false positives (indices into the image's detections) and the missed objects (indices into the truth
+   * image's objects). Inside the size gate only, as the figures count them.
+   */
+  readonly outcomes: ImageOutcome[];
 }
 
 export interface TruthScores {
@@ -80,7 +86,7 @@ export function parseTruthDocument(text: string, where: string): TruthDocument {
 }
 
 export async function scoreModelsOnTruth(truth: TruthDocument, models: readonly LoadedModel[], props: ScoreProps): Promise<TruthScores> {
-  const perModel = models.map(() => ({ evals: [] as ImageEval[], predictions: [] as ImagePredictions[] }));
+  const perModel = models.map(() => ({ evals: [] as ImageEval[], predictions: [] as ImagePredictions[], keptObjects: [] as number[][] }));
   const failed: { file: string; error: string }[] = [];
   let done = 0;
   for (const image of truth.images) {
@@ -130,6 +136,7 @@ export async function scoreModelsOnTruth(truth: TruthDocument, models: readonly 
         predDiameters: result.detections.map((d) => d.diameter_nm / result.nm_per_px),
         gtDiameters,
       });
+      perModel[i]!.keptObjects.push(kept);
       perModel[i]!.predictions.push({
         file: image.file,
         sourceImageId: image.source_image_id,
@@ -141,12 +148,21 @@ export async function scoreModelsOnTruth(truth: TruthDocument, models: readonly 
     });
   }
   return {
-    models: models.map((model, i) => ({
-      version: model.version,
-      metrics: evaluateDetections(perModel[i]!.evals, 1, props.scoreThreshold ?? model.scoreThreshold),
-      atBestF1: (({ threshold, precision, recall, f1 }) => ({ threshold, precision, recall, f1 }))(evaluateDetections(perModel[i]!.evals, 1)),
-      predictions: perModel[i]!.predictions,
-    })),
+    models: models.map((model, i) => {
+      const { evals, predictions, keptObjects } = perModel[i]!;
+      const metrics = evaluateDetections(evals, 1, props.scoreThreshold ?? model.scoreThreshold);
+      const outcomes = evals.map((e, j) => {
+        const outcome = imageOutcome(e, 1, metrics.threshold);
+        return { ...outcome, missed: outcome.missed.map((g) => keptObjects[j]![g]!) };
+      });
+      return {
+        version: model.version,
+        metrics,
+        atBestF1: (({ threshold, precision, recall, f1 }) => ({ threshold, precision, recall, f1 }))(evaluateDetections(evals, 1)),
+        predictions,
+        outcomes,
+      };
+    }),
     failed,
   };
 }

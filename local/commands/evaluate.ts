@@ -16,12 +16,16 @@ import { CHAMPION_KEY, DEFAULT_MODEL_VERSION, modelKey } from '../../lambdas/sha
 import { loadModel, type LoadedModel } from '../../lambdas/detect/model.js';
 import type { DetectionMetrics } from '../../lambdas/evaluation/detection-metrics.js';
 import type { OutlineMethod } from '../../lambdas/shared/contracts.js';
-import { formatProblem, type TruthImage } from '../../lambdas/training/ingest/truth.js';
+import { formatProblem, type TruthDocument, type TruthImage } from '../../lambdas/training/ingest/truth.js';
 import { truthDocument } from '../../lambdas/training/ingest/ingest.js';
 import { isPseudoLabelled, PSEUDO_LABEL_FOLDER } from '../../lambdas/training/dataset-files.js';
 import { SCORE_FLOOR, scoreModelsOnTruth, type ModelOnTruth } from '../../lambdas/evaluation/truth-scoring.js';
 import { InputError } from '../errors.js';
 import { progressBar } from '../progress.js';
+import { decodeImage } from '../../lambdas/detect/image-decode.js';
+import { renderOutcomePicture, shapeOf, type OutcomeShapes } from '../../lambdas/evaluation/outcome-picture.js';
+
+export { OUTCOME_LEGEND } from '../../lambdas/evaluation/outcome-picture.js';
 import { createS3Client } from '../../lambdas/shared/s3-client.js';
 import { getObjectBytes, getObjectText } from '../../lambdas/shared/s3-objects.js';
 import { startLocalS3Server } from '../s3-server.js';
@@ -54,6 +58,18 @@ export interface EvaluateOptions {
   /** The threshold the figures are given at. Default: the model's recommended one. */
   readonly scoreThreshold?: number;
   readonly progress?: boolean;
+  /** Write a picture of each image's outcome (found, false positives, missed) under pictures/. Default true. */
+  readonly pictures?: boolean;
+}
+
+/** One scored image: what it came to at the threshold, and its picture. */
+export interface ImageReview {
+  readonly file: string;
+  readonly found: number;
+  readonly falsePositives: number;
+  readonly missed: number;
+  /** The outcome picture, when pictures were written. */
+  readonly picture: string | null;
 }
 
 export interface EvaluateResult {
@@ -75,6 +91,10 @@ export interface EvaluateResult {
   readonly pseudoLabelledLeftOut: number;
   /** Detections at or above the model's threshold by how they were outlined (the model's outline output, fitted in the image, or none). */
   readonly outlineMethods: Record<OutlineMethod, number>;
+  /** Every scored image, most errors (false positives plus misses) first. */
+  readonly reviews: ImageReview[];
+  /** The folder of outcome pictures, or null when none were written. */
+  readonly picturesDir: string | null;
 }
 
 /** The sizing figures in words: the outlines' error against the true outlines, and the boxes' beside it. */
@@ -166,6 +186,7 @@ export async function evaluateLocally(options: EvaluateOptions): Promise<Evaluat
   let scorable: TruthImage[];
   let truth;
   let scores;
+  let source: Awaited<ReturnType<typeof folderDatasetSource>>;
   try {
     const extraFiles = await extraAnnotationFiles(options.annotations, options.datasetDir);
     ({ ingested } = await checkDatasetFolder({ datasetDir: options.datasetDir, nmPerPx: options.nmPerPx, extraFiles }));
@@ -177,7 +198,7 @@ export async function evaluateLocally(options: EvaluateOptions): Promise<Evaluat
       throw new InputError(`no labelled image in ${options.datasetDir} can be scored${pseudo} (${ingested.problems.length} problems)${first}`);
     }
     truth = truthDocument(path.basename(path.resolve(options.datasetDir)), 'all', ingested, scorable, ingested.problems);
-    const source = await folderDatasetSource(options.datasetDir);
+    source = await folderDatasetSource(options.datasetDir);
     const bar = (options.progress ?? true) ? progressBar({ label: 'Detecting', total: truth.images.length }) : undefined;
     try {
       scores = await scoreModelsOnTruth(truth, [model], {
@@ -208,6 +229,8 @@ export async function evaluateLocally(options: EvaluateOptions): Promise<Evaluat
   for (const p of scored.predictions) for (const d of p.detections) if (d.score >= scored.metrics.threshold) outlineMethods[d.outlineMethod]++;
 
   await mkdir(options.outDir, { recursive: true });
+  const picturesDir = (options.pictures ?? true) ? path.join(options.outDir, 'pictures') : null;
+  const reviews = await reviewImages(truth, scored, { read: (file) => source.read(file), picturesDir, progress: options.progress ?? true });
   const predictionsFile = path.join(options.outDir, 'predictions.coco.json');
   const metricsFile = path.join(options.outDir, 'metrics.json');
   await writeFile(predictionsFile, JSON.stringify(predictions));
@@ -225,7 +248,17 @@ export async function evaluateLocally(options: EvaluateOptions): Promise<Evaluat
         evaluation: scored.metrics,
         at_best_f1_threshold: scored.atBestF1,
         sizing: { diameter: 'area-equivalent diameter of the outline', outline_methods_at_threshold: outlineMethods },
-        images: scored.predictions.map((p) => ({ file: p.file, nm_per_px: p.nmPerPx, nm_per_px_source: p.nmPerPxSource, detections: p.detections.length })),
+        images: scored.predictions.map((p, i) => ({
+          file: p.file,
+          nm_per_px: p.nmPerPx,
+          nm_per_px_source: p.nmPerPxSource,
+          detections: p.detections.length,
+          // At the threshold of `evaluation`.
+          found: scored.outcomes[i]!.found.length,
+          false_positives: scored.outcomes[i]!.falsePositives.length,
+          missed: scored.outcomes[i]!.missed.length,
+          picture: reviews.find((r) => r.file === p.file)?.picture ?? null,
+        })),
         failed_images: scores.failed,
         annotation_problems: problems,
       },
@@ -246,5 +279,44 @@ export async function evaluateLocally(options: EvaluateOptions): Promise<Evaluat
     missingImages: ingested.missingImages.map((m) => ({ file: m.file, images: m.images.length })),
     pseudoLabelledLeftOut: ingested.images.length - scorable.length,
     outlineMethods,
+    reviews,
+    picturesDir,
   };
+}
+
+interface ReviewProps {
+  readonly read: (file: string) => Promise<Uint8Array>;
+  /** Where the pictures go; null: no pictures. */
+  readonly picturesDir: string | null;
+  readonly progress: boolean;
+}
+
+/** Each scored image's outcome, most errors first, with its picture drawn when asked for. */
+async function reviewImages(truth: TruthDocument, scored: ModelOnTruth, props: ReviewProps): Promise<ImageReview[]> {
+  const truthByFile = new Map(truth.images.map((image) => [image.file, image]));
+  const reviews: ImageReview[] = [];
+  const bar = props.picturesDir && props.progress ? progressBar({ label: 'Drawing', total: scored.predictions.length }) : undefined;
+  try {
+    for (const [i, p] of scored.predictions.entries()) {
+      const outcome = scored.outcomes[i]!;
+      let picture: string | null = null;
+      if (props.picturesDir) {
+        const objects = truthByFile.get(p.file)!.objects;
+        const shapes: OutcomeShapes = {
+          found: outcome.found.map((d) => shapeOf(p.detections[d]!.outline, p.detections[d]!.box)),
+          falsePositives: outcome.falsePositives.map((d) => shapeOf(p.detections[d]!.outline, p.detections[d]!.box)),
+          missed: outcome.missed.map((o) => shapeOf(objects[o]!.polygon, objects[o]!.box)),
+        };
+        const image = await decodeImage(await props.read(p.file), p.file);
+        picture = path.join(props.picturesDir, `${p.file.replace(/[/\\]/g, '__').replace(/\.[^.]*$/, '')}.jpg`);
+        await mkdir(props.picturesDir, { recursive: true });
+        await writeFile(picture, await renderOutcomePicture(image, shapes, { nmPerPx: p.nmPerPx }));
+      }
+      reviews.push({ file: p.file, found: outcome.found.length, falsePositives: outcome.falsePositives.length, missed: outcome.missed.length, picture });
+      bar?.update(i + 1);
+    }
+  } finally {
+    bar?.stop();
+  }
+  return reviews.sort((a, b) => b.falsePositives + b.missed - (a.falsePositives + a.missed));
 }

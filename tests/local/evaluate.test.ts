@@ -4,6 +4,7 @@
  */
 import { copyFile, cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -99,6 +100,53 @@ describe('exodetect evaluate', () => {
     const ingestedSource = (await checkDatasetFolder({ datasetDir: path.join(dir, 'images'), nmPerPx: 2, extraFiles: new Map([['gt.coco.json', await readFile(path.join(dir, 'gt.coco.json'))]]) })).ingested.images[0]!.nm_per_px_source;
     expect(ingestedSource).not.toBe('batch');
     expect(written.images.map((i) => i.nm_per_px_source)).toEqual([ingestedSource, ingestedSource]);
+  });
+
+  it('says what each image came to at the threshold, most errors first, and draws it: found green, false positives magenta, misses yellow', async () => {
+    const out = path.join(dir, 'out-pictures');
+    const result = await evaluateLocally({
+      datasetDir: path.join(dir, 'images'), annotations: path.join(dir, 'gt.coco.json'), model: path.join(dir, 'model.onnx'), outDir: out, nmPerPx: 2, progress: false,
+    });
+    // Image two: the 0.9 box finds its object, the 0.6 box finds nothing, the object at (30, 2) is missed.
+    expect(result.reviews.map(({ file, found, falsePositives, missed }) => ({ file, found, falsePositives, missed }))).toEqual([
+      { file: 'two.png', found: 1, falsePositives: 1, missed: 1 },
+      { file: 'one.png', found: 2, falsePositives: 0, missed: 0 },
+    ]);
+    expect(result.picturesDir).toBe(path.join(out, 'pictures'));
+    const written = JSON.parse(await readFile(result.metricsFile, 'utf8')) as { images: { file: string; found: number; false_positives: number; missed: number; picture: string }[] };
+    expect(written.images.find((i) => i.file === 'two.png')).toMatchObject({ found: 1, false_positives: 1, missed: 1, picture: path.join(out, 'pictures', 'two.jpg') });
+    // Mean colour along a box's edge (the pictures are JPEG, so a margin rather than exact values).
+    const edgeColour = async (file: string, [x1, y1, x2, y2]: number[]) => {
+      const { data, info } = await sharp(file).raw().toBuffer({ resolveWithObject: true });
+      expect([info.width, info.height]).toEqual([SIZE, SIZE]);
+      const sum = [0, 0, 0];
+      let n = 0;
+      for (let x = x1!; x < x2!; x++) {
+        for (const y of [y1!, y2! - 1]) {
+          for (let c = 0; c < 3; c++) sum[c]! += data[(y * SIZE + x) * 3 + c]!;
+          n++;
+        }
+      }
+      return sum.map((v) => v / n) as [number, number, number];
+    };
+    const picture = (name: string) => path.join(out, 'pictures', `${name}.jpg`);
+    const [gr, gg, gb] = await edgeColour(picture('two'), [10, 10, 30, 34]);
+    expect(gg - (gr + gb) / 2).toBeGreaterThan(40); // green: found
+    const [mr, mg, mb] = await edgeColour(picture('two'), [40, 40, 52, 50]);
+    expect((mr + mb) / 2 - mg).toBeGreaterThan(40); // magenta: the false positive
+    // Yellow, dashed: the miss. Image one has nothing at that place: grey.
+    const yellowness = ([r, g, b]: [number, number, number]) => (r + g) / 2 - b;
+    expect(yellowness(await edgeColour(picture('two'), [30, 2, 40, 12]))).toBeGreaterThan(20);
+    expect(Math.abs(yellowness(await edgeColour(picture('one'), [30, 2, 40, 12])))).toBeLessThan(5);
+    // Image one has no false positive and no miss: its 0.6 box is green, not magenta.
+    const [or, og, ob] = await edgeColour(picture('one'), [40, 40, 52, 50]);
+    expect(og - (or + ob) / 2).toBeGreaterThan(40);
+    const none = await evaluateLocally({
+      datasetDir: path.join(dir, 'images'), annotations: path.join(dir, 'gt.coco.json'), model: path.join(dir, 'model.onnx'), outDir: path.join(dir, 'out-nopictures'), nmPerPx: 2, progress: false, pictures: false,
+    });
+    expect(none.picturesDir).toBeNull();
+    expect(none.reviews[0]).toMatchObject({ file: 'two.png', picture: null });
+    expect(existsSync(path.join(dir, 'out-nopictures', 'pictures'))).toBe(false);
   });
 
   it('leaves pseudo-labelled images out: a model is not scored against a model\'s labels', async () => {
