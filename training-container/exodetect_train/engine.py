@@ -10,6 +10,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from .data import ScaledImage
+from .ema import ModelEma
 from .loss import centernet_loss
 from .metrics import ImageEval, evaluate_detections
 from .model import ExoNet, decode, decode_with_outlines
@@ -32,7 +33,7 @@ def autocast(device: torch.device, enabled: bool):
 
 
 def train_one_epoch(model: ExoNet, loader: DataLoader, optimizer: torch.optim.Optimizer, scheduler,
-                    device: torch.device, scaler, epoch: int, amp: bool) -> float:
+                    device: torch.device, scaler, epoch: int, amp: bool, ema: Optional[ModelEma] = None) -> float:
     model.train()
     total, n = 0.0, 0
     for step, (images, targets) in enumerate(loader):
@@ -51,6 +52,8 @@ def train_one_epoch(model: ExoNet, loader: DataLoader, optimizer: torch.optim.Op
         scaler.step(optimizer)
         scaler.update()
         scheduler.step()
+        if ema is not None:
+            ema.update(model)
         total += float(loss.detach()) * images.shape[0]
         n += images.shape[0]
     return total / max(n, 1)

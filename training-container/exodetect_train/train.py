@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader
 
 from .annotations import AnnotationError, ChannelData, LabelledImage, check_bad_fraction, load_channel
 from .data import CropDataset, load_scaled
+from .ema import ModelEma, decay_for
 from .engine import NonFiniteLossError, evaluate, train_one_epoch
 from .export import OPSET, export_onnx, load_init_weights, model_metadata, save_torch_model
 from .hyperparams import SPECS, Hyperparameters, HyperparameterError, auto_crops_per_image, describe, load_hyperparameters_file, parse_hyperparameters
@@ -247,6 +248,10 @@ def run(args: argparse.Namespace, paths: SageMakerPaths) -> int:
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lr_lambda_factory(hp.warmup_epochs * steps_per_epoch, hp.epochs * steps_per_epoch))
     scaler = make_scaler(device, hp.amp)
+    ema = ModelEma(net, decay_for(hp.ema_half_life_epochs, steps_per_epoch)) if hp.ema_half_life_epochs > 0 else None
+    validated = ema.module if ema is not None else net  # the weights each epoch is judged, kept and exported by
+    if ema is not None:
+        log(f"weights: a moving average, half-life {hp.ema_half_life_epochs:g} epochs (decay {ema.decay:.5f} a step)")
 
     model_version = hp.model_version or dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
     os.makedirs(paths.checkpoints, exist_ok=True)
@@ -262,6 +267,8 @@ def run(args: argparse.Namespace, paths: SageMakerPaths) -> int:
             scheduler.load_state_dict(ckpt["scheduler"])
             if ckpt.get("scaler"):
                 scaler.load_state_dict(ckpt["scaler"])
+            if ema is not None:
+                ema.load_state_dict(ckpt["ema"])
             torch.set_rng_state(ckpt["rng"]["torch"])
             np.random.set_state(ckpt["rng"]["numpy"])
             random.setstate(ckpt["rng"]["python"])
@@ -277,8 +284,8 @@ def run(args: argparse.Namespace, paths: SageMakerPaths) -> int:
         t0 = time.time()
         dataset.set_epoch(epoch)
         gen.manual_seed(hp.seed * 100003 + epoch)
-        train_loss = train_one_epoch(net, loader, optimizer, scheduler, device, scaler, epoch, hp.amp)
-        val = evaluate(net, val_scaled, device, len(class_names), hp.max_detections, amp=hp.amp)
+        train_loss = train_one_epoch(net, loader, optimizer, scheduler, device, scaler, epoch, hp.amp, ema)
+        val = evaluate(validated, val_scaled, device, len(class_names), hp.max_detections, amp=hp.amp)
         lr = optimizer.param_groups[0]["lr"]
         row = {"epoch": epoch, "train_loss": f"{train_loss:.4f}", "val_ap50": f"{val['ap50']:.4f}",
                "val_f1": f"{val['f1']:.4f}", "lr": f"{lr:.6f}", "epoch_time_s": f"{time.time() - t0:.1f}"}
@@ -286,10 +293,11 @@ def run(args: argparse.Namespace, paths: SageMakerPaths) -> int:
         log(" ".join(f"{k}={v}" for k, v in row.items()))
         if (val["ap50"], val["f1"]) > (best["ap50"], best["f1"]):
             best = {"epoch": epoch, "ap50": val["ap50"], "f1": val["f1"],
-                    "state": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}}
+                    "state": {k: v.detach().cpu().clone() for k, v in validated.state_dict().items()}}
         atomic_torch_save({
             "format": CHECKPOINT_FORMAT, "epoch": epoch, "model": net.state_dict(), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "hyperparameters": hp.to_dict(),
+            "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "ema": ema.state_dict() if ema is not None else None,
+            "hyperparameters": hp.to_dict(),
             "args": vars(args), "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
             "history": history, "best": best, "model_version": model_version, "dataset_fingerprint": fingerprint,
         }, ckpt_path)

@@ -131,8 +131,24 @@ def test_tta_model_is_the_flip_averaged_network_and_empty_crops_follow_the_set_s
     assert np.abs(single[:10] - top).max() > 1e-2  # the averaged model is not the single pass
 
 
+def test_moving_average_weights_are_the_ones_exported(tmp_path):
+    base = make_tree(str(tmp_path / "ml"))
+    r = run_trainer(base, dict(TINY_HP, epochs="1", ema_half_life_epochs="0.5"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert re.search(r"^weights: a moving average, half-life 0.5 epochs \(decay 0\.\d{5} a step\)$", r.stdout, re.M), r.stdout
+    ckpt = torch.load(os.path.join(base, "checkpoints", "last.pt"), weights_only=False)
+    exported = torch.load(os.path.join(base, "model", "model.pt"))["state_dict"]
+    half = lambda v: v.half() if v.is_floating_point() else v  # model.pt stores float16
+    averaged, last_step = ckpt["ema"]["module"], ckpt["model"]
+    assert ckpt["ema"]["updates"] > 0
+    # One epoch: the best epoch is the only one, and its weights are the average, not the last step's.
+    assert all(torch.equal(exported[k], half(averaged[k])) for k in exported)
+    assert not all(torch.equal(exported[k], half(last_step[k])) for k in exported)
+
+
 def test_resume_after_interruption_finishes_like_an_uninterrupted_run(tmp_path):
-    hp = dict(TINY_HP, epochs="6")
+    # With a moving average of the weights: its state is part of the checkpoint.
+    hp = dict(TINY_HP, epochs="6", ema_half_life_epochs="1")
     base = make_tree(str(tmp_path / "a"))
     write_hp(base, hp)
     ckpt = os.path.join(base, "checkpoints", "last.pt")
