@@ -143,25 +143,40 @@ function checkFractions(validation: number, test: number): void {
   }
 }
 
+/** Seeded shuffles tried for a split whose held-out channels hold their share of the objects as well as of the images. */
+export const SPLIT_BALANCE_TRIES = 64;
+/** A split within this of the objects' shares (each held-out channel's object share against its image share) is kept. */
+export const SPLIT_BALANCE_TOLERANCE = 0.05;
+
+const hashOrder = (groups: readonly string[], key: (g: string) => string): string[] =>
+  groups
+    .map((g) => ({ g, h: createHash('sha256').update(key(g)).digest('hex') }))
+    .sort((a, b) => (a.h < b.h ? -1 : a.h > b.h ? 1 : 0))
+    .map((x) => x.g);
+
 /**
  * Assigns each group to a channel. Groups are ordered by SHA-256(seed:group),
- * so the result depends only on the set of groups and the seed; the first
- * round(n*test) go to test, the next round(n*validation) (at least 1) to
- * validation (at least `minValidation` when there are three times as many
- * groups), the rest to train.
+ * so the result depends only on the set of groups (and their object counts)
+ * and the seed; the first round(n*test) go to test, the next
+ * round(n*validation) (at least 1) to validation (at least `minValidation`
+ * when there are three times as many groups), the rest to train.
+ *
+ * With `objects` (each group's object count), a shuffle whose held-out
+ * channels hold far more or fewer objects than their share of the images is
+ * replaced: of SPLIT_BALANCE_TRIES seeded shuffles (SHA-256(seed:k:group) for
+ * k >= 1), the first within SPLIT_BALANCE_TOLERANCE, else the closest. Real
+ * sets are skewed (one grid with 39 particles, most with 1 or 2): a plain
+ * shuffle once left 36 of 102 objects to train on in a 20/10 split.
  */
 export function assignGroups(
   groups: readonly string[],
   fractions: { validation: number; test: number },
   seed: number,
   minValidation = 0,
+  objects?: ReadonlyMap<string, number>,
 ): Map<string, Channel> {
   const unique = [...new Set(groups)];
-  const ordered = unique
-    .map((g) => ({ g, h: createHash('sha256').update(`${seed}:${g}`).digest('hex') }))
-    .sort((a, b) => (a.h < b.h ? -1 : a.h > b.h ? 1 : 0))
-    .map((x) => x.g);
-  const n = ordered.length;
+  const n = unique.length;
   const nTest = fractions.test > 0 ? Math.max(1, Math.round(n * fractions.test)) : 0;
   const nValidation = Math.max(1, Math.round(n * fractions.validation), n >= 3 * minValidation ? minValidation : 0);
   if (n - nTest - nValidation < 1) {
@@ -169,8 +184,21 @@ export function assignGroups(
       `cannot split ${n} group(s) into train/validation${nTest ? '/test' : ''}: need at least ${nTest + nValidation + 1}`,
     );
   }
+  const total = objects ? unique.reduce((sum, g) => sum + (objects.get(g) ?? 0), 0) : 0;
+  const imbalance = (ordered: readonly string[]): number => {
+    if (total === 0) return 0;
+    const share = (from: number, to: number) => ordered.slice(from, to).reduce((sum, g) => sum + objects!.get(g)!, 0) / total;
+    return Math.abs(share(0, nTest) - nTest / n) + Math.abs(share(nTest, nTest + nValidation) - nValidation / n);
+  };
+  let best = hashOrder(unique, (g) => `${seed}:${g}`);
+  let bestImbalance = imbalance(best);
+  for (let k = 1; k < SPLIT_BALANCE_TRIES && bestImbalance > SPLIT_BALANCE_TOLERANCE; k++) {
+    const ordered = hashOrder(unique, (g) => `${seed}:${k}:${g}`);
+    const value = imbalance(ordered);
+    if (value < bestImbalance) [best, bestImbalance] = [ordered, value];
+  }
   const out = new Map<string, Channel>();
-  ordered.forEach((g, i) => out.set(g, i < nTest ? 'test' : i < nTest + nValidation ? 'validation' : 'train'));
+  best.forEach((g, i) => out.set(g, i < nTest ? 'test' : i < nTest + nValidation ? 'validation' : 'train'));
   return out;
 }
 
@@ -220,7 +248,13 @@ export async function splitDataset(s3: S3Client, input: SplitDatasetInput, props
     );
   }
   const minValidation = request.split?.validationFraction === undefined ? config.minValidationGroups : 0;
-  const channelOfGroup = assignGroups(humanLabelled.map((i) => groupOf(i, by)), { validation: validationFraction, test: testFraction }, seed, minValidation);
+  const objectsOfGroup = new Map<string, number>();
+  for (const image of ingested.images) {
+    if (isPseudoLabelled(image.file)) continue;
+    const group = groupOf(image.file, by);
+    objectsOfGroup.set(group, (objectsOfGroup.get(group) ?? 0) + image.objects.length);
+  }
+  const channelOfGroup = assignGroups(humanLabelled.map((i) => groupOf(i, by)), { validation: validationFraction, test: testFraction }, seed, minValidation, objectsOfGroup);
   const channelOfImage = new Map(images.map((i): [string, Channel] => [i, isPseudoLabelled(i) ? 'train' : channelOfGroup.get(groupOf(i, by))!]));
   const channels: Channel[] = testFraction > 0 ? ['train', 'validation', 'test'] : ['train', 'validation'];
 

@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../lambdas/shared/errors.js';
 import { groupOf, ownerImage, indexImagesByStem } from '../../lambdas/training/dataset-files.js';
-import { assignGroups, mergeHyperparameters, splitDataset, validateSplitProps } from '../../lambdas/training/dataset-split.js';
+import { assignGroups, mergeHyperparameters, splitDataset, SPLIT_BALANCE_TOLERANCE, validateSplitProps } from '../../lambdas/training/dataset-split.js';
 import { greyPng } from '../detect/fixtures/png-chunks.js';
 import { FakeBucket } from './fake-bucket.js';
 
@@ -150,6 +150,26 @@ describe('splitDataset', () => {
     expect(out.problems.first).toContain('pseudo-labels/batch1/img3.png: a pseudo-labelled copy of the annotated image img3.png: its pseudo-labels are not used');
     expect(out.counts.train).toMatchObject({ images: 14, objects: 8 + 12, pseudoLabelled: { images: 6, objects: 12 } });
     expect(out.counts.validation).toMatchObject({ images: 2, pseudoLabelled: { images: 0, objects: 0 } });
+  });
+
+  it('holds out its share of the objects as well as of the images when a few grids hold most of them', async () => {
+    // 30 images: three crowded grids of 20 particles, the rest with one.
+    const boxes = (i: number) => (i % 10 === 3 ? 20 : 1);
+    for (let i = 0; i < 30; i++) {
+      bucket.put(`datasets/d/images/img${i}.png`, greyPng(32, 24, 100 + i));
+      bucket.put(`datasets/d/labels/img${i}.txt`, Array.from({ length: boxes(i) }, (_, b) => `0 0.${b % 9 + 1} 0.5 0.05 0.05`).join('\n'));
+    }
+    bucket.put('datasets/d/classes.txt', 'exosome\n').put('datasets/d/dataset.json', '{"nm_per_px": 1.5}');
+    const names = Array.from({ length: 30 }, (_, i) => `images/img${i}.png`);
+    const total = names.reduce((sum, _, i) => sum + boxes(i), 0);
+    // The plain shuffle for seed 1 holds out two of the crowded grids: 48 of 87 objects in a third of the images.
+    const plain = assignGroups(names, { validation: 0.2, test: 0 }, 1, 10);
+    const plainShare = names.reduce((sum, n, i) => sum + (plain.get(n) === 'validation' ? boxes(i) : 0), 0) / total;
+    expect(Math.abs(plainShare - 1 / 3)).toBeGreaterThan(SPLIT_BALANCE_TOLERANCE);
+    const out = await splitDataset(bucket.client, input({ dataset: 'd', split: { seed: 1 } }));
+    expect(out.counts.validation!.images).toBe(10);
+    expect(Math.abs(out.counts.validation!.objects / total - 1 / 3)).toBeLessThanOrEqual(SPLIT_BALANCE_TOLERANCE);
+    expect(out.counts.train!.objects + out.counts.validation!.objects).toBe(total);
   });
 
   it('refuses a dataset of pseudo-labels alone: validation needs human labels', async () => {
