@@ -83,7 +83,8 @@ def auto_crops_per_image(n_train_images: int) -> int:
     return max(AUTO_CROPS_PER_IMAGE, min(AUTO_MAX_CROPS_PER_IMAGE, wanted))
 
 
-# Measured on real micrographs (see the training README): the average of the weights is steadier than the last step's.
+# Off: measured on 20 real training images (README, "A moving average of the weights"), the average made the
+# per-epoch validation figures steadier but did not lift the held-out ones (AP50 0.835 vs 0.840).
 EMA_HALF_LIFE_EPOCHS = 0.0
 
 
