@@ -7,7 +7,8 @@
  * promotion head-to-head computes. Where the annotations have outlines
  * (polygons), sizes are scored against them (sizing_* and *_diameter_* in the
  * metrics; sizingLines says them in words). Writes predictions.coco.json (COCO
- * results format) and metrics.json.
+ * results format), metrics.json (with each image's found, false positives and
+ * misses at the threshold) and pictures/ (each image's outcome drawn in).
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
@@ -24,8 +25,6 @@ import { InputError } from '../errors.js';
 import { progressBar } from '../progress.js';
 import { decodeImage } from '../../lambdas/detect/image-decode.js';
 import { renderOutcomePicture, shapeOf, type OutcomeShapes } from '../../lambdas/evaluation/outcome-picture.js';
-
-export { OUTCOME_LEGEND } from '../../lambdas/evaluation/outcome-picture.js';
 import { createS3Client } from '../../lambdas/shared/s3-client.js';
 import { getObjectBytes, getObjectText } from '../../lambdas/shared/s3-objects.js';
 import { startLocalS3Server } from '../s3-server.js';
@@ -34,6 +33,8 @@ import { folderDatasetSource } from '../files.js';
 import { checkDatasetFolder } from './check.js';
 import { BUNDLED_MODEL_DIR, DEFAULT_DATA_DIR, readModelFile } from './run.js';
 import { percent } from './wording.js';
+
+export { OUTCOME_LEGEND } from '../../lambdas/evaluation/outcome-picture.js';
 
 /** Every detection down to this score is kept, so AP sees the whole precision-recall curve. */
 export const EVALUATION_SCORE_FLOOR = SCORE_FLOOR;
