@@ -219,3 +219,21 @@ describe('exodetect run: ids and folders never mix', () => {
     expect(tolerant.stdout).not.toContain('FAILED');
   }, 60_000);
 });
+
+describe('exodetect evaluate: what it points to', () => {
+  it('names the images with the most errors, the pictures with their legend, and a run command for the same store', async () => {
+    const samples = path.join(REPO, 'samples', 'demo-batch');
+    const out = path.join(dir, 'eval-out');
+    const store = path.join(dir, 'no-store-yet');
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [path.join(REPO, 'bin', 'exodetect.js'), 'evaluate', samples, '--model', 'default', '--nm-per-px', '1.5', '--data-dir', store, '--out', out, '--score-threshold', '0.95'],
+      { cwd: dir },
+    );
+    const lines = stdout.split('\n');
+    expect(lines).toContain(`Pictures of every image (green: found, magenta: false positive, yellow dashed: missed): ${path.join(out, 'pictures')}`);
+    expect(lines.some((l) => /^Most errors at the threshold: \S+\.(png|tif|jpg) \(\d+ false positives?, \d+ missed\)/.test(l))).toBe(true);
+    // At 0.95 the best-F1 threshold is another one: the suggested run reads the same store as this evaluation.
+    expect(lines.find((l) => l.includes('the threshold with the best F1'))).toContain(`(exodetect run --data-dir ${store} --model default --score-threshold `);
+  }, 120_000);
+});
