@@ -21,6 +21,8 @@ export interface OverlayProps {
   readonly quality?: number;
   /** Also encode the preview (no boxes, no scale bar; same size as the overlay). Default false. */
   readonly preview?: boolean;
+  /** Draw the scale bar (bottom left). Default true. */
+  readonly scaleBar?: boolean;
 }
 
 export interface OverlayPictures {
@@ -293,8 +295,10 @@ async function encodeOverlay(
 ): Promise<Buffer> {
   greyToRgb(grey, rgb);
   draw(rgb, width, height, shrink, Math.max(1, Math.round(Math.max(width, height) / 800)));
-  const bar = scaleBarSvg(width, height, props.nmPerPx / shrink);
-  blendRgba(rgb, width, height, await rasteriseSvg(bar.svg), bar.left, bar.top);
+  if (props.scaleBar ?? true) {
+    const bar = scaleBarSvg(width, height, props.nmPerPx / shrink);
+    blendRgba(rgb, width, height, await rasteriseSvg(bar.svg), bar.left, bar.top);
+  }
   // Huffman table optimisation is a second pass over the data: ~3x the encode time for ~5% size.
   return sharp(rgb, { raw: { width, height, channels: 3 } })
     .jpeg({ quality: props.quality ?? 80, optimiseCoding: false })

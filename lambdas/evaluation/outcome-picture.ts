@@ -2,7 +2,7 @@
  * A scored image as a picture a person checks a model by: what it found
  * (green, the detection's outline), what it reported that no one labelled
  * (magenta) and what it missed (yellow, dashed: the true outline, else the
- * true box), on the overlay's display contrast and scale bar.
+ * true box), on the overlay's display contrast.
  */
 import type { GreyImage } from '../detect/image-decode.js';
 import { drawPolygon, renderPictures } from '../detect/overlay.js';
@@ -42,12 +42,14 @@ export async function renderOutcomePicture(image: GreyImage, shapes: OutcomeShap
   const pictures = await renderPictures(
     image,
     (rgb, width, height, shrink, stroke) => {
-      // Missed first: a detection on top of a missed object (a poor box) stays visible.
-      for (const p of shapes.missed) drawPolygon(rgb, width, height, p, shrink, stroke, OUTCOME_COLOURS.missed, true);
+      // Missed first: a detection on top of a missed object (a poor box) stays visible. Dashed yellow is the
+      // faintest on a light stain, so one pixel wider.
+      for (const p of shapes.missed) drawPolygon(rgb, width, height, p, shrink, stroke + 1, OUTCOME_COLOURS.missed, true);
       for (const p of shapes.falsePositives) drawPolygon(rgb, width, height, p, shrink, stroke, OUTCOME_COLOURS.falsePositive, false);
       for (const p of shapes.found) drawPolygon(rgb, width, height, p, shrink, stroke, OUTCOME_COLOURS.found, false);
     },
-    { nmPerPx: props.nmPerPx, maxEdge: props.maxEdge ?? 1600, quality: 85 },
+    // No scale bar: it would cover shapes in its corner, and micrographs carry their own.
+    { nmPerPx: props.nmPerPx, maxEdge: props.maxEdge ?? 1600, quality: 85, scaleBar: false },
   );
   return pictures.overlay;
 }

@@ -249,12 +249,18 @@ export async function evaluateLocally(options: EvaluateOptions): Promise<Evaluat
         evaluation: scored.metrics,
         at_best_f1_threshold: scored.atBestF1,
         sizing: { diameter: 'area-equivalent diameter of the outline', outline_methods_at_threshold: outlineMethods },
+        // At the threshold of `evaluation`, over every image.
+        outcome_totals: {
+          found: reviews.reduce((n, r) => n + r.found, 0),
+          false_positives: reviews.reduce((n, r) => n + r.falsePositives, 0),
+          missed: reviews.reduce((n, r) => n + r.missed, 0),
+        },
         images: scored.predictions.map((p, i) => ({
           file: p.file,
           nm_per_px: p.nmPerPx,
           nm_per_px_source: p.nmPerPxSource,
+          // Every detection down to score_floor (what AP ranks); the three counts below are at the threshold.
           detections: p.detections.length,
-          // At the threshold of `evaluation`.
           found: scored.outcomes[i]!.found.length,
           false_positives: scored.outcomes[i]!.falsePositives.length,
           missed: scored.outcomes[i]!.missed.length,

@@ -289,14 +289,19 @@ export function describeTraining(result: TrainLocallyResult): string[] {
       if (result.split?.hyperparameters.tta === 'true') {
         lines.push('With test-time augmentation (tta): the model averages each image and its three mirror images, four passes an image; these figures are with it, the per-epoch lines without.');
       }
+      const hp = result.split?.hyperparameters ?? {};
+      if (Number(hp.ema_half_life_epochs) > 0) {
+        lines.push(`With a moving average of the weights (ema_half_life_epochs=${hp.ema_half_life_epochs}): every epoch's figures, the kept epoch and the exported model are the average's.`);
+      }
+      if (Number(hp.copy_paste) > 0) lines.push(`With copy-paste augmentation (copy_paste=${hp.copy_paste}): labelled particles pasted into that share of the training crops.`);
       // The trainer's sizing figures, where the validation truth has outlines (metrics.py; trainers before outlines have none).
       const pct = (x: unknown): string => (typeof x === 'number' ? percent(x) : 'n/a');
       if (typeof v.sizing_n === 'number' && v.sizing_n > 0) {
         const boxes = `boxes alone ${pct(v.box_diameter_median_abs_rel_error)}, bias ${pct(v.box_diameter_median_rel_bias)}`;
         lines.push(
           typeof v.outline_diameter_median_abs_rel_error === 'number'
-            ? `Sizing against the validation outlines (${v.sizing_n} objects): its outline head median |error| ${pct(v.outline_diameter_median_abs_rel_error)}${typeof v.outline_diameter_median_abs_error_nm === 'number' ? ` (${v.outline_diameter_median_abs_error_nm.toFixed(1)} nm)` : ''}, bias ${pct(v.outline_diameter_median_rel_bias)}, ${pct(v.outline_diameter_within_10pct)} within 10%; ${boxes}. Inference sizes by the outline fitted in the image first, the head's where the fit finds no edge (\`exodetect evaluate\` scores that).`
-            : `Sizing against the validation outlines (${v.sizing_n} objects): ${boxes}; no outline head (outline_rays=0), so inference sizes by the outline fitted in the image.`,
+            ? `Sizing against the validation outlines (the ${v.sizing_n} found objects that have one): its outline head median |error| ${pct(v.outline_diameter_median_abs_rel_error)}${typeof v.outline_diameter_median_abs_error_nm === 'number' ? ` (${v.outline_diameter_median_abs_error_nm.toFixed(1)} nm)` : ''}, bias ${pct(v.outline_diameter_median_rel_bias)}, ${pct(v.outline_diameter_within_10pct)} within 10%; ${boxes}. Inference sizes by the outline fitted in the image first, the head's where the fit finds no edge (\`exodetect evaluate\` scores that).`
+            : `Sizing against the validation outlines (the ${v.sizing_n} found objects that have one): ${boxes}; no outline head (outline_rays=0), so inference sizes by the outline fitted in the image.`,
         );
       }
       lines.push(promotion.promoted ? `Promoted: ${promotion.reason}.` : `Not promoted: ${promotion.reason.replace(/^not promoted: /, '')}.`);

@@ -113,8 +113,9 @@ describe('exodetect evaluate', () => {
       { file: 'one.png', found: 2, falsePositives: 0, missed: 0 },
     ]);
     expect(result.picturesDir).toBe(path.join(out, 'pictures'));
-    const written = JSON.parse(await readFile(result.metricsFile, 'utf8')) as { images: { file: string; found: number; false_positives: number; missed: number; picture: string }[] };
+    const written = JSON.parse(await readFile(result.metricsFile, 'utf8')) as { outcome_totals: unknown; images: { file: string; found: number; false_positives: number; missed: number; picture: string }[] };
     expect(written.images.find((i) => i.file === 'two.png')).toMatchObject({ found: 1, false_positives: 1, missed: 1, picture: path.join(out, 'pictures', 'two.jpg') });
+    expect(written.outcome_totals).toEqual({ found: 3, false_positives: 1, missed: 1 });
     // Mean colour along a box's edge (the pictures are JPEG, so a margin rather than exact values).
     const edgeColour = async (file: string, [x1, y1, x2, y2]: number[]) => {
       const { data, info } = await sharp(file).raw().toBuffer({ resolveWithObject: true });

@@ -18,7 +18,7 @@ describe('what exodetect train prints about sizing', () => {
       finishedRun({ sizing_n: 250, outline_diameter_median_abs_rel_error: 0.047, outline_diameter_median_abs_error_nm: 3.26, outline_diameter_median_rel_bias: -0.006, outline_diameter_within_10pct: 0.828, box_diameter_median_abs_rel_error: 0.286, box_diameter_median_rel_bias: 0.286 }),
     );
     expect(lines).toContain(
-      'Sizing against the validation outlines (250 objects): its outline head median |error| 4.7% (3.3 nm), bias -0.6%, 82.8% within 10%; boxes alone 28.6%, bias 28.6%. Inference sizes by the outline fitted in the image first, the head\'s where the fit finds no edge (`exodetect evaluate` scores that).',
+      'Sizing against the validation outlines (the 250 found objects that have one): its outline head median |error| 4.7% (3.3 nm), bias -0.6%, 82.8% within 10%; boxes alone 28.6%, bias 28.6%. Inference sizes by the outline fitted in the image first, the head\'s where the fit finds no edge (`exodetect evaluate` scores that).',
     );
   });
 
@@ -27,7 +27,7 @@ describe('what exodetect train prints about sizing', () => {
       finishedRun({ sizing_n: 264, outline_diameter_median_abs_rel_error: null, outline_diameter_median_rel_bias: null, outline_diameter_within_10pct: null, box_diameter_median_abs_rel_error: 0.297, box_diameter_median_rel_bias: 0.297 }),
     );
     const sizing = lines.find((l) => l.startsWith('Sizing'));
-    expect(sizing).toBe('Sizing against the validation outlines (264 objects): boxes alone 29.7%, bias 29.7%; no outline head (outline_rays=0), so inference sizes by the outline fitted in the image.');
+    expect(sizing).toBe('Sizing against the validation outlines (the 264 found objects that have one): boxes alone 29.7%, bias 29.7%; no outline head (outline_rays=0), so inference sizes by the outline fitted in the image.');
     expect(lines.join('\n')).not.toContain('n/a');
   });
 
@@ -38,6 +38,19 @@ describe('what exodetect train prints about sizing', () => {
     expect(said(tta)).toEqual([
       'With test-time augmentation (tta): the model averages each image and its three mirror images, four passes an image; these figures are with it, the per-epoch lines without.',
     ]);
+    expect(said(plain)).toEqual([]);
+  });
+
+  it('says when the weights are a moving average or crops get pasted particles, and not otherwise', () => {
+    const plain = finishedRun({ sizing_n: 0 });
+    const both = { ...plain, split: { hyperparameters: { ema_half_life_epochs: '2', copy_paste: '0.5' } } } as unknown as TrainLocallyResult;
+    const off = { ...plain, split: { hyperparameters: { ema_half_life_epochs: '0', copy_paste: '0' } } } as unknown as TrainLocallyResult;
+    const said = (r: TrainLocallyResult) => describeTraining(r).filter((l) => /moving average|copy-paste/.test(l));
+    expect(said(both)).toEqual([
+      "With a moving average of the weights (ema_half_life_epochs=2): every epoch's figures, the kept epoch and the exported model are the average's.",
+      'With copy-paste augmentation (copy_paste=0.5): labelled particles pasted into that share of the training crops.',
+    ]);
+    expect(said(off)).toEqual([]);
     expect(said(plain)).toEqual([]);
   });
 });
