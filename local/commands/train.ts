@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { CHAMPION_KEY, DEFAULT_MODEL_VERSION, PREFIX } from '../../lambdas/shared/keys.js';
+import { CHAMPION_KEY, DEFAULT_MODEL_VERSION, PREFIX, trainingRunKeys } from '../../lambdas/shared/keys.js';
 import type { ChannelCounts, SplitResult } from '../../lambdas/training/dataset-split.js';
 import { PSEUDO_LABEL_FOLDER } from '../../lambdas/training/dataset-files.js';
 import { readableCause } from '../../lambdas/shared/step-functions-cause.js';
@@ -184,7 +184,7 @@ export async function trainLocally(options: TrainLocallyOptions): Promise<TrainL
       // Said before the (long) training starts: what it trains on and what it skipped.
       const minValidationObjects = Number(process.env.PROMOTION_MIN_VALIDATION_OBJECTS ?? DEFAULT_MIN_VALIDATION_OBJECTS);
       for (const line of describeSplit(split, init.description, path.join(outDir, 'problems.txt'), minValidationObjects)) report(line);
-      pending.push(writeProblems(workflow, split, outDir));
+      pending.push(writeProblems(workflow, split, outDir), writeSplitRecord(workflow, runId, outDir));
     }
   };
   workflow.trainingEvents.on('log', onLog);
@@ -230,6 +230,12 @@ async function writeProblems(workflow: LocalWorkflow, split: SplitResult, outDir
   const problems = await workflow.getJson<{ problems: { file: string; line: number | null; problem: string }[] }>(split.problems.key);
   if (problems.problems.length === 0) return; // no empty file that reads like a missing report
   await writeFile(path.join(outDir, 'problems.txt'), problems.problems.map((p) => `${p.file}${p.line ? `:${p.line}` : ''}: ${p.problem}\n`).join(''));
+}
+
+/** The split's record (which images trained, which were held out), beside the card: what to score a model on that it never saw. */
+async function writeSplitRecord(workflow: LocalWorkflow, runId: string, outDir: string): Promise<void> {
+  await mkdir(outDir, { recursive: true });
+  await writeFile(path.join(outDir, 'split.json'), await workflow.getText(trainingRunKeys(runId).split));
 }
 
 const list = (names: readonly string[]) => (names.length <= 5 ? names.join(', ') : `${names.slice(0, 4).join(', ')} and ${names.length - 4} more`);
@@ -307,7 +313,10 @@ export function describeTraining(result: TrainLocallyResult): string[] {
       lines.push(promotion.promoted ? `Promoted: ${promotion.reason}.` : `Not promoted: ${promotion.reason.replace(/^not promoted: /, '')}.`);
       if (!promotion.promoted) lines.push(`It stays in the store: \`exodetect models use ${promotion.candidate.version}\` runs it anyway.`);
       lines.push(`Started ${result.initFrom}.`);
-      if (result.outDir) lines.push(`Model card and metrics: ${result.outDir}`);
+      if (result.outDir) {
+        lines.push(`Model card and metrics: ${result.outDir}`);
+        lines.push(`The held-out images these figures are on: ${path.join(result.outDir, 'split.json')} (channels.validation). The model trained on the rest, so score it on images it never saw: a folder of other annotated images, with \`exodetect evaluate <folder> --model ${promotion.candidate.version}\`.`);
+      }
     }
   } else {
     // The first line of the reason: the problems it lists were shown above; the whole of it is in failure.txt.

@@ -69,7 +69,12 @@ describe('exodetect train on annotation exports', () => {
     );
     expect(result.stdout).toMatch(/^It stays in the store: `exodetect models use \S+` runs it anyway\.$/m);
     expect(lines.at(-2)).toBe('exodetect run uses the bundled default model (models/default).');
-    expect((await readdir(path.join(root, 'coco-record'))).sort()).toEqual(['card.md', 'metrics.json']); // no problems.txt: there were none
+    expect((await readdir(path.join(root, 'coco-record'))).sort()).toEqual(['card.md', 'metrics.json', 'split.json']); // no problems.txt: there were none
+    // The record names the held-out images, and the output says where and what to score the model on.
+    const split = JSON.parse(await readFile(path.join(root, 'coco-record', 'split.json'), 'utf8')) as { channels: { validation: { images: string[] }; train: { images: string[] } } };
+    expect(split.channels.validation.images).toHaveLength(2);
+    expect(split.channels.train.images.filter((i) => split.channels.validation.images.includes(i))).toEqual([]);
+    expect(result.stdout).toMatch(/^The held-out images these figures are on: \S+coco-record\/split\.json \(channels\.validation\)\. .*`exodetect evaluate <folder> --model \S+`\.$/m);
     // The COCO file's polygons (the generator's outlines) reached the trainer: its metrics score sizes against them.
     const trained = JSON.parse(await readFile(path.join(root, 'coco-record', 'metrics.json'), 'utf8')) as { validation: Record<string, unknown> };
     expect(trained.validation).toHaveProperty('sizing_n');
