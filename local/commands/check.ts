@@ -83,20 +83,25 @@ export function describeCheck(result: CheckDatasetResult, datasetDir: string): s
         'trained on, never held out (validation and promotion use the other images)',
     );
   }
-  const bySource = new Map<string, { n: number; min: number; max: number; unscaled: string[] }>();
+  const bySource = new Map<string, { n: number; min: number; max: number; minFile: string; maxFile: string; unscaled: string[] }>();
   for (const image of ingested.images) {
     const key = scaleSourceLabel(image);
-    const entry = bySource.get(key) ?? { n: 0, min: Infinity, max: -Infinity, unscaled: [] };
+    const entry = bySource.get(key) ?? { n: 0, min: Infinity, max: -Infinity, minFile: '', maxFile: '', unscaled: [] };
     entry.n++;
     if (image.nm_per_px !== null) {
-      entry.min = Math.min(entry.min, image.nm_per_px);
-      entry.max = Math.max(entry.max, image.nm_per_px);
+      if (image.nm_per_px < entry.min) [entry.min, entry.minFile] = [image.nm_per_px, image.file];
+      if (image.nm_per_px > entry.max) [entry.max, entry.maxFile] = [image.nm_per_px, image.file];
     } else entry.unscaled.push(image.file);
     bySource.set(key, entry);
   }
   const show = (v: number) => String(Number(v.toPrecision(4)));
   for (const [source, s] of bySource) {
-    const range = Number.isFinite(s.min) ? (show(s.min) === show(s.max) ? `${show(s.min)} nm/px` : `${show(s.min)}-${show(s.max)} nm/px`) : 'no scale';
+    // The extremes by name: a misread bar or a wrong entry shows up as one of them.
+    const range = Number.isFinite(s.min)
+      ? show(s.min) === show(s.max)
+        ? `${show(s.min)} nm/px`
+        : `${show(s.min)}-${show(s.max)} nm/px (${show(s.min)}: ${s.minFile}; ${show(s.max)}: ${s.maxFile})`
+      : 'no scale';
     const named = s.unscaled.length ? `: ${s.unscaled.slice(0, 5).join(', ')}${s.unscaled.length > 5 ? ` and ${s.unscaled.length - 5} more` : ''} (give their nm_per_px in dataset.json)` : '';
     lines.push(`  scale of ${s.n} image${s.n === 1 ? '' : 's'}: ${range}, from ${source}${named}`);
   }

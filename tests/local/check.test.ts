@@ -40,6 +40,9 @@ describe('exodetect check', () => {
     const lines = describeCheck(await checkDatasetFolder({ datasetDir: dir }), dir);
     const scaleLines = lines.filter((l) => l.startsWith('  scale of '));
     expect(scaleLines).toContain('  scale of 2 images: 1.904 nm/px, from labels.coco.json images[].nm_per_px');
+    // A range names its extremes: where a misread bar would show.
+    const spread = describeCheck(await checkDatasetFolder({ datasetDir: dir, extraFiles: new Map([['dataset.json', Buffer.from(JSON.stringify({ images: { 'a.png': { nm_per_px: 1.2 }, 'b.png': { nm_per_px: 3 }, 'c.png': { nm_per_px: 2 } } }))]]) }), dir);
+    expect(spread.find((l) => l.startsWith('  scale of ') && l.includes('-'))).toMatch(/^ {2}scale of \d images?: 1\.2-3 nm\/px \(1\.2: a\.png; 3: b\.png\), from /);
     expect(scaleLines.find((l) => l.includes('no scale'))).toMatch(/^ {2}scale of 1 image: no scale, from .*: b\.png \(give their nm_per_px in dataset\.json\)$/);
     // 1 bad box of 4 (25%) is over the 10% training tolerates.
     expect(lines.find((l) => l.startsWith('Training would stop'))).toMatch(/raise the limit if you accept them \(exodetect train --hyperparameter max_bad_annotation_fraction=0\.3\)\.$/);
