@@ -67,6 +67,8 @@ export interface TrainLocallyResult {
   readonly sync: SyncReport;
   /** What the run started from, in words. */
   readonly initFrom: string;
+  /** How many of the initial weights the trainer loaded, in words, when it fine-tuned. */
+  readonly initLoaded?: string;
   readonly runId?: string;
   readonly split?: SplitResult;
   readonly promotion?: PromotionResult;
@@ -216,8 +218,7 @@ export async function trainLocally(options: TrainLocallyOptions): Promise<TrainL
       }
       if (outcome.status !== 'SUCCEEDED') await writeFile(path.join(outDir, 'failure.txt'), `${outcome.error}: ${readableCause(outcome.cause ?? '')}\n`);
     }
-    const initFrom = initLoaded ? `${init.description} (${initLoaded})` : init.description;
-    return { outcome, dataset, sync, initFrom, runId, split, promotion, outDir, modelInUse: await modelInUse(workflow) };
+    return { outcome, dataset, sync, initFrom: init.description, initLoaded, runId, split, promotion, outDir, modelInUse: await modelInUse(workflow) };
   } finally {
     workflow.trainingEvents.off('log', onLog);
     workflow.sfn.events.off('task-succeeded', onTask);
@@ -312,7 +313,8 @@ export function describeTraining(result: TrainLocallyResult): string[] {
       }
       lines.push(promotion.promoted ? `Promoted: ${promotion.reason}.` : `Not promoted: ${promotion.reason.replace(/^not promoted: /, '')}.`);
       if (!promotion.promoted) lines.push(`It stays in the store: \`exodetect models use ${promotion.candidate.version}\` runs it anyway.`);
-      lines.push(`Started ${result.initFrom}.`);
+      // The Split line already said where training started; this adds what the trainer loaded.
+      if (result.initLoaded) lines.push(`Initial weights: ${result.initLoaded}.`);
       if (result.outDir) {
         lines.push(`Model card and metrics: ${result.outDir}`);
         lines.push(`The held-out images these figures are on: ${path.join(result.outDir, 'split.json')} (channels.validation). The model trained on the rest, so score it on images it never saw: a folder of other annotated images, with \`exodetect evaluate <folder> --model ${promotion.candidate.version}\`.`);
