@@ -11,7 +11,6 @@ import torch
 from torch.utils.data import Dataset
 
 from .annotations import LabelledImage
-from .copy_paste import paste_particles, particle_bank
 from .outline import draw_ray_targets, object_rays
 from .transforms import flip_rotate, photometric, random_crop, read_image, resample_to_scale
 
@@ -80,7 +79,7 @@ class CropDataset(Dataset):
     after a resume."""
 
     def __init__(self, images: Sequence[ScaledImage], num_classes: int, crop: int, crops_per_image: int,
-                 seed: int, augment: bool = True, scale_jitter: float = 0.15, copy_paste: float = 0.0):
+                 seed: int, augment: bool = True, scale_jitter: float = 0.15):
         self.images = list(images)
         self.num_classes = num_classes
         self.crop = crop
@@ -88,9 +87,6 @@ class CropDataset(Dataset):
         self.seed = seed
         self.augment = augment
         self.scale_jitter = scale_jitter
-        self.copy_paste = copy_paste if augment else 0.0
-        # Particles up to three quarters of the crop, so a pasted one has room to land.
-        self.bank = particle_bank(self.images, crop * 3 // 4) if self.copy_paste > 0 else []
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -108,9 +104,6 @@ class CropDataset(Dataset):
             img, boxes, classes = random_crop(rng, si.image, si.boxes, si.classes, self.crop, jitter)
         else:
             img, boxes, classes, rays = random_crop(rng, si.image, si.boxes, si.classes, self.crop, jitter, rays=si.rays)
-        # Only drawn when on, so runs without it keep their random stream (and the bundled model its recipe).
-        if self.bank and rng.random() < self.copy_paste:
-            img, boxes, classes, rays = paste_particles(rng, img, boxes, classes, rays, self.bank, int(rng.integers(1, 4)))
         if self.augment:
             if rays is None:
                 img, boxes = flip_rotate(rng, img, boxes)

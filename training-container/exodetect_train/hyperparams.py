@@ -121,8 +121,6 @@ SPECS: Dict[str, Spec] = {
     "amp": Spec(_parse_bool, True, "mixed precision on CUDA (ignored on CPU)"),
     "augment": Spec(_parse_bool, True, "TEM augmentation (flips, rot90, scale jitter, intensity, noise, blur)"),
     "scale_jitter": Spec(float, 0.15, "max relative scale jitter of training crops", _range(0.0, 0.5)),
-    "copy_paste": Spec(float, 0.0, "share of training crops that get 1-3 labelled particles of the training set pasted in "
-                       "(copy-paste augmentation; a feathered cut with the stain halo, background level matched)", _range(0.0, 1.0)),
     "model_version": Spec(_parse_opt_str, None, "version recorded in the model and metrics (default: a UTC timestamp)"),
     "threads": Spec(int, 0, "CPU threads for torch (0: leave torch's default)", _range(0, 256)),
     "min_box_px": Spec(float, 2.0, "boxes narrower or lower than this (original px) are reported as degenerate", _range(0.0, 100.0)),
@@ -162,7 +160,6 @@ class Hyperparameters:
     amp: bool
     augment: bool
     scale_jitter: float
-    copy_paste: float
     model_version: Optional[str]
     threads: int
     min_box_px: float

@@ -238,9 +238,7 @@ def run(args: argparse.Namespace, paths: SageMakerPaths) -> int:
     log(f"crops: {crops_per_image} per image per epoch, {crops_per_image * len(train_scaled)} per epoch"
         + ("" if hp.crops_per_image else f" (crops_per_image empty: chosen for {len(train_scaled)} training images)"))
     dataset = CropDataset(train_scaled, len(class_names), hp.crop_size, crops_per_image, hp.seed,
-                          hp.augment, hp.scale_jitter, hp.copy_paste)
-    if dataset.bank:
-        log(f"copy-paste: {len(dataset.bank)} particles to paste into {hp.copy_paste:g} of the crops")
+                          hp.augment, hp.scale_jitter)
     gen = torch.Generator()
     loader = DataLoader(dataset, batch_size=hp.batch_size, shuffle=True, num_workers=hp.workers, generator=gen,
                         drop_last=len(dataset) > hp.batch_size, pin_memory=device.type == "cuda",
