@@ -300,7 +300,6 @@ export function describeTraining(result: TrainLocallyResult): string[] {
       if (Number(hp.ema_half_life_epochs) > 0) {
         lines.push(`With a moving average of the weights (ema_half_life_epochs=${hp.ema_half_life_epochs}): every epoch's figures, the kept epoch and the exported model are the average's.`);
       }
-      if (Number(hp.copy_paste) > 0) lines.push(`With copy-paste augmentation (copy_paste=${hp.copy_paste}): labelled particles pasted into that share of the training crops.`);
       // The trainer's sizing figures, where the validation truth has outlines (metrics.py; trainers before outlines have none).
       const pct = (x: unknown): string => (typeof x === 'number' ? percent(x) : 'n/a');
       if (typeof v.sizing_n === 'number' && v.sizing_n > 0) {

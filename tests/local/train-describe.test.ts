@@ -41,14 +41,13 @@ describe('what exodetect train prints about sizing', () => {
     expect(said(plain)).toEqual([]);
   });
 
-  it('says when the weights are a moving average or crops get pasted particles, and not otherwise', () => {
+  it('says when the weights are a moving average, and not otherwise', () => {
     const plain = finishedRun({ sizing_n: 0 });
-    const both = { ...plain, split: { hyperparameters: { ema_half_life_epochs: '2', copy_paste: '0.5' } } } as unknown as TrainLocallyResult;
-    const off = { ...plain, split: { hyperparameters: { ema_half_life_epochs: '0', copy_paste: '0' } } } as unknown as TrainLocallyResult;
-    const said = (r: TrainLocallyResult) => describeTraining(r).filter((l) => /moving average|copy-paste/.test(l));
-    expect(said(both)).toEqual([
+    const averaged = { ...plain, split: { hyperparameters: { ema_half_life_epochs: '2' } } } as unknown as TrainLocallyResult;
+    const off = { ...plain, split: { hyperparameters: { ema_half_life_epochs: '0' } } } as unknown as TrainLocallyResult;
+    const said = (r: TrainLocallyResult) => describeTraining(r).filter((l) => l.includes('moving average'));
+    expect(said(averaged)).toEqual([
       "With a moving average of the weights (ema_half_life_epochs=2): every epoch's figures, the kept epoch and the exported model are the average's.",
-      'With copy-paste augmentation (copy_paste=0.5): labelled particles pasted into that share of the training crops.',
     ]);
     expect(said(off)).toEqual([]);
     expect(said(plain)).toEqual([]);

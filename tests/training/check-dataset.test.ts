@@ -69,9 +69,9 @@ describe('checkDataset', () => {
     expect(forced.changed).toBe(true);
     expect(forced.reason).toMatch(/forced/);
     // Settings a person asks for are a change of their own.
-    const tuned = await check({ dataset: 'visn', hyperparameters: { ema_half_life_epochs: '2', copy_paste: 0.5 } });
+    const tuned = await check({ dataset: 'visn', hyperparameters: { ema_half_life_epochs: '2', seed: 1 } });
     expect(tuned.changed).toBe(true);
-    expect(tuned.reason).toBe('the request sets hyperparameters (ema_half_life_epochs, copy_paste): training although the dataset is unchanged');
+    expect(tuned.reason).toBe('the request sets hyperparameters (ema_half_life_epochs, seed): training although the dataset is unchanged');
 
     bucket.put('datasets/visn/images/0003.png', 'png-3').put('datasets/visn/images/0003.txt', '0 0.5 0.5 0.1 0.1');
     const grown = await check({ dataset: 'visn' });
