@@ -187,7 +187,7 @@ export function assignGroups(
   const total = objects ? unique.reduce((sum, g) => sum + (objects.get(g) ?? 0), 0) : 0;
   const imbalance = (ordered: readonly string[]): number => {
     if (total === 0) return 0;
-    const share = (from: number, to: number) => ordered.slice(from, to).reduce((sum, g) => sum + objects!.get(g)!, 0) / total;
+    const share = (from: number, to: number) => ordered.slice(from, to).reduce((sum, g) => sum + (objects!.get(g) ?? 0), 0) / total;
     return Math.abs(share(0, nTest) - nTest / n) + Math.abs(share(nTest, nTest + nValidation) - nValidation / n);
   };
   let best = hashOrder(unique, (g) => `${seed}:${g}`);
