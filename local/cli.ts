@@ -190,17 +190,18 @@ export function buildProgram(): Command {
     .option('--score-threshold <s>', 'give precision, recall and F1 at this score (default: the model\'s recommended one)', parseScoreThreshold)
     .option('--data-dir <dir>', 'local S3 folder (for champion and version references)', DEFAULT_DATA_DIR)
     .option('--no-pictures', 'do not draw each image\'s outcome (found, false positives, missed) under <out>/pictures')
-    .action(async (datasetArg: string | undefined, opts: { images?: string; annotations?: string; model?: string; out: string; nmPerPx?: number; dataDir: string; sizeGate?: [number, number]; scoreThreshold?: number; pictures: boolean }) => {
+    .option('--held-out <split.json>', 'score only the images this training run held out (the split.json train writes beside the card)')
+    .action(async (datasetArg: string | undefined, opts: { images?: string; annotations?: string; model?: string; out: string; nmPerPx?: number; dataDir: string; sizeGate?: [number, number]; scoreThreshold?: number; pictures: boolean; heldOut?: string }) => {
       const datasetDir = datasetArg ?? opts.images;
       if (!datasetDir) throw new InputError('give the annotated folder: exodetect evaluate <dataset-dir> (see exodetect evaluate --help)');
       const { evaluateLocally, sizingLines, OUTCOME_LEGEND } = await import('./commands/evaluate.js');
       const result = await evaluateLocally({
         datasetDir, annotations: opts.annotations, model: opts.model, outDir: opts.out, nmPerPx: opts.nmPerPx, dataDir: opts.dataDir,
-        sizeGateNm: opts.sizeGate, scoreThreshold: opts.scoreThreshold, pictures: opts.pictures,
+        sizeGateNm: opts.sizeGate, scoreThreshold: opts.scoreThreshold, pictures: opts.pictures, heldOutFrom: opts.heldOut,
       });
       const m = result.metrics;
       const gate = opts.sizeGate ? ` of ${opts.sizeGate[0]}-${opts.sizeGate[1]} nm (--size-gate; detections and true objects outside it are not scored)` : '';
-      out(`Model: ${result.model}; ${result.images} labelled images, ${m.n_objects} objects${gate}.`);
+      out(`Model: ${result.model}; ${result.images} labelled images${opts.heldOut ? ` (those ${opts.heldOut} held out)` : ''}, ${m.n_objects} objects${gate}.`);
       out(
         `AP50 ${m.ap50.toFixed(4)}  AP50:95 ${m.ap50_95.toFixed(4)}  P ${m.precision.toFixed(4)}  R ${m.recall.toFixed(4)}  F1 ${m.f1.toFixed(4)}` +
           `  (threshold ${m.threshold}; box size error ${m.diameter_median_abs_error_nm ?? 'n/a'} nm median: each found box's sqrt(w*h) against its true box's)`,

@@ -61,6 +61,8 @@ export interface EvaluateOptions {
   readonly progress?: boolean;
   /** Write a picture of each image's outcome (found, false positives, missed) under pictures/. Default true. */
   readonly pictures?: boolean;
+  /** A training run's split.json (as `exodetect train` writes it beside the card): score only the images it held out. */
+  readonly heldOutFrom?: string;
 }
 
 /** One scored image: what it came to at the threshold, and its picture. */
@@ -193,6 +195,13 @@ export async function evaluateLocally(options: EvaluateOptions): Promise<Evaluat
     ({ ingested } = await checkDatasetFolder({ datasetDir: options.datasetDir, nmPerPx: options.nmPerPx, extraFiles }));
     // A model's own labels are no truth to score a model against.
     scorable = ingested.images.filter((i) => !isPseudoLabelled(i.file));
+    if (options.heldOutFrom !== undefined) {
+      const heldOut = await heldOutImages(options.heldOutFrom);
+      scorable = scorable.filter((i) => heldOut.has(i.file));
+      if (scorable.length === 0) {
+        throw new InputError(`none of the ${heldOut.size} images ${options.heldOutFrom} held out is labelled in ${options.datasetDir} (the folder the run trained on?)`);
+      }
+    }
     if (scorable.length === 0) {
       const first = ingested.problems.slice(0, 10).map((p) => `\n  ${formatProblem(p)}`).join('');
       const pseudo = ingested.images.length ? ` (${ingested.images.length} pseudo-labelled images under ${PSEUDO_LABEL_FOLDER}/ are not scored)` : '';
@@ -278,7 +287,7 @@ export async function evaluateLocally(options: EvaluateOptions): Promise<Evaluat
     atBestF1: scored.atBestF1,
     predictionsFile,
     metricsFile,
-    model: `${resolved.description}, version ${model.version}`,
+    model: resolved.description.includes(model.version) ? resolved.description : `${resolved.description}, version ${model.version}`,
     images: truth.images.length,
     problems,
     failedImages: scores.failed,
@@ -289,6 +298,22 @@ export async function evaluateLocally(options: EvaluateOptions): Promise<Evaluat
     reviews,
     picturesDir,
   };
+}
+
+/** The images a split record held out (validation and test), as paths relative to the dataset folder. */
+async function heldOutImages(splitFile: string): Promise<Set<string>> {
+  let record: unknown;
+  try {
+    record = JSON.parse(await readFile(splitFile, 'utf8'));
+  } catch (err) {
+    throw new InputError(`${splitFile}: not a readable split record (${(err as Error).message})`);
+  }
+  const channels = (record as { format?: string; channels?: Record<string, { images?: unknown }> }).channels;
+  if ((record as { format?: string }).format !== 'exodetect-split' || !channels) {
+    throw new InputError(`${splitFile}: not an exodetect split record (the split.json \`exodetect train\` writes beside the card)`);
+  }
+  const images = ['validation', 'test'].flatMap((c) => (Array.isArray(channels[c]?.images) ? (channels[c]!.images as string[]) : []));
+  return new Set(images);
 }
 
 interface ReviewProps {

@@ -316,7 +316,7 @@ export function describeTraining(result: TrainLocallyResult): string[] {
       if (result.initLoaded) lines.push(`Initial weights: ${result.initLoaded}.`);
       if (result.outDir) {
         lines.push(`Model card and metrics: ${result.outDir}`);
-        lines.push(`The held-out images these figures are on: ${path.join(result.outDir, 'split.json')} (channels.validation). The model trained on the rest, so score it on images it never saw: a folder of other annotated images, with \`exodetect evaluate <folder> --model ${promotion.candidate.version}\`.`);
+        lines.push(`The held-out images these figures are on: ${path.join(result.outDir, 'split.json')} (channels.validation); the model trained on the rest. Score it on images it never saw: \`exodetect evaluate <dataset> --held-out ${path.join(result.outDir, 'split.json')} --model ${promotion.candidate.version}\`, or a folder of other annotated images.`);
       }
     }
   } else {

@@ -173,6 +173,20 @@ describe('exodetect evaluate', () => {
     );
   });
 
+  it('scores only the images a training run held out, given its split.json', async () => {
+    const split = path.join(dir, 'split.json');
+    await writeFile(split, JSON.stringify({ format: 'exodetect-split', channels: { train: { images: ['one.png'] }, validation: { images: ['two.png'] } } }));
+    const base = { datasetDir: path.join(dir, 'images'), annotations: path.join(dir, 'gt.coco.json'), model: path.join(dir, 'model.onnx'), nmPerPx: 2, progress: false, pictures: false };
+    const result = await evaluateLocally({ ...base, outDir: path.join(dir, 'out-heldout'), heldOutFrom: split });
+    expect(result.images).toBe(1);
+    // Image two alone: the 0.9 box finds one of its two objects, the 0.6 box is false.
+    expect(result.metrics).toMatchObject({ n_images: 1, n_objects: 2, precision: 0.5, recall: 0.5 });
+    await writeFile(split, JSON.stringify({ format: 'exodetect-split', channels: { validation: { images: ['elsewhere.png'] } } }));
+    await expect(evaluateLocally({ ...base, outDir: path.join(dir, 'out-heldout2'), heldOutFrom: split })).rejects.toThrow(/none of the 1 images .*split\.json held out is labelled in/);
+    await writeFile(split, '{"images": []}');
+    await expect(evaluateLocally({ ...base, outDir: path.join(dir, 'out-heldout3'), heldOutFrom: split })).rejects.toThrow(/split\.json: not an exodetect split record/);
+  });
+
   it('reads YOLO labels to the same result', async () => {
     const result = await evaluateLocally({
       datasetDir: path.join(dir, 'images'),
