@@ -110,16 +110,14 @@ export async function checkDataset(s3: S3Client, input: CheckDatasetInput, now: 
     reason = 'no trained champion yet: the new model is promoted only if it beats the bundled default model on the held-out images';
   } else if (request.force) {
     reason = `forced: training although the dataset ${championFingerprint === fingerprint ? 'is unchanged' : 'changed'}`;
-  } else if (Object.keys(request.hyperparameters ?? {}).length > 0) {
-    // Settings asked for are a change: the scheduled run sends none, so only a person's request lands here.
-    reason = `the request sets hyperparameters (${Object.keys(request.hyperparameters!).join(', ')}): training ${championFingerprint === fingerprint ? 'although the dataset is unchanged' : 'the changed dataset'}`;
   } else if (champion.dataset !== undefined && champion.dataset !== request.dataset) {
     reason = `the champion ${champion.version} was trained on dataset "${champion.dataset}", this run uses "${request.dataset}"`;
   } else if (championFingerprint !== fingerprint) {
     reason = `datasets/${request.dataset}/ changed since the champion ${champion.version} was trained`;
   } else {
     changed = false;
-    reason = `nothing changed: datasets/${request.dataset}/ is identical to what the champion ${champion.version} was trained on`;
+    // Only the data is compared (the champion record keeps no settings): say so, or new settings read as ignored.
+    reason = `nothing changed: datasets/${request.dataset}/ is identical to what the champion ${champion.version} was trained on (only the data is compared, not hyperparameters or where training starts)`;
   }
 
   const runId = runIdFor(now, fingerprint);
