@@ -190,7 +190,7 @@ export function buildProgram(): Command {
     .option('--score-threshold <s>', 'give precision, recall and F1 at this score (default: the model\'s recommended one)', parseScoreThreshold)
     .option('--data-dir <dir>', 'local S3 folder (for champion and version references)', DEFAULT_DATA_DIR)
     .option('--no-pictures', 'do not draw each image\'s outcome (found, false positives, missed) under <out>/pictures')
-    .option('--held-out <split.json>', 'score only the images this training run held out (the split.json train writes beside the card)')
+    .option('--held-out <split.json>', 'score only the images this training run held out (the split.json train writes beside the card); without --model, that run\'s model')
     .action(async (datasetArg: string | undefined, opts: { images?: string; annotations?: string; model?: string; out: string; nmPerPx?: number; dataDir: string; sizeGate?: [number, number]; scoreThreshold?: number; pictures: boolean; heldOut?: string }) => {
       const datasetDir = datasetArg ?? opts.images;
       if (!datasetDir) throw new InputError('give the annotated folder: exodetect evaluate <dataset-dir> (see exodetect evaluate --help)');
@@ -213,6 +213,7 @@ export function buildProgram(): Command {
       for (const line of sizingLines(m, result.outlineMethods)) out(line);
       if (result.assumedScale) out(`${result.assumedScale} image${result.assumedScale === 1 ? '' : 's'} had no scale in the dataset or the file: they were analysed at the model's scale (give dataset.json or --nm-per-px).`);
       for (const m of result.missingImages) out(`${m.file} names ${m.images} image${m.images === 1 ? '' : 's'} that are not in the folder: not scored.`);
+      if (result.trainedOnLeftOut) out(`${result.trainedOnLeftOut} labelled image${result.trainedOnLeftOut === 1 ? '' : 's'} not scored: the run trained on ${result.trainedOnLeftOut === 1 ? 'it' : 'them'} (--held-out).`);
       if (result.pseudoLabelledLeftOut) out(`${result.pseudoLabelledLeftOut} pseudo-labelled image${result.pseudoLabelledLeftOut === 1 ? '' : 's'} under pseudo-labels/ not scored: their labels came from a model.`);
       if (result.problems.length) out(`${result.problems.length} annotation problem${result.problems.length === 1 ? '' : 's'} (skipped; listed in metrics.json), the first: ${result.problems[0]}`);
       if (result.failedImages.length) out(`${result.failedImages.length} image${result.failedImages.length === 1 ? '' : 's'} could not be analysed, the first: ${result.failedImages[0]!.file}: ${result.failedImages[0]!.error}`);

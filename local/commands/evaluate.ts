@@ -92,6 +92,8 @@ export interface EvaluateResult {
   readonly missingImages: { readonly file: string; readonly images: number }[];
   /** Images under pseudo-labels/ (labelled by a model, for self-training): not scored. */
   readonly pseudoLabelledLeftOut: number;
+  /** Labelled images left out because the --held-out run trained on them. */
+  readonly trainedOnLeftOut: number;
   /** Detections at or above the model's threshold by how they were outlined (the model's outline output, fitted in the image, or none). */
   readonly outlineMethods: Record<OutlineMethod, number>;
   /** Every scored image, most errors (false positives plus misses) first. */
@@ -150,7 +152,7 @@ async function resolveModel(reference: string | undefined, dataDir: string): Pro
     }
     const key = modelKey(version!);
     const bytes = await getObjectBytes(s3, LOCAL_BUCKET, key);
-    if (bytes === undefined) throw new InputError(`model ${reference}: ${key} is not in the local store ${dataDir} (see \`exodetect models\`)`);
+    if (bytes === undefined) throw new InputError(`model ${reference}: ${key} is not in the local store ${dataDir} (see \`exodetect models\`; give --data-dir with the store \`exodetect train\` used)`);
     return { bytes: Buffer.from(bytes), description: `${reference === undefined || reference === 'champion' ? 'the champion ' : 'model '}${version}`, path: key };
   } finally {
     s3.destroy();
@@ -178,7 +180,9 @@ async function extraAnnotationFiles(annotations: string | undefined, datasetDir:
 }
 
 export async function evaluateLocally(options: EvaluateOptions): Promise<EvaluateResult> {
-  const resolved = await resolveModel(options.model, path.resolve(options.dataDir ?? DEFAULT_DATA_DIR));
+  const split = options.heldOutFrom !== undefined ? await readSplitRecord(options.heldOutFrom) : undefined;
+  // A run's held-out images are for that run's model: without --model, that is the one scored.
+  const resolved = await resolveModel(options.model ?? split?.runId, path.resolve(options.dataDir ?? DEFAULT_DATA_DIR));
   let model: LoadedModel;
   try {
     model = await loadModel(resolved.bytes, { key: resolved.path });
@@ -190,16 +194,22 @@ export async function evaluateLocally(options: EvaluateOptions): Promise<Evaluat
   let truth;
   let scores;
   let source: Awaited<ReturnType<typeof folderDatasetSource>>;
+  let pseudoLabelledLeftOut = 0;
+  let trainedOnLeftOut = 0;
   try {
     const extraFiles = await extraAnnotationFiles(options.annotations, options.datasetDir);
     ({ ingested } = await checkDatasetFolder({ datasetDir: options.datasetDir, nmPerPx: options.nmPerPx, extraFiles }));
     // A model's own labels are no truth to score a model against.
     scorable = ingested.images.filter((i) => !isPseudoLabelled(i.file));
-    if (options.heldOutFrom !== undefined) {
-      const heldOut = await heldOutImages(options.heldOutFrom);
-      scorable = scorable.filter((i) => heldOut.has(i.file));
+    pseudoLabelledLeftOut = ingested.images.length - scorable.length;
+    if (split) {
+      const humanLabelled = scorable.length;
+      scorable = scorable.filter((i) => split.heldOut.has(i.file));
+      trainedOnLeftOut = humanLabelled - scorable.length;
       if (scorable.length === 0) {
-        throw new InputError(`none of the ${heldOut.size} images ${options.heldOutFrom} held out is labelled in ${options.datasetDir} (the folder the run trained on?)`);
+        throw new InputError(
+          `none of the ${split.heldOut.size} images ${options.heldOutFrom} held out is labelled in ${options.datasetDir}: give the folder run ${split.runId ?? '?'} trained on (dataset ${split.dataset ?? '?'})`,
+        );
       }
     }
     if (scorable.length === 0) {
@@ -255,6 +265,8 @@ export async function evaluateLocally(options: EvaluateOptions): Promise<Evaluat
         dataset: path.resolve(options.datasetDir),
         score_floor: EVALUATION_SCORE_FLOOR,
         size_gate_nm: options.sizeGateNm ?? null,
+        held_out_from: options.heldOutFrom ?? null,
+        trained_on_left_out: trainedOnLeftOut,
         evaluation: scored.metrics,
         at_best_f1_threshold: scored.atBestF1,
         sizing: { diameter: 'area-equivalent diameter of the outline', outline_methods_at_threshold: outlineMethods },
@@ -293,27 +305,37 @@ export async function evaluateLocally(options: EvaluateOptions): Promise<Evaluat
     failedImages: scores.failed,
     assumedScale,
     missingImages: ingested.missingImages.map((m) => ({ file: m.file, images: m.images.length })),
-    pseudoLabelledLeftOut: ingested.images.length - scorable.length,
+    pseudoLabelledLeftOut,
+    trainedOnLeftOut,
     outlineMethods,
     reviews,
     picturesDir,
   };
 }
 
-/** The images a split record held out (validation and test), as paths relative to the dataset folder. */
-async function heldOutImages(splitFile: string): Promise<Set<string>> {
-  let record: unknown;
+interface SplitRecord {
+  /** The images it held out (validation and test), as paths relative to the dataset folder. */
+  readonly heldOut: Set<string>;
+  /** The run, which is also its model's version. */
+  readonly runId?: string;
+  readonly dataset?: string;
+}
+
+/** A training run's split.json (a folder holding one will do). */
+async function readSplitRecord(given: string): Promise<SplitRecord> {
+  const file = existsSync(given) && (await stat(given)).isDirectory() ? path.join(given, 'split.json') : given;
+  const expected = 'give the split.json that `exodetect train` writes beside the model card';
+  let record: { format?: string; run_id?: string; dataset?: string; channels?: Record<string, { images?: unknown }> };
   try {
-    record = JSON.parse(await readFile(splitFile, 'utf8'));
+    record = JSON.parse(await readFile(file, 'utf8')) as typeof record;
   } catch (err) {
-    throw new InputError(`${splitFile}: not a readable split record (${(err as Error).message})`);
+    const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : `not JSON (${(err as Error).message})`;
+    throw new InputError(`--held-out ${file}: ${why}; ${expected}`);
   }
-  const channels = (record as { format?: string; channels?: Record<string, { images?: unknown }> }).channels;
-  if ((record as { format?: string }).format !== 'exodetect-split' || !channels) {
-    throw new InputError(`${splitFile}: not an exodetect split record (the split.json \`exodetect train\` writes beside the card)`);
-  }
+  if (record?.format !== 'exodetect-split' || !record.channels) throw new InputError(`--held-out ${file}: not a split record; ${expected}`);
+  const channels = record.channels;
   const images = ['validation', 'test'].flatMap((c) => (Array.isArray(channels[c]?.images) ? (channels[c]!.images as string[]) : []));
-  return new Set(images);
+  return { heldOut: new Set(images), runId: record.run_id, dataset: record.dataset };
 }
 
 interface ReviewProps {

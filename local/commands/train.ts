@@ -76,6 +76,8 @@ export interface TrainLocallyResult {
   readonly outDir?: string;
   /** The model `exodetect run` uses after this run, in words. */
   readonly modelInUse: string;
+  /** The local store, when it is not the default one (commands that read it need --data-dir). */
+  readonly dataDir?: string;
 }
 
 export const DEFAULT_TRAINING_DIR = 'exodetect-training';
@@ -218,7 +220,11 @@ export async function trainLocally(options: TrainLocallyOptions): Promise<TrainL
       }
       if (outcome.status !== 'SUCCEEDED') await writeFile(path.join(outDir, 'failure.txt'), `${outcome.error}: ${readableCause(outcome.cause ?? '')}\n`);
     }
-    return { outcome, dataset, sync, initFrom: init.description, initLoaded, runId, split, promotion, outDir, modelInUse: await modelInUse(workflow) };
+    const customStore = options.dataDir !== undefined && path.resolve(options.dataDir) !== path.resolve(DEFAULT_DATA_DIR);
+    return {
+      outcome, dataset, sync, initFrom: init.description, initLoaded, runId, split, promotion, outDir, modelInUse: await modelInUse(workflow),
+      ...(customStore && { dataDir: options.dataDir }),
+    };
   } finally {
     workflow.trainingEvents.off('log', onLog);
     workflow.sfn.events.off('task-succeeded', onTask);
@@ -316,7 +322,7 @@ export function describeTraining(result: TrainLocallyResult): string[] {
       if (result.initLoaded) lines.push(`Initial weights: ${result.initLoaded}.`);
       if (result.outDir) {
         lines.push(`Model card and metrics: ${result.outDir}`);
-        lines.push(`The held-out images these figures are on: ${path.join(result.outDir, 'split.json')} (channels.validation); the model trained on the rest. Score it on images it never saw: \`exodetect evaluate <dataset> --held-out ${path.join(result.outDir, 'split.json')} --model ${promotion.candidate.version}\`, or a folder of other annotated images.`);
+        lines.push(`The held-out images these figures are on: ${path.join(result.outDir, 'split.json')} (channels.validation); the model trained on the rest. Score it on images it never saw: \`exodetect evaluate <dataset> --held-out ${path.join(result.outDir, 'split.json')}${result.dataDir ? ` --data-dir ${result.dataDir}` : ''}\` (its model is the default there), or a folder of other annotated images.`);
       }
     }
   } else {

@@ -74,7 +74,8 @@ describe('exodetect train on annotation exports', () => {
     const split = JSON.parse(await readFile(path.join(root, 'coco-record', 'split.json'), 'utf8')) as { channels: { validation: { images: string[] }; train: { images: string[] } } };
     expect(split.channels.validation.images).toHaveLength(2);
     expect(split.channels.train.images.filter((i) => split.channels.validation.images.includes(i))).toEqual([]);
-    expect(result.stdout).toMatch(/^The held-out images these figures are on: \S+coco-record\/split\.json \(channels\.validation\); .*`exodetect evaluate <dataset> --held-out \S+coco-record\/split\.json --model \S+`, or a folder of other annotated images\.$/m);
+    // The store is not the default one, so the suggested command names it.
+    expect(result.stdout).toMatch(/^The held-out images these figures are on: \S+coco-record\/split\.json \(channels\.validation\); .*`exodetect evaluate <dataset> --held-out \S+coco-record\/split\.json --data-dir \S+s3-coco` \(its model is the default there\), or a folder of other annotated images\.$/m);
     // The COCO file's polygons (the generator's outlines) reached the trainer: its metrics score sizes against them.
     const trained = JSON.parse(await readFile(path.join(root, 'coco-record', 'metrics.json'), 'utf8')) as { validation: Record<string, unknown> };
     expect(trained.validation).toHaveProperty('sizing_n');

@@ -179,12 +179,28 @@ describe('exodetect evaluate', () => {
     const base = { datasetDir: path.join(dir, 'images'), annotations: path.join(dir, 'gt.coco.json'), model: path.join(dir, 'model.onnx'), nmPerPx: 2, progress: false, pictures: false };
     const result = await evaluateLocally({ ...base, outDir: path.join(dir, 'out-heldout'), heldOutFrom: split });
     expect(result.images).toBe(1);
+    // Image one was trained on: said as such, not as a pseudo-labelled image.
+    expect(result.trainedOnLeftOut).toBe(1);
+    expect(result.pseudoLabelledLeftOut).toBe(0);
+    const written = JSON.parse(await readFile(result.metricsFile, 'utf8')) as { held_out_from: string; trained_on_left_out: number };
+    expect(written).toMatchObject({ held_out_from: split, trained_on_left_out: 1 });
     // Image two alone: the 0.9 box finds one of its two objects, the 0.6 box is false.
     expect(result.metrics).toMatchObject({ n_images: 1, n_objects: 2, precision: 0.5, recall: 0.5 });
-    await writeFile(split, JSON.stringify({ format: 'exodetect-split', channels: { validation: { images: ['elsewhere.png'] } } }));
-    await expect(evaluateLocally({ ...base, outDir: path.join(dir, 'out-heldout2'), heldOutFrom: split })).rejects.toThrow(/none of the 1 images .*split\.json held out is labelled in/);
+    // Without --model, the run's own model (its run id) from the store: here there is no store, and the message says where to look.
+    await writeFile(split, JSON.stringify({ format: 'exodetect-split', run_id: 'r1', dataset: 'd', channels: { validation: { images: ['two.png'] } } }));
+    const { model: _model, ...noModel } = base;
+    await expect(evaluateLocally({ ...noModel, outDir: path.join(dir, 'out-heldout4'), heldOutFrom: split, dataDir: path.join(dir, 'no-store') })).rejects.toThrow(
+      /model r1: there is no local store at .*no-store/,
+    );
+    await writeFile(split, JSON.stringify({ format: 'exodetect-split', run_id: 'r1', dataset: 'd', channels: { validation: { images: ['elsewhere.png'] } } }));
+    await expect(evaluateLocally({ ...base, outDir: path.join(dir, 'out-heldout2'), heldOutFrom: split })).rejects.toThrow(
+      /none of the 1 images .*split\.json held out is labelled in .*: give the folder run r1 trained on \(dataset d\)/,
+    );
     await writeFile(split, '{"images": []}');
-    await expect(evaluateLocally({ ...base, outDir: path.join(dir, 'out-heldout3'), heldOutFrom: split })).rejects.toThrow(/split\.json: not an exodetect split record/);
+    await expect(evaluateLocally({ ...base, outDir: path.join(dir, 'out-heldout3'), heldOutFrom: split })).rejects.toThrow(
+      /--held-out .*split\.json: not a split record; give the split\.json that `exodetect train` writes beside the model card/,
+    );
+    await expect(evaluateLocally({ ...base, outDir: path.join(dir, 'out-heldout3'), heldOutFrom: path.join(dir, 'gone') })).rejects.toThrow(/--held-out .*gone: no such file; give the split\.json/);
   });
 
   it('reads YOLO labels to the same result', async () => {
