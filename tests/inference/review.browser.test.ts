@@ -175,8 +175,9 @@ describe('review in report.html (Chromium)', () => {
   it('moves between images and accepts, rejects and selects with the keys, marking reviewed images', async () => {
     await page.keyboard.press('Enter'); // image 1 reviewed, on to image 2
     await expect.poll(() => page.locator('#rv-position').textContent()).toBe('2 / 3');
+    // The list redraws after the move: wait for it (on a busy machine it once still read "edited").
+    await expect.poll(() => page.locator('[data-review-file="grid-a/one.tif"]').textContent()).toBe('\u2713 reviewed');
     expect(await page.locator('.rv-row.reviewed .rv-name').first().textContent()).toBe('grid-a/one.tif');
-    expect(await page.locator('[data-review-file="grid-a/one.tif"]').textContent()).toBe('\u2713 reviewed');
     await page.keyboard.press('Tab');
     await page.keyboard.press('Tab'); // the second box, score 0.90
     await page.keyboard.press('x');
