@@ -17,7 +17,7 @@ import { createS3Client } from '../lambdas/shared/s3-client.js';
 import { batchStatus, cloudSettings, downloadResults, uploadBatch } from './commands/cloud.js';
 import { batchManifest, parseScoreThreshold, parseSizeGate, type ManifestFlags } from './commands/batch-manifest.js';
 import { badShareVerdict } from './commands/problems-report.js';
-import { DEFAULT_DATA_DIR, describeBatchRun, runBatchLocally } from './commands/run.js';
+import { DEFAULT_DATA_DIR, dataDirFlag, describeBatchRun, runBatchLocally } from './commands/run.js';
 import { progressBar, quietNodeVersionNotice } from './progress.js';
 import { PortInUseError } from './s3-server.js';
 
@@ -208,7 +208,7 @@ export function buildProgram(): Command {
       );
       const best = result.atBestF1;
       if (best.threshold !== m.threshold) {
-        out(`At ${best.threshold}, the threshold with the best F1 on these images (tuned on what it scores, so optimistic): P ${best.precision.toFixed(4)}  R ${best.recall.toFixed(4)}  F1 ${best.f1.toFixed(4)} (exodetect run${opts.dataDir !== DEFAULT_DATA_DIR ? ` --data-dir ${opts.dataDir}` : ''}${opts.model ? ` --model ${opts.model}` : ''} --score-threshold ${best.threshold} uses it).`);
+        out(`At ${best.threshold}, the threshold with the best F1 on these images (tuned on what it scores, so optimistic): P ${best.precision.toFixed(4)}  R ${best.recall.toFixed(4)}  F1 ${best.f1.toFixed(4)} (exodetect run${dataDirFlag(opts.dataDir)}${opts.model ? ` --model ${opts.model}` : ''} --score-threshold ${best.threshold} uses it).`);
       }
       for (const line of sizingLines(m, result.outlineMethods)) out(line);
       if (result.assumedScale) out(`${result.assumedScale} image${result.assumedScale === 1 ? '' : 's'} had no scale in the dataset or the file: they were analysed at the model's scale (give dataset.json or --nm-per-px).`);

@@ -216,14 +216,21 @@ export interface ImageOutcome {
   readonly missed: number[];
 }
 
-export function imageOutcome(img: ImageEval, numClasses: number, threshold: number): ImageOutcome {
+/** The image with only its predictions at or above the threshold, and their indices in the image. */
+function aboveThreshold(img: ImageEval, threshold: number): { readonly sub: ImageEval; readonly kept: number[] } {
   const kept = img.predScores.flatMap((s, i) => (s >= threshold ? [i] : []));
   const sub: ImageEval = {
     ...img,
     predBoxes: kept.map((i) => img.predBoxes[i]!),
     predScores: kept.map((i) => img.predScores[i]!),
     predClasses: kept.map((i) => img.predClasses[i]!),
+    ...(img.predDiameters && { predDiameters: kept.map((i) => img.predDiameters![i]!) }),
   };
+  return { sub, kept };
+}
+
+export function imageOutcome(img: ImageEval, numClasses: number, threshold: number): ImageOutcome {
+  const { sub, kept } = aboveThreshold(img, threshold);
   const outcome: ImageOutcome = { found: [], falsePositives: [], missed: [] };
   for (let c = 0; c < numClasses; c++) {
     const m = match(sub, c, 0.5);
@@ -248,14 +255,7 @@ function countsAt(images: readonly ImageEval[], numClasses: number, threshold: n
   const outline: SizingPairs = { rel: [], nm: [] };
   const box: SizingPairs = { rel: [], nm: [] };
   for (const img of images) {
-    const keep = img.predScores.map((s) => s >= threshold);
-    const sub: ImageEval = {
-      ...img,
-      predBoxes: img.predBoxes.filter((_, i) => keep[i]),
-      predScores: img.predScores.filter((_, i) => keep[i]),
-      predClasses: img.predClasses.filter((_, i) => keep[i]),
-      ...(img.predDiameters && { predDiameters: img.predDiameters.filter((_, i) => keep[i]) }),
-    };
+    const { sub } = aboveThreshold(img, threshold);
     for (let c = 0; c < numClasses; c++) {
       const m = match(sub, c, iouThreshold);
       const t = m.tp.filter(Boolean).length;

@@ -282,10 +282,10 @@ export async function evaluateLocally(options: EvaluateOptions): Promise<Evaluat
           nm_per_px_source: p.nmPerPxSource,
           // Every detection down to score_floor (what AP ranks); the three counts below are at the threshold.
           detections: p.detections.length,
-          found: scored.outcomes[i]!.found.length,
-          false_positives: scored.outcomes[i]!.falsePositives.length,
-          missed: scored.outcomes[i]!.missed.length,
-          picture: reviews.find((r) => r.file === p.file)?.picture ?? null,
+          found: reviews[i]!.found,
+          false_positives: reviews[i]!.falsePositives,
+          missed: reviews[i]!.missed,
+          picture: reviews[i]!.picture,
         })),
         failed_images: scores.failed,
         annotation_problems: problems,
@@ -308,7 +308,7 @@ export async function evaluateLocally(options: EvaluateOptions): Promise<Evaluat
     pseudoLabelledLeftOut,
     trainedOnLeftOut,
     outlineMethods,
-    reviews,
+    reviews: [...reviews].sort((a, b) => b.falsePositives + b.missed - (a.falsePositives + a.missed)),
     picturesDir,
   };
 }
@@ -345,7 +345,7 @@ interface ReviewProps {
   readonly progress: boolean;
 }
 
-/** Each scored image's outcome, most errors first, with its picture drawn when asked for. */
+/** Each scored image's outcome (in the order of `scored.predictions`), with its picture drawn when asked for. */
 async function reviewImages(truth: TruthDocument, scored: ModelOnTruth, props: ReviewProps): Promise<ImageReview[]> {
   const truthByFile = new Map(truth.images.map((image) => [image.file, image]));
   const reviews: ImageReview[] = [];
@@ -372,5 +372,5 @@ async function reviewImages(truth: TruthDocument, scored: ModelOnTruth, props: R
   } finally {
     bar?.stop();
   }
-  return reviews.sort((a, b) => b.falsePositives + b.missed - (a.falsePositives + a.missed));
+  return reviews;
 }

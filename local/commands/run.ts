@@ -32,6 +32,11 @@ import type { SkippedPath } from '../files.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const DEFAULT_DATA_DIR = '.exodetect/s3';
+
+/** ` --data-dir <dir>` for a command the user is told to run next, when the store is not the default one; else ''. */
+export function dataDirFlag(dataDir: string | undefined): string {
+  return dataDir !== undefined && path.resolve(dataDir) !== path.resolve(DEFAULT_DATA_DIR) ? ` --data-dir ${dataDir}` : '';
+}
 export const DEFAULT_RESULTS_DIR = 'exodetect-results';
 export const BUNDLED_MODEL_DIR = path.join(REPO_ROOT, 'models', DEFAULT_MODEL_VERSION);
 

@@ -26,7 +26,7 @@ import { listImages, LocalWorkflow, type LocalWorkflowProps, type SyncReport } f
 import { annotationsStem, readReviewedAnnotations, stageCorrections, type ReviewedAnnotations } from './corrections.js';
 import { checkDatasetName, datasetNameFrom } from './dataset-name.js';
 import { problemLines } from './problems-report.js';
-import { BUNDLED_MODEL_DIR, DEFAULT_DATA_DIR, uploadBundledModel } from './run.js';
+import { BUNDLED_MODEL_DIR, DEFAULT_DATA_DIR, dataDirFlag, uploadBundledModel } from './run.js';
 import { plural, percent } from './wording.js';
 
 export interface TrainLocallyOptions {
@@ -76,7 +76,7 @@ export interface TrainLocallyResult {
   readonly outDir?: string;
   /** The model `exodetect run` uses after this run, in words. */
   readonly modelInUse: string;
-  /** The local store, when it is not the default one (commands that read it need --data-dir). */
+  /** The local store as given (commands told to run next name it when it is not the default). */
   readonly dataDir?: string;
 }
 
@@ -220,11 +220,7 @@ export async function trainLocally(options: TrainLocallyOptions): Promise<TrainL
       }
       if (outcome.status !== 'SUCCEEDED') await writeFile(path.join(outDir, 'failure.txt'), `${outcome.error}: ${readableCause(outcome.cause ?? '')}\n`);
     }
-    const customStore = options.dataDir !== undefined && path.resolve(options.dataDir) !== path.resolve(DEFAULT_DATA_DIR);
-    return {
-      outcome, dataset, sync, initFrom: init.description, initLoaded, runId, split, promotion, outDir, modelInUse: await modelInUse(workflow),
-      ...(customStore && { dataDir: options.dataDir }),
-    };
+    return { outcome, dataset, sync, initFrom: init.description, initLoaded, runId, split, promotion, outDir, modelInUse: await modelInUse(workflow), dataDir: options.dataDir };
   } finally {
     workflow.trainingEvents.off('log', onLog);
     workflow.sfn.events.off('task-succeeded', onTask);
@@ -322,7 +318,7 @@ export function describeTraining(result: TrainLocallyResult): string[] {
       if (result.initLoaded) lines.push(`Initial weights: ${result.initLoaded}.`);
       if (result.outDir) {
         lines.push(`Model card and metrics: ${result.outDir}`);
-        lines.push(`The held-out images these figures are on: ${path.join(result.outDir, 'split.json')} (channels.validation); the model trained on the rest. Score it on images it never saw: \`exodetect evaluate <dataset> --held-out ${path.join(result.outDir, 'split.json')}${result.dataDir ? ` --data-dir ${result.dataDir}` : ''}\` (its model is the default there), or a folder of other annotated images.`);
+        lines.push(`The held-out images these figures are on: ${path.join(result.outDir, 'split.json')} (channels.validation); the model trained on the rest. Score it on images it never saw: \`exodetect evaluate <dataset> --held-out ${path.join(result.outDir, 'split.json')}${dataDirFlag(result.dataDir)}\` (its model is the default there), or a folder of other annotated images.`);
       }
     }
   } else {
