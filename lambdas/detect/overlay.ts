@@ -23,6 +23,8 @@ export interface OverlayProps {
   readonly preview?: boolean;
   /** Draw the scale bar (bottom left). Default true. */
   readonly scaleBar?: boolean;
+  /** A strip added beneath the overlay (an SVG as wide as the overlay, on dark grey), e.g. a key. Default none. */
+  readonly below?: (width: number) => { readonly svg: string; readonly height: number };
 }
 
 export interface OverlayPictures {
@@ -299,8 +301,15 @@ async function encodeOverlay(
     const bar = scaleBarSvg(width, height, props.nmPerPx / shrink);
     blendRgba(rgb, width, height, await rasteriseSvg(bar.svg), bar.left, bar.top);
   }
+  let picture = sharp(rgb, { raw: { width, height, channels: 3 } });
+  const below = props.below?.(width);
+  if (below) {
+    picture = picture
+      .extend({ bottom: below.height, background: { r: 0x20, g: 0x20, b: 0x20 } })
+      .composite([{ input: Buffer.from(below.svg), left: 0, top: height }]);
+  }
   // Huffman table optimisation is a second pass over the data: ~3x the encode time for ~5% size.
-  return sharp(rgb, { raw: { width, height, channels: 3 } })
+  return picture
     .jpeg({ quality: props.quality ?? 80, optimiseCoding: false })
     .toBuffer();
 }

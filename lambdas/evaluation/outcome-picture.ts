@@ -33,11 +33,13 @@ export const shapeOf = (outline: readonly number[] | null | undefined, box: read
 
 export interface OutcomePictureProps {
   readonly nmPerPx: number;
+  /** The score threshold the outcome was counted at, said in the key. */
+  readonly threshold: number;
   /** Longest edge in px; larger images are scaled down. Default 1600. */
   readonly maxEdge?: number;
 }
 
-/** A JPEG of the image with its outcome drawn in. */
+/** A JPEG of the image with its outcome drawn in, and a key beneath it (the colours, the counts, the threshold). */
 export async function renderOutcomePicture(image: GreyImage, shapes: OutcomeShapes, props: OutcomePictureProps): Promise<Buffer> {
   const pictures = await renderPictures(
     image,
@@ -48,8 +50,50 @@ export async function renderOutcomePicture(image: GreyImage, shapes: OutcomeShap
       for (const p of shapes.falsePositives) drawPolygon(rgb, width, height, p, shrink, stroke, OUTCOME_COLOURS.falsePositive, false);
       for (const p of shapes.found) drawPolygon(rgb, width, height, p, shrink, stroke, OUTCOME_COLOURS.found, false);
     },
-    // No scale bar: it would cover shapes in its corner, and micrographs carry their own.
-    { nmPerPx: props.nmPerPx, maxEdge: props.maxEdge ?? 1600, quality: 85, scaleBar: false },
+    // No scale bar: it would cover shapes in its corner, and micrographs carry their own. The key goes beneath
+    // the image, never over it, so that a picture passed around on its own still says what it shows.
+    {
+      nmPerPx: props.nmPerPx,
+      maxEdge: props.maxEdge ?? 1600,
+      quality: 85,
+      scaleBar: false,
+      below: (width) => outcomeKeySvg(width, shapes, props.threshold),
+    },
   );
   return pictures.overlay;
+}
+
+const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
+
+/** Text widths are estimated (no font metrics here): about 0.55 em a character in a sans-serif face. */
+const EM_PER_CHARACTER = 0.55;
+
+/** The key strip: a swatch in each colour (the miss's dashed) with its count, then the threshold; one line, shrunk to fit. */
+export function outcomeKeySvg(width: number, shapes: OutcomeShapes, threshold: number): { svg: string; height: number } {
+  const hex = (c: readonly number[]) => `#${c.map((v) => v.toString(16).padStart(2, '0')).join('')}`;
+  const entries: [readonly number[], string, boolean][] = [
+    [OUTCOME_COLOURS.found, `${shapes.found.length} found`, false],
+    [OUTCOME_COLOURS.falsePositive, plural(shapes.falsePositives.length, 'false positive', 'false positives'), false],
+    [OUTCOME_COLOURS.missed, `${shapes.missed.length} missed`, true],
+  ];
+  const thresholdText = `at score &#8805; ${threshold.toFixed(2)}`;
+  // In em: a margin, then per entry a 1.6 em swatch, a 0.4 em gap, its text and a 1.2 em gap; then the threshold.
+  const lengthEm = 0.6 + entries.reduce((sum, [, text]) => sum + 3.2 + text.length * EM_PER_CHARACTER, 0) + 17 * EM_PER_CHARACTER;
+  // A 70th of the width, at least 11 px, shrunk to fit the width (never under 6 px: a tiny image's key is cut off instead).
+  const font = Math.max(6, Math.min(Math.max(11, Math.round(width / 70)), Math.floor(width / lengthEm)));
+  const height = Math.round(font * 2);
+  const y = height / 2;
+  const baseline = (y + font * 0.35).toFixed(1);
+  let x = font * 0.6;
+  const parts: string[] = [];
+  for (const [colour, text, dashed] of entries) {
+    parts.push(
+      `<line x1="${x.toFixed(1)}" y1="${y}" x2="${(x + font * 1.6).toFixed(1)}" y2="${y}" stroke="${hex(colour)}" stroke-width="${Math.max(2, Math.round(font / 5))}"` +
+        `${dashed ? ` stroke-dasharray="${Math.max(2, Math.round(font / 3))}"` : ''}/>`,
+      `<text x="${(x + font * 2).toFixed(1)}" y="${baseline}" font-family="sans-serif" font-size="${font}" fill="white">${text}</text>`,
+    );
+    x += font * (3.2 + text.length * EM_PER_CHARACTER);
+  }
+  parts.push(`<text x="${x.toFixed(1)}" y="${baseline}" font-family="sans-serif" font-size="${font}" fill="#bbbbbb">${thresholdText}</text>`);
+  return { svg: `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${parts.join('')}</svg>`, height };
 }

@@ -364,7 +364,7 @@ async function reviewImages(truth: TruthDocument, scored: ModelOnTruth, props: R
         const image = await decodeImage(await props.read(p.file), p.file);
         picture = path.join(props.picturesDir, `${p.file.replace(/[/\\]/g, '__').replace(/\.[^.]*$/, '')}.jpg`);
         await mkdir(props.picturesDir, { recursive: true });
-        await writeFile(picture, await renderOutcomePicture(image, shapes, { nmPerPx: p.nmPerPx }));
+        await writeFile(picture, await renderOutcomePicture(image, shapes, { nmPerPx: p.nmPerPx, threshold: scored.metrics.threshold }));
       }
       reviews.push({ file: p.file, found: outcome.found.length, falsePositives: outcome.falsePositives.length, missed: outcome.missed.length, picture });
       bar?.update(i + 1);

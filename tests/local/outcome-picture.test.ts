@@ -1,0 +1,57 @@
+/**
+ * The outcome picture's key: beneath the image (never over it), in the three colours, with the counts and the
+ * threshold the outcome was counted at.
+ */
+import sharp from 'sharp';
+import { describe, expect, it } from 'vitest';
+import { OUTCOME_COLOURS, outcomeKeySvg, renderOutcomePicture, type OutcomeShapes } from '../../lambdas/evaluation/outcome-picture.js';
+
+const WIDTH = 700;
+const HEIGHT = 500;
+const square = (x: number, y: number, edge: number) => [x, y, x + edge, y, x + edge, y + edge, x, y + edge];
+const SHAPES: OutcomeShapes = {
+  found: [square(50, 50, 60), square(200, 50, 60)],
+  falsePositives: [square(50, 300, 40)],
+  missed: [square(300, 300, 80), square(450, 300, 80), square(600, 50, 60)],
+};
+
+describe('outcome picture key', () => {
+  it('says each count with its noun and the threshold', () => {
+    const { svg } = outcomeKeySvg(WIDTH, SHAPES, 0.4567);
+    expect(svg).toContain('>2 found<');
+    expect(svg).toContain('>1 false positive<');
+    expect(svg).toContain('>3 missed<');
+    expect(svg).toContain('0.46<');
+    expect(outcomeKeySvg(WIDTH, { ...SHAPES, falsePositives: [] }, 0.5).svg).toContain('>0 false positives<');
+  });
+
+  it('shrinks its lettering to fit a narrow image', () => {
+    const fontOf = (width: number) => Number(/font-size="(\d+)"/.exec(outcomeKeySvg(width, SHAPES, 0.5).svg)![1]);
+    expect(fontOf(1400)).toBe(20);
+    expect(fontOf(WIDTH)).toBe(11);
+    expect(fontOf(300)).toBeLessThan(11);
+  });
+
+  it('draws the key as a strip beneath the image, in the outcome colours', async () => {
+    const grey = { width: WIDTH, height: HEIGHT, bitDepth: 8 as const, pixels: new Uint8Array(WIDTH * HEIGHT).fill(128) };
+    const jpeg = await renderOutcomePicture(grey, SHAPES, { nmPerPx: 2, threshold: 0.5 });
+    const { data, info } = await sharp(jpeg).raw().toBuffer({ resolveWithObject: true });
+    const keyHeight = outcomeKeySvg(WIDTH, SHAPES, 0.5).height;
+    expect([info.width, info.height]).toEqual([WIDTH, HEIGHT + keyHeight]);
+    // The strip's pixels, nearest each outcome colour: a swatch of each is there.
+    const distanceTo = (colour: readonly number[]) => {
+      let best = Infinity;
+      for (let y = HEIGHT; y < info.height; y++) {
+        for (let x = 0; x < WIDTH; x++) {
+          const i = (y * WIDTH + x) * 3;
+          best = Math.min(best, Math.hypot(data[i]! - colour[0]!, data[i + 1]! - colour[1]!, data[i + 2]! - colour[2]!));
+        }
+      }
+      return best;
+    };
+    for (const colour of Object.values(OUTCOME_COLOURS)) expect(distanceTo(colour)).toBeLessThan(60);
+    // The image itself is untouched grey where nothing was drawn (the key is not over it).
+    const bottomLeft = ((HEIGHT - 5) * WIDTH + 5) * 3;
+    expect(Math.abs(data[bottomLeft]! - 128)).toBeLessThan(8);
+  });
+});
