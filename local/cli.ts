@@ -204,7 +204,7 @@ export function buildProgram(): Command {
       out(`Model: ${result.model}; ${result.images} labelled images${opts.heldOut ? ` (those ${opts.heldOut} held out)` : ''}, ${m.n_objects} objects${gate}.`);
       out(
         `AP50 ${m.ap50.toFixed(4)}  AP50:95 ${m.ap50_95.toFixed(4)}  P ${m.precision.toFixed(4)}  R ${m.recall.toFixed(4)}  F1 ${m.f1.toFixed(4)}` +
-          `  (threshold ${m.threshold}; box size error ${m.diameter_median_abs_error_nm ?? 'n/a'} nm median: each found box's sqrt(w*h) against its true box's)`,
+          `  (threshold ${m.threshold})`,
       );
       const best = result.atBestF1;
       if (best.threshold !== m.threshold) {

@@ -102,9 +102,18 @@ export interface EvaluateResult {
   readonly picturesDir: string | null;
 }
 
-/** The sizing figures in words: the outlines' error against the true outlines, and the boxes' beside it. */
+/**
+ * The sizing figures in words, together so they read as one story: the reported diameter against the true
+ * outlines, the found boxes against the same outlines (what box-only tools would report), and the found boxes
+ * against the true boxes (small, because annotators draw boxes with a margin and the model learns it).
+ */
 export function sizingLines(m: DetectionMetrics, methods: Readonly<Record<OutlineMethod, number>>): string[] {
-  if (m.sizing_n === 0) return ['Sizing: no matched object has a true outline (the annotations give boxes only), so sizes were not scored against outlines.'];
+  const boxVsBox = m.diameter_median_abs_error_nm === null ? 'n/a' : `${m.diameter_median_abs_error_nm.toFixed(1)} nm`;
+  if (m.sizing_n === 0) {
+    return [
+      `Sizing: the annotations give boxes only, so sizes were not scored against outlines; each found box's sqrt(w*h) against its true box's: median |error| ${boxVsBox}.`,
+    ];
+  }
   const how = (Object.entries(methods) as [OutlineMethod, number][])
     .filter(([, n]) => n > 0)
     .map(([k, n]) => `${n} ${k === 'model' ? "by the model's outline output" : k === 'image-fit' ? 'fitted in the image' : 'box ellipse (no outline found)'}`)
@@ -115,6 +124,7 @@ export function sizingLines(m: DetectionMetrics, methods: Readonly<Record<Outlin
     `Sizing against the true outlines (the ${m.sizing_n} found objects matched to a true object that has one; area-equivalent diameters):`,
     `  the reported diameter (outlines of all detections: ${how || 'none'}): ${figures(m.outline_diameter_median_abs_rel_error, m.outline_diameter_median_abs_error_nm, m.outline_diameter_median_rel_bias, m.outline_diameter_within_10pct)}`,
     `  the found boxes' sqrt(w*h) instead (what box-only tools report): ${figures(m.box_diameter_median_abs_rel_error, m.box_diameter_median_abs_error_nm, m.box_diameter_median_rel_bias, m.box_diameter_within_10pct)}`,
+    `  (against the true boxes instead of the outlines, the found boxes are off by ${boxVsBox} (median): the annotators' boxes have a margin around the outline, as the found boxes do)`,
   ];
 }
 
@@ -153,7 +163,7 @@ async function resolveModel(reference: string | undefined, dataDir: string): Pro
     const key = modelKey(version!);
     const bytes = await getObjectBytes(s3, LOCAL_BUCKET, key);
     if (bytes === undefined) throw new InputError(`model ${reference}: ${key} is not in the local store ${dataDir} (see \`exodetect models\`; give --data-dir with the store \`exodetect train\` used)`);
-    return { bytes: Buffer.from(bytes), description: `${reference === undefined || reference === 'champion' ? 'the champion ' : 'model '}${version}`, path: key };
+    return { bytes: Buffer.from(bytes), description: `${reference === undefined || reference === 'champion' ? 'the champion ' : 'version '}${version}`, path: key };
   } finally {
     s3.destroy();
     await server.close();
