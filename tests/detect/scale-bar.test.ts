@@ -1,3 +1,6 @@
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { decodeImage } from '../../lambdas/detect/image-decode.js';
 import { calibrateImageBytes } from '../../lambdas/detect/image-calibration.js';
@@ -68,6 +71,18 @@ describe('reading the scale bar (tesseract.js, offline)', () => {
       expect(reading?.mask).toHaveLength(2);
     }, 30_000);
   }
+
+  it('reads every demo sample\'s bar, among them a short, thick one with a large label beside it (exo-demo-01: 33 px, "50nm")', async () => {
+    const samples = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'samples', 'demo-batch');
+    const files = (await readdir(samples)).filter((f) => /\.(png|jpe?g|tif)$/.test(f)).sort();
+    expect(files).toHaveLength(6);
+    for (const file of files) {
+      const { reading, problem } = await readScaleBar(await decodeImage(await readFile(path.join(samples, file)), file));
+      expect(problem, file).toBeUndefined();
+      // The samples are rendered at 1.5 nm/px and their bars agree.
+      expect(Math.abs(reading!.nmPerPx / 1.5 - 1), file).toBeLessThan(0.02);
+    }
+  }, 60_000);
 
   it('says whether an unread label gave no length at all or lengths that disagree', async () => {
     const { png } = await renderScaleBarImage({ barPx: 125, label: '250 nm' });

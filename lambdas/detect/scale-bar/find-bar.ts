@@ -45,7 +45,8 @@ const DARK_INK = 40;
 const LIGHT_INK = 215;
 /** A bar's row run may differ by this many px at each end between its rows (anti-aliasing). */
 const END_SLACK = 2;
-const MAX_THICKNESS_SHARE = 0.2;
+/** Thickness at most this share of the length: a bar is a line, not a block (short bars at low magnification reach ~0.2). */
+const MAX_THICKNESS_SHARE = 0.25;
 /** See isolation(). */
 const MIN_ISOLATION = 0.7;
 /** Blobs a label has at least ("1 µm": 1, µ, m). */
@@ -280,14 +281,18 @@ function textLine(levels: Levels, window: Box, rect: Rect, threshold: number, ma
 
 function findLabel(levels: Levels, rect: Rect): { box: Box; threshold: number } | undefined {
   const length = rect.x2 - rect.x1;
-  const reach = Math.min(120, Math.max(16, length * 0.6));
-  const maxCharHeight = Math.max(8, Math.min(100, length * 0.6));
   const { width, height } = levels;
+  // The label's size goes with the bar's length, but a short bar (low magnification) can carry a label as
+  // large as any other: at least 4.5% of the image's shorter side.
+  const textScale = Math.max(length * 0.6, Math.min(width, height) * 0.045);
+  const reach = Math.min(120, Math.max(16, textScale));
+  const maxCharHeight = Math.max(8, Math.min(100, textScale));
+  const sideways = Math.max(length * 2, textScale * 4);
   const windows = [
     { x1: rect.x1 - length * 0.5, y1: rect.y2, x2: rect.x2 + length * 0.5, y2: rect.y2 + reach }, // below
     { x1: rect.x1 - length * 0.5, y1: rect.y1 - reach, x2: rect.x2 + length * 0.5, y2: rect.y1 }, // above
-    { x1: rect.x1 - length * 2, y1: rect.y1 - reach / 2, x2: rect.x1, y2: rect.y2 + reach / 2 }, // left
-    { x1: rect.x2, y1: rect.y1 - reach / 2, x2: rect.x2 + length * 2, y2: rect.y2 + reach / 2 }, // right
+    { x1: rect.x1 - sideways, y1: rect.y1 - reach / 2, x2: rect.x1, y2: rect.y2 + reach / 2 }, // left
+    { x1: rect.x2, y1: rect.y1 - reach / 2, x2: rect.x2 + sideways, y2: rect.y2 + reach / 2 }, // right
   ].map((w) => clampBox(w, width, height));
   let best: { box: Box; count: number; distance: number; threshold: number } | undefined;
   for (const window of windows) {
