@@ -26,6 +26,16 @@ def _parse_bool(v: str) -> bool:
     raise ValueError("expected true/false")
 
 
+def _parse_refit(v: str) -> Optional[bool]:
+    """auto (or empty): None, decided by the set's size; else a boolean."""
+    if v.strip().lower() in ("", "auto"):
+        return None
+    try:
+        return _parse_bool(v)
+    except ValueError:
+        raise ValueError("expected auto, true or false") from None
+
+
 def _parse_opt_str(v: str) -> Optional[str]:
     s = v.strip()
     return s or None
@@ -83,6 +93,19 @@ def auto_crops_per_image(n_train_images: int) -> int:
     return max(AUTO_CROPS_PER_IMAGE, min(AUTO_MAX_CROPS_PER_IMAGE, wanted))
 
 
+# refit empty/auto: train again on train + validation when they hold fewer images than this. Measured on 30 real
+# annotated images (20/10, fine-tuned from the bundled model, two seeds), the refit model scored on 56 other images
+# reached AP50 0.880 / 0.869 against 0.840 / 0.856 for the validated one, best-F1 0.827 / 0.813 against 0.782 / 0.787:
+# a third of a small set's grids is too much to leave out of the shipped model. Larger sets lose less and pay more
+# (training time doubles), so they keep the validated model.
+REFIT_AUTO_MAX_IMAGES = 100
+
+
+def refit_wanted(refit: Optional[bool], n_train_and_validation_images: int) -> bool:
+    """Whether to refit, given the hyperparameter (None: auto) and the images of train and validation together."""
+    return refit if refit is not None else n_train_and_validation_images < REFIT_AUTO_MAX_IMAGES
+
+
 # Off: measured on 20 real training images (README, "A moving average of the weights"), the average made the
 # per-epoch validation figures steadier but did not lift the held-out ones (AP50 0.835 vs 0.840).
 EMA_HALF_LIFE_EPOCHS = 0.0
@@ -130,6 +153,9 @@ SPECS: Dict[str, Spec] = {
                 "inference compute); the threshold and the held-out figures are measured with it"),
     "ema_half_life_epochs": Spec(float, EMA_HALF_LIFE_EPOCHS, "validate, keep and export an exponential moving average of the weights "
                                  "whose old steps' share halves every this many epochs (0: the last step's weights)", _range(0.0, 100.0)),
+    "refit": Spec(_parse_refit, None, "after the validated run, train again from the same start on the train and validation "
+                  "images together, the same schedule, and ship that model (the figures, threshold and promotion stay the "
+                  f"validated run's); auto (empty): when they hold fewer than {REFIT_AUTO_MAX_IMAGES} images"),
     "outline_box_weight": Spec(float, 0.1, "loss weight of an outline taken from a box's inscribed ellipse (objects without a polygon) against 1 for a polygon", _range(0.0, 1.0)),
 }
 
@@ -166,6 +192,7 @@ class Hyperparameters:
     outline_rays: int
     tta: bool
     ema_half_life_epochs: float
+    refit: Optional[bool]
     outline_box_weight: float
 
     def to_dict(self) -> Dict[str, Any]:

@@ -29,13 +29,18 @@ from .data import CropDataset, load_scaled
 from .ema import ModelEma, decay_for
 from .engine import NonFiniteLossError, evaluate, train_one_epoch
 from .export import OPSET, export_onnx, load_init_weights, model_metadata, save_torch_model
-from .hyperparams import SPECS, Hyperparameters, HyperparameterError, auto_crops_per_image, describe, load_hyperparameters_file, parse_hyperparameters
+from .hyperparams import (SPECS, Hyperparameters, HyperparameterError, auto_crops_per_image, describe, load_hyperparameters_file,
+                          parse_hyperparameters, refit_wanted)
 from .model import FlipAveraged, build_model
 from .split import split_validation
 from .paths import SageMakerPaths, sagemaker_paths
 from .transforms import ImageReadError
 
 CHECKPOINT_NAME = "last.pt"
+REFIT_CHECKPOINT_NAME = "refit.pt"
+#: With a refit, the validated model (trained on the train images only) beside model.onnx: what the validation figures
+#: describe, and what the promotion's head-to-head and `exodetect evaluate --held-out` score on the held-out images.
+HELD_OUT_CHECK_MODEL = "validated.onnx"
 CHECKPOINT_FORMAT = "exodetect-checkpoint"
 #: Changing these between runs does not invalidate a checkpoint.
 RESUMABLE_CHANGES = ("epochs", "workers", "threads")
@@ -159,8 +164,15 @@ def card_markdown(hp: Hyperparameters, metrics: Dict, n_params: int, class_names
     for name, ch in channels.items():
         lines.append(f"- channel `{name}`: {len(ch.images)} images, {ch.objects} objects, {ch.skipped} skipped annotations/images")
     lines += ["", "## Recipe", "", f"Trained on {device}; best epoch {best_epoch} of {metrics['epochs']} (by validation AP50, then F1); "
-              f"{metrics['crops_per_image']} crops per image per epoch.", "",
-              "| hyperparameter | value |", "| --- | --- |"]
+              f"{metrics['crops_per_image']} crops per image per epoch.", ""]
+    refit = metrics.get("refit")
+    if refit:
+        lines += [f"**Refit.** After the validated run, this model was trained again from the same start on all "
+                  f"{refit['images']} images (train and validation, {refit['objects']} objects) for {refit['epochs']} epochs, "
+                  f"and the last epoch's weights are these. The validation figures and the threshold below are the validated "
+                  f"model's (`{refit['held_out_check_model']}`, trained on the train images only), the estimate for this one: "
+                  "the refit has seen every labelled image, so it has no held-out figures of its own.", ""]
+    lines += ["| hyperparameter | value |", "| --- | --- |"]
     for k, val in hp.to_dict().items():
         shown = f"empty: {metrics['crops_per_image']}" if k == "crops_per_image" and val is None else val
         lines.append(f"| `{k}` | `{shown}` |")
@@ -193,52 +205,44 @@ def card_markdown(hp: Hyperparameters, metrics: Dict, n_params: int, class_names
     return "\n".join(lines)
 
 
-def run(args: argparse.Namespace, paths: SageMakerPaths) -> int:
-    hp = resolve_hyperparameters(args, paths)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.type == "cpu":
-        torch.set_num_threads(hp.threads or max(1, min(os.cpu_count() or 1, 8)))
-        torch.use_deterministic_algorithms(True, warn_only=True)
-    elif hp.threads:
-        torch.set_num_threads(hp.threads)
-    random.seed(hp.seed)
-    np.random.seed(hp.seed % (2**32))
-    torch.manual_seed(hp.seed)
-
-    channels = load_channels(paths, hp)
-    class_names = channels["train"].class_names
-    if "validation" in channels:
-        train_images, val_images = channels["train"].images, channels["validation"].images
-    else:
-        train_images, val_images = split_validation(channels["train"].images, hp.val_fraction, hp.seed)
-    fingerprint = dataset_fingerprint(channels)
-    for name, ch in channels.items():
-        for p in ch.problems:
-            log(f"annotation problem [{name}] {p}")
-    log(f"data: train {len(train_images)} images, validation {len(val_images)} images"
-        + (f", test {len(channels['test'].images)} images" if "test" in channels else "")
-        + f"; classes {class_names}; fingerprint {fingerprint}; device {device}")
-
-    try:
-        train_scaled = load_scaled(train_images, hp.nm_per_px, hp.outline_rays, hp.outline_box_weight)
-        val_scaled = load_scaled(val_images, hp.nm_per_px)
-        test_scaled = load_scaled(channels["test"].images, hp.nm_per_px) if "test" in channels else None
-    except ImageReadError as e:
-        raise AnnotationError(str(e)) from e
-
-    net, n_params = build_model(len(class_names), hp.width, hp.outline_rays)
+def start_model(hp: Hyperparameters, n_classes: int, paths: SageMakerPaths, device: torch.device,
+                announce: bool) -> Tuple[torch.nn.Module, int]:
+    """A new network, with the init_from weights when given (the same start for the validated run and the refit)."""
+    net, n_params = build_model(n_classes, hp.width, hp.outline_rays)
     if hp.init_from:
         init_path = hp.init_from if os.path.isabs(hp.init_from) else os.path.join(paths.input_data, hp.init_from)
         info = load_init_weights(net, init_path)
-        log(f"init_from {init_path}: {info['loaded']} tensors loaded, {info['skipped']} re-initialised")
-    net.to(device)
-    log(f"model: ExoNet width {hp.width}, {n_params} parameters")
+        if announce:
+            log(f"init_from {init_path}: {info['loaded']} tensors loaded, {info['skipped']} re-initialised")
+    return net.to(device), n_params
 
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def round_to_half(net: torch.nn.Module) -> None:
+    """model.pt stores float16; rounded here, model.pt, model.onnx and the metrics all describe the same weights."""
+    with torch.no_grad():
+        for v in net.state_dict().values():
+            if v.is_floating_point():
+                v.copy_(v.half().float())
+
+
+def train_phase(net: torch.nn.Module, train_scaled: List, val_scaled: Optional[List], n_classes: int,
+                hp: Hyperparameters, args: argparse.Namespace, device: torch.device, ckpt_path: str,
+                fingerprint: str, model_version: str) -> Dict[str, Any]:
+    """hp.epochs epochs of training, checkpointed every epoch to ckpt_path and resumed from it. With val_scaled, each
+    epoch is validated and the best one's weights are kept (`best`); without (the refit), the last epoch's are used.
+    Returns the weights judged, kept and exported (`weights`: the moving average when on), history, best,
+    crops_per_image and the model version (a resumed run keeps its own)."""
+    refit = val_scaled is None
     crops_per_image = hp.crops_per_image or auto_crops_per_image(len(train_scaled))
-    log(f"crops: {crops_per_image} per image per epoch, {crops_per_image * len(train_scaled)} per epoch"
+    log(f"{'refit ' if refit else ''}crops: {crops_per_image} per image per epoch, {crops_per_image * len(train_scaled)} per epoch"
         + ("" if hp.crops_per_image else f" (crops_per_image empty: chosen for {len(train_scaled)} training images)"))
-    dataset = CropDataset(train_scaled, len(class_names), hp.crop_size, crops_per_image, hp.seed,
-                          hp.augment, hp.scale_jitter)
+    dataset = CropDataset(train_scaled, n_classes, hp.crop_size, crops_per_image, hp.seed, hp.augment, hp.scale_jitter)
     gen = torch.Generator()
     loader = DataLoader(dataset, batch_size=hp.batch_size, shuffle=True, num_workers=hp.workers, generator=gen,
                         drop_last=len(dataset) > hp.batch_size, pin_memory=device.type == "cuda",
@@ -250,12 +254,9 @@ def run(args: argparse.Namespace, paths: SageMakerPaths) -> int:
     scaler = make_scaler(device, hp.amp)
     ema = ModelEma(net, decay_for(hp.ema_half_life_epochs, steps_per_epoch)) if hp.ema_half_life_epochs > 0 else None
     validated = ema.module if ema is not None else net  # the weights each epoch is judged, kept and exported by
-    if ema is not None:
+    if ema is not None and not refit:
         log(f"weights: a moving average, half-life {hp.ema_half_life_epochs:g} epochs (decay {ema.decay:.5f} a step)")
 
-    model_version = hp.model_version or dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
-    os.makedirs(paths.checkpoints, exist_ok=True)
-    ckpt_path = os.path.join(paths.checkpoints, CHECKPOINT_NAME)
     start_epoch, history, best = 1, [], {"epoch": 0, "ap50": -1.0, "f1": -1.0, "state": None}
     if os.path.exists(ckpt_path):
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)  # our own file; holds RNG states
@@ -285,15 +286,19 @@ def run(args: argparse.Namespace, paths: SageMakerPaths) -> int:
         dataset.set_epoch(epoch)
         gen.manual_seed(hp.seed * 100003 + epoch)
         train_loss = train_one_epoch(net, loader, optimizer, scheduler, device, scaler, epoch, hp.amp, ema)
-        val = evaluate(validated, val_scaled, device, len(class_names), hp.max_detections, amp=hp.amp)
         lr = optimizer.param_groups[0]["lr"]
-        row = {"epoch": epoch, "train_loss": f"{train_loss:.4f}", "val_ap50": f"{val['ap50']:.4f}",
-               "val_f1": f"{val['f1']:.4f}", "lr": f"{lr:.6f}", "epoch_time_s": f"{time.time() - t0:.1f}"}
+        if refit:
+            # Not "epoch=" / "train_loss=": the job's metric definitions and the CLI read those as the validated run's.
+            row = {"refit_epoch": epoch, "refit_loss": f"{train_loss:.4f}", "lr": f"{lr:.6f}", "epoch_time_s": f"{time.time() - t0:.1f}"}
+        else:
+            val = evaluate(validated, val_scaled, device, n_classes, hp.max_detections, amp=hp.amp)
+            row = {"epoch": epoch, "train_loss": f"{train_loss:.4f}", "val_ap50": f"{val['ap50']:.4f}",
+                   "val_f1": f"{val['f1']:.4f}", "lr": f"{lr:.6f}", "epoch_time_s": f"{time.time() - t0:.1f}"}
+            if (val["ap50"], val["f1"]) > (best["ap50"], best["f1"]):
+                best = {"epoch": epoch, "ap50": val["ap50"], "f1": val["f1"],
+                        "state": {k: v.detach().cpu().clone() for k, v in validated.state_dict().items()}}
         history.append(row)
         log(" ".join(f"{k}={v}" for k, v in row.items()))
-        if (val["ap50"], val["f1"]) > (best["ap50"], best["f1"]):
-            best = {"epoch": epoch, "ap50": val["ap50"], "f1": val["f1"],
-                    "state": {k: v.detach().cpu().clone() for k, v in validated.state_dict().items()}}
         atomic_torch_save({
             "format": CHECKPOINT_FORMAT, "epoch": epoch, "model": net.state_dict(), "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "ema": ema.state_dict() if ema is not None else None,
@@ -301,14 +306,51 @@ def run(args: argparse.Namespace, paths: SageMakerPaths) -> int:
             "args": vars(args), "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
             "history": history, "best": best, "model_version": model_version, "dataset_fingerprint": fingerprint,
         }, ckpt_path)
+    return {"weights": validated, "history": history, "best": best, "crops_per_image": crops_per_image, "model_version": model_version}
 
+
+def run(args: argparse.Namespace, paths: SageMakerPaths) -> int:
+    hp = resolve_hyperparameters(args, paths)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.type == "cpu":
+        torch.set_num_threads(hp.threads or max(1, min(os.cpu_count() or 1, 8)))
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    elif hp.threads:
+        torch.set_num_threads(hp.threads)
+    seed_everything(hp.seed)
+
+    channels = load_channels(paths, hp)
+    class_names = channels["train"].class_names
+    if "validation" in channels:
+        train_images, val_images = channels["train"].images, channels["validation"].images
+    else:
+        train_images, val_images = split_validation(channels["train"].images, hp.val_fraction, hp.seed)
+    fingerprint = dataset_fingerprint(channels)
+    for name, ch in channels.items():
+        for p in ch.problems:
+            log(f"annotation problem [{name}] {p}")
+    log(f"data: train {len(train_images)} images, validation {len(val_images)} images"
+        + (f", test {len(channels['test'].images)} images" if "test" in channels else "")
+        + f"; classes {class_names}; fingerprint {fingerprint}; device {device}")
+
+    try:
+        train_scaled = load_scaled(train_images, hp.nm_per_px, hp.outline_rays, hp.outline_box_weight)
+        val_scaled = load_scaled(val_images, hp.nm_per_px)
+        test_scaled = load_scaled(channels["test"].images, hp.nm_per_px) if "test" in channels else None
+    except ImageReadError as e:
+        raise AnnotationError(str(e)) from e
+
+    net, n_params = start_model(hp, len(class_names), paths, device, announce=True)
+    log(f"model: ExoNet width {hp.width}, {n_params} parameters")
+    model_version = hp.model_version or dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    os.makedirs(paths.checkpoints, exist_ok=True)
+    phase = train_phase(net, train_scaled, val_scaled, len(class_names), hp, args, device,
+                        os.path.join(paths.checkpoints, CHECKPOINT_NAME), fingerprint, model_version)
+    net, history, best, crops_per_image, model_version = (phase["weights"], phase["history"], phase["best"],
+                                                           phase["crops_per_image"], phase["model_version"])
     if best["state"] is not None:
         net.load_state_dict(best["state"])
-    # model.pt stores float16; round here so model.pt, model.onnx and the metrics all describe the same weights.
-    with torch.no_grad():
-        for v in net.state_dict().values():
-            if v.is_floating_point():
-                v.copy_(v.half().float())
+    round_to_half(net)
     final = FlipAveraged(net) if hp.tta else net  # what model.onnx computes: measured and exported alike
     val_metrics = evaluate(final, val_scaled, device, len(class_names), hp.max_detections)
     threshold = val_metrics["threshold"]
@@ -316,9 +358,32 @@ def run(args: argparse.Namespace, paths: SageMakerPaths) -> int:
         "format": "exodetect-metrics", "version": 1, "model_version": model_version,
         "dataset_fingerprint": fingerprint, "epochs": hp.epochs, "score_threshold": threshold,
         "nm_per_px": hp.nm_per_px, "crops_per_image": crops_per_image, "tta": hp.tta, "validation": val_metrics,
+        "refit": None,
     }
-    if test_scaled is not None:
-        metrics["test"] = evaluate(final, test_scaled, device, len(class_names), hp.max_detections, threshold=threshold)
+
+    shipped_net, shipped = net, final
+    if refit_wanted(hp.refit, len(train_images) + len(val_images)):
+        n_refit = len(train_images) + len(val_images)
+        log(f"refit: training again on all {n_refit} images ({len(train_images)} train + {len(val_images)} validation), "
+            f"{hp.epochs} epochs from the same start; the figures above, the threshold and the promotion's comparison "
+            f"are the validated model's (saved as {HELD_OUT_CHECK_MODEL})")
+        try:
+            val_for_training = load_scaled(val_images, hp.nm_per_px, hp.outline_rays, hp.outline_box_weight)
+        except ImageReadError as e:
+            raise AnnotationError(str(e)) from e
+        seed_everything(hp.seed + 1)
+        refit_net, _ = start_model(hp, len(class_names), paths, device, announce=False)
+        refit_phase = train_phase(refit_net, train_scaled + val_for_training, None, len(class_names), hp, args, device,
+                                  os.path.join(paths.checkpoints, REFIT_CHECKPOINT_NAME), fingerprint, model_version)
+        shipped_net = refit_phase["weights"]
+        round_to_half(shipped_net)
+        shipped = FlipAveraged(shipped_net) if hp.tta else shipped_net
+        history = history + refit_phase["history"]
+        metrics["refit"] = {"images": n_refit, "objects": sum(len(li.boxes) for li in list(train_images) + list(val_images)),
+                            "epochs": hp.epochs, "crops_per_image": refit_phase["crops_per_image"],
+                            "held_out_check_model": HELD_OUT_CHECK_MODEL}
+    if test_scaled is not None:  # held out from both runs: the shipped model's own estimate
+        metrics["test"] = evaluate(shipped, test_scaled, device, len(class_names), hp.max_detections, threshold=threshold)
     problems = [dict(p.to_dict(), file=f"{name}/{p.file}") for name, ch in channels.items() for p in ch.problems]
     metrics["annotations"] = {
         "images": sum(len(ch.images) for ch in channels.values()),
@@ -328,17 +393,20 @@ def run(args: argparse.Namespace, paths: SageMakerPaths) -> int:
     }
 
     os.makedirs(paths.model_dir, exist_ok=True)
-    net.cpu().eval()
     meta = model_metadata(class_names, hp.nm_per_px, threshold, hp.tile_size, model_version, fingerprint, hp.outline_rays)
-    export_onnx(final, os.path.join(paths.model_dir, "model.onnx"), hp.max_detections, meta)
-    save_torch_model(net, os.path.join(paths.model_dir, "model.pt"), class_names, hp.nm_per_px,
+    if shipped_net is not net:
+        net.cpu().eval()
+        export_onnx(final, os.path.join(paths.model_dir, HELD_OUT_CHECK_MODEL), hp.max_detections, meta)
+    shipped_net.cpu().eval()
+    export_onnx(shipped, os.path.join(paths.model_dir, "model.onnx"), hp.max_detections, meta)
+    save_torch_model(shipped_net, os.path.join(paths.model_dir, "model.pt"), class_names, hp.nm_per_px,
                      {"model_version": model_version, "score_threshold": threshold})
     write_json(os.path.join(paths.model_dir, "metrics.json"), metrics)
     data_note = os.environ.get("EXODETECT_DATA_NOTE")
     with open(os.path.join(paths.model_dir, "card.md"), "w") as f:
         f.write(card_markdown(hp, metrics, n_params, class_names, channels, history, best["epoch"], str(device), data_note))
     log(f"final: val_ap50={val_metrics['ap50']:.4f} val_f1={val_metrics['f1']:.4f} threshold={threshold} "
-        f"best_epoch={best['epoch']} model_dir={paths.model_dir}")
+        f"best_epoch={best['epoch']} refit={'yes' if metrics['refit'] else 'no'} model_dir={paths.model_dir}")
     return 0
 
 

@@ -52,7 +52,8 @@ def test_tiny_training_end_to_end_and_onnx_matches_pytorch(tmp_path):
     with open(os.path.join(model_dir, "metrics.json")) as f:
         m = json.load(f)
     assert set(m) == {"format", "version", "model_version", "dataset_fingerprint", "epochs", "score_threshold",
-                      "nm_per_px", "crops_per_image", "tta", "validation", "annotations"}
+                      "nm_per_px", "crops_per_image", "tta", "validation", "refit", "annotations"}
+    assert m["refit"] is None
     assert m["crops_per_image"] == 2 and m["tta"] is False
     assert m["format"] == "exodetect-metrics" and m["version"] == 1 and m["epochs"] == 3 and m["nm_per_px"] == 3.0
     assert set(m["validation"]) == METRIC_KEYS
@@ -173,6 +174,90 @@ def test_resume_after_interruption_finishes_like_an_uninterrupted_run(tmp_path):
     assert all(f"epoch={e} " in card for e in range(1, 7))
 
     # CPU training is deterministic: the interrupted-and-resumed run equals an uninterrupted one.
+    other = make_tree(str(tmp_path / "b"))
+    r2 = run_trainer(other, hp)
+    assert r2.returncode == 0, r2.stderr[-3000:]
+    s1 = torch.load(os.path.join(base, "model", "model.pt"))["state_dict"]
+    s2 = torch.load(os.path.join(other, "model", "model.pt"))["state_dict"]
+    assert all(torch.equal(s1[k], s2[k]) for k in s1)
+
+
+REFIT_LINE = re.compile(r"^refit_epoch=(\d+) refit_loss=\d+\.\d{4} lr=\d\.\d{6} epoch_time_s=\d+\.\d$")
+
+
+def onnx_detections(model_path, x, tmp):
+    got, _ = run_onnx_in_node(model_path, x, tmp)
+    return got
+
+
+def test_refit_trains_again_on_all_images_and_ships_that_model(tmp_path):
+    base = make_tree(str(tmp_path / "ml"))  # 4 train + 2 validation images: under 100, so auto refits
+    r = run_trainer(base, dict(TINY_HP, epochs="2", refit="auto"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = r.stdout.splitlines()
+    assert [int(LOG_LINE.match(ln).group(1)) for ln in out if ln.startswith("epoch=")] == [1, 2]
+    assert any(ln.startswith("refit: training again on all 6 images (4 train + 2 validation), 2 epochs from the same start") for ln in out), r.stdout
+    assert [int(REFIT_LINE.match(ln).group(1)) for ln in out if ln.startswith("refit_epoch=")] == [1, 2]
+    assert "refit crops: 2 per image per epoch, 12 per epoch" in r.stdout
+
+    model_dir = os.path.join(base, "model")
+    assert sorted(os.listdir(model_dir)) == ["card.md", "metrics.json", "model.onnx", "model.pt", "validated.onnx"]
+    m = json.load(open(os.path.join(model_dir, "metrics.json")))
+    truth = [json.load(open(os.path.join(base, "input", "data", c, "truth.json"))) for c in ("train", "validation")]
+    objects = sum(len(i["objects"]) for t in truth for i in t["images"])
+    assert m["refit"] == {"images": 6, "objects": objects, "epochs": 2, "crops_per_image": 2, "held_out_check_model": "validated.onnx"}
+    assert m["validation"]["n_images"] == 2
+    card = open(os.path.join(model_dir, "card.md")).read()
+    assert "**Refit.**" in card and "refit_epoch=2 " in card
+
+    # model.onnx is the refit (model.pt's weights); validated.onnx is another network, the validated run's.
+    state = torch.load(os.path.join(model_dir, "model.pt"))
+    net = ExoNet(state["arch"]["num_classes"], state["arch"]["width"], state["arch"]["outline_rays"])
+    net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state["state_dict"].items()})
+    net.eval()
+    from exodetect_train.transforms import read_image
+    x = read_image(os.path.join(base, "input", "data", "validation", "images", "synth_00000.png"))[None, None, :96, :128].astype(np.float32)
+    with torch.no_grad():
+        ref = ExportModel(net, 50)(torch.from_numpy(x))[0].numpy()[0]
+    shipped = onnx_detections(os.path.join(model_dir, "model.onnx"), x, str(tmp_path))[0]
+    validated = onnx_detections(os.path.join(model_dir, "validated.onnx"), x, str(tmp_path))[0]
+    assert np.abs(shipped[:10] - ref[:10]).max() <= 1e-3
+    assert np.abs(validated[:10] - shipped[:10]).max() > 1e-2
+    # Both carry the validated run's threshold.
+    thresholds = {name: {p.key: p.value for p in onnx.load(os.path.join(model_dir, name)).metadata_props}["exodetect.score_threshold"]
+                  for name in ("model.onnx", "validated.onnx")}
+    assert {float(v) for v in thresholds.values()} == {m["score_threshold"]}
+
+    # Off, or a set of 100 images or more under auto: no refit.
+    off = make_tree(str(tmp_path / "off"))
+    r_off = run_trainer(off, dict(TINY_HP, epochs="1", refit="false"))
+    assert r_off.returncode == 0 and "refit_epoch=" not in r_off.stdout
+    assert not os.path.exists(os.path.join(off, "model", "validated.onnx"))
+
+
+def test_refit_resumes_after_an_interruption_like_an_uninterrupted_run(tmp_path):
+    hp = dict(TINY_HP, epochs="4", refit="true")
+    base = make_tree(str(tmp_path / "a"))
+    write_hp(base, hp)
+    refit_ckpt = os.path.join(base, "checkpoints", "refit.pt")
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    p = subprocess.Popen(trainer_cmd(base), cwd=PACKAGE_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    deadline = time.time() + 120
+    while not os.path.exists(refit_ckpt) and p.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    assert p.returncode == -signal.SIGKILL, "the run finished before it could be interrupted"
+    done = torch.load(refit_ckpt, weights_only=False)["epoch"]
+    assert 1 <= done < 4
+
+    r = run_trainer(base)
+    assert r.returncode == 0, r.stderr[-3000:]
+    # The validated run is not trained again; the refit goes on where it stopped.
+    assert not any(ln.startswith("epoch=") for ln in r.stdout.splitlines())
+    assert f"resumed from {refit_ckpt} after epoch {done}" in r.stdout
+    assert [int(REFIT_LINE.match(ln).group(1)) for ln in r.stdout.splitlines() if ln.startswith("refit_epoch=")] == list(range(done + 1, 5))
+
     other = make_tree(str(tmp_path / "b"))
     r2 = run_trainer(other, hp)
     assert r2.returncode == 0, r2.stderr[-3000:]
