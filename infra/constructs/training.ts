@@ -154,10 +154,11 @@ export class TrainingWorkflow extends Construct {
       logRetention,
     });
     storage.grantObjects(this.promoteModelFunction, {
-      list: [`${PREFIX.training}${ANY}`],
+      // Listing models/ makes a missing object a 404, not a 403: whether a champion has a held-out check model (validated.onnx).
+      list: [`${PREFIX.training}${ANY}`, `${PREFIX.models}${ANY}`],
       read: [`${PREFIX.models}${ANY}`, `${anyRun.channel('validation')}${ANY}`],
       write: [CHAMPION_KEY],
-      reason: 'promote-model scores both models (models/) on the run\'s validation channel and writes only models/champion.json.',
+      reason: 'promote-model scores both models (models/; a refit model by its validated.onnx) on the run\'s validation channel and writes only models/champion.json.',
     });
 
     // The training image: built by `cdk deploy` from training-container/ (synthesis needs no Docker engine).

@@ -45,6 +45,11 @@ export const modelKey = (version: string): string => `${PREFIX.models}${version}
 export const modelWeightsKey = (version: string): string => `${PREFIX.models}${version}/model.pt`;
 export const modelMetricsKey = (version: string): string => `${PREFIX.models}${version}/metrics.json`;
 export const modelCardKey = (version: string): string => `${PREFIX.models}${version}/card.md`;
+/**
+ * A refit model's held-out check: the validated run's model (trained on the train split only), which the
+ * validation figures describe and which is scored on the held-out images in its place.
+ */
+export const modelHeldOutCheckKey = (version: string): string => `${PREFIX.models}${version}/validated.onnx`;
 
 /** One training run's keys (`trainingRunKeys(ANY)` gives the IAM patterns of every run). */
 export function trainingRunKeys(runId: string) {

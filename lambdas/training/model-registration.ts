@@ -5,7 +5,7 @@
  */
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import { PREFIX, modelCardKey, modelKey, modelMetricsKey, modelWeightsKey } from '../shared/keys.js';
+import { PREFIX, modelCardKey, modelHeldOutCheckKey, modelKey, modelMetricsKey, modelWeightsKey } from '../shared/keys.js';
 import { EvaluationSchema } from './champion.js';
 import { ModelArtifactError } from './errors.js';
 import { getObjectBytes, parseS3Uri, putJson } from '../shared/s3-objects.js';
@@ -23,6 +23,12 @@ export const MetricsSchema = z
     nm_per_px: z.number().optional(),
     validation: EvaluationSchema,
     test: EvaluationSchema.optional(),
+    /** Present when the model was refit on train and validation together after the validated run (the trainer's `refit`). */
+    refit: z
+      .object({ images: z.number(), objects: z.number().optional(), epochs: z.number().optional(), held_out_check_model: z.string() })
+      .passthrough()
+      .nullable()
+      .optional(),
     annotations: z
       .object({ images: z.number().optional(), objects: z.number().optional(), skipped: z.number().optional() })
       .passthrough()
@@ -53,6 +59,11 @@ export const RegisteredModelSchema = z.object({
   registrationKey: z.string().min(1),
   /** models/<version>/model.pt (the torch weights a later run can fine-tune from), or null when the archive has none. */
   weightsKey: z.string().nullable(),
+  /**
+   * models/<version>/validated.onnx when the model was refit on every labelled image: the validated run's model,
+   * which stands in for it on the held-out images (the head-to-head). Null (or absent) otherwise.
+   */
+  heldOutCheckKey: z.string().nullable().optional(),
   validation: EvaluationSchema,
   test: EvaluationSchema.nullable(),
   scoreThreshold: z.number().nullable(),
@@ -143,6 +154,10 @@ export async function registerModel(s3: S3Client, input: RegisterModelInput, pro
   const metrics = parseMetrics(metricsEntry!.data.toString('utf8'), input.modelArtifacts);
   const card = findEntry(entries, 'card.md')?.data.toString('utf8') ?? generatedCard(input, metrics);
   const weights = findEntry(entries, 'model.pt');
+  const heldOutCheck = metrics.refit ? findEntry(entries, metrics.refit.held_out_check_model) : undefined;
+  if (metrics.refit && !heldOutCheck) {
+    throw new ModelArtifactError(`${input.modelArtifacts}: metrics.json says the model was refit, but the archive has no ${metrics.refit.held_out_check_model} (the validated model its figures describe)`);
+  }
 
   const version = input.modelVersion;
   const keys = {
@@ -151,12 +166,16 @@ export async function registerModel(s3: S3Client, input: RegisterModelInput, pro
     card: modelCardKey(version),
     registration: `${PREFIX.models}${version}/registration.json`,
     weights: modelWeightsKey(version),
+    heldOutCheck: modelHeldOutCheckKey(version),
   };
   await s3.send(new PutObjectCommand({ Bucket: input.bucket, Key: keys.model, Body: onnx!.data, ContentType: 'application/octet-stream' }));
   await s3.send(new PutObjectCommand({ Bucket: input.bucket, Key: keys.metrics, Body: metricsEntry!.data, ContentType: 'application/json' }));
   await s3.send(new PutObjectCommand({ Bucket: input.bucket, Key: keys.card, Body: card, ContentType: 'text/markdown; charset=utf-8' }));
   if (weights) {
     await s3.send(new PutObjectCommand({ Bucket: input.bucket, Key: keys.weights, Body: weights.data, ContentType: 'application/octet-stream' }));
+  }
+  if (heldOutCheck) {
+    await s3.send(new PutObjectCommand({ Bucket: input.bucket, Key: keys.heldOutCheck, Body: heldOutCheck.data, ContentType: 'application/octet-stream' }));
   }
   await putJson(s3, input.bucket, keys.registration, {
     format: 'exodetect-registration',
@@ -177,6 +196,7 @@ export async function registerModel(s3: S3Client, input: RegisterModelInput, pro
     cardKey: keys.card,
     registrationKey: keys.registration,
     weightsKey: weights ? keys.weights : null,
+    heldOutCheckKey: heldOutCheck ? keys.heldOutCheck : null,
     validation: metrics.validation,
     test: metrics.test ?? null,
     scoreThreshold: metrics.score_threshold ?? null,

@@ -23,7 +23,7 @@ import { z } from 'zod';
 import { readChampion, writeChampion, type ChampionRecord, type Evaluation } from './champion.js';
 import { ChampionRecordError } from './errors.js';
 import { ConfigError } from '../shared/errors.js';
-import { DEFAULT_MODEL_VERSION, modelKey } from '../shared/keys.js';
+import { DEFAULT_MODEL_VERSION, modelHeldOutCheckKey, modelKey } from '../shared/keys.js';
 import { getObjectText, objectExists } from '../shared/s3-objects.js';
 import { parseMetrics, RegisteredModelSchema, type RegisteredModel } from './model-registration.js';
 
@@ -117,15 +117,19 @@ export async function promoteModel(
   const minObjects = props.minValidationObjects ?? DEFAULT_MIN_VALIDATION_OBJECTS;
   if (!(Number.isInteger(minObjects) && minObjects >= 0)) throw new ConfigError(`minValidationObjects must be a whole number >= 0, got ${minObjects}`);
   const champion = await readChampion(s3, input.bucket);
+  // A refit model has trained on this run's validation images (the candidate) or may have (a champion refit on the
+  // same dataset): on the held-out images each is represented by its validated run's model, trained without them.
+  const championHeldOutCheck = champion && (await objectExists(s3, input.bucket, modelHeldOutCheckKey(champion.version))) ? modelHeldOutCheckKey(champion.version) : undefined;
   const contender: Contender | undefined = champion
-    ? { kind: 'champion', version: champion.version, modelKey: champion.model_key, label: `the champion ${champion.version}` }
+    ? { kind: 'champion', version: champion.version, modelKey: championHeldOutCheck ?? champion.model_key, label: `the champion ${champion.version}` }
     : (await objectExists(s3, input.bucket, modelKey(DEFAULT_MODEL_VERSION)))
       ? { kind: 'bundled-default', version: DEFAULT_MODEL_VERSION, modelKey: modelKey(DEFAULT_MODEL_VERSION), label: BUNDLED_DEFAULT_LABEL }
       : undefined;
+  const refitNote = [input.candidate.heldOutCheckKey && "the candidate's", championHeldOutCheck && "the champion's"].filter(Boolean);
   let headToHead: HeadToHead | null = null;
   let fallbackWhy = 'head-to-head disabled';
   if (contender && compare) {
-    const outcome = await compare(contender, input.candidate, input.runId);
+    const outcome = await compare(contender, { ...input.candidate, modelKey: input.candidate.heldOutCheckKey ?? input.candidate.modelKey }, input.runId);
     if ('unavailable' in outcome) fallbackWhy = outcome.unavailable;
     else headToHead = outcome;
   }
@@ -135,7 +139,8 @@ export async function promoteModel(
   const comparison: PromotionResult['comparison'] = headToHead ? 'head-to-head' : champion ? 'recorded' : 'first-model';
   const reason =
     comparison === 'head-to-head'
-      ? `${rule.reason}; both models on this run's validation split (${headToHead!.images} image${headToHead!.images === 1 ? '' : 's'}, inference path)`
+      ? `${rule.reason}; both models on this run's validation split (${headToHead!.images} image${headToHead!.images === 1 ? '' : 's'}, inference path` +
+        `${refitNote.length ? `; ${refitNote.join(' and ')} refit model${refitNote.length > 1 ? 's' : ''} represented by ${refitNote.length > 1 ? 'their' : 'its'} validated run's, trained without those images` : ''})`
       : comparison === 'recorded'
         ? `${rule.reason}; recorded validation metrics of each model (no head-to-head: ${fallbackWhy})`
         : contender

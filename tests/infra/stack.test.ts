@@ -204,7 +204,7 @@ describe('least privilege (S3 by prefix)', () => {
       's3:AbortMultipartUpload <Bucket>/models/champion.json',
       's3:GetObject <Bucket>/models/*',
       's3:GetObject <Bucket>/training/*/channels/validation/*',
-      's3:ListBucket <Bucket> prefix=training/*',
+      's3:ListBucket <Bucket> prefix=training/*,models/*',
       's3:PutObject <Bucket>/models/champion.json',
     ]);
     expect(access(stack.training.registerModelFunction)).toEqual([

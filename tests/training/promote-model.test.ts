@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { decidePromotion, promoteModel } from '../../lambdas/training/promotion.js';
+import { decidePromotion, promoteModel, type CompareModels } from '../../lambdas/training/promotion.js';
 import type { RegisteredModel } from '../../lambdas/training/model-registration.js';
 import { FakeBucket } from './fake-bucket.js';
 import { fixture } from './fixtures.js';
@@ -95,6 +95,30 @@ describe('promoteModel', () => {
     await expect(promoteModel(bucket.client, { bucket: 'b', dataset: 'd', runId: 'r', fingerprint: 'f', candidate: small }, NOW, undefined, { minValidationObjects: -1 })).rejects.toThrow(
       'minValidationObjects must be a whole number >= 0, got -1',
     );
+  });
+
+  it('scores refit models on the held-out images by their validated runs\' models, and keeps the shipped model as the champion', async () => {
+    const champion = fixture('champion.json');
+    bucket.put('models/champion.json', champion);
+    const compared: string[] = [];
+    const compare: CompareModels = async (contender, c) => {
+      compared.push(contender.modelKey, c.modelKey);
+      return { champion: { ap50: 0.8, f1: 0.7 }, candidate: { ap50: 0.85, f1: 0.8 }, images: 10 };
+    };
+    const refit = { ...candidate(0.85, 0.8), heldOutCheckKey: 'models/v-new/validated.onnx' };
+    const run = (c: RegisteredModel) => promoteModel(bucket.client, { bucket: 'exodetect-data', dataset: 'visn', runId: 'run-1', fingerprint: 'fp-new', candidate: c }, NOW, compare);
+    // The champion was not refit: its own model.
+    const first = await run(refit);
+    expect(compared).toEqual([champion.model_key, 'models/v-new/validated.onnx']);
+    expect(first.reason).toMatch(/inference path; the candidate's refit model represented by its validated run's, trained without those images\)$/);
+    // The champion now shipped is the refit model itself, not its stand-in.
+    expect(bucket.json('models/champion.json')).toMatchObject({ version: 'v-new', model_key: 'models/v-new/model.onnx' });
+    // A refit champion is represented by its validated.onnx too.
+    bucket.put('models/v-new/validated.onnx', 'validated');
+    compared.length = 0;
+    const second = await run({ ...refit, version: 'v-3', modelKey: 'models/v-3/model.onnx', heldOutCheckKey: null });
+    expect(compared).toEqual(['models/v-new/validated.onnx', 'models/v-3/model.onnx']);
+    expect(second.reason).toMatch(/the champion's refit model represented by its validated run's/);
   });
 
   it("reads the champion's metrics.json when champion.json carries no figures", async () => {

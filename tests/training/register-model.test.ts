@@ -47,6 +47,21 @@ describe('registerModel', () => {
     expect(bucket.json(out.registrationKey)).toMatchObject({ training_job_name: `exodetect-${VERSION}`, dataset_listing_fingerprint: input.fingerprint });
   });
 
+  it('files a refit model\'s held-out check (validated.onnx) and returns its key; without a refit there is none', async () => {
+    const refitMetrics = JSON.stringify({ ...JSON.parse(fixtureText('candidate-metrics.json')), refit: { images: 30, objects: 102, epochs: 40, held_out_check_model: 'validated.onnx' } });
+    const validated = Buffer.from('the-validated-run-model');
+    bucket.put(ARTIFACT, tarGz({ 'model.onnx': onnx, 'validated.onnx': validated, 'metrics.json': refitMetrics }));
+    const out = await registerModel(bucket.client, input);
+    expect(out.heldOutCheckKey).toBe(`models/${VERSION}/validated.onnx`);
+    expect(bucket.objects.get(out.heldOutCheckKey!)!.equals(validated)).toBe(true);
+    expect(bucket.objects.get(out.modelKey)!.equals(onnx)).toBe(true);
+    // Said to be refit but without the model its figures describe: refused, named.
+    bucket.put(ARTIFACT, tarGz({ 'model.onnx': onnx, 'metrics.json': refitMetrics }));
+    await expect(registerModel(bucket.client, input)).rejects.toThrow(/says the model was refit, but the archive has no validated\.onnx/);
+    bucket.put(ARTIFACT, tarGz({ 'model.onnx': onnx, 'metrics.json': fixtureText('candidate-metrics.json') }));
+    expect((await registerModel(bucket.client, input)).heldOutCheckKey).toBeNull();
+  });
+
   it('writes a card from the metrics when the archive has none', async () => {
     bucket.put(ARTIFACT, tarGz({ 'model.onnx': onnx, 'metrics.json': fixtureText('candidate-metrics.json') }));
     const out = await registerModel(bucket.client, input);
