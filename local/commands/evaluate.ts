@@ -13,7 +13,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { CHAMPION_KEY, DEFAULT_MODEL_VERSION, modelKey } from '../../lambdas/shared/keys.js';
+import { CHAMPION_KEY, DEFAULT_MODEL_VERSION, modelHeldOutCheckKey, modelKey } from '../../lambdas/shared/keys.js';
 import { loadModel, type LoadedModel } from '../../lambdas/detect/model.js';
 import type { DetectionMetrics } from '../../lambdas/evaluation/detection-metrics.js';
 import type { OutlineMethod } from '../../lambdas/shared/contracts.js';
@@ -134,8 +134,12 @@ interface ResolvedModel {
   readonly path: string;
 }
 
-/** A model reference as `exodetect run` takes it; the local store is read only when the reference needs it. */
-async function resolveModel(reference: string | undefined, dataDir: string): Promise<ResolvedModel> {
+/**
+ * A model reference as `exodetect run` takes it; the local store is read only when the reference needs it. A model
+ * refit on the images `heldOutOfRun` held out (that run's own, when it refit) is replaced by its validated run's
+ * model, which never saw them.
+ */
+async function resolveModel(reference: string | undefined, dataDir: string, heldOutOfRun?: string): Promise<ResolvedModel> {
   if (reference !== undefined && reference !== 'champion' && reference !== DEFAULT_MODEL_VERSION && existsSync(reference)) {
     return { bytes: await readModelFile(reference), description: reference, path: path.resolve(reference) };
   }
@@ -159,6 +163,13 @@ async function resolveModel(reference: string | undefined, dataDir: string): Pro
         return { bytes: await readModelFile(BUNDLED_MODEL_DIR), description: 'the bundled default model (there is no champion)', path: BUNDLED_MODEL_DIR };
       }
       version = (JSON.parse(champion) as { version: string }).version;
+    }
+    if (version === heldOutOfRun) {
+      const checkKey = modelHeldOutCheckKey(version!);
+      const check = await getObjectBytes(s3, LOCAL_BUCKET, checkKey);
+      if (check !== undefined) {
+        return { bytes: Buffer.from(check), description: `version ${version}'s validated model (${version} itself was refit on these images too; this is the same recipe without them)`, path: checkKey };
+      }
     }
     const key = modelKey(version!);
     const bytes = await getObjectBytes(s3, LOCAL_BUCKET, key);
@@ -192,7 +203,7 @@ async function extraAnnotationFiles(annotations: string | undefined, datasetDir:
 export async function evaluateLocally(options: EvaluateOptions): Promise<EvaluateResult> {
   const split = options.heldOutFrom !== undefined ? await readSplitRecord(options.heldOutFrom) : undefined;
   // A run's held-out images are for that run's model: without --model, that is the one scored.
-  const resolved = await resolveModel(options.model ?? split?.runId, path.resolve(options.dataDir ?? DEFAULT_DATA_DIR));
+  const resolved = await resolveModel(options.model ?? split?.runId, path.resolve(options.dataDir ?? DEFAULT_DATA_DIR), split?.runId);
   let model: LoadedModel;
   try {
     model = await loadModel(resolved.bytes, { key: resolved.path });

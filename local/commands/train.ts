@@ -78,6 +78,8 @@ export interface TrainLocallyResult {
   readonly modelInUse: string;
   /** The local store as given (commands told to run next name it when it is not the default). */
   readonly dataDir?: string;
+  /** Set when the trainer refit on train and validation together after the validated run (hyperparameter refit). */
+  readonly refit?: { readonly images: number };
 }
 
 export const DEFAULT_TRAINING_DIR = 'exodetect-training';
@@ -164,10 +166,19 @@ export async function trainLocally(options: TrainLocallyOptions): Promise<TrainL
   const workflow = await LocalWorkflow.start({ dataDir: path.resolve(options.dataDir ?? DEFAULT_DATA_DIR), port: options.port, ...options.workflowProps });
   const epochs = Number(hyperparameters.epochs ?? 40);
   let initLoaded: string | undefined;
+  let refit: { images: number } | undefined;
   const onLog = (line: string) => {
     // The trainer's per-epoch line: `epoch=3 train_loss=0.1234 val_ap50=0.8100 val_f1=0.7700 lr=... epoch_time_s=12.3`.
     const epoch = /^epoch=(\d+) train_loss=(\S+) val_ap50=(\S+) val_f1=(\S+) .*epoch_time_s=(\S+)/.exec(line);
     if (epoch) report(`  epoch ${epoch[1]}/${epochs}: loss ${epoch[2]}, validation AP50 ${Number(epoch[3]).toFixed(3)}, F1 ${Number(epoch[4]).toFixed(3)} (${epoch[5]} s)`);
+    // After the validated run, the refit (trainer hyperparameter refit): its start in the trainer's words, then its epochs.
+    const refitStart = /^refit: (training again on all (\d+) images.*)$/.exec(line);
+    if (refitStart) {
+      refit = { images: Number(refitStart[2]) };
+      report(`Refit: ${refitStart[1]}.`);
+    }
+    const refitEpoch = /^refit_epoch=(\d+) refit_loss=(\S+) .*epoch_time_s=(\S+)/.exec(line);
+    if (refitEpoch) report(`  refit epoch ${refitEpoch[1]}/${epochs}: loss ${refitEpoch[2]} (${refitEpoch[3]} s)`);
     // How much of the starting model fitted this run's network (a different width loads little).
     const init = /^init_from .*: (\d+) tensors loaded, (\d+) re-initialised/.exec(line);
     if (init) initLoaded = `${init[1]} of ${Number(init[1]) + Number(init[2])} weight tensors loaded`;
@@ -220,7 +231,7 @@ export async function trainLocally(options: TrainLocallyOptions): Promise<TrainL
       }
       if (outcome.status !== 'SUCCEEDED') await writeFile(path.join(outDir, 'failure.txt'), `${outcome.error}: ${readableCause(outcome.cause ?? '')}\n`);
     }
-    return { outcome, dataset, sync, initFrom: init.description, initLoaded, runId, split, promotion, outDir, modelInUse: await modelInUse(workflow), dataDir: options.dataDir };
+    return { outcome, dataset, sync, initFrom: init.description, initLoaded, runId, split, promotion, outDir, modelInUse: await modelInUse(workflow), dataDir: options.dataDir, refit };
   } finally {
     workflow.trainingEvents.off('log', onLog);
     workflow.sfn.events.off('task-succeeded', onTask);
@@ -295,6 +306,11 @@ export function describeTraining(result: TrainLocallyResult): string[] {
           ? `Model ${promotion.candidate.version}, on the ${plural(promotion.headToHead!.images, 'held-out image')} through the inference path: AP50 ${f(h.ap50)}, F1 ${f(h.f1)}, precision ${f(h.precision)}, recall ${f(h.recall)} (the trainer's own validation, in PyTorch at the training scale: AP50 ${f(v.ap50)}, F1 ${f(v.f1)}).`
           : `Model ${promotion.candidate.version}: validation AP50 ${f(v.ap50)}, F1 ${f(v.f1)}${typeof v.precision === 'number' ? `, precision ${f(v.precision)}, recall ${f(v.recall)}` : ''} (the trainer's own, in PyTorch).`,
       );
+      if (result.refit) {
+        lines.push(
+          `Refit on all ${result.refit.images} labelled images: the model it ships trained on the held-out images too, so these figures, its threshold and the promotion are its validated run's (the same recipe without them), an estimate; the refit itself has no held-out figures (hyperparameter refit=false ships the validated model instead).`,
+        );
+      }
       if (result.split?.hyperparameters.tta === 'true') {
         lines.push('With test-time augmentation (tta): the model averages each image and its three mirror images, four passes an image; these figures are with it, the per-epoch lines without.');
       }
@@ -318,7 +334,12 @@ export function describeTraining(result: TrainLocallyResult): string[] {
       if (result.initLoaded) lines.push(`Initial weights: ${result.initLoaded}.`);
       if (result.outDir) {
         lines.push(`Model card and metrics: ${result.outDir}`);
-        lines.push(`The held-out images these figures are on: ${path.join(result.outDir, 'split.json')} (channels.validation); the model trained on the rest. Score it on images it never saw: \`exodetect evaluate <dataset> --held-out ${path.join(result.outDir, 'split.json')}${dataDirFlag(result.dataDir)}\` (its model is the default there), or a folder of other annotated images.`);
+        const heldOut = `\`exodetect evaluate <dataset> --held-out ${path.join(result.outDir, 'split.json')}${dataDirFlag(result.dataDir)}\``;
+        lines.push(
+          result.refit
+            ? `The held-out images these figures are on: ${path.join(result.outDir, 'split.json')} (channels.validation). ${heldOut} scores the validated model on them again; to score the refit model, use a folder of annotated images it never saw.`
+            : `The held-out images these figures are on: ${path.join(result.outDir, 'split.json')} (channels.validation); the model trained on the rest. Score it on images it never saw: ${heldOut} (its model is the default there), or a folder of other annotated images.`,
+        );
       }
     }
   } else {

@@ -61,11 +61,15 @@ describe('exodetect train on annotation exports', () => {
     expect(lines[2]).toMatch(/^Note: validation holds \d+ annotated objects?, fewer than the 30 a promotion is decided on: /);
     // One line per epoch while it trains.
     expect(lines[3]).toMatch(/^ {2}epoch 1\/1: loss [\d.]+, validation AP50 [\d.]+, F1 [\d.]+ \([\d.]+ s\)$/);
+    // Under 100 images, the trainer refits on all of them after the validated run (its start in its words, then its epochs).
+    expect(lines[4]).toBe("Refit: training again on all 8 images (6 train + 2 validation), 1 epoch from the same start; the figures above, the threshold and the promotion's comparison are the validated model's (saved as validated.onnx).");
+    expect(lines[5]).toMatch(/^ {2}refit epoch 1\/1: loss [\d.]+ \([\d.]+ s\)$/);
+    expect(result.stdout).toMatch(/^Refit on all 8 labelled images: the model it ships trained on the held-out images too, so these figures, its threshold and the promotion are its validated run's/m);
     // One epoch of a tiny network does not beat the bundled model on these images: rejected, with the figures.
     expect(result.stdout).toMatch(/^Model \S+, on the 2 held-out images through the inference path: AP50 [\d.]+, F1 [\d.]+, precision [\d.]+, recall [\d.]+ \(the trainer's own validation/m);
     // Two validation images hold too few objects to decide anything (the guard), and the figures say the bundled model was better anyway.
     expect(result.stdout).toMatch(
-      /^Not promoted: this run's validation split holds \d+ annotated objects?, too few to tell two models apart \(at least 30: annotate more images\)\. What it measured: not promoted: (AP50 is lower|F1 is not higher).*AP50 [\d.]+ vs [\d.]+, F1 [\d.]+ vs [\d.]+ \(the bundled default model\); both models on this run's validation split \(2 images, inference path\)\.$/m,
+      /^Not promoted: this run's validation split holds \d+ annotated objects?, too few to tell two models apart \(at least 30: annotate more images\)\. What it measured: not promoted: (AP50 is lower|F1 is not higher).*AP50 [\d.]+ vs [\d.]+, F1 [\d.]+ vs [\d.]+ \(the bundled default model\); both models on this run's validation split \(2 images, inference path; the candidate's refit model represented by its validated run's, trained without those images\)\.$/m,
     );
     expect(result.stdout).toMatch(/^It stays in the store: `exodetect models use \S+` runs it anyway\.$/m);
     expect(lines.at(-2)).toBe('exodetect run uses the bundled default model (models/default).');
@@ -75,7 +79,11 @@ describe('exodetect train on annotation exports', () => {
     expect(split.channels.validation.images).toHaveLength(2);
     expect(split.channels.train.images.filter((i) => split.channels.validation.images.includes(i))).toEqual([]);
     // The store is not the default one, so the suggested command names it.
-    expect(result.stdout).toMatch(/^The held-out images these figures are on: \S+coco-record\/split\.json \(channels\.validation\); .*`exodetect evaluate <dataset> --held-out \S+coco-record\/split\.json --data-dir \S+s3-coco` \(its model is the default there\), or a folder of other annotated images\.$/m);
+    expect(result.stdout).toMatch(/^The held-out images these figures are on: \S+coco-record\/split\.json \(channels\.validation\)\. `exodetect evaluate <dataset> --held-out \S+coco-record\/split\.json --data-dir \S+s3-coco` scores the validated model on them again; to score the refit model, use a folder of annotated images it never saw\.$/m);
+    // That command scores the validated model the trainer saved beside the refit one, not the refit model.
+    const heldOut = await exodetect(['evaluate', dataset, '--held-out', path.join(root, 'coco-record'), '--no-pictures', '--out', path.join(root, 'coco-heldout')], store);
+    expect(heldOut.code, heldOut.stderr).toBe(0);
+    expect(heldOut.stdout).toMatch(/^Model: version (\S+)'s validated model \(\1 itself was refit on these images too; this is the same recipe without them\); 2 labelled images \(those \S+ held out\)/m);
     // The COCO file's polygons (the generator's outlines) reached the trainer: its metrics score sizes against them.
     const trained = JSON.parse(await readFile(path.join(root, 'coco-record', 'metrics.json'), 'utf8')) as { validation: Record<string, unknown> };
     expect(trained.validation).toHaveProperty('sizing_n');
