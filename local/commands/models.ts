@@ -17,6 +17,8 @@ export interface StoredModel {
   readonly champion: boolean;
   readonly validation?: { readonly ap50?: number; readonly f1?: number; readonly n_images?: number };
   readonly dataset?: string;
+  /** How many images a refit model trained on after its validated run (its figures are that run's). */
+  readonly refitImages?: number;
 }
 
 async function withStore<T>(dataDir: string | undefined, port: number | undefined, fn: (workflow: LocalWorkflow) => Promise<T>): Promise<T> {
@@ -37,9 +39,9 @@ export async function listModels(dataDir?: string, port?: number): Promise<Store
       .map((key) => key.slice(PREFIX.models.length, -'/model.onnx'.length));
     const out: StoredModel[] = [];
     for (const version of versions.sort()) {
-      const metrics = await workflow.getJson<{ validation?: StoredModel['validation'] }>(modelMetricsKey(version)).catch(() => undefined);
+      const metrics = await workflow.getJson<{ validation?: StoredModel['validation']; refit?: { images?: number } | null }>(modelMetricsKey(version)).catch(() => undefined);
       const registration = await workflow.getJson<{ dataset?: string }>(`${PREFIX.models}${version}/registration.json`).catch(() => undefined);
-      out.push({ version, champion: version === champion, validation: metrics?.validation, dataset: registration?.dataset });
+      out.push({ version, champion: version === champion, validation: metrics?.validation, dataset: registration?.dataset, ...(metrics?.refit?.images && { refitImages: metrics.refit.images }) });
     }
     return out;
   });
@@ -85,7 +87,9 @@ export function describeModels(models: readonly StoredModel[]): string[] {
     // Each model's own validation images: the bundled model's are synthetic, so its figures do not compare with the others'.
     const on = v?.n_images ? ` on ${plural(v.n_images, `${bundled ? 'synthetic ' : ''}validation image`)}` : '';
     const figures = v?.ap50 !== undefined ? `AP50 ${v.ap50.toFixed(3)}, F1 ${v.f1?.toFixed(3) ?? '?'}${on}` : 'no metrics';
-    const what = bundled ? 'bundled default, trained on synthetic micrographs' : m.dataset ? `trained on ${m.dataset}` : 'trained';
+    const what =
+      (bundled ? 'bundled default, trained on synthetic micrographs' : m.dataset ? `trained on ${m.dataset}` : 'trained') +
+      (m.refitImages ? `, refit on all ${m.refitImages} images (the figures are its validated run's)` : '');
     const inUse = m.champion || (!champion && m.version === DEFAULT_MODEL_VERSION) ? '  <- exodetect run uses this' : '';
     return `  ${m.version}: ${what}; ${figures}${inUse}`;
   });
