@@ -5,7 +5,7 @@
 # nm/px from its burned-in 200 nm bar; training-container/tools/prepare_real_dataset.py).
 #   bash scripts/measure-on-real-data.sh [WORK_DIR] [EPOCHS]
 # Runs: full (train on 200, evaluate on the 56 held out), few-shot (30 images split 20/10 by the state
-# machine, from scratch and fine-tuned from the bundled model, evaluated on the same 56), the bundled model
+# machine, from scratch and fine-tuned from the bundled model, then refit on all 30 by default; evaluated on the same 56), the bundled model
 # zero-shot on the 56 and on all 256, also with --size-gate 80,500 (the experts left the small round
 # particles under ~80 nm unlabelled), and self-training: the few-shot model's detections on the other 170 images
 # (labels hidden) as pseudo-labels beside the 30. ~70 minutes on 2 cores with 40 epochs. Last line: one JSON object.
@@ -34,7 +34,7 @@ train_and_evaluate() { # name dataset init-from [store] -> {train..., test...}
   local version; version=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")).model_version)' "$work/$name/record/metrics.json")
   exo evaluate "$work/data/test-56" --model "$version" --data-dir "$store" --out "$work/$name/test" >&2
   node -e 'const [,a,b,e,m,s]=process.argv; const v=JSON.parse(require("fs").readFileSync(m,"utf8"));
-    console.log(JSON.stringify({init_from:a,epochs:Number(e),minutes:Math.round((Number(s))/6)/10,validation:{ap50:v.validation.ap50,f1:v.validation.f1,images:v.validation.n_images},test_56:JSON.parse(b)}))' \
+    console.log(JSON.stringify({init_from:a,epochs:Number(e),minutes:Math.round((Number(s))/6)/10,validation:{ap50:v.validation.ap50,f1:v.validation.f1,images:v.validation.n_images},refit_images:v.refit?v.refit.images:null,test_56:JSON.parse(b)}))' \
     "$init" "$(figures "$work/$name/test/metrics.json")" "$epochs" "$work/$name/record/metrics.json" "$((t1 - t0))"
 }
 full=$(train_and_evaluate full train-200 default)
