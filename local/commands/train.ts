@@ -179,6 +179,8 @@ export async function trainLocally(options: TrainLocallyOptions): Promise<TrainL
     }
     const refitEpoch = /^refit_epoch=(\d+) refit_loss=(\S+) .*epoch_time_s=(\S+)/.exec(line);
     if (refitEpoch) report(`  refit epoch ${refitEpoch[1]}/${epochs}: loss ${refitEpoch[2]} (${refitEpoch[3]} s)`);
+    const refitThreshold = /^refit threshold: (.*)$/.exec(line);
+    if (refitThreshold) report(`Refit threshold: ${refitThreshold[1]}.`);
     // How much of the starting model fitted this run's network (a different width loads little).
     const init = /^init_from .*: (\d+) tensors loaded, (\d+) re-initialised/.exec(line);
     if (init) initLoaded = `${init[1]} of ${Number(init[1]) + Number(init[2])} weight tensors loaded`;
@@ -308,7 +310,7 @@ export function describeTraining(result: TrainLocallyResult): string[] {
       );
       if (result.refit) {
         lines.push(
-          `Refit on all ${result.refit.images} labelled images: the model it ships trained on the held-out images too, so these figures, its threshold and the promotion are its validated run's (the same recipe without them), an estimate; the refit itself has no held-out figures (hyperparameter refit=false ships the validated model instead).`,
+          `Refit on all ${result.refit.images} labelled images: the model it ships trained on the held-out images too, so these figures and the promotion are its validated run's (the same recipe without them), an estimate; the refit itself has no held-out figures, and its threshold is matched to that run's (hyperparameter refit=false ships the validated model instead).`,
         );
       }
       if (result.split?.hyperparameters.tta === 'true') {

@@ -62,9 +62,10 @@ describe('exodetect train on annotation exports', () => {
     // One line per epoch while it trains.
     expect(lines[3]).toMatch(/^ {2}epoch 1\/1: loss [\d.]+, validation AP50 [\d.]+, F1 [\d.]+ \([\d.]+ s\)$/);
     // Under 100 images, the trainer refits on all of them after the validated run (its start in its words, then its epochs).
-    expect(lines[4]).toBe("Refit: training again on all 8 images (6 train + 2 validation), 1 epoch from the same start; the figures above, the threshold and the promotion's comparison are the validated model's (saved as validated.onnx).");
+    expect(lines[4]).toBe("Refit: training again on all 8 images (6 train + 2 validation), 1 epoch from the same start; the figures above and the promotion's comparison are the validated model's (saved as validated.onnx).");
     expect(lines[5]).toMatch(/^ {2}refit epoch 1\/1: loss [\d.]+ \([\d.]+ s\)$/);
-    expect(result.stdout).toMatch(/^Refit on all 8 labelled images: the model it ships trained on the held-out images too, so these figures, its threshold and the promotion are its validated run's/m);
+    expect(lines[6]).toMatch(/^Refit threshold: [\d.]+ \(the validated model finds \d+ objects above [\d.]+ on the 6 training images; the refit finds as many above [\d.]+\)\.$/);
+    expect(result.stdout).toMatch(/^Refit on all 8 labelled images: the model it ships trained on the held-out images too, so these figures and the promotion are its validated run's/m);
     // One epoch of a tiny network does not beat the bundled model on these images: rejected, with the figures.
     expect(result.stdout).toMatch(/^Model \S+, on the 2 held-out images through the inference path: AP50 [\d.]+, F1 [\d.]+, precision [\d.]+, recall [\d.]+ \(the trainer's own validation/m);
     // Two validation images hold too few objects to decide anything (the guard), and the figures say the bundled model was better anyway.

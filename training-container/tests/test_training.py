@@ -205,8 +205,12 @@ def test_refit_trains_again_on_all_images_and_ships_that_model(tmp_path):
     m = json.load(open(os.path.join(model_dir, "metrics.json")))
     truth = [json.load(open(os.path.join(base, "input", "data", c, "truth.json"))) for c in ("train", "validation")]
     objects = sum(len(i["objects"]) for t in truth for i in t["images"])
-    assert m["refit"] == {"images": 6, "objects": objects, "epochs": 2, "crops_per_image": 2, "held_out_check_model": "validated.onnx"}
-    assert m["validation"]["n_images"] == 2
+    refit = m["refit"]
+    assert {k: refit[k] for k in ("images", "objects", "epochs", "crops_per_image", "held_out_check_model")} == \
+        {"images": 6, "objects": objects, "epochs": 2, "crops_per_image": 2, "held_out_check_model": "validated.onnx"}
+    assert m["validation"]["n_images"] == 2 and refit["validated_threshold"] == m["validation"]["threshold"]
+    assert re.search(rf"^refit threshold: {m['score_threshold']} \(the validated model finds {refit['threshold_matched_detections']} objects above "
+                     rf"{refit['validated_threshold']} on the 4 training images; the refit finds as many above {m['score_threshold']}\)$", r.stdout, re.M), r.stdout
     card = open(os.path.join(model_dir, "card.md")).read()
     assert "**Refit.**" in card and "refit_epoch=2 " in card
 
@@ -223,10 +227,11 @@ def test_refit_trains_again_on_all_images_and_ships_that_model(tmp_path):
     validated = onnx_detections(os.path.join(model_dir, "validated.onnx"), x, str(tmp_path))[0]
     assert np.abs(shipped[:10] - ref[:10]).max() <= 1e-3
     assert np.abs(validated[:10] - shipped[:10]).max() > 1e-2
-    # Both carry the validated run's threshold.
-    thresholds = {name: {p.key: p.value for p in onnx.load(os.path.join(model_dir, name)).metadata_props}["exodetect.score_threshold"]
+    # Each carries its own threshold: the validated run's, and the refit's matched to it.
+    thresholds = {name: float({p.key: p.value for p in onnx.load(os.path.join(model_dir, name)).metadata_props}["exodetect.score_threshold"])
                   for name in ("model.onnx", "validated.onnx")}
-    assert {float(v) for v in thresholds.values()} == {m["score_threshold"]}
+    assert thresholds == {"model.onnx": m["score_threshold"], "validated.onnx": refit["validated_threshold"]}
+    assert float(state["score_threshold"]) == m["score_threshold"]
 
     # Off, or a set of 100 images or more under auto: no refit.
     off = make_tree(str(tmp_path / "off"))
