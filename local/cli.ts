@@ -208,7 +208,10 @@ export function buildProgram(): Command {
       );
       const best = result.atBestF1;
       if (best.threshold !== m.threshold) {
-        out(`At ${best.threshold}, the threshold with the best F1 on these images (tuned on what it scores, so optimistic): P ${best.precision.toFixed(4)}  R ${best.recall.toFixed(4)}  F1 ${best.f1.toFixed(4)} (exodetect run${dataDirFlag(opts.dataDir)}${opts.model ? ` --model ${opts.model}` : ''} --score-threshold ${best.threshold} uses it).`);
+        const use = result.heldOutCheck
+          ? "a threshold of the validated model: the refit model exodetect run uses scores on its own scale, so this is no setting for it"
+          : `exodetect run${dataDirFlag(opts.dataDir)}${opts.model ? ` --model ${opts.model}` : ''} --score-threshold ${best.threshold} uses it`;
+        out(`At ${best.threshold}, the threshold with the best F1 on these images (tuned on what it scores, so optimistic): P ${best.precision.toFixed(4)}  R ${best.recall.toFixed(4)}  F1 ${best.f1.toFixed(4)} (${use}).`);
       }
       for (const line of sizingLines(m, result.outlineMethods)) out(line);
       if (result.assumedScale) out(`${result.assumedScale} image${result.assumedScale === 1 ? '' : 's'} had no scale in the dataset or the file: they were analysed at the model's scale (give dataset.json or --nm-per-px).`);

@@ -35,6 +35,8 @@ export interface OutcomePictureProps {
   readonly nmPerPx: number;
   /** The score threshold the outcome was counted at, said in the key. */
   readonly threshold: number;
+  /** A second line of the key, e.g. the image and the model. Default none. */
+  readonly caption?: string;
   /** Longest edge in px; larger images are scaled down. Default 1600. */
   readonly maxEdge?: number;
 }
@@ -57,7 +59,7 @@ export async function renderOutcomePicture(image: GreyImage, shapes: OutcomeShap
       maxEdge: props.maxEdge ?? 1600,
       quality: 85,
       scaleBar: false,
-      below: (width) => outcomeKeySvg(width, shapes, props.threshold),
+      below: (width) => outcomeKeySvg(width, shapes, props.threshold, props.caption),
     },
   );
   return pictures.overlay;
@@ -68,21 +70,28 @@ const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one :
 /** Text widths are estimated (no font metrics here): about 0.55 em a character in a sans-serif face. */
 const EM_PER_CHARACTER = 0.55;
 
-/** The key strip: a swatch in each colour (the miss's dashed) with its count, then the threshold; one line, shrunk to fit. */
-export function outcomeKeySvg(width: number, shapes: OutcomeShapes, threshold: number): { svg: string; height: number } {
+const escapeXml = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+/**
+ * The key strip: a swatch in each colour (the miss's dashed) with its count, then the threshold; one line, shrunk
+ * to fit; the caption (image, model) on a second line when given.
+ */
+export function outcomeKeySvg(width: number, shapes: OutcomeShapes, threshold: number, caption?: string): { svg: string; height: number } {
   const hex = (c: readonly number[]) => `#${c.map((v) => v.toString(16).padStart(2, '0')).join('')}`;
   const entries: [readonly number[], string, boolean][] = [
     [OUTCOME_COLOURS.found, `${shapes.found.length} found`, false],
     [OUTCOME_COLOURS.falsePositive, plural(shapes.falsePositives.length, 'false positive', 'false positives'), false],
     [OUTCOME_COLOURS.missed, `${shapes.missed.length} missed`, true],
   ];
-  const thresholdText = `at score &#8805; ${threshold.toFixed(2)}`;
+  // Three decimals: 0.4989 must not read as 0.50.
+  const thresholdText = `at score &#8805; ${threshold.toFixed(3)}`;
   // In em: a margin, then per entry a 1.6 em swatch, a 0.4 em gap, its text and a 1.2 em gap; then the threshold.
-  const lengthEm = 0.6 + entries.reduce((sum, [, text]) => sum + 3.2 + text.length * EM_PER_CHARACTER, 0) + 17 * EM_PER_CHARACTER;
+  const lengthEm = 0.6 + entries.reduce((sum, [, text]) => sum + 3.2 + text.length * EM_PER_CHARACTER, 0) + 18 * EM_PER_CHARACTER;
   // A 70th of the width, at least 11 px, shrunk to fit the width (never under 6 px: a tiny image's key is cut off instead).
   const font = Math.max(6, Math.min(Math.max(11, Math.round(width / 70)), Math.floor(width / lengthEm)));
-  const height = Math.round(font * 2);
-  const y = height / 2;
+  const lineHeight = Math.round(font * 2);
+  const height = caption ? Math.round(lineHeight + font * 1.4) : lineHeight;
+  const y = lineHeight / 2;
   const baseline = (y + font * 0.35).toFixed(1);
   let x = font * 0.6;
   const parts: string[] = [];
@@ -95,5 +104,8 @@ export function outcomeKeySvg(width: number, shapes: OutcomeShapes, threshold: n
     x += font * (3.2 + text.length * EM_PER_CHARACTER);
   }
   parts.push(`<text x="${x.toFixed(1)}" y="${baseline}" font-family="sans-serif" font-size="${font}" fill="#bbbbbb">${thresholdText}</text>`);
+  if (caption) {
+    parts.push(`<text x="${(font * 0.6).toFixed(1)}" y="${(lineHeight + font * 0.6).toFixed(1)}" font-family="sans-serif" font-size="${font}" fill="#bbbbbb">${escapeXml(caption)}</text>`);
+  }
   return { svg: `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${parts.join('')}</svg>`, height };
 }

@@ -83,6 +83,8 @@ export interface EvaluateResult {
   readonly metricsFile: string;
   /** The model, in words (which reference, which version). */
   readonly model: string;
+  /** True when the model scored is a refit model's validated run's (--held-out), not the model `exodetect run` uses. */
+  readonly heldOutCheck: boolean;
   readonly images: number;
   readonly problems: string[];
   readonly failedImages: { readonly file: string; readonly error: string }[];
@@ -132,6 +134,8 @@ interface ResolvedModel {
   readonly bytes: Buffer;
   readonly description: string;
   readonly path: string;
+  /** A refit model's validated run's model, standing in for it on the images it was refit on. */
+  readonly heldOutCheck?: boolean;
 }
 
 /**
@@ -168,7 +172,7 @@ async function resolveModel(reference: string | undefined, dataDir: string, held
       const checkKey = modelHeldOutCheckKey(version!);
       const check = await getObjectBytes(s3, LOCAL_BUCKET, checkKey);
       if (check !== undefined) {
-        return { bytes: Buffer.from(check), description: `version ${version}'s validated model (${version} itself was refit on these images too; this is the same recipe without them)`, path: checkKey };
+        return { bytes: Buffer.from(check), description: `version ${version}'s validated model (${version} itself was refit on these images too; this is the same recipe without them)`, path: checkKey, heldOutCheck: true };
       }
     }
     const key = modelKey(version!);
@@ -271,7 +275,8 @@ export async function evaluateLocally(options: EvaluateOptions): Promise<Evaluat
 
   await mkdir(options.outDir, { recursive: true });
   const picturesDir = (options.pictures ?? true) ? path.join(options.outDir, 'pictures') : null;
-  const reviews = await reviewImages(truth, scored, { read: (file) => source.read(file), picturesDir, progress: options.progress ?? true });
+  const modelCaption = `model ${model.version}${resolved.heldOutCheck ? ' (its validated run)' : ''}`;
+  const reviews = await reviewImages(truth, scored, { read: (file) => source.read(file), picturesDir, progress: options.progress ?? true, modelCaption });
   const predictionsFile = path.join(options.outDir, 'predictions.coco.json');
   const metricsFile = path.join(options.outDir, 'metrics.json');
   await writeFile(predictionsFile, JSON.stringify(predictions));
@@ -321,6 +326,7 @@ export async function evaluateLocally(options: EvaluateOptions): Promise<Evaluat
     predictionsFile,
     metricsFile,
     model: resolved.description.includes(model.version) ? resolved.description : `${resolved.description}, version ${model.version}`,
+    heldOutCheck: resolved.heldOutCheck ?? false,
     images: truth.images.length,
     problems,
     failedImages: scores.failed,
@@ -364,6 +370,8 @@ interface ReviewProps {
   /** Where the pictures go; null: no pictures. */
   readonly picturesDir: string | null;
   readonly progress: boolean;
+  /** Which model, for each picture's key. */
+  readonly modelCaption: string;
 }
 
 /** Each scored image's outcome (in the order of `scored.predictions`), with its picture drawn when asked for. */
@@ -385,7 +393,7 @@ async function reviewImages(truth: TruthDocument, scored: ModelOnTruth, props: R
         const image = await decodeImage(await props.read(p.file), p.file);
         picture = path.join(props.picturesDir, `${p.file.replace(/[/\\]/g, '__').replace(/\.[^.]*$/, '')}.jpg`);
         await mkdir(props.picturesDir, { recursive: true });
-        await writeFile(picture, await renderOutcomePicture(image, shapes, { nmPerPx: p.nmPerPx, threshold: scored.metrics.threshold }));
+        await writeFile(picture, await renderOutcomePicture(image, shapes, { nmPerPx: p.nmPerPx, threshold: scored.metrics.threshold, caption: `${p.file} · ${props.modelCaption}` }));
       }
       reviews.push({ file: p.file, found: outcome.found.length, falsePositives: outcome.falsePositives.length, missed: outcome.missed.length, picture });
       bar?.update(i + 1);

@@ -305,7 +305,7 @@ export function describeTraining(result: TrainLocallyResult): string[] {
       const f = (x: unknown) => (typeof x === 'number' ? x.toFixed(3) : '?');
       lines.push(
         h
-          ? `Model ${promotion.candidate.version}, on the ${plural(promotion.headToHead!.images, 'held-out image')} through the inference path: AP50 ${f(h.ap50)}, F1 ${f(h.f1)}, precision ${f(h.precision)}, recall ${f(h.recall)} (the trainer's own validation, in PyTorch at the training scale: AP50 ${f(v.ap50)}, F1 ${f(v.f1)}).`
+          ? `${result.refit ? `Model ${promotion.candidate.version}'s validated run (the same recipe without the held-out images)` : `Model ${promotion.candidate.version}`}, on the ${plural(promotion.headToHead!.images, 'held-out image')} through the inference path: AP50 ${f(h.ap50)}, F1 ${f(h.f1)}, precision ${f(h.precision)}, recall ${f(h.recall)} (the trainer's own validation, in PyTorch at the training scale: AP50 ${f(v.ap50)}, F1 ${f(v.f1)}).`
           : `Model ${promotion.candidate.version}: validation AP50 ${f(v.ap50)}, F1 ${f(v.f1)}${typeof v.precision === 'number' ? `, precision ${f(v.precision)}, recall ${f(v.recall)}` : ''} (the trainer's own, in PyTorch).`,
       );
       if (result.refit) {

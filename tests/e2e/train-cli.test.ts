@@ -62,12 +62,12 @@ describe('exodetect train on annotation exports', () => {
     // One line per epoch while it trains.
     expect(lines[3]).toMatch(/^ {2}epoch 1\/1: loss [\d.]+, validation AP50 [\d.]+, F1 [\d.]+ \([\d.]+ s\)$/);
     // Under 100 images, the trainer refits on all of them after the validated run (its start in its words, then its epochs).
-    expect(lines[4]).toBe("Refit: training again on all 8 images (6 train + 2 validation), 1 epoch from the same start; the figures above and the promotion's comparison are the validated model's (saved as validated.onnx).");
+    expect(lines[4]).toBe("Refit: training again on all 8 images (6 train + 2 validation), 1 epoch from the same start, keeping the last; the figures above and the promotion's comparison are the validated model's (saved as validated.onnx).");
     expect(lines[5]).toMatch(/^ {2}refit epoch 1\/1: loss [\d.]+ \([\d.]+ s\)$/);
     expect(lines[6]).toMatch(/^Refit threshold: [\d.]+ \(the validated model finds \d+ objects above [\d.]+ on the 6 training images; the refit finds as many above [\d.]+\)\.$/);
     expect(result.stdout).toMatch(/^Refit on all 8 labelled images: the model it ships trained on the held-out images too, so these figures and the promotion are its validated run's/m);
     // One epoch of a tiny network does not beat the bundled model on these images: rejected, with the figures.
-    expect(result.stdout).toMatch(/^Model \S+, on the 2 held-out images through the inference path: AP50 [\d.]+, F1 [\d.]+, precision [\d.]+, recall [\d.]+ \(the trainer's own validation/m);
+    expect(result.stdout).toMatch(/^Model \S+'s validated run \(the same recipe without the held-out images\), on the 2 held-out images through the inference path: AP50 [\d.]+, F1 [\d.]+, precision [\d.]+, recall [\d.]+ \(the trainer's own validation/m);
     // Two validation images hold too few objects to decide anything (the guard), and the figures say the bundled model was better anyway.
     expect(result.stdout).toMatch(
       /^Not promoted: this run's validation split holds \d+ annotated objects?, too few to tell two models apart \(at least 30: annotate more images\)\. What it measured: not promoted: (AP50 is lower|F1 is not higher).*AP50 [\d.]+ vs [\d.]+, F1 [\d.]+ vs [\d.]+ \(the bundled default model\); both models on this run's validation split \(2 images, inference path; the candidate's refit model represented by its validated run's, trained without those images\)\.$/m,
@@ -84,6 +84,8 @@ describe('exodetect train on annotation exports', () => {
     // That command scores the validated model the trainer saved beside the refit one, not the refit model.
     const heldOut = await exodetect(['evaluate', dataset, '--held-out', path.join(root, 'coco-record'), '--no-pictures', '--out', path.join(root, 'coco-heldout')], store);
     expect(heldOut.code, heldOut.stderr).toBe(0);
+    // Its best threshold is on the validated model's scale: no setting for the refit model that run uses.
+    expect(heldOut.stdout).not.toContain('--score-threshold');
     expect(heldOut.stdout).toMatch(/^Model: version (\S+)'s validated model \(\1 itself was refit on these images too; this is the same recipe without them\); 2 labelled images \(those \S+ held out\)/m);
     // The COCO file's polygons (the generator's outlines) reached the trainer: its metrics score sizes against them.
     const trained = JSON.parse(await readFile(path.join(root, 'coco-record', 'metrics.json'), 'utf8')) as { validation: Record<string, unknown> };
@@ -123,7 +125,7 @@ describe('exodetect train on annotation exports', () => {
     const result = await exodetect(['train', dataset, '--init-from', 'none', ...TINY], path.join(root, 's3-makesense'));
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toMatch(/Split: train \d images \(\d+ objects\), validation \d images?/);
-    expect(result.stdout).toMatch(/^Model \S+, on the \d held-out images? through the inference path: AP50/m);
+    expect(result.stdout).toMatch(/^Model \S+'s validated run \(the same recipe without the held-out images\), on the \d held-out images? through the inference path: AP50/m);
   }, TRAINER_TIMEOUT_MS);
 
   it('fails when a third of the boxes lie outside their images, and says which and where', async () => {

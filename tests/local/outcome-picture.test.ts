@@ -21,7 +21,11 @@ describe('outcome picture key', () => {
     expect(svg).toContain('>2 found<');
     expect(svg).toContain('>1 false positive<');
     expect(svg).toContain('>3 missed<');
-    expect(svg).toContain('0.46<');
+    expect(svg).toContain('0.457<');
+    // The caption, escaped, on a line of its own: the key grows by it.
+    const captioned = outcomeKeySvg(WIDTH, SHAPES, 0.4567, 'images/a<1>.png · model v1');
+    expect(captioned.svg).toContain('>images/a&lt;1&gt;.png · model v1<');
+    expect(captioned.height).toBeGreaterThan(outcomeKeySvg(WIDTH, SHAPES, 0.4567).height);
     expect(outcomeKeySvg(WIDTH, { ...SHAPES, falsePositives: [] }, 0.5).svg).toContain('>0 false positives<');
   });
 

@@ -383,7 +383,7 @@ def run(args: argparse.Namespace, paths: SageMakerPaths) -> int:
     if refit_wanted(hp.refit, len(train_images) + len(val_images)):
         n_refit = len(train_images) + len(val_images)
         log(f"refit: training again on all {n_refit} images ({len(train_images)} train + {len(val_images)} validation), "
-            f"{hp.epochs} epoch{'' if hp.epochs == 1 else 's'} from the same start; the figures above and the promotion's comparison "
+            f"{hp.epochs} epoch{'' if hp.epochs == 1 else 's'} from the same start, keeping the last; the figures above and the promotion's comparison "
             f"are the validated model's (saved as {HELD_OUT_CHECK_MODEL})")
         try:
             val_for_training = load_scaled(val_images, hp.nm_per_px, hp.outline_rays, hp.outline_box_weight)

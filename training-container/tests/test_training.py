@@ -196,7 +196,7 @@ def test_refit_trains_again_on_all_images_and_ships_that_model(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     out = r.stdout.splitlines()
     assert [int(LOG_LINE.match(ln).group(1)) for ln in out if ln.startswith("epoch=")] == [1, 2]
-    assert any(ln.startswith("refit: training again on all 6 images (4 train + 2 validation), 2 epochs from the same start") for ln in out), r.stdout
+    assert any(ln.startswith("refit: training again on all 6 images (4 train + 2 validation), 2 epochs from the same start, keeping the last") for ln in out), r.stdout
     assert [int(REFIT_LINE.match(ln).group(1)) for ln in out if ln.startswith("refit_epoch=")] == [1, 2]
     assert "refit crops: 2 per image per epoch, 12 per epoch" in r.stdout
 

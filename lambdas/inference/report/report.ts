@@ -277,7 +277,7 @@ function methodsSection(summary: BatchSummary, withReview: boolean): string {
     ? summary.thresholds
         .map((t) => {
           const gate = t.size_gate_nm ? `size gate ${num(t.size_gate_nm[0])}\u2013${num(t.size_gate_nm[1])} nm` : 'no size gate';
-          return `score \u2265 ${num(t.score, 2)} (from the ${esc(t.score_source === 'batch' ? 'batch manifest' : t.score_source === 'model' ? "model's recommendation (best F1 on validation)" : 'default')}), overlap suppression IoU ${num(t.iou_nms, 2)}, ${gate} \u2014 ${num(t.images)} image${t.images === 1 ? '' : 's'}`;
+          return `score \u2265 ${num(t.score, 2)} (from the ${esc(t.score_source === 'batch' ? 'batch manifest' : t.score_source === 'model' ? "model's recommended threshold" : 'default')}), overlap suppression IoU ${num(t.iou_nms, 2)}, ${gate} \u2014 ${num(t.images)} image${t.images === 1 ? '' : 's'}`;
         })
         .join('<br>')
     : '<span class="muted">\u2013</span>';
