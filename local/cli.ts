@@ -183,7 +183,7 @@ export function buildProgram(): Command {
     .argument('[dataset-dir]', 'annotated micrographs: YOLO, COCO, VOC or makesense labels, dataset.json scales')
     .option('--images <dir>', 'the annotated folder (same as the argument)')
     .option('--annotations <path>', 'an annotation file or folder kept outside the images folder')
-    .option('--model <m>', 'default (the bundled model), champion, a model version as results print it, a .onnx file or a folder with model.onnx (default: as run, the champion, else the bundled model)')
+    .option('--model <m>', 'default (the bundled model), champion, a model version as results print it (<version>:validated: a refit model\'s validated run), a .onnx file or a folder with model.onnx (default: as run, the champion, else the bundled model)')
     .option('--out <dir>', 'output folder', 'exodetect-evaluation')
     .option('--nm-per-px <x>', 'scale of every image (else the dataset\'s, else the files\', else the model\'s)', pixelSize('--nm-per-px'))
     .option('--size-gate <min,max>', 'score only objects of this size in nm, e.g. 80,400 (detections by their reported diameter, true objects by their outline\'s)', parseSizeGate)

@@ -143,7 +143,11 @@ interface ResolvedModel {
  * refit on the images `heldOutOfRun` held out (that run's own, when it refit) is replaced by its validated run's
  * model, which never saw them.
  */
-async function resolveModel(reference: string | undefined, dataDir: string, heldOutOfRun?: string): Promise<ResolvedModel> {
+async function resolveModel(given: string | undefined, dataDir: string, heldOutOfRun?: string): Promise<ResolvedModel> {
+  // <version>:validated (or champion:validated): a refit model's validated run's model, on any images.
+  const validatedOf = given === undefined ? null : /^(.+):validated$/.exec(given);
+  const reference = validatedOf ? validatedOf[1]! : given;
+  if (validatedOf && reference === DEFAULT_MODEL_VERSION) throw new InputError(`model ${given}: the bundled default model has no validated model (only refit models do)`);
   if (reference !== undefined && reference !== 'champion' && reference !== DEFAULT_MODEL_VERSION && existsSync(reference)) {
     return { bytes: await readModelFile(reference), description: reference, path: path.resolve(reference) };
   }
@@ -168,12 +172,14 @@ async function resolveModel(reference: string | undefined, dataDir: string, held
       }
       version = (JSON.parse(champion) as { version: string }).version;
     }
-    if (version === heldOutOfRun) {
+    if (validatedOf || version === heldOutOfRun) {
       const checkKey = modelHeldOutCheckKey(version!);
       const check = await getObjectBytes(s3, LOCAL_BUCKET, checkKey);
       if (check !== undefined) {
-        return { bytes: Buffer.from(check), description: `version ${version}'s validated model (${version} itself was refit on these images too; this is the same recipe without them)`, path: checkKey, heldOutCheck: true };
+        const why = version === heldOutOfRun ? `${version} itself was refit on these images too; this is the same recipe without them` : `the run before ${version} was refit on every labelled image`;
+        return { bytes: Buffer.from(check), description: `version ${version}'s validated model (${why})`, path: checkKey, heldOutCheck: true };
       }
+      if (validatedOf) throw new InputError(`model ${given}: ${checkKey} is not in the local store ${dataDir} (only a refit model has a validated model; see \`exodetect models\`)`);
     }
     const key = modelKey(version!);
     const bytes = await getObjectBytes(s3, LOCAL_BUCKET, key);

@@ -87,6 +87,13 @@ describe('exodetect train on annotation exports', () => {
     // Its best threshold is on the validated model's scale: no setting for the refit model that run uses.
     expect(heldOut.stdout).not.toContain('--score-threshold');
     expect(heldOut.stdout).toMatch(/^Model: version (\S+)'s validated model \(\1 itself was refit on these images too; this is the same recipe without them\); 2 labelled images \(those \S+ held out\)/m);
+    // <version>:validated scores it on any images; a model that was not refit has none.
+    const version = /^Model: version (\S+)'s validated/m.exec(heldOut.stdout)![1]!;
+    const named = await exodetect(['evaluate', dataset, '--model', `${version}:validated`, '--no-pictures', '--out', path.join(root, 'coco-validated')], store);
+    expect(named.code, named.stderr).toBe(0);
+    expect(named.stdout).toMatch(new RegExp(`^Model: version ${version}'s validated model \\(the run before ${version} was refit on every labelled image\\); 8 labelled images`, 'm'));
+    const none = await exodetect(['evaluate', dataset, '--model', 'default:validated', '--no-pictures', '--out', path.join(root, 'coco-none')], store);
+    expect(none.stderr).toContain('model default:validated: the bundled default model has no validated model (only refit models do)');
     // The COCO file's polygons (the generator's outlines) reached the trainer: its metrics score sizes against them.
     const trained = JSON.parse(await readFile(path.join(root, 'coco-record', 'metrics.json'), 'utf8')) as { validation: Record<string, unknown> };
     expect(trained.validation).toHaveProperty('sizing_n');
