@@ -149,6 +149,12 @@ async function resolveModel(given: string | undefined, dataDir: string, heldOutO
   const reference = validatedOf ? validatedOf[1]! : given;
   if (validatedOf && reference === DEFAULT_MODEL_VERSION) throw new InputError(`model ${given}: the bundled default model has no validated model (only refit models do)`);
   if (reference !== undefined && reference !== 'champion' && reference !== DEFAULT_MODEL_VERSION && existsSync(reference)) {
+    if (validatedOf) {
+      // A model folder as the trainer writes it: validated.onnx beside model.onnx when it refit.
+      const file = path.join(reference, 'validated.onnx');
+      if (!existsSync(file)) throw new InputError(`model ${given}: there is no ${file} (only a refit model's folder has one)`);
+      return { bytes: await readFile(file), description: `${reference}'s validated model`, path: path.resolve(file), heldOutCheck: true };
+    }
     return { bytes: await readModelFile(reference), description: reference, path: path.resolve(reference) };
   }
   if (reference === DEFAULT_MODEL_VERSION) return { bytes: await readModelFile(BUNDLED_MODEL_DIR), description: 'the bundled default model', path: BUNDLED_MODEL_DIR };
