@@ -175,6 +175,19 @@ describe('exodetect evaluate', () => {
     );
   });
 
+  it('scores a trainer output folder\'s validated model with <folder>:validated, and says when there is none', async () => {
+    const folder = path.join(dir, 'refit-out');
+    await mkdir(folder, { recursive: true });
+    await copyFile(path.join(dir, 'model.onnx'), path.join(folder, 'validated.onnx'));
+    const base = { datasetDir: path.join(dir, 'images'), annotations: path.join(dir, 'gt.coco.json'), nmPerPx: 2, progress: false, pictures: false };
+    const result = await evaluateLocally({ ...base, model: `${folder}:validated`, outDir: path.join(dir, 'out-validated') });
+    expect(result.model).toMatch(/refit-out's validated model/);
+    expect(result.heldOutCheck).toBe(true);
+    await expect(evaluateLocally({ ...base, model: `${path.join(dir, 'images')}:validated`, outDir: path.join(dir, 'out-validated2') })).rejects.toThrow(
+      /there is no .*images\/validated\.onnx \(only a refit model's folder has one\)/,
+    );
+  });
+
   it('scores only the images a training run held out, given its split.json', async () => {
     const split = path.join(dir, 'split.json');
     await writeFile(split, JSON.stringify({ format: 'exodetect-split', channels: { train: { images: ['one.png'] }, validation: { images: ['two.png'] } } }));
