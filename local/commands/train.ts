@@ -320,14 +320,20 @@ export function describeTraining(result: TrainLocallyResult): string[] {
       if (Number(hp.ema_half_life_epochs) > 0) {
         lines.push(`With a moving average of the weights (ema_half_life_epochs=${hp.ema_half_life_epochs}): every epoch's figures, the kept epoch and the exported model are the average's.`);
       }
-      // The trainer's sizing figures, where the validation truth has outlines (metrics.py; trainers before outlines have none).
+      // Sizing against the validation outlines: through the inference path when the head-to-head ran (the diameter
+      // users get: the outline fitted in the image first), else the trainer's (its outline head).
       const pct = (x: unknown): string => (typeof x === 'number' ? percent(x) : 'n/a');
-      if (typeof v.sizing_n === 'number' && v.sizing_n > 0) {
-        const boxes = `boxes alone ${pct(v.box_diameter_median_abs_rel_error)}, bias ${pct(v.box_diameter_median_rel_bias)}`;
+      const sizing = h && typeof h.sizing_n === 'number' && h.sizing_n > 0 ? h : v;
+      if (typeof sizing.sizing_n === 'number' && sizing.sizing_n > 0) {
+        const boxes = `boxes alone ${pct(sizing.box_diameter_median_abs_rel_error)}, bias ${pct(sizing.box_diameter_median_rel_bias)}`;
+        const nm = typeof sizing.outline_diameter_median_abs_error_nm === 'number' ? ` (${sizing.outline_diameter_median_abs_error_nm.toFixed(1)} nm)` : '';
+        const outline = `median |error| ${pct(sizing.outline_diameter_median_abs_rel_error)}${nm}, bias ${pct(sizing.outline_diameter_median_rel_bias)}, ${pct(sizing.outline_diameter_within_10pct)} within 10%`;
         lines.push(
-          typeof v.outline_diameter_median_abs_rel_error === 'number'
-            ? `Sizing against the validation outlines (the ${v.sizing_n} found objects that have one): its outline head median |error| ${pct(v.outline_diameter_median_abs_rel_error)}${typeof v.outline_diameter_median_abs_error_nm === 'number' ? ` (${v.outline_diameter_median_abs_error_nm.toFixed(1)} nm)` : ''}, bias ${pct(v.outline_diameter_median_rel_bias)}, ${pct(v.outline_diameter_within_10pct)} within 10%; ${boxes}. Inference sizes by the outline fitted in the image first, the head's where the fit finds no edge (\`exodetect evaluate\` scores that).`
-            : `Sizing against the validation outlines (the ${v.sizing_n} found objects that have one): ${boxes}; no outline head (outline_rays=0), so inference sizes by the outline fitted in the image.`,
+          sizing === h
+            ? `Sizing against the validation outlines (the ${sizing.sizing_n} found objects that have one), through the inference path: the reported diameter ${outline}; ${boxes}.`
+            : typeof v.outline_diameter_median_abs_rel_error === 'number'
+              ? `Sizing against the validation outlines (the ${v.sizing_n} found objects that have one): its outline head ${outline}; ${boxes}. Inference sizes by the outline fitted in the image first, the head's where the fit finds no edge (\`exodetect evaluate\` scores that).`
+              : `Sizing against the validation outlines (the ${v.sizing_n} found objects that have one): ${boxes}; no outline head (outline_rays=0), so inference sizes by the outline fitted in the image.`,
         );
       }
       lines.push(promotion.promoted ? `Promoted: ${promotion.reason}.` : `Not promoted: ${promotion.reason.replace(/^not promoted: /, '')}.`);

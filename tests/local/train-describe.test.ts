@@ -22,6 +22,15 @@ describe('what exodetect train prints about sizing', () => {
     );
   });
 
+  it('gives the inference path\'s sizing (the diameter users get) when the head-to-head ran', () => {
+    const run = finishedRun({ sizing_n: 28, outline_diameter_median_abs_rel_error: 0.037, outline_diameter_median_abs_error_nm: 4.2, outline_diameter_median_rel_bias: 0.018, outline_diameter_within_10pct: 0.75, box_diameter_median_abs_rel_error: 0.3, box_diameter_median_rel_bias: 0.3 });
+    const inference = { ap50: 0.82, f1: 0.72, precision: 0.66, recall: 0.79, sizing_n: 27, outline_diameter_median_abs_rel_error: 0.031, outline_diameter_median_abs_error_nm: 2.9, outline_diameter_median_rel_bias: -0.01, outline_diameter_within_10pct: 0.85, box_diameter_median_abs_rel_error: 0.29, box_diameter_median_rel_bias: 0.29 };
+    const withHeadToHead = { ...run, promotion: { ...run.promotion!, headToHead: { champion: { ap50: 0.4, f1: 0.3 }, candidate: inference, images: 10 } } } as unknown as TrainLocallyResult;
+    expect(describeTraining(withHeadToHead)).toContain(
+      'Sizing against the validation outlines (the 27 found objects that have one), through the inference path: the reported diameter median |error| 3.1% (2.9 nm), bias -1.0%, 85.0% within 10%; boxes alone 29.0%, bias 29.0%.',
+    );
+  });
+
   it('says a model without an outline head has none, instead of printing n/a', () => {
     const lines = describeTraining(
       finishedRun({ sizing_n: 264, outline_diameter_median_abs_rel_error: null, outline_diameter_median_rel_bias: null, outline_diameter_within_10pct: null, box_diameter_median_abs_rel_error: 0.297, box_diameter_median_rel_bias: 0.297 }),
