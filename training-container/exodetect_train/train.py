@@ -327,6 +327,36 @@ def train_phase(net: torch.nn.Module, train_scaled: List, val_scaled: Optional[L
     return {"weights": validated, "history": history, "best": best, "crops_per_image": crops_per_image, "model_version": model_version}
 
 
+def refit_on_all(hp: Hyperparameters, args: argparse.Namespace, paths: SageMakerPaths, device: torch.device, n_classes: int,
+                 train_images: Sequence[LabelledImage], val_images: Sequence[LabelledImage], train_scaled: List,
+                 validated: torch.nn.Module, threshold: float, fingerprint: str, model_version: str) -> Dict[str, Any]:
+    """The refit: from the same start, the same schedule on train + validation, the last epoch kept; its threshold
+    matched to the validated model's. Returns the network, the model as exported (flip-averaged with tta), its
+    history, its threshold and the record for metrics.json."""
+    n_images = len(train_images) + len(val_images)
+    log(f"refit: training again on all {n_images} images ({len(train_images)} train + {len(val_images)} validation), "
+        f"{hp.epochs} epoch{'' if hp.epochs == 1 else 's'} from the same start, keeping the last; the figures above and the promotion's comparison "
+        f"are the validated model's (saved as {HELD_OUT_CHECK_MODEL})")
+    try:
+        val_for_training = load_scaled(val_images, hp.nm_per_px, hp.outline_rays, hp.outline_box_weight)
+    except ImageReadError as e:
+        raise AnnotationError(str(e)) from e
+    seed_everything(hp.seed + 1)
+    net, _ = start_model(hp, n_classes, paths, device, announce=False)
+    phase = train_phase(net, list(train_scaled) + val_for_training, None, n_classes, hp, args, device,
+                        os.path.join(paths.checkpoints, REFIT_CHECKPOINT_NAME), fingerprint, model_version)
+    net = phase["weights"]
+    round_to_half(net)
+    model = FlipAveraged(net) if hp.tta else net
+    refit_threshold, matched = count_matched_threshold(validated, model, train_scaled, threshold, device, hp.max_detections)
+    log(f"refit threshold: {refit_threshold} (the validated model finds {matched} objects above {threshold} on the "
+        f"{len(train_images)} training images; the refit finds as many above {refit_threshold})")
+    record = {"images": n_images, "objects": sum(len(li.boxes) for li in list(train_images) + list(val_images)),
+              "epochs": hp.epochs, "crops_per_image": phase["crops_per_image"], "held_out_check_model": HELD_OUT_CHECK_MODEL,
+              "validated_threshold": threshold, "threshold_matched_detections": matched}
+    return {"net": net, "model": model, "history": phase["history"], "threshold": refit_threshold, "record": record}
+
+
 def run(args: argparse.Namespace, paths: SageMakerPaths) -> int:
     hp = resolve_hyperparameters(args, paths)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -379,33 +409,13 @@ def run(args: argparse.Namespace, paths: SageMakerPaths) -> int:
         "refit": None,
     }
 
-    shipped_net, shipped = net, final
+    shipped_net, shipped, shipped_threshold = net, final, threshold
     if refit_wanted(hp.refit, len(train_images) + len(val_images)):
-        n_refit = len(train_images) + len(val_images)
-        log(f"refit: training again on all {n_refit} images ({len(train_images)} train + {len(val_images)} validation), "
-            f"{hp.epochs} epoch{'' if hp.epochs == 1 else 's'} from the same start, keeping the last; the figures above and the promotion's comparison "
-            f"are the validated model's (saved as {HELD_OUT_CHECK_MODEL})")
-        try:
-            val_for_training = load_scaled(val_images, hp.nm_per_px, hp.outline_rays, hp.outline_box_weight)
-        except ImageReadError as e:
-            raise AnnotationError(str(e)) from e
-        seed_everything(hp.seed + 1)
-        refit_net, _ = start_model(hp, len(class_names), paths, device, announce=False)
-        refit_phase = train_phase(refit_net, train_scaled + val_for_training, None, len(class_names), hp, args, device,
-                                  os.path.join(paths.checkpoints, REFIT_CHECKPOINT_NAME), fingerprint, model_version)
-        shipped_net = refit_phase["weights"]
-        round_to_half(shipped_net)
-        shipped = FlipAveraged(shipped_net) if hp.tta else shipped_net
-        history = history + refit_phase["history"]
-        shipped_threshold, matched = count_matched_threshold(final, shipped, train_scaled, threshold, device, hp.max_detections)
-        log(f"refit threshold: {shipped_threshold} (the validated model finds {matched} objects above {threshold} on the "
-            f"{len(train_images)} training images; the refit finds as many above {shipped_threshold})")
-        metrics["score_threshold"] = shipped_threshold
-        metrics["refit"] = {"images": n_refit, "objects": sum(len(li.boxes) for li in list(train_images) + list(val_images)),
-                            "epochs": hp.epochs, "crops_per_image": refit_phase["crops_per_image"],
-                            "held_out_check_model": HELD_OUT_CHECK_MODEL, "validated_threshold": threshold,
-                            "threshold_matched_detections": matched}
-    shipped_threshold = metrics["score_threshold"]
+        refit = refit_on_all(hp, args, paths, device, len(class_names), train_images, val_images, train_scaled, final,
+                             threshold, fingerprint, model_version)
+        shipped_net, shipped, shipped_threshold = refit["net"], refit["model"], refit["threshold"]
+        history = history + refit["history"]
+        metrics["score_threshold"], metrics["refit"] = shipped_threshold, refit["record"]
     if test_scaled is not None:  # held out from both runs: the shipped model's own estimate
         metrics["test"] = evaluate(shipped, test_scaled, device, len(class_names), hp.max_detections, threshold=shipped_threshold)
     problems = [dict(p.to_dict(), file=f"{name}/{p.file}") for name, ch in channels.items() for p in ch.problems]

@@ -40,6 +40,20 @@ def run_onnx_in_node(model_path, x, tmp):
     return np.fromfile(out, np.float32).reshape(info["dims"]), info
 
 
+def load_exported(model_dir):
+    """model.pt as the trainer wrote it, and the network it holds (float32, eval mode)."""
+    state = torch.load(os.path.join(model_dir, "model.pt"))
+    net = ExoNet(state["arch"]["num_classes"], state["arch"]["width"], state["arch"]["outline_rays"])
+    net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state["state_dict"].items()})
+    return state, net.eval()
+
+
+def validation_crop(base, name="synth_00000.png"):
+    """A 96x128 corner of a validation image (not the export's 128x160: the graph's H, W are dynamic)."""
+    from exodetect_train.transforms import read_image
+    return read_image(os.path.join(base, "input", "data", "validation", "images", name))[:96, :128]
+
+
 def test_tiny_training_end_to_end_and_onnx_matches_pytorch(tmp_path):
     base = make_tree(str(tmp_path / "ml"))
     r = run_trainer(base, dict(TINY_HP, epochs="3"))
@@ -74,13 +88,9 @@ def test_tiny_training_end_to_end_and_onnx_matches_pytorch(tmp_path):
     assert 13 <= model.opset_import[0].version <= 17
 
     # Same input through PyTorch and onnxruntime-node; dynamic H, W (not the export's 128x160) and N=2.
-    state = torch.load(os.path.join(model_dir, "model.pt"))
-    net = ExoNet(state["arch"]["num_classes"], state["arch"]["width"], state["arch"]["outline_rays"])
-    net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state["state_dict"].items()})
-    net.eval()
-    from exodetect_train.transforms import read_image
-    a = read_image(os.path.join(base, "input", "data", "validation", "images", "synth_00000.png"))[:96, :128]
-    b = read_image(os.path.join(base, "input", "data", "validation", "images", "synth_00001.png"))[:96, :128] * 0.5
+    _, net = load_exported(model_dir)
+    a = validation_crop(base)
+    b = validation_crop(base, "synth_00001.png") * 0.5
     x = np.stack([a, b])[:, None].astype(np.float32)
     with torch.no_grad():
         ref, ref_outlines = (t.numpy() for t in ExportModel(net, 50)(torch.from_numpy(x)))
@@ -117,12 +127,8 @@ def test_tta_model_is_the_flip_averaged_network_and_empty_crops_follow_the_set_s
     with open(os.path.join(model_dir, "card.md")) as f:
         card = f.read()
     assert "Test-time augmentation inside the graph" in card and "| `crops_per_image` | `empty: 16` |" in card
-    state = torch.load(os.path.join(model_dir, "model.pt"))
-    net = ExoNet(state["arch"]["num_classes"], state["arch"]["width"], state["arch"]["outline_rays"])
-    net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state["state_dict"].items()})
-    net.eval()
-    from exodetect_train.transforms import read_image
-    x = read_image(os.path.join(base, "input", "data", "validation", "images", "synth_00000.png"))[None, None, :96, :128].astype(np.float32)
+    _, net = load_exported(model_dir)
+    x = validation_crop(base)[None, None].astype(np.float32)
     with torch.no_grad():
         averaged = ExportModel(FlipAveraged(net), 50)(torch.from_numpy(x))[0].numpy()[0]
         single = ExportModel(net, 50)(torch.from_numpy(x))[0].numpy()[0]
@@ -185,11 +191,6 @@ def test_resume_after_interruption_finishes_like_an_uninterrupted_run(tmp_path):
 REFIT_LINE = re.compile(r"^refit_epoch=(\d+) refit_loss=\d+\.\d{4} lr=\d\.\d{6} epoch_time_s=\d+\.\d$")
 
 
-def onnx_detections(model_path, x, tmp):
-    got, _ = run_onnx_in_node(model_path, x, tmp)
-    return got
-
-
 def test_refit_trains_again_on_all_images_and_ships_that_model(tmp_path):
     base = make_tree(str(tmp_path / "ml"))  # 4 train + 2 validation images: under 100, so auto refits
     r = run_trainer(base, dict(TINY_HP, epochs="2", refit="auto"))
@@ -215,16 +216,12 @@ def test_refit_trains_again_on_all_images_and_ships_that_model(tmp_path):
     assert "**Refit.**" in card and "refit_epoch=2 " in card
 
     # model.onnx is the refit (model.pt's weights); validated.onnx is another network, the validated run's.
-    state = torch.load(os.path.join(model_dir, "model.pt"))
-    net = ExoNet(state["arch"]["num_classes"], state["arch"]["width"], state["arch"]["outline_rays"])
-    net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state["state_dict"].items()})
-    net.eval()
-    from exodetect_train.transforms import read_image
-    x = read_image(os.path.join(base, "input", "data", "validation", "images", "synth_00000.png"))[None, None, :96, :128].astype(np.float32)
+    state, net = load_exported(model_dir)
+    x = validation_crop(base)[None, None].astype(np.float32)
     with torch.no_grad():
         ref = ExportModel(net, 50)(torch.from_numpy(x))[0].numpy()[0]
-    shipped = onnx_detections(os.path.join(model_dir, "model.onnx"), x, str(tmp_path))[0]
-    validated = onnx_detections(os.path.join(model_dir, "validated.onnx"), x, str(tmp_path))[0]
+    shipped = run_onnx_in_node(os.path.join(model_dir, "model.onnx"), x, str(tmp_path))[0][0]
+    validated = run_onnx_in_node(os.path.join(model_dir, "validated.onnx"), x, str(tmp_path))[0][0]
     assert np.abs(shipped[:10] - ref[:10]).max() <= 1e-3
     assert np.abs(validated[:10] - shipped[:10]).max() > 1e-2
     # Each carries its own threshold: the validated run's, and the refit's matched to it.
