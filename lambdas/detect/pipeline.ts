@@ -9,6 +9,7 @@ import {
   IMAGE_RESULT_SCHEMA_VERSION,
   type DetectParams,
   type ImageResult,
+  type ScaleSource,
   type Thresholds,
 } from '../shared/contracts.js';
 import { ConfigError, ImageError } from '../shared/errors.js';
@@ -21,7 +22,7 @@ import { onnxTileRunner } from './onnx-runner.js';
 import { DEFAULT_MAX_PIXELS, decodeImage, type DecodeProps } from './image-decode.js';
 import type { LoadedModel } from './model.js';
 import { fitOutline, type OutlineFitProps } from './outline-fit.js';
-import { renderOverlayPictures } from './overlay.js';
+import { detectionKey, renderOverlayPictures } from './overlay.js';
 import { countOutlineMethods, DEFAULT_OUTLINE_PREFERENCE, toDetections, type OutlinePreference } from './postprocess.js';
 import { resampleImage } from './preprocess.js';
 
@@ -82,6 +83,14 @@ export function resolveThresholds(model: LoadedModel, params: DetectParams | und
   if (model.scoreThreshold !== undefined) return { score: model.scoreThreshold, score_source: 'model', ...base };
   return { score: config?.defaultScoreThreshold ?? 0.25, score_source: 'default', ...base };
 }
+
+/** Where the overlay's caption says the scale came from. */
+const SCALE_SOURCE_CAPTIONS: Readonly<Record<ScaleSource, string>> = {
+  batch: '(set for the batch)',
+  file: '(from the file)',
+  'scale-bar': '(from its scale bar)',
+  assumed: "ASSUMED (the model's scale: no calibration found)",
+};
 
 const ms = (t: number): number => Math.round(t * 10) / 10;
 
@@ -144,11 +153,13 @@ export async function processImage(props: ProcessImageProps): Promise<ProcessedI
   const detections = mask.length ? measured.filter((d) => !centredInMask(d.box_px, mask)).map((d, id) => ({ ...d, id })) : measured;
   const postprocessedAt = performance.now();
 
+  const caption = `${imageKey.slice(imageKey.lastIndexOf('/') + 1)} \u00b7 model ${model.version} \u00b7 ${calibration.nmPerPx.toPrecision(3)} nm/px ${SCALE_SOURCE_CAPTIONS[calibration.source]}`;
   const { overlay, preview } = await renderOverlayPictures(decoded, detections, {
     nmPerPx: calibration.nmPerPx,
     maxEdge: config?.overlayMaxEdge,
     quality: config?.overlayQuality,
     preview: props.previewKey !== undefined,
+    below: (width) => detectionKey(width, detections, { scoreThreshold: thresholds.score, sizeGateNm: thresholds.size_gate_nm, caption }),
   });
   const finished = performance.now();
 

@@ -5,6 +5,7 @@
  * true box), on the overlay's display contrast.
  */
 import type { GreyImage } from '../detect/image-decode.js';
+import { keyStrip, plural, scoreNote, type KeyEntry, type KeyStrip } from '../detect/key-strip.js';
 import { drawPolygon, renderPictures } from '../detect/overlay.js';
 
 /** Green and magenta stay apart for red-green colour blindness; yellow is dashed as well. */
@@ -52,60 +53,24 @@ export async function renderOutcomePicture(image: GreyImage, shapes: OutcomeShap
       for (const p of shapes.falsePositives) drawPolygon(rgb, width, height, p, shrink, stroke, OUTCOME_COLOURS.falsePositive, false);
       for (const p of shapes.found) drawPolygon(rgb, width, height, p, shrink, stroke, OUTCOME_COLOURS.found, false);
     },
-    // No scale bar: it would cover shapes in its corner, and micrographs carry their own. The key goes beneath
-    // the image, never over it, so that a picture passed around on its own still says what it shows.
+    // No scale bar: it would cover shapes in its corner, and micrographs carry their own.
     {
       nmPerPx: props.nmPerPx,
       maxEdge: props.maxEdge ?? 1600,
       quality: 85,
       scaleBar: false,
-      below: (width) => outcomeKeySvg(width, shapes, props.threshold, props.caption),
+      below: (width) => outcomeKey(width, shapes, props.threshold, props.caption),
     },
   );
   return pictures.overlay;
 }
 
-const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
-
-/** Text widths are estimated (no font metrics here): about 0.55 em a character in a sans-serif face. */
-const EM_PER_CHARACTER = 0.55;
-
-const escapeXml = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-
-/**
- * The key strip: a swatch in each colour (the miss's dashed) with its count, then the threshold; one line, shrunk
- * to fit; the caption (image, model) on a second line when given.
- */
-export function outcomeKeySvg(width: number, shapes: OutcomeShapes, threshold: number, caption?: string): { svg: string; height: number } {
-  const hex = (c: readonly number[]) => `#${c.map((v) => v.toString(16).padStart(2, '0')).join('')}`;
-  const entries: [readonly number[], string, boolean][] = [
-    [OUTCOME_COLOURS.found, `${shapes.found.length} found`, false],
-    [OUTCOME_COLOURS.falsePositive, plural(shapes.falsePositives.length, 'false positive', 'false positives'), false],
-    [OUTCOME_COLOURS.missed, `${shapes.missed.length} missed`, true],
+/** The key strip: a swatch in each colour (the miss's dashed) with its count, then the threshold; the caption (image, model) beneath. */
+export function outcomeKey(width: number, shapes: OutcomeShapes, threshold: number, caption?: string): KeyStrip {
+  const entries: KeyEntry[] = [
+    { colour: OUTCOME_COLOURS.found, text: `${shapes.found.length} found` },
+    { colour: OUTCOME_COLOURS.falsePositive, text: plural(shapes.falsePositives.length, 'false positive', 'false positives') },
+    { colour: OUTCOME_COLOURS.missed, text: `${shapes.missed.length} missed`, dashed: true },
   ];
-  // Three decimals: 0.4989 must not read as 0.50.
-  const thresholdText = `at score &#8805; ${threshold.toFixed(3)}`;
-  // In em: a margin, then per entry a 1.6 em swatch, a 0.4 em gap, its text and a 1.2 em gap; then the threshold.
-  const lengthEm = 0.6 + entries.reduce((sum, [, text]) => sum + 3.2 + text.length * EM_PER_CHARACTER, 0) + 18 * EM_PER_CHARACTER;
-  // A 70th of the width, at least 11 px, shrunk to fit the width (never under 6 px: a tiny image's key is cut off instead).
-  const font = Math.max(6, Math.min(Math.max(11, Math.round(width / 70)), Math.floor(width / lengthEm)));
-  const lineHeight = Math.round(font * 2);
-  const height = caption ? Math.round(lineHeight + font * 1.4) : lineHeight;
-  const y = lineHeight / 2;
-  const baseline = (y + font * 0.35).toFixed(1);
-  let x = font * 0.6;
-  const parts: string[] = [];
-  for (const [colour, text, dashed] of entries) {
-    parts.push(
-      `<line x1="${x.toFixed(1)}" y1="${y}" x2="${(x + font * 1.6).toFixed(1)}" y2="${y}" stroke="${hex(colour)}" stroke-width="${Math.max(2, Math.round(font / 5))}"` +
-        `${dashed ? ` stroke-dasharray="${Math.max(2, Math.round(font / 3))}"` : ''}/>`,
-      `<text x="${(x + font * 2).toFixed(1)}" y="${baseline}" font-family="sans-serif" font-size="${font}" fill="white">${text}</text>`,
-    );
-    x += font * (3.2 + text.length * EM_PER_CHARACTER);
-  }
-  parts.push(`<text x="${x.toFixed(1)}" y="${baseline}" font-family="sans-serif" font-size="${font}" fill="#bbbbbb">${thresholdText}</text>`);
-  if (caption) {
-    parts.push(`<text x="${(font * 0.6).toFixed(1)}" y="${(lineHeight + font * 0.6).toFixed(1)}" font-family="sans-serif" font-size="${font}" fill="#bbbbbb">${escapeXml(caption)}</text>`);
-  }
-  return { svg: `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${parts.join('')}</svg>`, height };
+  return keyStrip(width, entries, scoreNote(threshold), caption);
 }

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import sharp from 'sharp';
+import { detectionKey } from '../../lambdas/detect/overlay.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DetectEvent, ImageRecord } from '../../lambdas/shared/contracts.js';
 import { createS3Client } from '../../lambdas/shared/s3-client.js';
@@ -97,6 +98,7 @@ describe('detect handler on s3rver', () => {
     const readme = JSON.parse((await get('results/it-1/images/readme.png.json')).toString()) as ImageRecord;
     expect(readme).toMatchObject({ status: 'error', error: { code: 'NOT_AN_IMAGE' } });
 
+    // The overlay is the image with its key beneath; the preview, the image alone.
     for (const [key, width, height] of [
       ['results/it-1/overlays/a.png.jpg', 128, 96],
       ['results/it-1/overlays/b.tif.jpg', 100, 80],
@@ -104,7 +106,8 @@ describe('detect handler on s3rver', () => {
       ['results/it-1/previews/b.tif.jpg', 100, 80],
     ] as const) {
       const meta = await sharp(await get(key)).metadata();
-      expect([meta.format, meta.width, meta.height]).toEqual(['jpeg', width, height]);
+      const keyRows = key.includes('/overlays/') ? detectionKey(width, [], { scoreThreshold: 0.5, sizeGateNm: null, caption: 'x' }).height : 0;
+      expect([meta.format, meta.width, meta.height]).toEqual(['jpeg', width, height + keyRows]);
     }
   });
 

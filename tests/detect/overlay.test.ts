@@ -1,7 +1,8 @@
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import type { Detection } from '../../lambdas/shared/contracts.js';
-import { blendRgba, drawBoxes, renderOverlay, renderOverlayPictures, scaleBarNm, scaleBarSvg, toDisplay8 } from '../../lambdas/detect/overlay.js';
+import type { KeyStrip } from '../../lambdas/detect/key-strip.js';
+import { blendRgba, detectionKey, drawBoxes, renderOverlay, renderOverlayPictures, scaleBarNm, scaleBarSvg, toDisplay8 } from '../../lambdas/detect/overlay.js';
 
 function detection(box: [number, number, number, number], extra: Partial<Detection> = {}): Detection {
   return {
@@ -24,6 +25,9 @@ function detection(box: [number, number, number, number], extra: Partial<Detecti
     ...extra,
   };
 }
+
+/** A key's SVG pieces as one text. */
+const svgText = (key: KeyStrip) => key.pieces.map((piece) => piece.svg).join('');
 
 const pixel = (rgb: Uint8Array, width: number, x: number, y: number) => Array.from(rgb.subarray((y * width + x) * 3, (y * width + x) * 3 + 3));
 
@@ -92,5 +96,36 @@ describe('overlay', () => {
     // The scale bar's corner (bottom left) is dark on the overlay only.
     expect(Math.abs((await at(preview!, 12, 190))[0]! - 90)).toBeLessThanOrEqual(3);
     expect((await renderOverlayPictures(image, [], { nmPerPx: 1.5 })).preview).toBeUndefined();
+  });
+
+  it('keys the colours with the image counts, the size range when there is one, and the threshold', () => {
+    const detections = [
+      detection([10, 10, 30, 30]),
+      detection([40, 40, 60, 60], { on_edge: true }),
+      detection([70, 70, 75, 75], { in_size_range: false }),
+    ];
+    const gated = svgText(detectionKey(600, detections, { scoreThreshold: 0.4989, sizeGateNm: [30, 150] }));
+    expect(gated).toContain('>2 vesicles of 30-150 nm<');
+    expect(gated).toContain('>1 outside that range<');
+    expect(gated).toContain('>1 cut by the image edge<');
+    expect(gated).toContain('0.499<');
+    // The outside colour is drawn; the dashed swatch is the edge's.
+    expect(gated).toContain('#ff9d2e');
+    expect(gated.match(/stroke-dasharray/g)).toHaveLength(1);
+    const plain = detectionKey(600, detections.slice(0, 1), { scoreThreshold: 0.5, sizeGateNm: null, caption: 'a.png \u00b7 model v1' });
+    expect(svgText(plain)).toContain('>1 vesicle<');
+    expect(svgText(plain)).not.toMatch(/outside|edge|#ff9d2e|dasharray/);
+    expect(svgText(plain)).toContain('>a.png \u00b7 model v1<');
+  });
+
+  it('puts the key beneath the image, leaving the image as it was', async () => {
+    const pixels = new Uint8Array(300 * 200).fill(90);
+    const image = { width: 300, height: 200, bitDepth: 8 as const, pixels };
+    const key = detectionKey(300, [], { scoreThreshold: 0.5, sizeGateNm: null });
+    const keyed = await renderOverlay(image, [], { nmPerPx: 1.5, scaleBar: false, below: () => key });
+    const { data, info } = await sharp(keyed).raw().toBuffer({ resolveWithObject: true });
+    expect([info.width, info.height]).toEqual([300, 200 + key.height]);
+    expect(Math.abs(data[(199 * 300 + 150) * 3]! - 90)).toBeLessThanOrEqual(3); // the image's last row, untouched
+    expect(data[((200 + key.height - 2) * 300 + 299) * 3]!).toBeLessThan(50); // the strip: dark grey
   });
 });

@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ImageError } from '../../lambdas/shared/errors.js';
 import { loadModel, type LoadedModel } from '../../lambdas/detect/model.js';
 import { processImage } from '../../lambdas/detect/pipeline.js';
+import { detectionKey } from '../../lambdas/detect/overlay.js';
 import { buildConstantDetectorModel } from '../helpers/onnx-builder.js';
 import { writeTiff } from './fixtures/tiff-writer.js';
 import { exodetectMetadata } from '../helpers/model-metadata.js';
@@ -57,8 +58,15 @@ describe('processImage', () => {
     expect(result.model).toEqual({ key: 'models/test-1/model.onnx', version: 'test-1', sha256: model.sha256, layout: 'exodetect' });
     expect(result.overlay_key).toBe(base.overlayKey);
     expect(result.timings_ms.total).toBeGreaterThan(0);
+    // The image, and its key beneath: one vesicle at the model's threshold, the image, model and scale named.
     const meta = await sharp(overlay).metadata();
-    expect([meta.format, meta.width, meta.height]).toEqual(['jpeg', 256, 256]);
+    const key = detectionKey(256, result.detections, {
+      scoreThreshold: 0.5,
+      sizeGateNm: null,
+      caption: 'a.png \u00b7 model test-1 \u00b7 2.00 nm/px (set for the batch)',
+    });
+    expect([meta.format, meta.width, meta.height]).toEqual(['jpeg', 256, 256 + key.height]);
+    expect(key.pieces.map((piece) => piece.svg).join('')).toContain('>1 vesicle<');
     expect(result.preview_key).toBeUndefined();
   });
 

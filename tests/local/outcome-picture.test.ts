@@ -3,8 +3,12 @@
  * threshold the outcome was counted at.
  */
 import sharp from 'sharp';
+import type { KeyStrip } from '../../lambdas/detect/key-strip.js';
 import { describe, expect, it } from 'vitest';
-import { OUTCOME_COLOURS, outcomeKeySvg, renderOutcomePicture, type OutcomeShapes } from '../../lambdas/evaluation/outcome-picture.js';
+import { OUTCOME_COLOURS, outcomeKey, renderOutcomePicture, type OutcomeShapes } from '../../lambdas/evaluation/outcome-picture.js';
+
+/** A key's SVG pieces as one text. */
+const svgText = (key: KeyStrip) => key.pieces.map((piece) => piece.svg).join('');
 
 const WIDTH = 700;
 const HEIGHT = 500;
@@ -17,20 +21,20 @@ const SHAPES: OutcomeShapes = {
 
 describe('outcome picture key', () => {
   it('says each count with its noun and the threshold', () => {
-    const { svg } = outcomeKeySvg(WIDTH, SHAPES, 0.4567);
+    const svg = svgText(outcomeKey(WIDTH, SHAPES, 0.4567));
     expect(svg).toContain('>2 found<');
     expect(svg).toContain('>1 false positive<');
     expect(svg).toContain('>3 missed<');
     expect(svg).toContain('0.457<');
     // The caption, escaped, on a line of its own: the key grows by it.
-    const captioned = outcomeKeySvg(WIDTH, SHAPES, 0.4567, 'images/a<1>.png · model v1');
-    expect(captioned.svg).toContain('>images/a&lt;1&gt;.png · model v1<');
-    expect(captioned.height).toBeGreaterThan(outcomeKeySvg(WIDTH, SHAPES, 0.4567).height);
-    expect(outcomeKeySvg(WIDTH, { ...SHAPES, falsePositives: [] }, 0.5).svg).toContain('>0 false positives<');
+    const captioned = outcomeKey(WIDTH, SHAPES, 0.4567, 'images/a<1>.png · model v1');
+    expect(svgText(captioned)).toContain('>images/a&lt;1&gt;.png · model v1<');
+    expect(captioned.height).toBeGreaterThan(outcomeKey(WIDTH, SHAPES, 0.4567).height);
+    expect(svgText(outcomeKey(WIDTH, { ...SHAPES, falsePositives: [] }, 0.5))).toContain('>0 false positives<');
   });
 
   it('shrinks its lettering to fit a narrow image', () => {
-    const fontOf = (width: number) => Number(/font-size="(\d+)"/.exec(outcomeKeySvg(width, SHAPES, 0.5).svg)![1]);
+    const fontOf = (width: number) => Number(/font-size="(\d+)"/.exec(svgText(outcomeKey(width, SHAPES, 0.5)))![1]);
     expect(fontOf(1400)).toBe(20);
     expect(fontOf(WIDTH)).toBe(11);
     expect(fontOf(300)).toBeLessThan(11);
@@ -40,7 +44,7 @@ describe('outcome picture key', () => {
     const grey = { width: WIDTH, height: HEIGHT, bitDepth: 8 as const, pixels: new Uint8Array(WIDTH * HEIGHT).fill(128) };
     const jpeg = await renderOutcomePicture(grey, SHAPES, { nmPerPx: 2, threshold: 0.5 });
     const { data, info } = await sharp(jpeg).raw().toBuffer({ resolveWithObject: true });
-    const keyHeight = outcomeKeySvg(WIDTH, SHAPES, 0.5).height;
+    const keyHeight = outcomeKey(WIDTH, SHAPES, 0.5).height;
     expect([info.width, info.height]).toEqual([WIDTH, HEIGHT + keyHeight]);
     // The strip's pixels, nearest each outcome colour: a swatch of each is there.
     const distanceTo = (colour: readonly number[]) => {

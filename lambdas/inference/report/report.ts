@@ -374,7 +374,7 @@ ${statRow('D90', d.d90, '90% of vesicles are smaller')}
 
 <section id="gallery-section">
 <h2>Overlays</h2>
-<p class="muted">Each picture shows the detected vesicles drawn on the micrograph. Click one to enlarge it (arrow keys move between images, Esc closes). The pictures are the files in <code>overlays/</code> beside this page: copy the whole results folder, not the page alone.${processedRows.length > gallery.length ? ` The first ${num(gallery.length)} of ${num(processedRows.length)} are shown; every image is linked in the table below.` : ''}</p>
+<p class="muted">Each picture shows the detected vesicles drawn on the micrograph (green; orange outside the size range; dashed where cut by the edge), with a key beneath it. Click one to enlarge it (arrow keys move between images, Esc closes). The pictures are the files in <code>overlays/</code> beside this page: copy the whole results folder, not the page alone.${processedRows.length > gallery.length ? ` The first ${num(gallery.length)} of ${num(processedRows.length)} are shown; every image is linked in the table below.` : ''}</p>
 ${gallery.length ? `<div class="gallery">${gallery.map((row, i) => overlayButton(row, i)).join('')}</div>` : '<p class="empty">No overlays.</p>'}
 </section>
 ${withReview ? renderReviewSection(summary) : ''}
