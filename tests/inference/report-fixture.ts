@@ -4,7 +4,7 @@
  * micrograph-like background, vesicles and their boxes drawn with sharp) and
  * the previews (the same without boxes).
  */
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import sharp from 'sharp';
@@ -47,8 +47,10 @@ export interface ReportFixture {
  * summary.json and report.html with its review data; error records go in as failures.
  */
 export async function writeResultsFolder(batchId: string, records: readonly ImageRecord[]): Promise<ReportFixture> {
-  const root = await mkdtemp(join(tmpdir(), 'exodetect-report-'));
-  const dir = join(root, 'results', batchId);
+  // One folder per batch id, replaced each run: the tests print its path for a person to open, and a new
+  // temp folder per run piled up (~2 MB each). Each test file uses its own batch id.
+  const dir = join(tmpdir(), 'exodetect-test-reports', 'results', batchId);
+  await rm(dir, { recursive: true, force: true });
   const builder = new BatchSummaryBuilder({ batchId, now: () => new Date('2026-03-14T09:30:00.000Z') });
   const review = new ReviewDataCollector({ batchId });
   const results: ImageResult[] = [];

@@ -118,10 +118,10 @@ describe('report.html in Chromium', () => {
 
   it('writes a screenshot for a person to look at', async () => {
     await page.locator('#image-table th', { hasText: 'Vesicles' }).click();
-    const path = join(tmpdir(), `exodetect-report-${process.pid}.png`);
+    const path = join(tmpdir(), 'exodetect-test-reports', 'report.png');
     await page.screenshot({ path, fullPage: true });
     await page.locator('.gallery a').first().click();
-    const lightboxPath = join(tmpdir(), `exodetect-report-lightbox-${process.pid}.png`);
+    const lightboxPath = join(tmpdir(), 'exodetect-test-reports', 'report-lightbox.png');
     await page.screenshot({ path: lightboxPath });
     await page.keyboard.press('Escape');
     console.log(`report screenshot: ${path}\nlightbox screenshot: ${lightboxPath}\nreport: ${fixture.reportPath}`);

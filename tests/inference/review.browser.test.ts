@@ -320,7 +320,7 @@ describe('review in report.html (Chromium)', () => {
     const d = IMAGES[0]!.detections[0]!;
     const { at } = await screen(IMAGES[0]!);
     await page.mouse.move(...at(d.box_px[2], (d.box_px[1] + d.box_px[3]) / 2)); // an edge under the mouse, highlighted
-    const path = join(tmpdir(), `exodetect-review-${process.pid}.png`);
+    const path = join(tmpdir(), 'exodetect-test-reports', 'review.png');
     await page.screenshot({ path });
     console.log(`review view screenshot: ${path}`);
     expect(existsSync(path)).toBe(true);

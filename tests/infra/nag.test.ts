@@ -1,10 +1,11 @@
-import { App, Validations } from 'aws-cdk-lib';
+import { Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
 import { ExodetectStack, type ExodetectStackProps } from '../../infra/exodetect-stack.js';
+import { testApp } from './template.js';
 
 function nag(props: ExodetectStackProps) {
-  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const app = testApp();
   const stack = new ExodetectStack(app, 'Exo', props);
   const report = new AwsSolutionsChecks().validateScope(stack);
   const findings = report.violations.flatMap((v) =>
@@ -41,7 +42,7 @@ describe.each([
 
 describe('cdk-nag catches what it should', () => {
   it('reports a finding when a grant widens beyond the acknowledged prefixes', () => {
-    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const app = testApp();
     const stack = new ExodetectStack(app, 'Exo');
     stack.storage.bucket.grantRead(stack.inference.detectFunction); // whole bucket, not acknowledged
     const report = new AwsSolutionsChecks().validateScope(stack);

@@ -3,14 +3,31 @@
  * (aws:cdk:bundling-stacks = []), so no esbuild or native copies run here;
  * the synthesis smoke test covers bundling.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import { afterAll } from 'vitest';
 import { ExodetectStack, type ExodetectStackProps } from '../../infra/exodetect-stack.js';
 
+// An App without an outdir stages its assets (a 22 MB layer zip among them) in a new temp folder that nothing
+// removes: every test run left ~1 GB in /tmp. These apps stage in one folder per test file, removed after it.
+let outdirRoot: string | undefined;
+let apps = 0;
+afterAll(() => {
+  if (outdirRoot) rmSync(outdirRoot, { recursive: true, force: true });
+  outdirRoot = undefined;
+});
+
+/** An App for tests: bundling skipped, its assembly in a folder removed when the test file ends. */
+export function testApp(context: Record<string, unknown> = {}): App {
+  outdirRoot ??= mkdtempSync(join(tmpdir(), 'exodetect-cdk-test-'));
+  return new App({ outdir: join(outdirRoot, `app-${apps++}`), context: { 'aws:cdk:bundling-stacks': [], ...context } });
+}
+
 export function synthStack(props: ExodetectStackProps = {}): { app: App; stack: ExodetectStack; template: Template } {
-  const app = new App({
-    context: { 'aws:cdk:bundling-stacks': [], '@aws-cdk/aws-stepfunctions:useDistributedMapResultWriterV2': true },
-  });
+  const app = testApp({ '@aws-cdk/aws-stepfunctions:useDistributedMapResultWriterV2': true });
   const stack = new ExodetectStack(app, 'Exo', props);
   return { app, stack, template: Template.fromStack(stack) };
 }
