@@ -2,9 +2,10 @@
  * The overlay a person looks at: the micrograph (16-bit contrast-stretched
  * to 8-bit), each detection's outline (its box when it has none; green in
  * range, orange outside the size gate, dashed when on the image edge) drawn
- * into the pixels, and a scale bar
- * labelled in nm composited as a small SVG; encoded as JPEG (PNG is several
- * times slower). Optionally also the preview: the same display pixels without
+ * into the pixels, and a key beneath the image (key-strip.ts: the counts,
+ * the threshold, the model, the scale, a scale bar labelled in nm; without a
+ * key the bar goes over the image's bottom left); encoded as JPEG (PNG is
+ * several times slower). Optionally also the preview: the same display pixels without
  * boxes or bar, a grey JPEG, on which the report's review view draws the boxes
  * a person can change.
  */
@@ -12,7 +13,7 @@ import sharp from 'sharp';
 import type { Detection } from '../shared/contracts.js';
 import { BufferPool } from './buffer-pool.js';
 import type { GreyImage } from './image-decode.js';
-import { keyStrip, plural, scoreNote, type KeyEntry, type KeyStrip } from './key-strip.js';
+import { keyStrip, plural, scoreNote, type KeyEntry, type KeyScaleBar, type KeyStrip } from './key-strip.js';
 
 export interface OverlayProps {
   readonly nmPerPx: number;
@@ -22,10 +23,10 @@ export interface OverlayProps {
   readonly quality?: number;
   /** Also encode the preview (no boxes, no scale bar, no key; the size of the overlay's image). Default false. */
   readonly preview?: boolean;
-  /** Draw the scale bar (bottom left). Default true. */
+  /** Draw a scale bar: in the key when there is one (never over the image), else at the image's bottom left. Default true. */
   readonly scaleBar?: boolean;
-  /** A key added beneath the overlay, on dark grey, given the overlay's width. Default none. */
-  readonly below?: (width: number) => KeyStrip;
+  /** A key added beneath the overlay, on dark grey, given the overlay's width and the scale bar it should carry. Default none. */
+  readonly below?: (width: number, scaleBar: KeyScaleBar | undefined) => KeyStrip;
 }
 
 export interface OverlayPictures {
@@ -88,6 +89,12 @@ function formatNm(nm: number): string {
   return nm >= 1000 ? `${nm / 1000} µm` : `${nm} nm`;
 }
 
+/** The key's scale bar: a round length near a tenth of the picture's width (the key has less room than the image). */
+export function keyScaleBar(width: number, nmPerPxAtOverlay: number): KeyScaleBar {
+  const nm = scaleBarNm((width * nmPerPxAtOverlay) / 2);
+  return { px: nm / nmPerPxAtOverlay, label: formatNm(nm) };
+}
+
 const IN_RANGE_RGB = [0x34, 0xe0, 0x5a] as const;
 const OUT_OF_RANGE_RGB = [0xff, 0x9d, 0x2e] as const;
 
@@ -98,6 +105,8 @@ export interface DetectionKeyProps {
   readonly sizeGateNm: readonly [number, number] | null;
   /** A second line, e.g. the image, the model and the scale. Default none. */
   readonly caption?: string;
+  /** A scale bar at the key's right end. Default none. */
+  readonly scaleBar?: KeyScaleBar;
 }
 
 /** The overlay's key: what its colours and dashes mean, with the image's counts, and the threshold. */
@@ -113,7 +122,7 @@ export function detectionKey(width: number, detections: readonly Detection[], pr
     : [{ colour: IN_RANGE_RGB, text: plural(detections.length, 'vesicle', 'vesicles') }];
   // Only when there are some: a key entry for nothing is one more thing to read.
   if (onEdge > 0) entries.push({ colour: IN_RANGE_RGB, text: `${onEdge} cut by the image edge`, dashed: true });
-  return keyStrip(width, entries, scoreNote(props.scoreThreshold), props.caption);
+  return keyStrip(width, entries, scoreNote(props.scoreThreshold), props.caption, props.scaleBar);
 }
 
 /**
@@ -300,7 +309,7 @@ export async function renderPictures(image: GreyImage, draw: OverlayDrawing, pro
         : full;
     // Both encodes read `grey` (the overlay draws into its own RGB copy), so they run side by side. The key
     // strip, when asked for, is rows of the same canvas beneath the image.
-    const key = props.below?.(width);
+    const key = props.below?.(width, (props.scaleBar ?? true) ? keyScaleBar(width, props.nmPerPx / shrink) : undefined);
     const rows = height + (key?.height ?? 0);
     const [overlay, preview] = await Promise.all([
       bytePool.with(width * rows * 3, (rgb) => encodeOverlay(rgb, grey, width, height, draw, shrink, props, key)),
@@ -327,7 +336,7 @@ async function encodeOverlay(
 ): Promise<Buffer> {
   greyToRgb(grey, rgb);
   draw(rgb, width, height, shrink, Math.max(1, Math.round(Math.max(width, height) / 800)));
-  if (props.scaleBar ?? true) {
+  if ((props.scaleBar ?? true) && !key) {
     const bar = scaleBarSvg(width, height, props.nmPerPx / shrink);
     blendRgba(rgb, width, height, await rasteriseSvg(bar.svg), bar.left, bar.top);
   }

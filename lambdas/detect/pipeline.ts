@@ -159,7 +159,7 @@ export async function processImage(props: ProcessImageProps): Promise<ProcessedI
     maxEdge: config?.overlayMaxEdge,
     quality: config?.overlayQuality,
     preview: props.previewKey !== undefined,
-    below: (width) => detectionKey(width, detections, { scoreThreshold: thresholds.score, sizeGateNm: thresholds.size_gate_nm, caption }),
+    below: (width, scaleBar) => detectionKey(width, detections, { scoreThreshold: thresholds.score, sizeGateNm: thresholds.size_gate_nm, caption, scaleBar }),
   });
   const finished = performance.now();
 

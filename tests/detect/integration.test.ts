@@ -7,7 +7,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import sharp from 'sharp';
-import { detectionKey } from '../../lambdas/detect/overlay.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DetectEvent, ImageRecord } from '../../lambdas/shared/contracts.js';
 import { createS3Client } from '../../lambdas/shared/s3-client.js';
@@ -106,8 +105,9 @@ describe('detect handler on s3rver', () => {
       ['results/it-1/previews/b.tif.jpg', 100, 80],
     ] as const) {
       const meta = await sharp(await get(key)).metadata();
-      const keyRows = key.includes('/overlays/') ? detectionKey(width, [], { scoreThreshold: 0.5, sizeGateNm: null, caption: 'x' }).height : 0;
-      expect([meta.format, meta.width, meta.height]).toEqual(['jpeg', width, height + keyRows]);
+      expect([meta.format, meta.width]).toEqual(['jpeg', width]);
+      if (key.includes('/overlays/')) expect(meta.height).toBeGreaterThan(height + 10);
+      else expect(meta.height).toBe(height);
     }
   });
 

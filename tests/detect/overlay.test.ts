@@ -118,14 +118,23 @@ describe('overlay', () => {
     expect(svgText(plain)).toContain('>a.png \u00b7 model v1<');
   });
 
-  it('puts the key beneath the image, leaving the image as it was', async () => {
+  it('puts the key beneath the image, with the scale bar in it: nothing is drawn over the image but the outlines', async () => {
     const pixels = new Uint8Array(300 * 200).fill(90);
     const image = { width: 300, height: 200, bitDepth: 8 as const, pixels };
-    const key = detectionKey(300, [], { scoreThreshold: 0.5, sizeGateNm: null });
-    const keyed = await renderOverlay(image, [], { nmPerPx: 1.5, scaleBar: false, below: () => key });
+    let key: KeyStrip | undefined;
+    const keyed = await renderOverlay(image, [], {
+      nmPerPx: 1.5,
+      below: (width, scaleBar) => (key = detectionKey(width, [], { scoreThreshold: 0.5, sizeGateNm: null, scaleBar })),
+    });
     const { data, info } = await sharp(keyed).raw().toBuffer({ resolveWithObject: true });
-    expect([info.width, info.height]).toEqual([300, 200 + key.height]);
-    expect(Math.abs(data[(199 * 300 + 150) * 3]! - 90)).toBeLessThanOrEqual(3); // the image's last row, untouched
-    expect(data[((200 + key.height - 2) * 300 + 299) * 3]!).toBeLessThan(50); // the strip: dark grey
+    expect([info.width, info.height]).toEqual([300, 200 + key!.height]);
+    // The bottom left, where the bar goes without a key, is the image's own grey.
+    for (const [x, y] of [[10, 190], [40, 185], [150, 199]]) expect(Math.abs(data[(y * 300 + x) * 3]! - 90)).toBeLessThanOrEqual(3);
+    expect(data[((200 + key!.height - 2) * 300 + 5) * 3]!).toBeLessThan(50); // the strip: dark grey
+    // The key's bar: 450 nm wide at 1.5 nm/px, a round tenth is 50 nm (33 px), white, at the strip's right end.
+    expect(svgText(key!)).toContain('>50 nm<');
+    const row = 200 + Math.round(key!.height / 2);
+    const white = Array.from({ length: 300 }, (_, x) => data[(row * 300 + x) * 3]! > 200);
+    expect(white.slice(240, 290).filter(Boolean).length).toBeGreaterThan(25);
   });
 });

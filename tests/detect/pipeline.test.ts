@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ImageError } from '../../lambdas/shared/errors.js';
 import { loadModel, type LoadedModel } from '../../lambdas/detect/model.js';
 import { processImage } from '../../lambdas/detect/pipeline.js';
-import { detectionKey } from '../../lambdas/detect/overlay.js';
+import { detectionKey, keyScaleBar } from '../../lambdas/detect/overlay.js';
 import { buildConstantDetectorModel } from '../helpers/onnx-builder.js';
 import { writeTiff } from './fixtures/tiff-writer.js';
 import { exodetectMetadata } from '../helpers/model-metadata.js';
@@ -64,6 +64,7 @@ describe('processImage', () => {
       scoreThreshold: 0.5,
       sizeGateNm: null,
       caption: 'a.png \u00b7 model test-1 \u00b7 2.00 nm/px (set for the batch)',
+      scaleBar: keyScaleBar(256, 2),
     });
     expect([meta.format, meta.width, meta.height]).toEqual(['jpeg', 256, 256 + key.height]);
     expect(key.pieces.map((piece) => piece.svg).join('')).toContain('>1 vesicle<');
