@@ -129,7 +129,7 @@ describe('overlay', () => {
     const { data, info } = await sharp(keyed).raw().toBuffer({ resolveWithObject: true });
     expect([info.width, info.height]).toEqual([300, 200 + key!.height]);
     // The bottom left, where the bar goes without a key, is the image's own grey.
-    for (const [x, y] of [[10, 190], [40, 185], [150, 199]]) expect(Math.abs(data[(y * 300 + x) * 3]! - 90)).toBeLessThanOrEqual(3);
+    for (const [x, y] of [[10, 190], [40, 185], [150, 199]] as const) expect(Math.abs(data[(y * 300 + x) * 3]! - 90)).toBeLessThanOrEqual(3);
     expect(data[((200 + key!.height - 2) * 300 + 5) * 3]!).toBeLessThan(50); // the strip: dark grey
     // The key's bar: 450 nm wide at 1.5 nm/px, a round tenth is 50 nm (33 px), white, at the strip's right end.
     expect(svgText(key!)).toContain('>50 nm<');

@@ -23,6 +23,21 @@ describe('report page (HTML)', () => {
     expect(html).toContain('The first 12 of 620 are shown');
   });
 
+  it('warns at the top when the bundled model (never trained on a real micrograph) did the counting', () => {
+    const builder = new BatchSummaryBuilder({ batchId: 'mixed-models' });
+    builder.add(generateImageResult({ batchId: 'mixed-models', file: 'a.tif', detections: 5, seed: 1 }));
+    const generated = generateImageResult({ batchId: 'mixed-models', file: 'b.tif', detections: 5, seed: 2 });
+    const trained = { ...generated, model: { ...generated.model, key: 'models/v7/model.onnx', version: 'v7' } };
+    builder.add(trained);
+    const html = renderReport(builder.build());
+    const banner = /<div class="banner warn" id="bundled-model-banner"[^]*?<\/div>/.exec(html)?.[0] ?? '';
+    expect(banner).toContain('The counts of 1 of 2 images come from the bundled default model</strong>, which was trained on synthetic micrographs only');
+    expect(html.indexOf('bundled-model-banner')).toBeLessThan(html.indexOf('id="distribution"'));
+    const onlyTrained = new BatchSummaryBuilder({ batchId: 'trained' });
+    onlyTrained.add({ ...trained, batch_id: 'trained' });
+    expect(renderReport(onlyTrained.build())).not.toContain('bundled-model-banner');
+  });
+
   it('puts a banner at the top and flags the rows when images were sized at an assumed scale', () => {
     const calibrated = renderReport(
       (() => {

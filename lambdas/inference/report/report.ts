@@ -8,6 +8,7 @@
  * (review-page.ts, review-script.ts).
  */
 import type { OutlineMethod } from '../../shared/contracts.js';
+import { DEFAULT_MODEL_VERSION } from '../../shared/keys.js';
 import type { Estimate } from '../statistics.js';
 import type { BatchSummary, ImageSummaryRow } from '../summary.js';
 import { escapeHtml as esc, formatNumber as num, formatPercent, relativeUrl } from './html.js';
@@ -37,6 +38,17 @@ function assumedScaleBanner(summary: BatchSummary): string {
   const scales = [...new Set(summary.calibration.filter((c) => c.source === 'assumed').map((c) => Number(c.nm_per_px.toPrecision(4))))].join(', ');
   const sizes = a?.d50 ? ` Their ${num(a.count)} sized vesicles (median ${num(a.d50.value, 1)} nm at that scale) are kept out of the statistics below.` : ' Their sizes are kept out of the statistics below.';
   return `<div class="banner" id="assumed-scale-banner" role="alert"><strong>${num(n)} of ${num(summary.images.processed)} image${summary.images.processed === 1 ? ' was' : 's were'} sized at an ASSUMED scale</strong> (${esc(scales)} nm/px, the model's training scale): neither the batch, the file nor a readable scale bar gave one, so their sizes may be off by any factor.${sizes} Set <code>nm_per_px</code> in batch.json (or <code>--nm-per-px</code>) to size them. They are marked \u201cassumed\u201d in the table.</div>`;
+}
+
+/**
+ * The warning at the top of the page when the bundled default model did the detecting: it has never seen a
+ * real micrograph, and a report read without the console's caveat would carry its counts at face value.
+ */
+function bundledModelBanner(summary: BatchSummary): string {
+  const bundled = summary.models.find((m) => m.version === DEFAULT_MODEL_VERSION);
+  if (!bundled) return '';
+  const which = bundled.images === summary.images.processed ? 'These counts come' : `The counts of ${num(bundled.images)} of ${num(summary.images.processed)} images come`;
+  return `<div class="banner warn" id="bundled-model-banner" role="alert"><strong>${which} from the bundled default model</strong>, which was trained on synthetic micrographs only. On a public set of real negative-stain micrographs (not shipped) it found about two thirds of the labelled particles, and half of what it reported were particles the experts had not labelled, mostly small ones. Look at the overlays before you trust the counts and sizes. A model trained on about 30 annotated images of your own (<code>exodetect train</code>) does much better there: AP50 0.87 against 0.61.</div>`;
 }
 
 const OUTLINE_METHOD_WORDS: Record<OutlineMethod, string> = {
@@ -352,6 +364,7 @@ ${summary.outcome && !summary.outcome.within_tolerance ? `<p class="banner bad" 
 <div class="card"><div class="label">Mean \u00b1 SD</div><div class="value"><span id="stat-mean">${num(d.mean?.value, 1)}</span> <small>\u00b1 <span id="stat-sd">${num(d.sd?.value, 1)}</span></small></div><div class="sub">nm, <span id="stat-sized">${num(d.count)}</span> vesicles sized</div></div>
 <div class="card"><div class="label">Left out of sizing</div><div class="value"><span id="stat-edge-share">${formatPercent(det.share_on_edge)}</span></div><div class="sub">on the image edge; <span id="stat-gate-share">${formatPercent(det.share_out_of_size_range)}</span> outside the size gate</div></div>
 </div>
+${bundledModelBanner(summary)}
 ${assumedScaleBanner(summary)}
 ${scaleWarningBanner(summary)}
 <p class="lead" id="lead">${lead}</p>
