@@ -44,9 +44,6 @@ const escapeXml = (text: string): string => text.replace(/&/g, '&amp;').replace(
 
 const hex = (c: readonly number[]): string => `#${c.map((v) => v.toString(16).padStart(2, '0')).join('')}`;
 
-/** "1 vesicle", "2 vesicles". */
-export const plural = (n: number, one: string, many: string): string => `${n} ${n === 1 ? one : many}`;
-
 /** A threshold as the key says it: three decimals, so that 0.4989 never reads as 0.50. */
 export const scoreNote = (threshold: number): string => `at score \u2265 ${threshold.toFixed(3)}`;
 

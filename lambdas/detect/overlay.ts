@@ -13,7 +13,8 @@ import sharp from 'sharp';
 import type { Detection } from '../shared/contracts.js';
 import { BufferPool } from './buffer-pool.js';
 import type { GreyImage } from './image-decode.js';
-import { keyStrip, plural, scoreNote, type KeyEntry, type KeyScaleBar, type KeyStrip } from './key-strip.js';
+import { keyStrip, scoreNote, type KeyEntry, type KeyScaleBar, type KeyStrip } from './key-strip.js';
+import { plural } from '../shared/wording.js';
 
 export interface OverlayProps {
   readonly nmPerPx: number;

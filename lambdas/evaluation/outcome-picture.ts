@@ -5,7 +5,8 @@
  * true box), on the overlay's display contrast.
  */
 import type { GreyImage } from '../detect/image-decode.js';
-import { keyStrip, plural, scoreNote, type KeyEntry, type KeyStrip } from '../detect/key-strip.js';
+import { keyStrip, scoreNote, type KeyEntry, type KeyStrip } from '../detect/key-strip.js';
+import { plural } from '../shared/wording.js';
 import { drawPolygon, renderPictures } from '../detect/overlay.js';
 
 /** Green and magenta stay apart for red-green colour blindness; yellow is dashed as well. */

@@ -29,6 +29,7 @@ import type { S3EventRecord } from '../s3-server.js';
 import type { ExecutionOutcome } from '../stepfunctions/runner.js';
 import { listImages, LocalWorkflow, type LocalWorkflowProps } from '../workflow.js';
 import type { SkippedPath } from '../files.js';
+import { plural } from './wording.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const DEFAULT_DATA_DIR = '.exodetect/s3';
@@ -313,7 +314,15 @@ export async function describeBatchRun(result: RunBatchResult): Promise<string[]
   if (result.outcome.status !== 'SUCCEEDED') {
     const failure = await readJsonFile<{ error?: string; cause?: string; message?: string }>(path.join(result.outDir, BATCH_FAILURE_FILE));
     const reason = failure?.cause ?? failure?.message ?? result.outcome.cause ?? '';
-    lines.push(`Batch ${result.batchId} FAILED: ${failure?.error ?? result.outcome.error ?? 'error'}: ${reason}`.trim());
+    const error = failure?.error ?? result.outcome.error ?? 'error';
+    lines.push(`Batch ${result.batchId} FAILED: ${error}: ${reason}`.trim());
+    if (error === 'TooManyImagesFailed' && summary && summary.images.total > 0) {
+      // The failures are listed above; the images that worked have results. Say how to accept this share.
+      const share = Math.ceil((100 * summary.images.failed) / summary.images.total);
+      lines.push(
+        `Results for the ${plural(summary.images.total - summary.images.failed, 'image')} that worked are in ${result.outDir}. If these failures are expected, \`--tolerate-failed ${share}\` lets a batch with this share of failed images succeed.`,
+      );
+    }
   }
   return lines;
 }

@@ -12,17 +12,18 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CHAMPION_KEY, DEFAULT_MODEL_VERSION, PREFIX, trainingRunKeys } from '../../lambdas/shared/keys.js';
 import type { ChannelCounts, SplitResult } from '../../lambdas/training/dataset-split.js';
-import { PSEUDO_LABEL_FOLDER } from '../../lambdas/training/dataset-files.js';
+import { isAnnotationFile, PSEUDO_LABEL_FOLDER } from '../../lambdas/training/dataset-files.js';
 import { readableCause } from '../../lambdas/shared/step-functions-cause.js';
 import { DEFAULT_MIN_VALIDATION_OBJECTS, type PromotionResult } from '../../lambdas/training/promotion.js';
 import { InputError } from '../errors.js';
 import type { ExecutionOutcome } from '../stepfunctions/runner.js';
 import { reviewedDatasetName } from '../../lambdas/inference/report/review-page.js';
 import { listImages, LocalWorkflow, type LocalWorkflowProps, type SyncReport } from '../workflow.js';
+import { walkFolder } from '../files.js';
 import { annotationsStem, readReviewedAnnotations, stageCorrections, type ReviewedAnnotations } from './corrections.js';
 import { checkDatasetName, datasetNameFrom } from './dataset-name.js';
 import { problemLines } from './problems-report.js';
@@ -80,6 +81,8 @@ export interface TrainLocallyResult {
   readonly dataDir?: string;
   /** Set when the trainer refit on train and validation together after the validated run (hyperparameter refit). */
   readonly refit?: { readonly images: number };
+  /** Seconds from the dataset's upload to the promotion decision. */
+  readonly elapsedSeconds?: number;
 }
 
 export const DEFAULT_TRAINING_DIR = 'exodetect-training';
@@ -93,7 +96,14 @@ async function datasetSource(options: TrainLocallyOptions): Promise<{ dataset: s
     return { dataset, annotations };
   }
   if (!options.datasetDir) throw new InputError('give the annotated folder, or --annotations with a reviewed COCO file');
-  await listImages(options.datasetDir);
+  const { images } = await listImages(options.datasetDir);
+  // Said here, about the user's folder, before anything is copied into the store.
+  const { files } = await walkFolder(options.datasetDir);
+  if (!files.some((f) => isAnnotationFile(path.relative(options.datasetDir!, f).split(path.sep).join('/')))) {
+    throw new InputError(
+      `${options.datasetDir} holds ${plural(images.length, 'image')} but no annotation files (YOLO .txt, COCO .json, VOC .xml, makesense .csv): export labels into it from an annotation tool (makesense.ai, CVAT), or correct a run's detections in its report's review view and train on the file it saves (--annotations); \`exodetect run ${options.datasetDir}\` detects without training`,
+    );
+  }
   return { dataset: options.datasetName ?? datasetNameFrom(options.datasetDir) };
 }
 
@@ -163,6 +173,7 @@ export async function trainLocally(options: TrainLocallyOptions): Promise<TrainL
     ...options.hyperparameters,
   };
   const report = options.report ?? (() => undefined);
+  const started = performance.now();
   const workflow = await LocalWorkflow.start({ dataDir: path.resolve(options.dataDir ?? DEFAULT_DATA_DIR), port: options.port, ...options.workflowProps });
   const epochs = Number(hyperparameters.epochs ?? 40);
   let initLoaded: string | undefined;
@@ -231,9 +242,16 @@ export async function trainLocally(options: TrainLocallyOptions): Promise<TrainL
       for (const key of [registered?.metricsKey, registered?.cardKey]) {
         if (key) await writeFile(path.join(outDir, path.posix.basename(key)), await workflow.getText(key));
       }
+      // The card's figures are the trainer's (PyTorch, training scale, the outline head); what `run` reports went
+      // through the inference path in the head-to-head: the card says both, so nobody quotes the wrong one.
+      if (registered?.cardKey && promotion?.headToHead) {
+        const section = ['', '## Through the inference path (what `exodetect run` reports)', '', ...validationFigureLines(promotion, refit).map((line) => `${line}\n`)];
+        await appendFile(path.join(outDir, path.posix.basename(registered.cardKey)), section.join('\n') + '\n');
+      }
       if (outcome.status !== 'SUCCEEDED') await writeFile(path.join(outDir, 'failure.txt'), `${outcome.error}: ${readableCause(outcome.cause ?? '')}\n`);
     }
-    return { outcome, dataset, sync, initFrom: init.description, initLoaded, runId, split, promotion, outDir, modelInUse: await modelInUse(workflow), dataDir: options.dataDir, refit };
+    const elapsedSeconds = Math.round((performance.now() - started) / 1000);
+    return { outcome, dataset, sync, initFrom: init.description, initLoaded, runId, split, promotion, outDir, modelInUse: await modelInUse(workflow), dataDir: options.dataDir, refit, elapsedSeconds };
   } finally {
     workflow.trainingEvents.off('log', onLog);
     workflow.sfn.events.off('task-succeeded', onTask);
@@ -291,6 +309,44 @@ function pseudoNote(train: ChannelCounts | undefined): string {
   return pseudo?.images ? `; ${pseudo.images} of the images and ${pseudo.objects} of the objects pseudo-labelled, under ${PSEUDO_LABEL_FOLDER}/` : '';
 }
 
+/**
+ * The validation figures in words: detection (through the inference path when the head-to-head ran, else the
+ * trainer's), then sizing against the validation outlines when there are some. Said at the end of `train` and
+ * added to the local card.
+ */
+export function validationFigureLines(promotion: PromotionResult, refit: TrainLocallyResult['refit']): string[] {
+  const v = promotion.candidate.validation;
+  const h = promotion.headToHead?.candidate;
+  const f = (x: unknown) => (typeof x === 'number' ? x.toFixed(3) : '?');
+  const lines = [
+    h
+      ? `${refit ? `Model ${promotion.candidate.version}'s validated run (the same recipe without the held-out images)` : `Model ${promotion.candidate.version}`}, on the ${plural(promotion.headToHead!.images, 'held-out image')} through the inference path: AP50 ${f(h.ap50)}, F1 ${f(h.f1)}, precision ${f(h.precision)}, recall ${f(h.recall)} (the trainer's own validation, in PyTorch at the training scale: AP50 ${f(v.ap50)}, F1 ${f(v.f1)}).`
+      : `Model ${promotion.candidate.version}: validation AP50 ${f(v.ap50)}, F1 ${f(v.f1)}${typeof v.precision === 'number' ? `, precision ${f(v.precision)}, recall ${f(v.recall)}` : ''} (the trainer's own, in PyTorch).`,
+  ];
+  // Sizing against the validation outlines: through the inference path when the head-to-head ran (the diameter
+  // users get: the outline fitted in the image first), else the trainer's (its outline head).
+  const pct = (x: unknown): string => (typeof x === 'number' ? percent(x) : 'n/a');
+  const sizing = h && typeof h.sizing_n === 'number' && h.sizing_n > 0 ? h : v;
+  if (typeof sizing.sizing_n === 'number' && sizing.sizing_n > 0) {
+    const boxes = `boxes alone ${pct(sizing.box_diameter_median_abs_rel_error)}, bias ${pct(sizing.box_diameter_median_rel_bias)}`;
+    const nm = typeof sizing.outline_diameter_median_abs_error_nm === 'number' ? ` (${sizing.outline_diameter_median_abs_error_nm.toFixed(1)} nm)` : '';
+    const outline = `median |error| ${pct(sizing.outline_diameter_median_abs_rel_error)}${nm}, bias ${pct(sizing.outline_diameter_median_rel_bias)}, ${pct(sizing.outline_diameter_within_10pct)} within 10%`;
+    lines.push(
+      sizing === h
+        ? `Sizing against the validation outlines (the ${sizing.sizing_n} found objects that have one), through the inference path: the reported diameter ${outline}; ${boxes}.`
+        : typeof v.outline_diameter_median_abs_rel_error === 'number'
+          ? `Sizing against the validation outlines (the ${v.sizing_n} found objects that have one): its outline head ${outline}; ${boxes}. Inference sizes by the outline fitted in the image first, the head's where the fit finds no edge (\`exodetect evaluate\` scores that).`
+          : `Sizing against the validation outlines (the ${v.sizing_n} found objects that have one): ${boxes}; no outline head (outline_rays=0), so inference sizes by the outline fitted in the image.`,
+    );
+  }
+  return lines;
+}
+
+/** "8 min 31 s", "45 s". */
+function formatDuration(seconds: number): string {
+  return seconds >= 60 ? `${Math.floor(seconds / 60)} min ${seconds % 60} s` : `${seconds} s`;
+}
+
 /** What a person reads when `exodetect train` ends (the dataset and split lines came before the training). */
 export function describeTraining(result: TrainLocallyResult): string[] {
   const { promotion, outcome } = result;
@@ -300,14 +356,11 @@ export function describeTraining(result: TrainLocallyResult): string[] {
     if (output?.status === 'unchanged') {
       lines.push(`Not trained: ${output.reason} (--force trains anyway).`);
     } else if (promotion) {
-      const v = promotion.candidate.validation;
-      const h = promotion.headToHead?.candidate;
-      const f = (x: unknown) => (typeof x === 'number' ? x.toFixed(3) : '?');
-      lines.push(
-        h
-          ? `${result.refit ? `Model ${promotion.candidate.version}'s validated run (the same recipe without the held-out images)` : `Model ${promotion.candidate.version}`}, on the ${plural(promotion.headToHead!.images, 'held-out image')} through the inference path: AP50 ${f(h.ap50)}, F1 ${f(h.f1)}, precision ${f(h.precision)}, recall ${f(h.recall)} (the trainer's own validation, in PyTorch at the training scale: AP50 ${f(v.ap50)}, F1 ${f(v.f1)}).`
-          : `Model ${promotion.candidate.version}: validation AP50 ${f(v.ap50)}, F1 ${f(v.f1)}${typeof v.precision === 'number' ? `, precision ${f(v.precision)}, recall ${f(v.recall)}` : ''} (the trainer's own, in PyTorch).`,
-      );
+      // The Split line already said where training started; this adds what the trainer loaded.
+      if (result.initLoaded) lines.push(`Initial weights: ${result.initLoaded}.`);
+      if (result.elapsedSeconds !== undefined) lines.push(`Trained in ${formatDuration(result.elapsedSeconds)}${result.refit ? ' (the validated run and the refit)' : ''}.`);
+      const [figures, ...sizing] = validationFigureLines(promotion, result.refit);
+      lines.push(figures!);
       if (result.refit) {
         lines.push(
           `Refit on all ${result.refit.images} labelled images: the model it ships trained on the held-out images too, so these figures and the promotion are its validated run's (the same recipe without them), an estimate; the refit itself has no held-out figures, and its threshold is matched to that run's (hyperparameter refit=false ships the validated model instead).`,
@@ -320,26 +373,9 @@ export function describeTraining(result: TrainLocallyResult): string[] {
       if (Number(hp.ema_half_life_epochs) > 0) {
         lines.push(`With a moving average of the weights (ema_half_life_epochs=${hp.ema_half_life_epochs}): every epoch's figures, the kept epoch and the exported model are the average's.`);
       }
-      // Sizing against the validation outlines: through the inference path when the head-to-head ran (the diameter
-      // users get: the outline fitted in the image first), else the trainer's (its outline head).
-      const pct = (x: unknown): string => (typeof x === 'number' ? percent(x) : 'n/a');
-      const sizing = h && typeof h.sizing_n === 'number' && h.sizing_n > 0 ? h : v;
-      if (typeof sizing.sizing_n === 'number' && sizing.sizing_n > 0) {
-        const boxes = `boxes alone ${pct(sizing.box_diameter_median_abs_rel_error)}, bias ${pct(sizing.box_diameter_median_rel_bias)}`;
-        const nm = typeof sizing.outline_diameter_median_abs_error_nm === 'number' ? ` (${sizing.outline_diameter_median_abs_error_nm.toFixed(1)} nm)` : '';
-        const outline = `median |error| ${pct(sizing.outline_diameter_median_abs_rel_error)}${nm}, bias ${pct(sizing.outline_diameter_median_rel_bias)}, ${pct(sizing.outline_diameter_within_10pct)} within 10%`;
-        lines.push(
-          sizing === h
-            ? `Sizing against the validation outlines (the ${sizing.sizing_n} found objects that have one), through the inference path: the reported diameter ${outline}; ${boxes}.`
-            : typeof v.outline_diameter_median_abs_rel_error === 'number'
-              ? `Sizing against the validation outlines (the ${v.sizing_n} found objects that have one): its outline head ${outline}; ${boxes}. Inference sizes by the outline fitted in the image first, the head's where the fit finds no edge (\`exodetect evaluate\` scores that).`
-              : `Sizing against the validation outlines (the ${v.sizing_n} found objects that have one): ${boxes}; no outline head (outline_rays=0), so inference sizes by the outline fitted in the image.`,
-        );
-      }
+      lines.push(...sizing);
       lines.push(promotion.promoted ? `Promoted: ${promotion.reason}.` : `Not promoted: ${promotion.reason.replace(/^not promoted: /, '')}.`);
       if (!promotion.promoted) lines.push(`It stays in the store: \`exodetect models use ${promotion.candidate.version}\` runs it anyway.`);
-      // The Split line already said where training started; this adds what the trainer loaded.
-      if (result.initLoaded) lines.push(`Initial weights: ${result.initLoaded}.`);
       if (result.outDir) {
         lines.push(`Model card and metrics: ${result.outDir}`);
         const heldOut = `\`exodetect evaluate <dataset> --held-out ${path.join(result.outDir, 'split.json')}${dataDirFlag(result.dataDir)}\``;

@@ -100,6 +100,11 @@ describe('exodetect train on annotation exports', () => {
     expect(trained.validation).toHaveProperty('outline_diameter_median_abs_rel_error');
     const card = await readFile(path.join(root, 'coco-record', 'card.md'), 'utf8');
     expect(card).toContain('Outline head: 32 star-convex rays');
+    // The local card ends with what went through the inference path, the same words the command printed.
+    const inferencePath = card.slice(card.indexOf('## Through the inference path'));
+    const printed = lines.find((l) => / held-out images? through the inference path: AP50/.test(l))!;
+    expect(inferencePath).toContain(printed);
+    expect(result.stdout).toMatch(/^Trained in \d+(?: min \d+)? s \(the validated run and the refit\)\.$/m);
 
     const run = await exodetect(['run', path.join(dataset, 'images'), '--out', path.join(root, 'coco-run')], store);
     expect(run.code, run.stderr).toBe(0);
@@ -154,5 +159,17 @@ describe('exodetect train on annotation exports', () => {
     expect(await readFile(path.join(out, 'failure.txt'), 'utf8')).toMatch(/^States\.TaskFailed: AlgorithmError: AnnotationError: .*\n {2}annotations\.coco\.json:\d+: box/s);
     const listed = (await readFile(path.join(out, 'problems.txt'), 'utf8')).trim().split('\n');
     expect(listed).toHaveLength(Math.ceil(coco.annotations.length / 3));
+  }, TRAINER_TIMEOUT_MS);
+
+  it('refuses a folder of images without labels, naming the folder, before copying anything into the store', async () => {
+    const dataset = path.join(root, 'unlabelled');
+    synthDataset(dataset, 2);
+    for (const f of await readdir(dataset)) if (f.endsWith('.json')) await unlink(path.join(dataset, f));
+    const store = path.join(root, 's3-unlabelled');
+    const result = await exodetect(['train', dataset], store);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`${dataset} holds 2 images but no annotation files (YOLO .txt, COCO .json, VOC .xml, makesense .csv)`);
+    expect(result.stderr).toContain(`\`exodetect run ${dataset}\` detects without training`);
+    expect(await readdir(store).catch(() => [])).toEqual([]);
   }, TRAINER_TIMEOUT_MS);
 });

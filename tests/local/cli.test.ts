@@ -208,11 +208,13 @@ describe('exodetect run: ids and folders never mix', () => {
     expect(lines.some((l) => l.startsWith('Scale: from --nm-per-px for 1 image (1 nm/px)'))).toBe(true);
     expect(lines.some((l) => /^ {2}empty\.png: EMPTY_FILE: /.test(l))).toBe(true);
     expect(lines.some((l) => /FAILED: TooManyImagesFailed: 2 of 3 images failed \(66\.7%\), above the tolerated 10%/.test(l))).toBe(true);
+    // And how to accept that share, which the next run does.
+    expect(lines).toContain(`Results for the 1 image that worked are in ${path.join(dir, 'broken-out')}. If these failures are expected, \`--tolerate-failed 67\` lets a batch with this share of failed images succeed.`);
 
     // A user who accepts that share says so; the failures are still listed.
     const tolerant = await promisify(execFile)(
       process.execPath,
-      [path.join(REPO, 'bin', 'exodetect.js'), 'run', images, '--model', path.join(dir, 'detector.onnx'), '--nm-per-px', '1', '--data-dir', path.join(dir, 's3-cli'), '--out', path.join(dir, 'tolerant-out'), '--tolerate-failed', '70'],
+      [path.join(REPO, 'bin', 'exodetect.js'), 'run', images, '--model', path.join(dir, 'detector.onnx'), '--nm-per-px', '1', '--data-dir', path.join(dir, 's3-cli'), '--out', path.join(dir, 'tolerant-out'), '--tolerate-failed', '67'],
       { cwd: dir },
     );
     expect(tolerant.stdout).toContain('Failed images by reason: 1 EMPTY_FILE, 1 NOT_AN_IMAGE');

@@ -61,4 +61,10 @@ describe('what exodetect train prints about sizing', () => {
     expect(said(off)).toEqual([]);
     expect(said(plain)).toEqual([]);
   });
+
+  it('says what the trainer loaded and how long it took before the figures', () => {
+    const run = { ...finishedRun({ sizing_n: 0 }), initLoaded: '146 of 146 weight tensors loaded', elapsedSeconds: 511 } as TrainLocallyResult;
+    const lines = describeTraining(run);
+    expect(lines.slice(0, 3)).toEqual(['Initial weights: 146 of 146 weight tensors loaded.', 'Trained in 8 min 31 s.', expect.stringMatching(/^Model v1: validation AP50 0.900, F1 0.850/)]);
+  });
 });

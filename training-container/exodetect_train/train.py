@@ -181,7 +181,7 @@ def card_markdown(hp: Hyperparameters, metrics: Dict, n_params: int, class_names
     lines += ["", "## Metrics", "",
               f"Recommended score threshold ({'matched to the validated model, above' if refit else 'best F1 on validation'}): "
               f"**{metrics['score_threshold']}**.", "",
-              "| split | images | objects | precision | recall | F1 | AP50 | AP50:95 | median abs diameter error (nm) |",
+              "| split | images | objects | precision | recall | F1 | AP50 | AP50:95 | box size error (nm, median) |",
               "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for split in ("validation", "test"):
         m = metrics.get(split)
@@ -191,8 +191,11 @@ def card_markdown(hp: Hyperparameters, metrics: Dict, n_params: int, class_names
     sized = [(split, metrics[split]) for split in ("validation", "test") if metrics.get(split) and metrics[split].get("sizing_n")]
     if sized:
         lines += ["", "Sizing against the true outlines (matched objects whose truth has an outline): relative error of the "
-                  "area-equivalent diameter, the model's outline against the box's sqrt(w*h).", "",
-                  "| split | objects | outline: median abs error | bias | within 10% | box: median abs error | bias | within 10% |",
+                  "area-equivalent diameter of the outline head's outline (in PyTorch, at the training scale), and of the "
+                  "box's sqrt(w*h). `exodetect run` reports the diameter of the outline fitted in the image first (the "
+                  "head's where the fit finds no edge), usually closer: `exodetect evaluate` measures that on any annotated "
+                  "images, and a local `exodetect train` adds it for these validation images at the end of its copy of this card.", "",
+                  "| split | objects | outline head: median abs error | bias | within 10% | box: median abs error | bias | within 10% |",
                   "| --- | --- | --- | --- | --- | --- | --- | --- |"]
         for split, m in sized:
             lines.append(f"| {split} | {m['sizing_n']} | {m['outline_diameter_median_abs_rel_error']} | {m['outline_diameter_median_rel_bias']} | "
