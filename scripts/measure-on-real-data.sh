@@ -41,12 +41,12 @@ full=$(train_and_evaluate full train-200 default)
 few_scratch=$(train_and_evaluate fewshot-scratch fewshot-30 none)
 few_default=$(train_and_evaluate fewshot-default fewshot-30 default)
 # Self-training (README "Self-training"): the few-shot model runs the other 170 of the 200 as a batch (their
-# labels hidden); its detections at score >= 0.6 become pseudo-labels beside the 30 annotated images, and a new
+# labels hidden); its detections at its own threshold (what the batch kept) become pseudo-labels beside the 30 annotated images, and a new
 # model trains on both. Validation stays the same 10 annotated images; the figures are on the same 56.
 few_version=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")).model_version)' "$work/fewshot-default/record/metrics.json")
 rm -rf "$work/selftrain-batch" "$work/data/selftrain-30/pseudo-labels"
 exo run "$work/data/unlabelled-170" --model "$few_version" --data-dir "$work/fewshot-default/s3" --batch unlabelled-170 --replace --out "$work/selftrain-batch" >&2
-exo export-annotations "$work/selftrain-batch" --format coco --score-threshold 0.6 --images "$work/data/unlabelled-170" \
+exo export-annotations "$work/selftrain-batch" --format coco --images "$work/data/unlabelled-170" \
   --out "$work/data/selftrain-30/pseudo-labels/unlabelled-170" >&2
 # As a user's second `exodetect train` would: in the same store, fine-tuned from the few-shot model (the teacher).
 selftrain=$(train_and_evaluate selftrain selftrain-30 "$few_version" "$work/fewshot-default/s3")
