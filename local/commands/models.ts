@@ -19,6 +19,8 @@ export interface StoredModel {
   readonly dataset?: string;
   /** How many images a refit model trained on after its validated run (its figures are that run's). */
   readonly refitImages?: number;
+  /** The model flip-averages each image (trainer hyperparameter tta): four passes an image. */
+  readonly tta?: boolean;
 }
 
 async function withStore<T>(dataDir: string | undefined, port: number | undefined, fn: (workflow: LocalWorkflow) => Promise<T>): Promise<T> {
@@ -39,9 +41,11 @@ export async function listModels(dataDir?: string, port?: number): Promise<Store
       .map((key) => key.slice(PREFIX.models.length, -'/model.onnx'.length));
     const out: StoredModel[] = [];
     for (const version of versions.sort()) {
-      const metrics = await workflow.getJson<{ validation?: StoredModel['validation']; refit?: { images?: number } | null }>(modelMetricsKey(version)).catch(() => undefined);
+      const metrics = await workflow
+        .getJson<{ validation?: StoredModel['validation']; refit?: { images?: number } | null; tta?: boolean }>(modelMetricsKey(version))
+        .catch(() => undefined);
       const registration = await workflow.getJson<{ dataset?: string }>(`${PREFIX.models}${version}/registration.json`).catch(() => undefined);
-      out.push({ version, champion: version === champion, validation: metrics?.validation, dataset: registration?.dataset, ...(metrics?.refit?.images && { refitImages: metrics.refit.images }) });
+      out.push({ version, champion: version === champion, validation: metrics?.validation, dataset: registration?.dataset, ...(metrics?.refit?.images && { refitImages: metrics.refit.images }), ...(metrics?.tta && { tta: true }) });
     }
     return out;
   });
@@ -89,7 +93,8 @@ export function describeModels(models: readonly StoredModel[]): string[] {
     const figures = v?.ap50 !== undefined ? `AP50 ${v.ap50.toFixed(3)}, F1 ${v.f1?.toFixed(3) ?? '?'}${on}` : 'no metrics';
     const what =
       (bundled ? 'bundled default, trained on synthetic micrographs' : m.dataset ? `trained on ${m.dataset}` : 'trained') +
-      (m.refitImages ? `, refit on all ${m.refitImages} images (the figures are its validated run's)` : '');
+      (m.refitImages ? `, refit on all ${m.refitImages} images (the figures are its validated run's)` : '') +
+      (m.tta ? ', averaging each image with its mirror images (tta: 4x the time per image)' : '');
     const inUse = m.champion || (!champion && m.version === DEFAULT_MODEL_VERSION) ? '  <- exodetect run uses this' : '';
     return `  ${m.version}: ${what}; ${figures}${inUse}`;
   });

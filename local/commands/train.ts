@@ -81,6 +81,8 @@ export interface TrainLocallyResult {
   readonly dataDir?: string;
   /** Set when the trainer refit on train and validation together after the validated run (hyperparameter refit). */
   readonly refit?: { readonly images: number };
+  /** Set when the exported model flip-averages each image (hyperparameter tta, auto on small sets). */
+  readonly tta?: boolean;
   /** Seconds from the dataset's upload to the promotion decision. */
   readonly elapsedSeconds?: number;
 }
@@ -178,6 +180,7 @@ export async function trainLocally(options: TrainLocallyOptions): Promise<TrainL
   const epochs = Number(hyperparameters.epochs ?? 40);
   let initLoaded: string | undefined;
   let refit: { images: number } | undefined;
+  let tta = false;
   const onLog = (line: string) => {
     // The trainer's per-epoch line: `epoch=3 train_loss=0.1234 val_ap50=0.8100 val_f1=0.7700 lr=... epoch_time_s=12.3`.
     const epoch = /^epoch=(\d+) train_loss=(\S+) val_ap50=(\S+) val_f1=(\S+) .*epoch_time_s=(\S+)/.exec(line);
@@ -190,6 +193,7 @@ export async function trainLocally(options: TrainLocallyOptions): Promise<TrainL
     }
     const refitEpoch = /^refit_epoch=(\d+) refit_loss=(\S+) .*epoch_time_s=(\S+)/.exec(line);
     if (refitEpoch) report(`  refit epoch ${refitEpoch[1]}/${epochs}: loss ${refitEpoch[2]} (${refitEpoch[3]} s)`);
+    if (line.startsWith('tta: ')) tta = true;
     const refitThreshold = /^refit threshold: (.*)$/.exec(line);
     if (refitThreshold) report(`Refit threshold: ${refitThreshold[1]}.`);
     // How much of the starting model fitted this run's network (a different width loads little).
@@ -251,7 +255,7 @@ export async function trainLocally(options: TrainLocallyOptions): Promise<TrainL
       if (outcome.status !== 'SUCCEEDED') await writeFile(path.join(outDir, 'failure.txt'), `${outcome.error}: ${readableCause(outcome.cause ?? '')}\n`);
     }
     const elapsedSeconds = Math.round((performance.now() - started) / 1000);
-    return { outcome, dataset, sync, initFrom: init.description, initLoaded, runId, split, promotion, outDir, modelInUse: await modelInUse(workflow), dataDir: options.dataDir, refit, elapsedSeconds };
+    return { outcome, dataset, sync, initFrom: init.description, initLoaded, runId, split, promotion, outDir, modelInUse: await modelInUse(workflow), dataDir: options.dataDir, refit, tta, elapsedSeconds };
   } finally {
     workflow.trainingEvents.off('log', onLog);
     workflow.sfn.events.off('task-succeeded', onTask);
@@ -366,8 +370,10 @@ export function describeTraining(result: TrainLocallyResult): string[] {
           `Refit on all ${result.refit.images} labelled images: the model it ships trained on the held-out images too, so these figures and the promotion are its validated run's (the same recipe without them), an estimate; the refit itself has no held-out figures, and its threshold is matched to that run's (hyperparameter refit=false ships the validated model instead).`,
         );
       }
-      if (result.split?.hyperparameters.tta === 'true') {
-        lines.push('With test-time augmentation (tta): the model averages each image and its three mirror images, four passes an image; these figures are with it, the per-epoch lines without.');
+      if (result.tta) {
+        lines.push(
+          `With test-time augmentation (tta): the model averages each image and its three mirror images, four passes an image; these figures are with it, the per-epoch lines without.${result.split?.hyperparameters.tta === undefined ? ' On by default below 100 labelled images (more accurate there, 4x the time per image); hyperparameter tta=false turns it off.' : ''}`,
+        );
       }
       const hp = result.split?.hyperparameters ?? {};
       if (Number(hp.ema_half_life_epochs) > 0) {

@@ -27,9 +27,9 @@ beforeAll(async () => {
     );
     await workflow.putObject('models/v1/metrics.json', JSON.stringify({ validation: { ap50: 0.91, f1: 0.85, n_images: 51 } }));
     await workflow.putObject('models/v1/registration.json', JSON.stringify({ dataset: 'grids' }));
-    // A refit model: the trainer's metrics.json says so.
+    // A refit, flip-averaged model: the trainer's metrics.json says so.
     await workflow.putObject('models/v2/model.onnx', buildConstantDetectorModel({ layout: 'exodetect', rows: [[1, 1, 9, 9, 0.9, 0]], metadata: exodetectMetadata() }));
-    await workflow.putObject('models/v2/metrics.json', JSON.stringify({ validation: { ap50: 0.84, f1: 0.75, n_images: 10 }, refit: { images: 30, held_out_check_model: 'validated.onnx' } }));
+    await workflow.putObject('models/v2/metrics.json', JSON.stringify({ validation: { ap50: 0.84, f1: 0.75, n_images: 10 }, refit: { images: 30, held_out_check_model: 'validated.onnx' }, tta: true }));
     await workflow.putObject('models/v2/registration.json', JSON.stringify({ dataset: 'few' }));
   } finally {
     await workflow.close();
@@ -52,7 +52,9 @@ describe('exodetect models', () => {
     const lines = describeModels(models);
     expect(lines[1]).toMatch(/^ {2}default: bundled default, trained on synthetic micrographs; .* on \d+ synthetic validation images {2}<- exodetect run uses this$/);
     expect(lines[2]).toBe('  v1: trained on grids; AP50 0.910, F1 0.850 on 51 validation images');
-    expect(lines[3]).toBe("  v2: trained on few, refit on all 30 images (the figures are its validated run's); AP50 0.840, F1 0.750 on 10 validation images");
+    expect(lines[3]).toBe(
+      "  v2: trained on few, refit on all 30 images (the figures are its validated run's), averaging each image with its mirror images (tta: 4x the time per image); AP50 0.840, F1 0.750 on 10 validation images",
+    );
   });
 
   it('makes a model the one run uses, and goes back to the bundled one', async () => {

@@ -40,13 +40,14 @@ describe('what exodetect train prints about sizing', () => {
     expect(lines.join('\n')).not.toContain('n/a');
   });
 
-  it('says when the model averages mirror images (tta), and not otherwise', () => {
+  it('says when the model averages mirror images (tta), why, and not otherwise', () => {
     const plain = finishedRun({ sizing_n: 0 });
-    const tta = { ...plain, split: { hyperparameters: { tta: 'true' } } } as unknown as TrainLocallyResult;
+    const auto = { ...plain, tta: true, split: { hyperparameters: {} } } as unknown as TrainLocallyResult;
+    const asked = { ...plain, tta: true, split: { hyperparameters: { tta: 'true' } } } as unknown as TrainLocallyResult;
     const said = (r: TrainLocallyResult) => describeTraining(r).filter((l) => l.includes('test-time augmentation'));
-    expect(said(tta)).toEqual([
-      'With test-time augmentation (tta): the model averages each image and its three mirror images, four passes an image; these figures are with it, the per-epoch lines without.',
-    ]);
+    const what = 'With test-time augmentation (tta): the model averages each image and its three mirror images, four passes an image; these figures are with it, the per-epoch lines without.';
+    expect(said(asked)).toEqual([what]);
+    expect(said(auto)).toEqual([`${what} On by default below 100 labelled images (more accurate there, 4x the time per image); hyperparameter tta=false turns it off.`]);
     expect(said(plain)).toEqual([]);
   });
 

@@ -26,7 +26,7 @@ def _parse_bool(v: str) -> bool:
     raise ValueError("expected true/false")
 
 
-def _parse_refit(v: str) -> Optional[bool]:
+def _parse_auto_bool(v: str) -> Optional[bool]:
     """auto (or empty): None, decided by the set's size; else a boolean."""
     if v.strip().lower() in ("", "auto"):
         return None
@@ -106,6 +106,18 @@ def refit_wanted(refit: Optional[bool], n_train_and_validation_images: int) -> b
     return refit if refit is not None else n_train_and_validation_images < REFIT_AUTO_MAX_IMAGES
 
 
+# tta empty/auto: flip-average inside model.onnx when train + validation hold fewer images than this. Measured on 30
+# real annotated images (20/10, refit, two seeds, `exodetect train` defaults) on 56 held-out images: AP50 0.865 -> 0.879
+# and 0.882 -> 0.897, AP50:95 and F1 at the threshold up in both, for 4.8x the model's time per image. On 200 images
+# it gained less (AP50 0.919 -> 0.927), so larger sets keep the single pass.
+TTA_AUTO_MAX_IMAGES = 100
+
+
+def tta_wanted(tta: Optional[bool], n_train_and_validation_images: int) -> bool:
+    """Whether model.onnx flip-averages, given the hyperparameter (None: auto) and the images of train and validation."""
+    return tta if tta is not None else n_train_and_validation_images < TTA_AUTO_MAX_IMAGES
+
+
 # Off: measured on 20 real training images (README, "A moving average of the weights"), the average made the
 # per-epoch validation figures steadier but did not lift the held-out ones (AP50 0.835 vs 0.840).
 EMA_HALF_LIFE_EPOCHS = 0.0
@@ -149,11 +161,12 @@ SPECS: Dict[str, Spec] = {
     "min_box_px": Spec(float, 2.0, "boxes narrower or lower than this (original px) are reported as degenerate", _range(0.0, 100.0)),
     "outline_rays": Spec(int, 32, "rays of the outline head (star-convex outline at each centre; a multiple of 4, 0: no outline head, boxes only)",
                          lambda v: None if v == 0 else (_range(8, 128)(v) or (None if v % 4 == 0 else "must be 0 or a multiple of 4"))),
-    "tta": Spec(_parse_bool, False, "test-time augmentation: model.onnx averages the image and its three mirror images (4x the "
-                "inference compute); the threshold and the held-out figures are measured with it"),
+    "tta": Spec(_parse_auto_bool, None, "test-time augmentation: model.onnx averages the image and its three mirror images (4x the "
+                "inference compute); the threshold and the held-out figures are measured with it; auto (empty): when train and "
+                f"validation hold fewer than {TTA_AUTO_MAX_IMAGES} images"),
     "ema_half_life_epochs": Spec(float, EMA_HALF_LIFE_EPOCHS, "validate, keep and export an exponential moving average of the weights "
                                  "whose old steps' share halves every this many epochs (0: the last step's weights)", _range(0.0, 100.0)),
-    "refit": Spec(_parse_refit, None, "after the validated run, train again from the same start on the train and validation "
+    "refit": Spec(_parse_auto_bool, None, "after the validated run, train again from the same start on the train and validation "
                   "images together, the same schedule, and ship that model (the figures, threshold and promotion stay the "
                   f"validated run's); auto (empty): when they hold fewer than {REFIT_AUTO_MAX_IMAGES} images"),
     "outline_box_weight": Spec(float, 0.1, "loss weight of an outline taken from a box's inscribed ellipse (objects without a polygon) against 1 for a polygon", _range(0.0, 1.0)),
@@ -190,7 +203,7 @@ class Hyperparameters:
     threads: int
     min_box_px: float
     outline_rays: int
-    tta: bool
+    tta: Optional[bool]
     ema_half_life_epochs: float
     refit: Optional[bool]
     outline_box_weight: float

@@ -30,7 +30,7 @@ from .ema import ModelEma, decay_for
 from .engine import NonFiniteLossError, evaluate, predict, train_one_epoch
 from .export import OPSET, export_onnx, load_init_weights, model_metadata, save_torch_model
 from .hyperparams import (SPECS, Hyperparameters, HyperparameterError, auto_crops_per_image, describe, load_hyperparameters_file,
-                          parse_hyperparameters, refit_wanted)
+                          parse_hyperparameters, refit_wanted, tta_wanted, TTA_AUTO_MAX_IMAGES)
 from .model import FlipAveraged, build_model
 from .split import split_validation
 from .paths import SageMakerPaths, sagemaker_paths
@@ -151,7 +151,7 @@ def card_markdown(hp: Hyperparameters, metrics: Dict, n_params: int, class_names
         f"(H, W multiples of 32) -> `detections` float32 [N,{hp.max_detections},6] (x1, y1, x2, y2, score, class), "
         "per-image normalisation and peak decoding inside the graph."
         + (" Test-time augmentation inside the graph (`tta`): the image and its three mirror images, each output mapped "
-           "back and averaged; four times the compute of one pass." if hp.tta else "")
+           "back and averaged; four times the compute of one pass." if metrics["tta"] else "")
         + (f" Outline head: {hp.outline_rays} star-convex rays at each centre -> `outlines` float32 "
            f"[N,{hp.max_detections},{2 * hp.outline_rays}] (a polygon x0, y0, ... per detection; model format 2), trained on "
            f"polygons where the truth has them and on boxes' inscribed ellipses (weight {hp.outline_box_weight}) where not."
@@ -332,7 +332,7 @@ def train_phase(net: torch.nn.Module, train_scaled: List, val_scaled: Optional[L
 
 def refit_on_all(hp: Hyperparameters, args: argparse.Namespace, paths: SageMakerPaths, device: torch.device, n_classes: int,
                  train_images: Sequence[LabelledImage], val_images: Sequence[LabelledImage], train_scaled: List,
-                 validated: torch.nn.Module, threshold: float, fingerprint: str, model_version: str) -> Dict[str, Any]:
+                 validated: torch.nn.Module, threshold: float, fingerprint: str, model_version: str, tta: bool) -> Dict[str, Any]:
     """The refit: from the same start, the same schedule on train + validation, the last epoch kept; its threshold
     matched to the validated model's. Returns the network, the model as exported (flip-averaged with tta), its
     history, its threshold and the record for metrics.json."""
@@ -350,7 +350,7 @@ def refit_on_all(hp: Hyperparameters, args: argparse.Namespace, paths: SageMaker
                         os.path.join(paths.checkpoints, REFIT_CHECKPOINT_NAME), fingerprint, model_version)
     net = phase["weights"]
     round_to_half(net)
-    model = FlipAveraged(net) if hp.tta else net
+    model = FlipAveraged(net) if tta else net
     refit_threshold, matched = count_matched_threshold(validated, model, train_scaled, threshold, device, hp.max_detections)
     log(f"refit threshold: {refit_threshold} (the validated model finds {matched} objects above {threshold} on the "
         f"{len(train_images)} training images; the refit finds as many above {refit_threshold})")
@@ -402,20 +402,26 @@ def run(args: argparse.Namespace, paths: SageMakerPaths) -> int:
     if best["state"] is not None:
         net.load_state_dict(best["state"])
     round_to_half(net)
-    final = FlipAveraged(net) if hp.tta else net  # what model.onnx computes: measured and exported alike
+    n_labelled = len(train_images) + len(val_images)
+    tta = tta_wanted(hp.tta, n_labelled)
+    if tta:
+        why = f"auto: {n_labelled} labelled images, fewer than {TTA_AUTO_MAX_IMAGES}; tta=false turns it off" if hp.tta is None else "tta=true"
+        log(f"tta: model.onnx averages each image and its three mirror images, 4x the inference compute ({why}); "
+            "the threshold and the figures below are measured with it, the per-epoch ones without")
+    final = FlipAveraged(net) if tta else net  # what model.onnx computes: measured and exported alike
     val_metrics = evaluate(final, val_scaled, device, len(class_names), hp.max_detections)
     threshold = val_metrics["threshold"]
     metrics: Dict[str, Any] = {
         "format": "exodetect-metrics", "version": 1, "model_version": model_version,
         "dataset_fingerprint": fingerprint, "epochs": hp.epochs, "score_threshold": threshold,
-        "nm_per_px": hp.nm_per_px, "crops_per_image": crops_per_image, "tta": hp.tta, "validation": val_metrics,
+        "nm_per_px": hp.nm_per_px, "crops_per_image": crops_per_image, "tta": tta, "validation": val_metrics,
         "refit": None,
     }
 
     shipped_net, shipped, shipped_threshold = net, final, threshold
-    if refit_wanted(hp.refit, len(train_images) + len(val_images)):
+    if refit_wanted(hp.refit, n_labelled):
         refit = refit_on_all(hp, args, paths, device, len(class_names), train_images, val_images, train_scaled, final,
-                             threshold, fingerprint, model_version)
+                             threshold, fingerprint, model_version, tta)
         shipped_net, shipped, shipped_threshold = refit["net"], refit["model"], refit["threshold"]
         history = history + refit["history"]
         metrics["score_threshold"], metrics["refit"] = shipped_threshold, refit["record"]

@@ -113,10 +113,11 @@ def test_tiny_training_end_to_end_and_onnx_matches_pytorch(tmp_path):
             assert np.abs(have_outlines[np.argmin(diff)] - outline).max() <= 1e-3
 
 
-def test_tta_model_is_the_flip_averaged_network_and_empty_crops_follow_the_set_size(tmp_path):
+def test_tta_auto_on_a_small_set_is_the_flip_averaged_network_and_empty_crops_follow_the_set_size(tmp_path):
     base = make_tree(str(tmp_path / "ml"))
-    hp = {k: v for k, v in TINY_HP.items() if k != "crops_per_image"}
-    r = run_trainer(base, dict(hp, epochs="1", tta="true"))
+    # tta and crops_per_image empty: both decided by the set's size (6 images: flip-averaged, 16 crops).
+    hp = {k: v for k, v in TINY_HP.items() if k not in ("crops_per_image", "tta")}
+    r = run_trainer(base, dict(hp, epochs="1"))
     assert r.returncode == 0, r.stderr[-3000:]
     # 4 training images: 320 crops an epoch would be 80 an image; at most 16.
     assert "crops: 16 per image per epoch, 64 per epoch (crops_per_image empty: chosen for 4 training images)" in r.stdout
