@@ -18,6 +18,7 @@ import {
   CHAMPION_KEY,
   DEFAULT_MODEL_VERSION,
   modelKey,
+  PREFIX,
   RESULT_FILES,
   resultsPrefix,
 } from '../../lambdas/shared/keys.js';
@@ -154,8 +155,12 @@ export const BUNDLED_MODEL_CAVEAT = 'trained on synthetic micrographs only: look
 /** Which model a run uses, in words: what validate-batch will pick for this manifest. */
 async function describeModelChoice(workflow: LocalWorkflow, requested: string | undefined, choice: ModelChoice): Promise<string> {
   if (choice.bytes) return `${requested} (stored as model ${choice.version})`;
-  if (choice.version === DEFAULT_MODEL_VERSION) return 'the bundled default model';
-  if (choice.version) return `model ${choice.version}`;
+  if (choice.version === DEFAULT_MODEL_VERSION) return `the bundled default model (${BUNDLED_MODEL_CAVEAT})`;
+  if (choice.version) {
+    // Named by the user: say what it is, since it need not be the one run uses by default.
+    const registration = await workflow.getJson<{ dataset?: string }>(`${PREFIX.models}${choice.version}/registration.json`).catch(() => undefined);
+    return `version ${choice.version}${registration?.dataset ? `, trained on dataset ${registration.dataset}` : ''}`;
+  }
   if ((await workflow.listKeys(CHAMPION_KEY)).length === 0) return `the bundled default model, as no model has been trained and promoted here (${BUNDLED_MODEL_CAVEAT})`;
   const champion = await workflow.getJson<{ version: string; dataset?: string }>(CHAMPION_KEY);
   return `the champion ${champion.version}${champion.dataset ? `, trained on dataset ${champion.dataset}` : ''} (--model default runs the bundled one)`;

@@ -198,7 +198,11 @@ export async function trainLocally(options: TrainLocallyOptions): Promise<TrainL
     if (refitThreshold) report(`Refit threshold: ${refitThreshold[1]}.`);
     // How much of the starting model fitted this run's network (a different width loads little).
     const init = /^init_from .*: (\d+) tensors loaded, (\d+) re-initialised/.exec(line);
-    if (init) initLoaded = `${init[1]} of ${Number(init[1]) + Number(init[2])} weight tensors loaded`;
+    if (init && !initLoaded) {
+      // Said as it happens, before the first epoch: the Split line said where training started.
+      initLoaded = `${init[1]} of ${Number(init[1]) + Number(init[2])} weight tensors loaded`;
+      report(`Initial weights: ${initLoaded}.`);
+    }
     options.onLog?.(line);
   };
   const outputs = new Map<string, unknown>();
@@ -360,8 +364,6 @@ export function describeTraining(result: TrainLocallyResult): string[] {
     if (output?.status === 'unchanged') {
       lines.push(`Not trained: ${output.reason} (--force trains anyway).`);
     } else if (promotion) {
-      // The Split line already said where training started; this adds what the trainer loaded.
-      if (result.initLoaded) lines.push(`Initial weights: ${result.initLoaded}.`);
       if (result.elapsedSeconds !== undefined) lines.push(`Trained in ${formatDuration(result.elapsedSeconds)}${result.refit ? ' (the validated run and the refit)' : ''}.`);
       const [figures, ...sizing] = validationFigureLines(promotion, result.refit);
       lines.push(figures!);
@@ -380,6 +382,12 @@ export function describeTraining(result: TrainLocallyResult): string[] {
         lines.push(`With a moving average of the weights (ema_half_life_epochs=${hp.ema_half_life_epochs}): every epoch's figures, the kept epoch and the exported model are the average's.`);
       }
       lines.push(...sizing);
+      const validationObjects = promotion.candidate.validation.n_objects;
+      if (typeof validationObjects === 'number' && validationObjects < DEFAULT_MIN_VALIDATION_OBJECTS) {
+        lines.push(
+          `Its score threshold was chosen on ${plural(validationObjects, 'annotated object')}: it may be far off. Before trusting counts, score the model on other annotated images (\`exodetect evaluate <folder> --model ${promotion.candidate.version}${dataDirFlag(result.dataDir)}\`): it prints the threshold with the best F1 there, which \`run --score-threshold\` takes.`,
+        );
+      }
       lines.push(promotion.promoted ? `Promoted: ${promotion.reason}.` : `Not promoted: ${promotion.reason.replace(/^not promoted: /, '')}.`);
       if (!promotion.promoted) lines.push(`It stays in the store: \`exodetect models use ${promotion.candidate.version}\` runs it anyway.`);
       if (result.outDir) {

@@ -113,6 +113,11 @@ describe('exodetect train on annotation exports', () => {
     const run = await exodetect(['run', path.join(dataset, 'images'), '--out', path.join(root, 'coco-run')], store);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout.split('\n')[0]).toBe(`Model: the bundled default model, as no model has been trained and promoted here (${BUNDLED_MODEL_CAVEAT})`);
+    // Named on the command line: the version and what it was trained on; the bundled one with its caveat.
+    const namedRun = await exodetect(['run', path.join(dataset, 'images'), '--model', version, '--out', path.join(root, 'coco-run-named')], store);
+    expect(namedRun.stdout.split('\n')[0]).toBe(`Model: version ${version}, trained on dataset coco-set`);
+    const bundled = await exodetect(['run', path.join(dataset, 'images'), '--model', 'default', '--out', path.join(root, 'coco-run-default')], store);
+    expect(bundled.stdout.split('\n')[0]).toBe(`Model: the bundled default model (${BUNDLED_MODEL_CAVEAT})`);
 
     // The folder changes: one image and its annotations go; the next run mirrors it and says so.
     const coco = JSON.parse(await readFile(path.join(dataset, 'annotations.coco.json'), 'utf8')) as Coco;

@@ -33,6 +33,8 @@ describe('report page (HTML)', () => {
     const banner = /<div class="banner warn" id="bundled-model-banner"[^]*?<\/div>/.exec(html)?.[0] ?? '';
     expect(banner).toContain('The counts of 1 of 2 images come from the bundled default model</strong>, which was trained on synthetic micrographs only');
     expect(html.indexOf('bundled-model-banner')).toBeLessThan(html.indexOf('id="distribution"'));
+    // The header names the models that counted.
+    expect(html).toContain('<span id="counted-by">\u00b7 counted by the bundled default model (1 image), model <code>v7</code> (1 image)</span>');
     const onlyTrained = new BatchSummaryBuilder({ batchId: 'trained' });
     onlyTrained.add({ ...trained, batch_id: 'trained' });
     expect(renderReport(onlyTrained.build())).not.toContain('bundled-model-banner');

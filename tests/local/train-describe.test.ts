@@ -63,9 +63,17 @@ describe('what exodetect train prints about sizing', () => {
     expect(said(plain)).toEqual([]);
   });
 
-  it('says what the trainer loaded and how long it took before the figures', () => {
-    const run = { ...finishedRun({ sizing_n: 0 }), initLoaded: '146 of 146 weight tensors loaded', elapsedSeconds: 511 } as TrainLocallyResult;
+  it('says how long it took before the figures', () => {
+    const run = { ...finishedRun({ sizing_n: 0 }), elapsedSeconds: 511 } as TrainLocallyResult;
     const lines = describeTraining(run);
-    expect(lines.slice(0, 3)).toEqual(['Initial weights: 146 of 146 weight tensors loaded.', 'Trained in 8 min 31 s.', expect.stringMatching(/^Model v1: validation AP50 0.900, F1 0.850/)]);
+    expect(lines.slice(0, 2)).toEqual(['Trained in 8 min 31 s.', expect.stringMatching(/^Model v1: validation AP50 0.900, F1 0.850/)]);
+  });
+
+  it('warns that a threshold chosen on few validation objects may be far off, and how to check it', () => {
+    const few = describeTraining(finishedRun({ sizing_n: 0, n_objects: 18 }));
+    expect(few).toContain(
+      'Its score threshold was chosen on 18 annotated objects: it may be far off. Before trusting counts, score the model on other annotated images (`exodetect evaluate <folder> --model v1`): it prints the threshold with the best F1 there, which `run --score-threshold` takes.',
+    );
+    expect(describeTraining(finishedRun({ sizing_n: 0, n_objects: 120 })).join('\n')).not.toContain('may be far off');
   });
 });

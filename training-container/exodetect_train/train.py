@@ -176,7 +176,10 @@ def card_markdown(hp: Hyperparameters, metrics: Dict, n_params: int, class_names
                   f"validated model does at its own ({refit['threshold_matched_detections']}).", ""]
     lines += ["| hyperparameter | value |", "| --- | --- |"]
     for k, val in hp.to_dict().items():
-        shown = f"empty: {metrics['crops_per_image']}" if k == "crops_per_image" and val is None else val
+        # Values decided by the set's size are shown as decided.
+        decided = {"crops_per_image": f"empty: {metrics['crops_per_image']}", "tta": f"auto: {metrics['tta']}",
+                   "refit": f"auto: {metrics['refit'] is not None}"}
+        shown = decided[k] if k in decided and val is None else val
         lines.append(f"| `{k}` | `{shown}` |")
     lines += ["", "## Metrics", "",
               f"Recommended score threshold ({'matched to the validated model, above' if refit else 'best F1 on validation'}): "

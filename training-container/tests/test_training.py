@@ -128,6 +128,7 @@ def test_tta_auto_on_a_small_set_is_the_flip_averaged_network_and_empty_crops_fo
     with open(os.path.join(model_dir, "card.md")) as f:
         card = f.read()
     assert "Test-time augmentation inside the graph" in card and "| `crops_per_image` | `empty: 16` |" in card
+    assert "| `tta` | `auto: True` |" in card and "| `refit` | `False` |" in card
     _, net = load_exported(model_dir)
     x = validation_crop(base)[None, None].astype(np.float32)
     with torch.no_grad():

@@ -51,6 +51,14 @@ function bundledModelBanner(summary: BatchSummary): string {
   return `<div class="banner warn" id="bundled-model-banner" role="alert"><strong>${which} from the bundled default model</strong>, which was trained on synthetic micrographs only. On a public set of real negative-stain micrographs (not shipped) it found about two thirds of the labelled particles, and half of what it reported were particles the experts had not labelled, mostly small ones. Look at the overlays before you trust the counts and sizes. A model trained on about 30 annotated images of your own (<code>exodetect train</code>) does much better there: AP50 0.87 against 0.61.</div>`;
 }
 
+/** Which model counted, said at the top (the details are under "How the numbers were obtained"). */
+function modelsLine(summary: BatchSummary): string {
+  if (summary.models.length === 0) return '';
+  const name = (m: BatchSummary['models'][number]) => (m.version === DEFAULT_MODEL_VERSION ? 'the bundled default model' : `model <code>${esc(m.version)}</code>`);
+  const several = summary.models.length > 1;
+  return ` <span id="counted-by">\u00b7 counted by ${summary.models.map((m) => `${name(m)}${several ? ` (${num(m.images)} image${m.images === 1 ? '' : 's'})` : ''}`).join(', ')}</span>`;
+}
+
 const OUTLINE_METHOD_WORDS: Record<OutlineMethod, string> = {
   model: "drawn by the model (its outline output), where no edge was found in the image",
   'image-fit': 'fitted in the image inside each box: the edge where the light vesicle meets the dark stain, along 48 rays from the box centre',
@@ -352,7 +360,7 @@ export function renderReport(summary: BatchSummary, props: ReportProps = {}): st
 <body>
 <header><div class="wrap">
 <h1>Vesicle report: batch <span id="batch-id">${esc(summary.batch_id)}</span></h1>
-<p>Generated ${esc(summary.created_at.replace('T', ' ').replace(/\.\d+Z$/, ' UTC'))} by ${esc(summary.software.name)} ${esc(summary.software.version)}</p>
+<p>Generated ${esc(summary.created_at.replace('T', ' ').replace(/\.\d+Z$/, ' UTC'))} by ${esc(summary.software.name)} ${esc(summary.software.version)}${modelsLine(summary)}</p>
 </div></header>
 <main class="wrap">
 ${summary.outcome && !summary.outcome.within_tolerance ? `<p class="banner bad" id="outcome-banner" role="alert"><strong>This batch failed:</strong> ${esc(summary.outcome.reason ?? '')}. The results below cover the images that could be analysed.</p>` : ''}
