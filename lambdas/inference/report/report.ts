@@ -48,7 +48,7 @@ function bundledModelBanner(summary: BatchSummary): string {
   const bundled = summary.models.find((m) => m.version === DEFAULT_MODEL_VERSION);
   if (!bundled) return '';
   const which = bundled.images === summary.images.processed ? 'These counts come' : `The counts of ${num(bundled.images)} of ${num(summary.images.processed)} images come`;
-  return `<div class="banner warn" id="bundled-model-banner" role="alert"><strong>${which} from the bundled default model</strong>, which was trained on synthetic micrographs only. On a public set of real negative-stain micrographs (not shipped) it found about two thirds of the labelled particles, and half of what it reported were particles the experts had not labelled, mostly small ones. Look at the overlays before you trust the counts and sizes. A model trained on about 30 annotated images of your own (<code>exodetect train</code>) does much better there: AP50 0.87 against 0.61.</div>`;
+  return `<div class="banner warn" id="bundled-model-banner" role="alert"><strong>${which} from the bundled default model</strong>, which was trained on synthetic micrographs only. On a public set of real negative-stain micrographs (not shipped) it found about two thirds of the labelled particles, and half of what it reported were particles the experts had not labelled, mostly small ones. Look at the overlays before you trust the counts and sizes. A model trained on about 30 annotated images of your own (<code>exodetect train</code>) did much better there: AP50 0.89 against 0.61 with 30 images holding about 100 particles; check yours with <code>exodetect evaluate</code> on other annotated images.</div>`;
 }
 
 /** Which model counted, said at the top (the details are under "How the numbers were obtained"). */
