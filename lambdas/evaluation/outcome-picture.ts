@@ -5,7 +5,7 @@
  * true box), on the overlay's display contrast.
  */
 import type { GreyImage } from '../detect/image-decode.js';
-import { keyStrip, scoreNote, type KeyEntry, type KeyStrip } from '../detect/key-strip.js';
+import { keyStrip, scoreNote, type KeyEntry, type KeyScaleBar, type KeyStrip } from '../detect/key-strip.js';
 import { plural } from '../shared/wording.js';
 import { drawPolygon, renderPictures } from '../detect/overlay.js';
 
@@ -43,7 +43,7 @@ export interface OutcomePictureProps {
   readonly maxEdge?: number;
 }
 
-/** A JPEG of the image with its outcome drawn in, and a key beneath it (the colours, the counts, the threshold). */
+/** A JPEG of the image with its outcome drawn in, and a key beneath it (the colours, the counts, the threshold, a scale bar). */
 export async function renderOutcomePicture(image: GreyImage, shapes: OutcomeShapes, props: OutcomePictureProps): Promise<Buffer> {
   const pictures = await renderPictures(
     image,
@@ -54,24 +54,23 @@ export async function renderOutcomePicture(image: GreyImage, shapes: OutcomeShap
       for (const p of shapes.falsePositives) drawPolygon(rgb, width, height, p, shrink, stroke, OUTCOME_COLOURS.falsePositive, false);
       for (const p of shapes.found) drawPolygon(rgb, width, height, p, shrink, stroke, OUTCOME_COLOURS.found, false);
     },
-    // No scale bar: it would cover shapes in its corner, and micrographs carry their own.
+    // The scale bar goes in the key, never over the shapes.
     {
       nmPerPx: props.nmPerPx,
       maxEdge: props.maxEdge ?? 1600,
       quality: 85,
-      scaleBar: false,
-      below: (width) => outcomeKey(width, shapes, props.threshold, props.caption),
+      below: (width, scaleBar) => outcomeKey(width, shapes, props.threshold, props.caption, scaleBar),
     },
   );
   return pictures.overlay;
 }
 
 /** The key strip: a swatch in each colour (the miss's dashed) with its count, then the threshold; the caption (image, model) beneath. */
-export function outcomeKey(width: number, shapes: OutcomeShapes, threshold: number, caption?: string): KeyStrip {
+export function outcomeKey(width: number, shapes: OutcomeShapes, threshold: number, caption?: string, scaleBar?: KeyScaleBar): KeyStrip {
   const entries: KeyEntry[] = [
     { colour: OUTCOME_COLOURS.found, text: `${shapes.found.length} found` },
     { colour: OUTCOME_COLOURS.falsePositive, text: plural(shapes.falsePositives.length, 'false positive', 'false positives') },
     { colour: OUTCOME_COLOURS.missed, text: `${shapes.missed.length} missed`, dashed: true },
   ];
-  return keyStrip(width, entries, scoreNote(threshold), caption);
+  return keyStrip(width, entries, scoreNote(threshold), caption, scaleBar);
 }

@@ -4,6 +4,7 @@
  */
 import sharp from 'sharp';
 import type { KeyStrip } from '../../lambdas/detect/key-strip.js';
+import { keyScaleBar } from '../../lambdas/detect/overlay.js';
 import { describe, expect, it } from 'vitest';
 import { OUTCOME_COLOURS, outcomeKey, renderOutcomePicture, type OutcomeShapes } from '../../lambdas/evaluation/outcome-picture.js';
 
@@ -44,7 +45,7 @@ describe('outcome picture key', () => {
     const grey = { width: WIDTH, height: HEIGHT, bitDepth: 8 as const, pixels: new Uint8Array(WIDTH * HEIGHT).fill(128) };
     const jpeg = await renderOutcomePicture(grey, SHAPES, { nmPerPx: 2, threshold: 0.5 });
     const { data, info } = await sharp(jpeg).raw().toBuffer({ resolveWithObject: true });
-    const keyHeight = outcomeKey(WIDTH, SHAPES, 0.5).height;
+    const keyHeight = outcomeKey(WIDTH, SHAPES, 0.5, undefined, keyScaleBar(WIDTH, 2)).height;
     expect([info.width, info.height]).toEqual([WIDTH, HEIGHT + keyHeight]);
     // The strip's pixels, nearest each outcome colour: a swatch of each is there.
     const distanceTo = (colour: readonly number[]) => {
@@ -58,8 +59,12 @@ describe('outcome picture key', () => {
       return best;
     };
     for (const colour of Object.values(OUTCOME_COLOURS)) expect(distanceTo(colour)).toBeLessThan(60);
-    // The image itself is untouched grey where nothing was drawn (the key is not over it).
-    const bottomLeft = ((HEIGHT - 5) * WIDTH + 5) * 3;
-    expect(Math.abs(data[bottomLeft]! - 128)).toBeLessThan(8);
+    // The image itself is untouched grey where nothing was drawn (neither the key nor a scale bar is over it).
+    for (const [x, y] of [[5, HEIGHT - 5], [30, HEIGHT - 20], [WIDTH - 30, HEIGHT - 20]] as const) expect(Math.abs(data[(y * WIDTH + x) * 3]! - 128)).toBeLessThan(8);
+    // The scale bar is in the key: white at the strip's right end (1,400 nm wide at 2 nm/px: a 100 nm bar, 50 px).
+    expect(keyScaleBar(WIDTH, 2)).toEqual({ px: 50, label: '100 nm' });
+    const row = HEIGHT + Math.round(keyHeight / 2);
+    const white = Array.from({ length: 50 }, (_, i) => data[(row * WIDTH + WIDTH - 58 + i) * 3]! > 200).filter(Boolean).length;
+    expect(white).toBeGreaterThan(40);
   });
 });
