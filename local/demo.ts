@@ -66,7 +66,7 @@ async function main(): Promise<void> {
   const sizes = await readSizes(path.join(result.outDir, RESULT_FILES.summary));
   const lines = [
     '',
-    `Batch "${result.batchId}": ${s?.images ?? '?'} images, ${s?.failed ?? 0} failed, ${s?.detections ?? '?'} vesicles detected with ${result.model}.`,
+    `Batch "${result.batchId}": ${s?.images ?? '?'} images, ${s?.failed ?? 0} failed, ${s?.detections ?? '?'} vesicles detected with the bundled default model.`,
     ...sizes,
     `Results in local S3:  s3://exodetect-data/results/${result.batchId}/`,
     `Copied to:            ${path.relative(process.cwd(), result.outDir) || '.'}/`,

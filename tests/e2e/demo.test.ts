@@ -23,6 +23,8 @@ describe('npm start', () => {
       env: { ...process.env, EXODETECT_DATA_DIR: path.join(dir, 's3'), EXODETECT_RESULTS_DIR: path.join(dir, 'results') },
       timeout: 120_000,
     });
+    // The line the README's quick start shows.
+    expect(stdout).toMatch(/^Batch "demo": 6 images, 0 failed, \d+ vesicles detected with the bundled default model\.$/m);
     const images = Number(/(\d+) images, 0 failed, (\d+) vesicles detected/.exec(stdout)?.[1]);
     const vesicles = Number(/(\d+) vesicles detected/.exec(stdout)?.[1]);
     expect(images).toBe(6);
