@@ -45,6 +45,8 @@ export const modelKey = (version: string): string => `${PREFIX.models}${version}
 export const modelWeightsKey = (version: string): string => `${PREFIX.models}${version}/model.pt`;
 export const modelMetricsKey = (version: string): string => `${PREFIX.models}${version}/metrics.json`;
 export const modelCardKey = (version: string): string => `${PREFIX.models}${version}/card.md`;
+/** What registration records of a model: its dataset, run and files. */
+export const modelRegistrationKey = (version: string): string => `${PREFIX.models}${version}/registration.json`;
 /**
  * A refit model's held-out check: the validated run's model (trained on the train split only), which the
  * validation figures describe and which is scored on the held-out images in its place.

@@ -5,7 +5,7 @@
  */
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import { PREFIX, modelCardKey, modelHeldOutCheckKey, modelKey, modelMetricsKey, modelWeightsKey } from '../shared/keys.js';
+import { modelCardKey, modelHeldOutCheckKey, modelKey, modelMetricsKey, modelRegistrationKey, modelWeightsKey } from '../shared/keys.js';
 import { EvaluationSchema } from './champion.js';
 import { ModelArtifactError } from './errors.js';
 import { getObjectBytes, parseS3Uri, putJson } from '../shared/s3-objects.js';
@@ -164,7 +164,7 @@ export async function registerModel(s3: S3Client, input: RegisterModelInput, pro
     model: modelKey(version),
     metrics: modelMetricsKey(version),
     card: modelCardKey(version),
-    registration: `${PREFIX.models}${version}/registration.json`,
+    registration: modelRegistrationKey(version),
     weights: modelWeightsKey(version),
     heldOutCheck: modelHeldOutCheckKey(version),
   };

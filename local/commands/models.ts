@@ -6,7 +6,7 @@
  */
 import path from 'node:path';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
-import { CHAMPION_KEY, DEFAULT_MODEL_VERSION, modelKey, modelMetricsKey, PREFIX } from '../../lambdas/shared/keys.js';
+import { CHAMPION_KEY, DEFAULT_MODEL_VERSION, modelKey, modelMetricsKey, modelRegistrationKey, PREFIX } from '../../lambdas/shared/keys.js';
 import { InputError } from '../errors.js';
 import { LocalWorkflow } from '../workflow.js';
 import { DEFAULT_DATA_DIR, uploadBundledModel } from './run.js';
@@ -44,7 +44,7 @@ export async function listModels(dataDir?: string, port?: number): Promise<Store
       const metrics = await workflow
         .getJson<{ validation?: StoredModel['validation']; refit?: { images?: number } | null; tta?: boolean }>(modelMetricsKey(version))
         .catch(() => undefined);
-      const registration = await workflow.getJson<{ dataset?: string }>(`${PREFIX.models}${version}/registration.json`).catch(() => undefined);
+      const registration = await workflow.getJson<{ dataset?: string }>(modelRegistrationKey(version)).catch(() => undefined);
       out.push({ version, champion: version === champion, validation: metrics?.validation, dataset: registration?.dataset, ...(metrics?.refit?.images && { refitImages: metrics.refit.images }), ...(metrics?.tta && { tta: true }) });
     }
     return out;

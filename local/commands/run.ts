@@ -18,7 +18,7 @@ import {
   CHAMPION_KEY,
   DEFAULT_MODEL_VERSION,
   modelKey,
-  PREFIX,
+  modelRegistrationKey,
   RESULT_FILES,
   resultsPrefix,
 } from '../../lambdas/shared/keys.js';
@@ -158,7 +158,7 @@ async function describeModelChoice(workflow: LocalWorkflow, requested: string | 
   if (choice.version === DEFAULT_MODEL_VERSION) return `the bundled default model (${BUNDLED_MODEL_CAVEAT})`;
   if (choice.version) {
     // Named by the user: say what it is, since it need not be the one run uses by default.
-    const registration = await workflow.getJson<{ dataset?: string }>(`${PREFIX.models}${choice.version}/registration.json`).catch(() => undefined);
+    const registration = await workflow.getJson<{ dataset?: string }>(modelRegistrationKey(choice.version)).catch(() => undefined);
     return `version ${choice.version}${registration?.dataset ? `, trained on dataset ${registration.dataset}` : ''}`;
   }
   if ((await workflow.listKeys(CHAMPION_KEY)).length === 0) return `the bundled default model, as no model has been trained and promoted here (${BUNDLED_MODEL_CAVEAT})`;

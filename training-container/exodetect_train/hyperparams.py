@@ -101,9 +101,14 @@ def auto_crops_per_image(n_train_images: int) -> int:
 REFIT_AUTO_MAX_IMAGES = 100
 
 
+def _auto(flag: Optional[bool], n_images: int, auto_max_images: int) -> bool:
+    """A switch that is auto (None) decides by the set's size: on below auto_max_images."""
+    return flag if flag is not None else n_images < auto_max_images
+
+
 def refit_wanted(refit: Optional[bool], n_train_and_validation_images: int) -> bool:
     """Whether to refit, given the hyperparameter (None: auto) and the images of train and validation together."""
-    return refit if refit is not None else n_train_and_validation_images < REFIT_AUTO_MAX_IMAGES
+    return _auto(refit, n_train_and_validation_images, REFIT_AUTO_MAX_IMAGES)
 
 
 # tta empty/auto: flip-average inside model.onnx when train + validation hold fewer images than this. Measured on 30
@@ -116,7 +121,7 @@ TTA_AUTO_MAX_IMAGES = 100
 
 def tta_wanted(tta: Optional[bool], n_train_and_validation_images: int) -> bool:
     """Whether model.onnx flip-averages, given the hyperparameter (None: auto) and the images of train and validation."""
-    return tta if tta is not None else n_train_and_validation_images < TTA_AUTO_MAX_IMAGES
+    return _auto(tta, n_train_and_validation_images, TTA_AUTO_MAX_IMAGES)
 
 
 # Off: measured on 20 real training images (README, "A moving average of the weights"), the average made the

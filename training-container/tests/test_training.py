@@ -5,6 +5,7 @@ import re
 import signal
 import subprocess
 import time
+from typing import Dict
 
 import numpy as np
 import onnx
@@ -155,22 +156,38 @@ def test_moving_average_weights_are_the_ones_exported(tmp_path):
     assert not all(torch.equal(exported[k], half(last_step[k])) for k in exported)
 
 
+def kill_once_checkpointed(base: str, hp: Dict[str, str], checkpoint: str, timeout_s: float) -> int:
+    """Starts the trainer on `base`, kills it (SIGKILL: a spot interruption at its worst, no chance to clean up) as
+    soon as `checkpoint` exists, and returns the epoch that checkpoint holds."""
+    write_hp(base, hp)
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    p = subprocess.Popen(trainer_cmd(base), cwd=PACKAGE_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    deadline = time.time() + timeout_s
+    while not os.path.exists(checkpoint) and p.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    assert p.returncode == -signal.SIGKILL, "the run finished before it could be interrupted"
+    return int(torch.load(checkpoint, weights_only=False)["epoch"])
+
+
+def assert_same_weights_as_an_uninterrupted_run(base: str, hp: Dict[str, str], other_base: str) -> None:
+    """CPU training is deterministic: the model `base` shipped after a resume equals an uninterrupted run's."""
+    other = make_tree(other_base)
+    r = run_trainer(other, hp)
+    assert r.returncode == 0, r.stderr[-3000:]
+    s1 = torch.load(os.path.join(base, "model", "model.pt"))["state_dict"]
+    s2 = torch.load(os.path.join(other, "model", "model.pt"))["state_dict"]
+    assert all(torch.equal(s1[k], s2[k]) for k in s1)
+
+
 def test_resume_after_interruption_finishes_like_an_uninterrupted_run(tmp_path):
     # With a moving average of the weights: its state is part of the checkpoint.
     hp = dict(TINY_HP, epochs="6", ema_half_life_epochs="1")
     base = make_tree(str(tmp_path / "a"))
-    write_hp(base, hp)
     ckpt = os.path.join(base, "checkpoints", "last.pt")
-    env = dict(os.environ, PYTHONWARNINGS="ignore")
-    p = subprocess.Popen(trainer_cmd(base), cwd=PACKAGE_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    deadline = time.time() + 60
-    while not os.path.exists(ckpt) and p.poll() is None and time.time() < deadline:
-        time.sleep(0.01)
-    p.send_signal(signal.SIGKILL)  # a spot interruption at its worst: no chance to clean up
-    p.wait()
-    assert p.returncode == -signal.SIGKILL, "the run finished before it could be interrupted"
+    done = kill_once_checkpointed(base, hp, ckpt, timeout_s=60)
     assert not os.path.exists(os.path.join(base, "model", "model.onnx"))
-    done = torch.load(ckpt, weights_only=False)["epoch"]
     assert 1 <= done < 6
 
     r = run_trainer(base)
@@ -181,13 +198,7 @@ def test_resume_after_interruption_finishes_like_an_uninterrupted_run(tmp_path):
     card = open(os.path.join(base, "model", "card.md")).read()
     assert all(f"epoch={e} " in card for e in range(1, 7))
 
-    # CPU training is deterministic: the interrupted-and-resumed run equals an uninterrupted one.
-    other = make_tree(str(tmp_path / "b"))
-    r2 = run_trainer(other, hp)
-    assert r2.returncode == 0, r2.stderr[-3000:]
-    s1 = torch.load(os.path.join(base, "model", "model.pt"))["state_dict"]
-    s2 = torch.load(os.path.join(other, "model", "model.pt"))["state_dict"]
-    assert all(torch.equal(s1[k], s2[k]) for k in s1)
+    assert_same_weights_as_an_uninterrupted_run(base, hp, str(tmp_path / "b"))
 
 
 REFIT_LINE = re.compile(r"^refit_epoch=(\d+) refit_loss=\d+\.\d{4} lr=\d\.\d{6} epoch_time_s=\d+\.\d$")
@@ -242,17 +253,8 @@ def test_refit_trains_again_on_all_images_and_ships_that_model(tmp_path):
 def test_refit_resumes_after_an_interruption_like_an_uninterrupted_run(tmp_path):
     hp = dict(TINY_HP, epochs="4", refit="true")
     base = make_tree(str(tmp_path / "a"))
-    write_hp(base, hp)
     refit_ckpt = os.path.join(base, "checkpoints", "refit.pt")
-    env = dict(os.environ, PYTHONWARNINGS="ignore")
-    p = subprocess.Popen(trainer_cmd(base), cwd=PACKAGE_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    deadline = time.time() + 120
-    while not os.path.exists(refit_ckpt) and p.poll() is None and time.time() < deadline:
-        time.sleep(0.01)
-    p.send_signal(signal.SIGKILL)
-    p.wait()
-    assert p.returncode == -signal.SIGKILL, "the run finished before it could be interrupted"
-    done = torch.load(refit_ckpt, weights_only=False)["epoch"]
+    done = kill_once_checkpointed(base, hp, refit_ckpt, timeout_s=120)
     assert 1 <= done < 4
 
     r = run_trainer(base)
@@ -262,12 +264,7 @@ def test_refit_resumes_after_an_interruption_like_an_uninterrupted_run(tmp_path)
     assert f"resumed from {refit_ckpt} after epoch {done}" in r.stdout
     assert [int(REFIT_LINE.match(ln).group(1)) for ln in r.stdout.splitlines() if ln.startswith("refit_epoch=")] == list(range(done + 1, 5))
 
-    other = make_tree(str(tmp_path / "b"))
-    r2 = run_trainer(other, hp)
-    assert r2.returncode == 0, r2.stderr[-3000:]
-    s1 = torch.load(os.path.join(base, "model", "model.pt"))["state_dict"]
-    s2 = torch.load(os.path.join(other, "model", "model.pt"))["state_dict"]
-    assert all(torch.equal(s1[k], s2[k]) for k in s1)
+    assert_same_weights_as_an_uninterrupted_run(base, hp, str(tmp_path / "b"))
 
 
 def test_non_finite_loss_stops_with_a_failure_file(tmp_path):

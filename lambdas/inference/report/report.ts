@@ -9,6 +9,7 @@
  */
 import type { OutlineMethod } from '../../shared/contracts.js';
 import { DEFAULT_MODEL_VERSION } from '../../shared/keys.js';
+import { plural } from '../../shared/wording.js';
 import type { Estimate } from '../statistics.js';
 import type { BatchSummary, ImageSummaryRow } from '../summary.js';
 import { escapeHtml as esc, formatNumber as num, formatPercent, relativeUrl } from './html.js';
@@ -56,7 +57,7 @@ function modelsLine(summary: BatchSummary): string {
   if (summary.models.length === 0) return '';
   const name = (m: BatchSummary['models'][number]) => (m.version === DEFAULT_MODEL_VERSION ? 'the bundled default model' : `model <code>${esc(m.version)}</code>`);
   const several = summary.models.length > 1;
-  return ` <span id="counted-by">\u00b7 counted by ${summary.models.map((m) => `${name(m)}${several ? ` (${num(m.images)} image${m.images === 1 ? '' : 's'})` : ''}`).join(', ')}</span>`;
+  return ` <span id="counted-by">\u00b7 counted by ${summary.models.map((m) => `${name(m)}${several ? ` (${plural(m.images, 'image')})` : ''}`).join(', ')}</span>`;
 }
 
 const OUTLINE_METHOD_WORDS: Record<OutlineMethod, string> = {
