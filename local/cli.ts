@@ -13,6 +13,7 @@ import { ExodetectError } from '../lambdas/shared/errors.js';
 import { PLAUSIBLE_NM_PER_PX } from '../lambdas/detect/calibration.js';
 import { InputError } from './errors.js';
 import { RESULT_FILES } from '../lambdas/shared/keys.js';
+import { THRESHOLD_PRIOR, THRESHOLD_PRIOR_OBJECTS } from '../lambdas/evaluation/detection-metrics.js';
 import { createS3Client } from '../lambdas/shared/s3-client.js';
 import { batchStatus, cloudSettings, downloadResults, uploadBatch } from './commands/cloud.js';
 import { batchManifest, parseScoreThreshold, parseSizeGate, type ManifestFlags } from './commands/batch-manifest.js';
@@ -206,12 +207,17 @@ export function buildProgram(): Command {
         `AP50 ${m.ap50.toFixed(4)}  AP50:95 ${m.ap50_95.toFixed(4)}  P ${m.precision.toFixed(4)}  R ${m.recall.toFixed(4)}  F1 ${m.f1.toFixed(4)}` +
           `  (threshold ${m.threshold})`,
       );
-      const best = result.atBestF1;
-      if (best.threshold !== m.threshold) {
+      const figures = (f: { precision: number; recall: number; f1: number }) => `P ${f.precision.toFixed(4)}  R ${f.recall.toFixed(4)}  F1 ${f.f1.toFixed(4)}`;
+      const { atBestF1: best, atRecommended: recommended } = result;
+      if (best.threshold !== m.threshold) out(`At ${best.threshold}, the threshold with the best F1 on these images (tuned on what it scores, so optimistic): ${figures(best)}.`);
+      if (recommended.threshold !== m.threshold) {
         const use = result.heldOutCheck
           ? "a threshold of the validated model: the refit model exodetect run uses scores on its own scale, so this is no setting for it"
-          : `exodetect run${dataDirFlag(opts.dataDir)}${opts.model ? ` --model ${opts.model}` : ''} --score-threshold ${best.threshold} uses it`;
-        out(`At ${best.threshold}, the threshold with the best F1 on these images (tuned on what it scores, so optimistic): P ${best.precision.toFixed(4)}  R ${best.recall.toFixed(4)}  F1 ${best.f1.toFixed(4)} (${use}).`);
+          : `exodetect run${dataDirFlag(opts.dataDir)}${opts.model ? ` --model ${opts.model}` : ''} --score-threshold ${recommended.threshold} uses it`;
+        out(
+          `At ${recommended.threshold}, the threshold these ${m.n_objects} objects recommend (the best-F1 one drawn toward ${THRESHOLD_PRIOR} as if ${THRESHOLD_PRIOR_OBJECTS} more had voted, ` +
+            `as the trainer chooses a model's: steadier on few objects): ${figures(recommended)} (${use}).`,
+        );
       }
       for (const line of sizingLines(m, result.outlineMethods)) out(line);
       if (result.assumedScale) out(`${result.assumedScale} image${result.assumedScale === 1 ? '' : 's'} had no scale in the dataset or the file: they were analysed at the model's scale (give dataset.json or --nm-per-px).`);

@@ -2,7 +2,7 @@
  * Detection metrics computed exactly as the trainer computes them
  * (training-container/exodetect_train/metrics.py): COCO 101-point AP at IoU
  * 0.50 and 0.50:0.95, greedy matching in descending score order, P/R/F1 at a
- * score threshold, the best-F1 threshold, the median absolute error of
+ * score threshold, the best-F1 threshold and the recommended one, the median absolute error of
  * the equivalent diameter sqrt(w*h) in nm (box against box), and, where the
  * ground truth has outlines, the sizing error against them: for matched
  * objects the relative error of the predicted outline's area-equivalent
@@ -36,7 +36,10 @@ export interface DetectionMetrics {
   readonly diameter_median_abs_error_nm: number | null;
   readonly n_images: number;
   readonly n_objects: number;
+  /** The threshold these figures are at: given, or the recommended one for these images. */
   readonly threshold: number;
+  /** The threshold with the best F1 on these images (ties: the higher). */
+  readonly best_f1_threshold: number;
   /** Matched objects (at the threshold, IoU 0.5) whose truth has an outline: the sizing figures' population. */
   readonly sizing_n: number;
   /** |predicted outline's area-equivalent diameter / true outline's - 1|, median; null without pairs or predicted outlines. */
@@ -333,9 +336,24 @@ function median(values: readonly number[]): number {
   return sorted.length % 2 ? sorted[mid]! : npMean([sorted[mid - 1]!, sorted[mid]!]);
 }
 
-/** The metrics.json 'validation'/'test' block; threshold undefined: the best-F1 one. */
+/**
+ * The threshold a model ships with: the best-F1 threshold on its validation objects, drawn toward this prior as if
+ * THRESHOLD_PRIOR_OBJECTS more objects had voted for it (few objects' best-F1 threshold follows their noise; the
+ * measurement is in metrics.py, which chooses the trainer's threshold by the same rule).
+ */
+export const THRESHOLD_PRIOR = 0.5;
+export const THRESHOLD_PRIOR_OBJECTS = 40;
+
+/** The best-F1 threshold on nObjects true objects, drawn toward THRESHOLD_PRIOR (floored to 4 decimals). */
+export function recommendedThreshold(bestF1: number, nObjects: number): number {
+  const t = (nObjects * bestF1 + THRESHOLD_PRIOR_OBJECTS * THRESHOLD_PRIOR) / (nObjects + THRESHOLD_PRIOR_OBJECTS);
+  return Math.floor(t * 1e4) / 1e4;
+}
+
+/** The metrics.json 'validation'/'test' block; threshold undefined: the recommended one for these images. */
 export function evaluateDetections(images: readonly ImageEval[], numClasses: number, threshold?: number): DetectionMetrics {
-  const thr = threshold ?? bestF1Threshold(images, numClasses);
+  const best = bestF1Threshold(images, numClasses);
+  const thr = threshold ?? recommendedThreshold(best, images.reduce((n, i) => n + i.gtBoxes.length, 0));
   const { tp, fp, nGt, diameterErrors, outline, box } = countsAt(images, numClasses, thr);
   const [outlineAbs, outlineNm, outlineBias, outlineWithin] = sizingErrors(outline);
   const [boxAbs, boxNm, boxBias, boxWithin] = sizingErrors(box);
@@ -353,6 +371,7 @@ export function evaluateDetections(images: readonly ImageEval[], numClasses: num
     n_images: images.length,
     n_objects: nGt,
     threshold: thr,
+    best_f1_threshold: best,
     sizing_n: box.rel.length,
     outline_diameter_median_abs_rel_error: outlineAbs,
     outline_diameter_median_abs_error_nm: outlineNm,

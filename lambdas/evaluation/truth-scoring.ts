@@ -30,6 +30,18 @@ export interface ImagePredictions {
   readonly detections: { readonly box: Box; readonly score: number; readonly diameterNm: number; readonly outline: number[] | null; readonly outlineMethod: OutlineMethod }[];
 }
 
+/** Precision, recall and F1 at one threshold. */
+export interface ThresholdFigures {
+  readonly threshold: number;
+  readonly precision: number;
+  readonly recall: number;
+  readonly f1: number;
+}
+
+function thresholdFigures({ threshold, precision, recall, f1 }: DetectionMetrics): ThresholdFigures {
+  return { threshold, precision, recall, f1 };
+}
+
 export interface ModelOnTruth {
   readonly version: string;
   /** At the model's own recommended threshold (its score_threshold metadata), as users get it. */
@@ -38,7 +50,12 @@ export interface ModelOnTruth {
    * Precision, recall and F1 at the threshold that maximises F1 on these very images: what the model could do
    * here with its threshold tuned on them (an optimistic figure; the threshold is not the model's).
    */
-  readonly atBestF1: { readonly threshold: number; readonly precision: number; readonly recall: number; readonly f1: number };
+  readonly atBestF1: ThresholdFigures;
+  /**
+   * The same at the threshold these images recommend: their best-F1 threshold drawn toward the prior by their number of
+   * objects, as the trainer chooses a model's (the setting to take from a set of one's own annotated images).
+   */
+  readonly atRecommended: ThresholdFigures;
   readonly predictions: ImagePredictions[];
   /**
    * Per image (as `predictions`), at the threshold of `metrics`: the detections that found a true object,
@@ -158,7 +175,8 @@ export async function scoreModelsOnTruth(truth: TruthDocument, models: readonly 
       return {
         version: model.version,
         metrics,
-        atBestF1: (({ threshold, precision, recall, f1 }) => ({ threshold, precision, recall, f1 }))(evaluateDetections(evals, 1)),
+        atBestF1: thresholdFigures(evaluateDetections(evals, 1, metrics.best_f1_threshold)),
+        atRecommended: thresholdFigures(evaluateDetections(evals, 1)),
         predictions,
         outcomes,
       };

@@ -79,6 +79,8 @@ export interface EvaluateResult {
   readonly metrics: DetectionMetrics;
   /** The same detections at the threshold that maximises F1 on this set (optimistic: tuned on the images it scores). */
   readonly atBestF1: ModelOnTruth['atBestF1'];
+  /** At the threshold these images recommend (their best-F1 one drawn toward the prior, as the trainer chooses). */
+  readonly atRecommended: ModelOnTruth['atRecommended'];
   readonly predictionsFile: string;
   readonly metricsFile: string;
   /** The model, in words (which reference, which version). */
@@ -307,6 +309,7 @@ export async function evaluateLocally(options: EvaluateOptions): Promise<Evaluat
         trained_on_left_out: trainedOnLeftOut,
         evaluation: scored.metrics,
         at_best_f1_threshold: scored.atBestF1,
+        at_recommended_threshold: scored.atRecommended,
         sizing: { diameter: 'area-equivalent diameter of the outline', outline_methods_at_threshold: outlineMethods },
         // At the threshold of `evaluation`, over every image.
         outcome_totals: {
@@ -335,6 +338,7 @@ export async function evaluateLocally(options: EvaluateOptions): Promise<Evaluat
   return {
     metrics: scored.metrics,
     atBestF1: scored.atBestF1,
+    atRecommended: scored.atRecommended,
     predictionsFile,
     metricsFile,
     model: resolved.description.includes(model.version) ? resolved.description : `${resolved.description}, version ${model.version}`,

@@ -29,6 +29,7 @@ import { checkDatasetName, datasetNameFrom } from './dataset-name.js';
 import { problemLines } from './problems-report.js';
 import { BUNDLED_MODEL_DIR, DEFAULT_DATA_DIR, dataDirFlag, uploadBundledModel } from './run.js';
 import { plural, percent } from './wording.js';
+import { THRESHOLD_PRIOR } from '../../lambdas/evaluation/detection-metrics.js';
 
 export interface TrainLocallyOptions {
   /** The annotated folder; with annotationsFile, the folder with the images it names (default: the batch in the local store). */
@@ -194,6 +195,8 @@ export async function trainLocally(options: TrainLocallyOptions): Promise<TrainL
     const refitEpoch = /^refit_epoch=(\d+) refit_loss=(\S+) .*epoch_time_s=(\S+)/.exec(line);
     if (refitEpoch) report(`  refit epoch ${refitEpoch[1]}/${epochs}: loss ${refitEpoch[2]} (${refitEpoch[3]} s)`);
     if (line.startsWith('tta: ')) tta = true;
+    const threshold = /^threshold: (.*)$/.exec(line);
+    if (threshold) report(`Score threshold: ${threshold[1]}.`);
     const refitThreshold = /^refit threshold: (.*)$/.exec(line);
     if (refitThreshold) report(`Refit threshold: ${refitThreshold[1]}.`);
     // How much of the starting model fitted this run's network (a different width loads little).
@@ -385,7 +388,7 @@ export function describeTraining(result: TrainLocallyResult): string[] {
       const validationObjects = promotion.candidate.validation.n_objects;
       if (typeof validationObjects === 'number' && validationObjects < DEFAULT_MIN_VALIDATION_OBJECTS) {
         lines.push(
-          `Its score threshold was chosen on ${plural(validationObjects, 'annotated object')}: it may be far off. Before trusting counts, score the model on other annotated images (\`exodetect evaluate <folder> --model ${promotion.candidate.version}${dataDirFlag(result.dataDir)}\`): it prints the threshold with the best F1 there, which \`run --score-threshold\` takes.`,
+          `Its score threshold was chosen on ${plural(validationObjects, 'annotated object')}, so it leans on the prior of ${THRESHOLD_PRIOR} and may be off for your images. Before trusting counts, score the model on other annotated images (\`exodetect evaluate <folder> --model ${promotion.candidate.version}${dataDirFlag(result.dataDir)}\`): it prints the threshold those images recommend, which \`run --score-threshold\` takes.`,
         );
       }
       lines.push(promotion.promoted ? `Promoted: ${promotion.reason}.` : `Not promoted: ${promotion.reason.replace(/^not promoted: /, '')}.`);

@@ -82,6 +82,8 @@ describe('exodetect evaluate', () => {
     expect(result.metrics.diameter_median_abs_error_nm).toBe(0);
     // The best F1 on these images: cutting at 0.6 keeps 3 right of 4 (F1 0.75); at 0.9, 2 of 2 (0.667).
     expect(result.atBestF1).toMatchObject({ threshold: 0.6, precision: 0.75, recall: 0.75, f1: 0.75 });
+    // Four objects say little, so the recommended threshold stays near the prior 0.5: (4 * 0.6 + 40 * 0.5) / 44.
+    expect(result.atRecommended).toMatchObject({ threshold: 0.509, precision: 0.75, recall: 0.75, f1: 0.75 });
     // Ranked by score: 0.9 TP, 0.9 TP, 0.6 TP (image one), 0.6 FP (image two), 0.2 FP, 0.2 FP. Precision is 1
     // up to recall 0.75 and no detection reaches the fourth object: 76 of the 101 recall points score 1.
     // The matched boxes are exact (IoU 1), so AP50:95 is the same.

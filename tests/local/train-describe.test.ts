@@ -69,11 +69,11 @@ describe('what exodetect train prints about sizing', () => {
     expect(lines.slice(0, 2)).toEqual(['Trained in 8 min 31 s.', expect.stringMatching(/^Model v1: validation AP50 0.900, F1 0.850/)]);
   });
 
-  it('warns that a threshold chosen on few validation objects may be far off, and how to check it', () => {
+  it('warns that a threshold chosen on few validation objects may be off, and how to check it', () => {
     const few = describeTraining(finishedRun({ sizing_n: 0, n_objects: 18 }));
     expect(few).toContain(
-      'Its score threshold was chosen on 18 annotated objects: it may be far off. Before trusting counts, score the model on other annotated images (`exodetect evaluate <folder> --model v1`): it prints the threshold with the best F1 there, which `run --score-threshold` takes.',
+      'Its score threshold was chosen on 18 annotated objects, so it leans on the prior of 0.5 and may be off for your images. Before trusting counts, score the model on other annotated images (`exodetect evaluate <folder> --model v1`): it prints the threshold those images recommend, which `run --score-threshold` takes.',
     );
-    expect(describeTraining(finishedRun({ sizing_n: 0, n_objects: 120 })).join('\n')).not.toContain('may be far off');
+    expect(describeTraining(finishedRun({ sizing_n: 0, n_objects: 120 })).join('\n')).not.toContain('leans on the prior');
   });
 });

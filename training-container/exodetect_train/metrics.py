@@ -1,4 +1,4 @@
-"""Detection metrics: COCO-style AP (101-point), P/R/F1 at a threshold, best-F1 threshold,
+"""Detection metrics: COCO-style AP (101-point), P/R/F1 at a threshold, the best-F1 threshold and the recommended one,
 the median absolute error of the equivalent diameter sqrt(w*h) in nm (box against box), and,
 where the ground truth has outlines, the sizing error against them: for matched objects, the
 relative error of the predicted outline's area-equivalent diameter against the true outline's
@@ -182,9 +182,33 @@ def best_f1_threshold(images: Sequence[ImageEval], num_classes: int, floor: floa
     return math.floor(float(s[i_hi]) * 1e4) / 1e4
 
 
+# The threshold a model ships with: the best-F1 threshold on its validation objects, drawn toward THRESHOLD_PRIOR as if
+# THRESHOLD_PRIOR_OBJECTS more objects had voted for it. On few objects the best-F1 threshold follows their noise (18
+# objects put one at 0.088: precision 0.09 on unseen images). Measured on the validation images of 11 few-shot runs on
+# real micrographs, subsampled 40 times each and scored on 56 held-out images, mean F1: 0.764 against 0.695 for the
+# plain best-F1 threshold on ~12 objects, 0.765 vs 0.730 on ~17, 0.766 vs 0.753 on ~27, 0.769 vs 0.767 on ~56; a prior
+# of 0.45, or 20 or 80 objects, did no better.
+THRESHOLD_PRIOR = 0.5
+THRESHOLD_PRIOR_OBJECTS = 40
+
+
+def recommended_threshold(best_f1: float, n_objects: int) -> float:
+    """The best-F1 threshold on n_objects true objects, drawn toward THRESHOLD_PRIOR (floored to 4 decimals)."""
+    t = (n_objects * best_f1 + THRESHOLD_PRIOR_OBJECTS * THRESHOLD_PRIOR) / (n_objects + THRESHOLD_PRIOR_OBJECTS)
+    return math.floor(t * 1e4) / 1e4
+
+
+def threshold_origin(block: Dict) -> str:
+    """How an evaluate_detections block's recommended threshold came about, for the model card."""
+    return (f"the best F1 on validation, {block['best_f1_threshold']}, drawn toward {THRESHOLD_PRIOR} as if "
+            f"{THRESHOLD_PRIOR_OBJECTS} more objects had voted for it; {block['n_objects']} objects did")
+
+
 def evaluate_detections(images: Sequence[ImageEval], num_classes: int, threshold: Optional[float] = None) -> Dict:
-    """The metrics.json 'validation'/'test' block. threshold None: choose the best-F1 one here."""
-    thr = best_f1_threshold(images, num_classes) if threshold is None else float(threshold)
+    """The metrics.json 'validation'/'test' block. threshold None: the recommended one for these images."""
+    best = best_f1_threshold(images, num_classes)
+    n_objects = sum(len(i.gt_boxes) for i in images)
+    thr = recommended_threshold(best, n_objects) if threshold is None else float(threshold)
     tp, fp, n_gt, diam, outline_errors, box_errors = _counts_at(images, num_classes, thr)
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / n_gt if n_gt else 0.0
@@ -194,7 +218,7 @@ def evaluate_detections(images: Sequence[ImageEval], num_classes: int, threshold
         "precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
         "ap50": round(aps[0], 4), "ap50_95": round(float(np.mean(aps)), 4),
         "diameter_median_abs_error_nm": round(float(np.median(diam)), 3) if diam else None,
-        "n_images": len(images), "n_objects": int(n_gt), "threshold": thr,
+        "n_images": len(images), "n_objects": int(n_gt), "threshold": thr, "best_f1_threshold": best,
         # Sizing against the true outlines (matched objects whose truth has one).
         "sizing_n": len(box_errors[0]),
         **sizing_errors(outline_errors, "outline_diameter"),

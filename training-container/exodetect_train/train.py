@@ -29,6 +29,7 @@ from .data import CropDataset, load_scaled
 from .ema import ModelEma, decay_for
 from .engine import NonFiniteLossError, evaluate, predict, train_one_epoch
 from .export import OPSET, export_onnx, load_init_weights, model_metadata, save_torch_model
+from .metrics import threshold_origin
 from .hyperparams import (SPECS, Hyperparameters, HyperparameterError, auto_crops_per_image, describe, load_hyperparameters_file,
                           parse_hyperparameters, refit_wanted, tta_wanted, TTA_AUTO_MAX_IMAGES)
 from .model import FlipAveraged, build_model
@@ -182,7 +183,7 @@ def card_markdown(hp: Hyperparameters, metrics: Dict, n_params: int, class_names
         shown = decided[k] if k in decided and val is None else val
         lines.append(f"| `{k}` | `{shown}` |")
     lines += ["", "## Metrics", "",
-              f"Recommended score threshold ({'matched to the validated model, above' if refit else 'best F1 on validation'}): "
+              f"Recommended score threshold ({'matched to the validated model, above' if refit else threshold_origin(metrics['validation'])}): "
               f"**{metrics['score_threshold']}**.", "",
               "| split | images | objects | precision | recall | F1 | AP50 | AP50:95 | box size error (nm, median) |",
               "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -414,6 +415,7 @@ def run(args: argparse.Namespace, paths: SageMakerPaths) -> int:
     final = FlipAveraged(net) if tta else net  # what model.onnx computes: measured and exported alike
     val_metrics = evaluate(final, val_scaled, device, len(class_names), hp.max_detections)
     threshold = val_metrics["threshold"]
+    log(f"threshold: {threshold} ({threshold_origin(val_metrics)})")
     metrics: Dict[str, Any] = {
         "format": "exodetect-metrics", "version": 1, "model_version": model_version,
         "dataset_fingerprint": fingerprint, "epochs": hp.epochs, "score_threshold": threshold,

@@ -1,7 +1,10 @@
+import math
+
 import numpy as np
 import pytest
 
-from exodetect_train.metrics import ImageEval, best_f1_threshold, box_iou, evaluate_detections
+from exodetect_train.metrics import (THRESHOLD_PRIOR, ImageEval, best_f1_threshold, box_iou, evaluate_detections,
+                                     recommended_threshold)
 
 
 def ev(pred, scores, gt, nm=1.0):
@@ -21,7 +24,9 @@ def test_perfect_predictions():
 def test_false_positive_ranked_first_halves_ap():
     m = evaluate_detections([ev([[50, 50, 60, 60], [0, 0, 10, 10]], [0.9, 0.8], [[0, 0, 10, 10]])], 1)
     assert m["ap50"] == pytest.approx(0.5, abs=1e-3)
-    assert m["threshold"] == pytest.approx(0.8, abs=1e-4)
+    assert m["best_f1_threshold"] == pytest.approx(0.8, abs=1e-4)
+    # One object says little: the threshold stays near the prior, below the false positive's 0.9.
+    assert m["threshold"] == recommended_threshold(0.8, 1) < 0.6
     assert (m["precision"], m["recall"]) == (0.5, 1.0)
 
 
@@ -32,6 +37,16 @@ def test_best_f1_threshold_drops_the_low_scoring_false_positive():
     assert m["precision"] == 1.0 and m["f1"] == 1.0
     fixed = evaluate_detections(imgs, 1, threshold=0.2)
     assert fixed["precision"] == 0.5 and fixed["threshold"] == 0.2
+
+
+def test_recommended_threshold_trusts_the_best_f1_one_as_objects_accumulate():
+    assert recommended_threshold(0.9, 0) == THRESHOLD_PRIOR
+    few, many = recommended_threshold(0.1, 18), recommended_threshold(0.1, 2000)
+    assert 0.3 < few < 0.4  # 18 objects: drawn most of the way to the prior
+    assert 0.1 < many < 0.11  # 2000: nearly their own
+    assert recommended_threshold(0.7, 40) == pytest.approx((0.7 + THRESHOLD_PRIOR) / 2, abs=1e-4)
+    # Floored to 4 decimals, as recorded.
+    assert recommended_threshold(0.33333, 40) == math.floor(((0.33333 + THRESHOLD_PRIOR) / 2) * 1e4) / 1e4
 
 
 def test_ap50_95_and_diameter_error_in_nm():
