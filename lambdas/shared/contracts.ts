@@ -250,7 +250,7 @@ export const MODEL_METADATA_KEYS = {
   formatVersion: MODEL_CONTRACT.metadata_keys.format_version, // one of MODEL_FORMAT_VERSIONS
   classNames: MODEL_CONTRACT.metadata_keys.class_names, // JSON array of strings
   nmPerPx: MODEL_CONTRACT.metadata_keys.nm_per_px, // training scale, decimal string
-  scoreThreshold: MODEL_CONTRACT.metadata_keys.score_threshold, // best-F1 threshold on validation
+  scoreThreshold: MODEL_CONTRACT.metadata_keys.score_threshold, // recommended threshold on validation (metrics.py)
   tileSize: MODEL_CONTRACT.metadata_keys.tile_size, // square tile edge in px, multiple of 32
   modelVersion: MODEL_CONTRACT.metadata_keys.model_version,
   datasetFingerprint: MODEL_CONTRACT.metadata_keys.dataset_fingerprint,

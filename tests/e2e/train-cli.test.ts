@@ -61,10 +61,12 @@ describe('exodetect train on annotation exports', () => {
     expect(lines[2]).toMatch(/^Note: validation holds \d+ annotated objects?, fewer than the 30 a promotion is decided on: /);
     // One line per epoch while it trains.
     expect(lines[3]).toMatch(/^ {2}epoch 1\/1: loss [\d.]+, validation AP50 [\d.]+, F1 [\d.]+ \([\d.]+ s\)$/);
+    // The validated run's threshold, and how it was chosen: two images' few objects leave it near the prior.
+    expect(lines[4]).toMatch(/^Score threshold: [\d.]+ \(the best-F1 threshold on the \d+ validation objects, [\d.]+, drawn toward 0\.5 as if 40 more had voted for it\)\.$/);
     // Under 100 images, the trainer refits on all of them after the validated run (its start in its words, then its epochs).
-    expect(lines[4]).toBe("Refit: training again on all 8 images (6 train + 2 validation), 1 epoch from the same start, keeping the last; the figures above and the promotion's comparison are the validated model's (saved as validated.onnx).");
-    expect(lines[5]).toMatch(/^ {2}refit epoch 1\/1: loss [\d.]+ \([\d.]+ s\)$/);
-    expect(lines[6]).toMatch(/^Refit threshold: [\d.]+ \(the validated model finds \d+ objects above [\d.]+ on the 6 training images; the refit finds as many above [\d.]+\)\.$/);
+    expect(lines[5]).toBe("Refit: training again on all 8 images (6 train + 2 validation), 1 epoch from the same start, keeping the last; the figures above and the promotion's comparison are the validated model's (saved as validated.onnx).");
+    expect(lines[6]).toMatch(/^ {2}refit epoch 1\/1: loss [\d.]+ \([\d.]+ s\)$/);
+    expect(lines[7]).toMatch(/^Refit threshold: [\d.]+ \(the validated model finds \d+ objects above [\d.]+ on the 6 training images; the refit finds as many above [\d.]+\)\.$/);
     expect(result.stdout).toMatch(/^Refit on all 8 labelled images: the model it ships trained on the held-out images too, so these figures and the promotion are its validated run's/m);
     // One epoch of a tiny network does not beat the bundled model on these images: rejected, with the figures.
     expect(result.stdout).toMatch(/^Model \S+'s validated run \(the same recipe without the held-out images\), on the 2 held-out images through the inference path: AP50 [\d.]+, F1 [\d.]+, precision [\d.]+, recall [\d.]+ \(the trainer's own validation/m);

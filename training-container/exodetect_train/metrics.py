@@ -200,8 +200,8 @@ def recommended_threshold(best_f1: float, n_objects: int) -> float:
 
 def threshold_origin(block: Dict) -> str:
     """How an evaluate_detections block's recommended threshold came about, for the model card."""
-    return (f"the best F1 on validation, {block['best_f1_threshold']}, drawn toward {THRESHOLD_PRIOR} as if "
-            f"{THRESHOLD_PRIOR_OBJECTS} more objects had voted for it; {block['n_objects']} objects did")
+    return (f"the best-F1 threshold on the {block['n_objects']} validation objects, {block['best_f1_threshold']}, drawn "
+            f"toward {THRESHOLD_PRIOR} as if {THRESHOLD_PRIOR_OBJECTS} more had voted for it")
 
 
 def evaluate_detections(images: Sequence[ImageEval], num_classes: int, threshold: Optional[float] = None) -> Dict:
