@@ -47,6 +47,8 @@ export const modelMetricsKey = (version: string): string => `${PREFIX.models}${v
 export const modelCardKey = (version: string): string => `${PREFIX.models}${version}/card.md`;
 /** What registration records of a model: its dataset, run and files. */
 export const modelRegistrationKey = (version: string): string => `${PREFIX.models}${version}/registration.json`;
+/** The promotion's decision on a model (promoted or not), with both models' figures through the inference path. */
+export const modelPromotionKey = (version: string): string => `${PREFIX.models}${version}/promotion.json`;
 /**
  * A refit model's held-out check: the validated run's model (trained on the train split only), which the
  * validation figures describe and which is scored on the held-out images in its place.

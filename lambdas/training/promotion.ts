@@ -23,8 +23,8 @@ import { z } from 'zod';
 import { readChampion, writeChampion, type ChampionRecord, type Evaluation } from './champion.js';
 import { ChampionRecordError } from './errors.js';
 import { ConfigError } from '../shared/errors.js';
-import { DEFAULT_MODEL_VERSION, modelHeldOutCheckKey, modelKey } from '../shared/keys.js';
-import { getObjectText, objectExists } from '../shared/s3-objects.js';
+import { DEFAULT_MODEL_VERSION, modelHeldOutCheckKey, modelKey, modelPromotionKey } from '../shared/keys.js';
+import { getObjectText, objectExists, putJson } from '../shared/s3-objects.js';
 import { parseMetrics, RegisteredModelSchema, type RegisteredModel } from './model-registration.js';
 
 export interface PromotionDecision {
@@ -171,7 +171,7 @@ export async function promoteModel(
       reason: decision.reason,
     });
   }
-  return {
+  const result: PromotionResult = {
     ...decision,
     candidate: { version: input.candidate.version, modelKey: input.candidate.modelKey, validation: input.candidate.validation },
     champion: contender ? { version: contender.version, validation: contenderEval ?? null } : null,
@@ -179,6 +179,9 @@ export async function promoteModel(
     comparison,
     headToHead,
   };
+  // Beside the model, promoted or not: `exodetect models` shows its figures through the inference path from here.
+  await putJson(s3, input.bucket, modelPromotionKey(input.candidate.version), { format: 'exodetect-promotion', version: 1, decided_at: now.toISOString(), ...result });
+  return result;
 }
 
 export const PromoteModelEventSchema = z.object({

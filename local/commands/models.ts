@@ -6,7 +6,7 @@
  */
 import path from 'node:path';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
-import { CHAMPION_KEY, DEFAULT_MODEL_VERSION, modelKey, modelMetricsKey, modelRegistrationKey, PREFIX } from '../../lambdas/shared/keys.js';
+import { CHAMPION_KEY, DEFAULT_MODEL_VERSION, modelKey, modelMetricsKey, modelPromotionKey, modelRegistrationKey, PREFIX } from '../../lambdas/shared/keys.js';
 import { InputError } from '../errors.js';
 import { LocalWorkflow } from '../workflow.js';
 import { DEFAULT_DATA_DIR, uploadBundledModel } from './run.js';
@@ -16,6 +16,8 @@ export interface StoredModel {
   readonly version: string;
   readonly champion: boolean;
   readonly validation?: { readonly ap50?: number; readonly f1?: number; readonly n_images?: number };
+  /** The validation figures are the promotion's, through the inference path (what train printed), not the trainer's own. */
+  readonly inferencePath?: boolean;
   readonly dataset?: string;
   /** How many images a refit model trained on after its validated run (its figures are that run's). */
   readonly refitImages?: number;
@@ -45,7 +47,19 @@ export async function listModels(dataDir?: string, port?: number): Promise<Store
         .getJson<{ validation?: StoredModel['validation']; refit?: { images?: number } | null; tta?: boolean }>(modelMetricsKey(version))
         .catch(() => undefined);
       const registration = await workflow.getJson<{ dataset?: string }>(modelRegistrationKey(version)).catch(() => undefined);
-      out.push({ version, champion: version === champion, validation: metrics?.validation, dataset: registration?.dataset, ...(metrics?.refit?.images && { refitImages: metrics.refit.images }), ...(metrics?.tta && { tta: true }) });
+      // The promotion scored the model on its validation images through the inference path (models trained before it kept
+      // this record, and the bundled model, have the trainer's figures only).
+      const promotion = await workflow.getJson<{ headToHead?: { candidate?: StoredModel['validation'] } | null }>(modelPromotionKey(version)).catch(() => undefined);
+      const inferencePath = promotion?.headToHead?.candidate;
+      out.push({
+        version,
+        champion: version === champion,
+        validation: inferencePath ?? metrics?.validation,
+        ...(inferencePath && { inferencePath: true }),
+        dataset: registration?.dataset,
+        ...(metrics?.refit?.images && { refitImages: metrics.refit.images }),
+        ...(metrics?.tta && { tta: true }),
+      });
     }
     return out;
   });
@@ -89,7 +103,9 @@ export function describeModels(models: readonly StoredModel[]): string[] {
     const v = m.validation;
     const bundled = m.version === DEFAULT_MODEL_VERSION;
     // Each model's own validation images: the bundled model's are synthetic, so its figures do not compare with the others'.
-    const on = v?.n_images ? ` on ${plural(v.n_images, `${bundled ? 'synthetic ' : ''}validation image`)}` : '';
+    const on = v?.n_images
+      ? ` on ${plural(v.n_images, `${bundled ? 'synthetic ' : ''}validation image`)}${m.inferencePath ? ' through the inference path' : bundled ? '' : " (the trainer's own figures)"}`
+      : '';
     const figures = v?.ap50 !== undefined ? `AP50 ${v.ap50.toFixed(3)}, F1 ${v.f1?.toFixed(3) ?? '?'}${on}` : 'no metrics';
     const what =
       (bundled ? 'bundled default, trained on synthetic micrographs' : m.dataset ? `trained on ${m.dataset}` : 'trained') +

@@ -7,6 +7,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeModels, listModels, useModel } from '../../local/commands/models.js';
 import { LocalWorkflow } from '../../local/workflow.js';
+import { promoteModel, type CompareModels } from '../../lambdas/training/promotion.js';
+import { uploadBundledModel } from '../../local/commands/run.js';
 import { buildConstantDetectorModel } from '../helpers/onnx-builder.js';
 import { freePort } from '../helpers/ports.js';
 import { exodetectMetadata } from '../helpers/model-metadata.js';
@@ -31,6 +33,12 @@ beforeAll(async () => {
     await workflow.putObject('models/v2/model.onnx', buildConstantDetectorModel({ layout: 'exodetect', rows: [[1, 1, 9, 9, 0.9, 0]], metadata: exodetectMetadata() }));
     await workflow.putObject('models/v2/metrics.json', JSON.stringify({ validation: { ap50: 0.84, f1: 0.75, n_images: 10 }, refit: { images: 30, held_out_check_model: 'validated.onnx' }, tta: true }));
     await workflow.putObject('models/v2/registration.json', JSON.stringify({ dataset: 'few' }));
+    // v2's promotion scored it on its validation images through the inference path against the bundled model, which it kept.
+    await uploadBundledModel(workflow, false);
+    const compare: CompareModels = async () => ({ champion: { ap50: 0.9, f1: 0.8 }, candidate: { ap50: 0.86, f1: 0.78, n_images: 10 }, images: 10 });
+    const v2 = { version: 'v2', modelKey: 'models/v2/model.onnx', metricsKey: 'models/v2/metrics.json', cardKey: 'models/v2/card.md', registrationKey: 'models/v2/registration.json', weightsKey: null, validation: { ap50: 0.84, f1: 0.75 }, test: null, scoreThreshold: 0.5, datasetFingerprint: 'fp', dataset: 'few' };
+    const decision = await promoteModel(workflow.s3, { bucket: workflow.bucket, dataset: 'few', runId: 'run-2', fingerprint: 'fp', candidate: v2 }, new Date(), compare);
+    expect(decision.promoted).toBe(false);
   } finally {
     await workflow.close();
   }
@@ -51,9 +59,10 @@ describe('exodetect models', () => {
     ]);
     const lines = describeModels(models);
     expect(lines[1]).toMatch(/^ {2}default: bundled default, trained on synthetic micrographs; .* on \d+ synthetic validation images {2}<- exodetect run uses this$/);
-    expect(lines[2]).toBe('  v1: trained on grids; AP50 0.910, F1 0.850 on 51 validation images');
+    // v1 has no promotion record: the trainer's figures, said as such.
+    expect(lines[2]).toBe("  v1: trained on grids; AP50 0.910, F1 0.850 on 51 validation images (the trainer's own figures)");
     expect(lines[3]).toBe(
-      "  v2: trained on few, refit on all 30 images (the figures are its validated run's), averaging each image with its mirror images (tta: 4x the time per image); AP50 0.840, F1 0.750 on 10 validation images",
+      "  v2: trained on few, refit on all 30 images (the figures are its validated run's), averaging each image with its mirror images (tta: 4x the time per image); AP50 0.860, F1 0.780 on 10 validation images through the inference path",
     );
   });
 

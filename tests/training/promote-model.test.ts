@@ -66,6 +66,8 @@ describe('promoteModel', () => {
     const rejected = await promote(candidate(0.8, 0.95));
     expect(rejected).toMatchObject({ promoted: false, champion: { version: champion.version, validation: { ap50: 0.81 } } });
     expect(bucket.json('models/champion.json').version).toBe(champion.version);
+    // The decision stays beside the rejected model too.
+    expect(bucket.json('models/v-new/promotion.json')).toEqual({ format: 'exodetect-promotion', version: 1, decided_at: NOW.toISOString(), ...rejected });
 
     const promoted = await promote(candidate(0.85, 0.8));
     expect(promoted.promoted).toBe(true);
@@ -110,6 +112,8 @@ describe('promoteModel', () => {
     // The champion was not refit: its own model.
     const first = await run(refit);
     expect(compared).toEqual([champion.model_key, 'models/v-new/validated.onnx']);
+    // Both models' figures through the inference path are kept with the decision (exodetect models shows them).
+    expect(bucket.json('models/v-new/promotion.json')).toMatchObject({ promoted: true, comparison: 'head-to-head', headToHead: { candidate: { ap50: 0.85, f1: 0.8 }, images: 10 } });
     expect(first.reason).toMatch(/inference path; the candidate's refit model represented by its validated run's, trained without those images\)$/);
     // The champion now shipped is the refit model itself, not its stand-in.
     expect(bucket.json('models/champion.json')).toMatchObject({ version: 'v-new', model_key: 'models/v-new/model.onnx' });
