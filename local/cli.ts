@@ -213,10 +213,11 @@ export function buildProgram(): Command {
       if (recommended.threshold !== m.threshold) {
         const use = result.heldOutCheck
           ? "a threshold of the validated model: the refit model exodetect run uses scores on its own scale, so this is no setting for it"
-          : `exodetect run${dataDirFlag(opts.dataDir)}${opts.model ? ` --model ${opts.model}` : ''} --score-threshold ${recommended.threshold} uses it`;
+          : `exodetect run${dataDirFlag(opts.dataDir)}${opts.model ? ` --model ${opts.model}` : ''} --score-threshold ${recommended.threshold}${opts.sizeGate ? ` --size-gate ${opts.sizeGate[0]},${opts.sizeGate[1]}` : ''} uses it`;
+        const moved = Math.round((100 * THRESHOLD_PRIOR_OBJECTS) / (THRESHOLD_PRIOR_OBJECTS + m.n_objects));
         out(
-          `At ${recommended.threshold}, the threshold these ${m.n_objects} objects recommend (the best-F1 one drawn toward ${THRESHOLD_PRIOR} as if ${THRESHOLD_PRIOR_OBJECTS} more had voted, ` +
-            `as the trainer chooses a model's: steadier on few objects): ${figures(recommended)} (${use}).`,
+          `At ${recommended.threshold}, the threshold these ${m.n_objects} objects recommend (the best-F1 one moved ${moved}% of the way toward ${THRESHOLD_PRIOR}, ` +
+            `as the trainer chooses a model's: a threshold picked on few objects is noisy): ${figures(recommended)} (${use}).`,
         );
       }
       for (const line of sizingLines(m, result.outlineMethods)) out(line);

@@ -104,7 +104,9 @@ export function describeModels(models: readonly StoredModel[]): string[] {
     const bundled = m.version === DEFAULT_MODEL_VERSION;
     // Each model's own validation images: the bundled model's are synthetic, so its figures do not compare with the others'.
     const on = v?.n_images
-      ? ` on ${plural(v.n_images, `${bundled ? 'synthetic ' : ''}validation image`)}${m.inferencePath ? ' through the inference path' : bundled ? '' : " (the trainer's own figures)"}`
+      ? ` on ${plural(v.n_images, `${bundled ? 'synthetic ' : ''}validation image`)}${
+          m.inferencePath ? ' through the inference path' : bundled ? ' (not comparable with models trained on real images: exodetect evaluate scores both on the same ones)' : " (the trainer's own figures)"
+        }`
       : '';
     const figures = v?.ap50 !== undefined ? `AP50 ${v.ap50.toFixed(3)}, F1 ${v.f1?.toFixed(3) ?? '?'}${on}` : 'no metrics';
     const what =

@@ -82,6 +82,8 @@ export interface TrainLocallyResult {
   readonly dataDir?: string;
   /** Set when the trainer refit on train and validation together after the validated run (hyperparameter refit). */
   readonly refit?: { readonly images: number };
+  /** The validated run's score threshold and the shipped model's (the refit's, matched to it; else the same), as the trainer logged them. */
+  readonly thresholds?: { readonly validated: number; readonly shipped: number };
   /** Set when the exported model flip-averages each image (hyperparameter tta, auto on small sets). */
   readonly tta?: boolean;
   /** Seconds from the dataset's upload to the promotion decision. */
@@ -181,6 +183,7 @@ export async function trainLocally(options: TrainLocallyOptions): Promise<TrainL
   const epochs = Number(hyperparameters.epochs ?? 40);
   let initLoaded: string | undefined;
   let refit: { images: number } | undefined;
+  let thresholds: { validated: number; shipped: number } | undefined;
   let tta = false;
   const onLog = (line: string) => {
     // The trainer's per-epoch line: `epoch=3 train_loss=0.1234 val_ap50=0.8100 val_f1=0.7700 lr=... epoch_time_s=12.3`.
@@ -195,10 +198,17 @@ export async function trainLocally(options: TrainLocallyOptions): Promise<TrainL
     const refitEpoch = /^refit_epoch=(\d+) refit_loss=(\S+) .*epoch_time_s=(\S+)/.exec(line);
     if (refitEpoch) report(`  refit epoch ${refitEpoch[1]}/${epochs}: loss ${refitEpoch[2]} (${refitEpoch[3]} s)`);
     if (line.startsWith('tta: ')) tta = true;
-    const threshold = /^threshold: (.*)$/.exec(line);
-    if (threshold) report(`Score threshold: ${threshold[1]}.`);
-    const refitThreshold = /^refit threshold: (.*)$/.exec(line);
-    if (refitThreshold) report(`Refit threshold: ${refitThreshold[1]}.`);
+    // The validated run's threshold ("validated threshold" when a refit follows and gets its own, matched to it).
+    const threshold = /^(validated )?threshold: ([\d.]+) (.*)$/.exec(line);
+    if (threshold) {
+      thresholds = { validated: Number(threshold[2]), shipped: Number(threshold[2]) };
+      report(`${threshold[1] ? "The validated run's score threshold" : 'Score threshold'}: ${threshold[2]} ${threshold[3]}.`);
+    }
+    const refitThreshold = /^refit threshold: ([\d.]+) (.*)$/.exec(line);
+    if (refitThreshold) {
+      if (thresholds) thresholds = { ...thresholds, shipped: Number(refitThreshold[1]) };
+      report(`The refit model's score threshold, the one it ships with: ${refitThreshold[1]} ${refitThreshold[2]}.`);
+    }
     // How much of the starting model fitted this run's network (a different width loads little).
     const init = /^init_from .*: (\d+) tensors loaded, (\d+) re-initialised/.exec(line);
     if (init && !initLoaded) {
@@ -262,7 +272,7 @@ export async function trainLocally(options: TrainLocallyOptions): Promise<TrainL
       if (outcome.status !== 'SUCCEEDED') await writeFile(path.join(outDir, 'failure.txt'), `${outcome.error}: ${readableCause(outcome.cause ?? '')}\n`);
     }
     const elapsedSeconds = Math.round((performance.now() - started) / 1000);
-    return { outcome, dataset, sync, initFrom: init.description, initLoaded, runId, split, promotion, outDir, modelInUse: await modelInUse(workflow), dataDir: options.dataDir, refit, tta, elapsedSeconds };
+    return { outcome, dataset, sync, initFrom: init.description, initLoaded, runId, split, promotion, outDir, modelInUse: await modelInUse(workflow), dataDir: options.dataDir, refit, thresholds, tta, elapsedSeconds };
   } finally {
     workflow.trainingEvents.off('log', onLog);
     workflow.sfn.events.off('task-succeeded', onTask);
@@ -358,6 +368,14 @@ function formatDuration(seconds: number): string {
   return seconds >= 60 ? `${Math.floor(seconds / 60)} min ${seconds % 60} s` : `${seconds} s`;
 }
 
+/** The start of the few-objects warning: which threshold (the shipped model's, and the validated one it is matched to). */
+function thresholdChosenOn(thresholds: TrainLocallyResult['thresholds'], refit: boolean): string {
+  if (!thresholds) return 'Its score threshold was chosen on';
+  return refit
+    ? `The score threshold it ships with, ${thresholds.shipped}, is matched to the validated run's, ${thresholds.validated}, which was chosen on`
+    : `Its score threshold, ${thresholds.shipped}, was chosen on`;
+}
+
 /** What a person reads when `exodetect train` ends (the dataset and split lines came before the training). */
 export function describeTraining(result: TrainLocallyResult): string[] {
   const { promotion, outcome } = result;
@@ -372,7 +390,7 @@ export function describeTraining(result: TrainLocallyResult): string[] {
       lines.push(figures!);
       if (result.refit) {
         lines.push(
-          `Refit on all ${result.refit.images} labelled images: the model it ships trained on the held-out images too, so these figures and the promotion are its validated run's (the same recipe without them), an estimate; the refit itself has no held-out figures, and its threshold is matched to that run's (hyperparameter refit=false ships the validated model instead).`,
+          `Refit on all ${result.refit.images} labelled images: the model it ships trained on the held-out images too, so these figures and the promotion are its validated run's (the same recipe without them), an estimate; the refit itself has no held-out figures, and its threshold${result.thresholds ? `, ${result.thresholds.shipped},` : ''} is matched to that run's${result.thresholds ? ` ${result.thresholds.validated}` : ''} (hyperparameter refit=false ships the validated model instead).`,
         );
       }
       if (result.tta) {
@@ -388,7 +406,7 @@ export function describeTraining(result: TrainLocallyResult): string[] {
       const validationObjects = promotion.candidate.validation.n_objects;
       if (typeof validationObjects === 'number' && validationObjects < DEFAULT_MIN_VALIDATION_OBJECTS) {
         lines.push(
-          `Its score threshold was chosen on ${plural(validationObjects, 'annotated object')}, so it leans on the prior of ${THRESHOLD_PRIOR} and may be off for your images. Before trusting counts, score the model on other annotated images (\`exodetect evaluate <folder> --model ${promotion.candidate.version}${dataDirFlag(result.dataDir)}\`): it prints the threshold those images recommend, which \`run --score-threshold\` takes.`,
+          `${thresholdChosenOn(result.thresholds, result.refit !== undefined)} ${plural(validationObjects, 'annotated object')}, so it leans on the prior of ${THRESHOLD_PRIOR} and may be off for your images. Before trusting counts, score the model on other annotated images (\`exodetect evaluate <folder> --model ${promotion.candidate.version}${dataDirFlag(result.dataDir)}\`): it prints the threshold those images recommend, which \`run --score-threshold\` takes.`,
         );
       }
       lines.push(promotion.promoted ? `Promoted: ${promotion.reason}.` : `Not promoted: ${promotion.reason.replace(/^not promoted: /, '')}.`);

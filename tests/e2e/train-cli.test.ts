@@ -62,11 +62,11 @@ describe('exodetect train on annotation exports', () => {
     // One line per epoch while it trains.
     expect(lines[3]).toMatch(/^ {2}epoch 1\/1: loss [\d.]+, validation AP50 [\d.]+, F1 [\d.]+ \([\d.]+ s\)$/);
     // The validated run's threshold, and how it was chosen: two images' few objects leave it near the prior.
-    expect(lines[4]).toMatch(/^Score threshold: [\d.]+ \(the best-F1 threshold on the \d+ validation objects, [\d.]+, drawn toward 0\.5 as if 40 more had voted for it\)\.$/);
+    expect(lines[4]).toMatch(/^The validated run's score threshold: [\d.]+ \(the best F1 on the \d+ validation objects was at [\d.]+, moved \d+% of the way toward 0\.5: a threshold picked on few objects is noisy, so the fewer, the further; 40\/\(40\+\d+\)\)\.$/);
     // Under 100 images, the trainer refits on all of them after the validated run (its start in its words, then its epochs).
     expect(lines[5]).toBe("Refit: training again on all 8 images (6 train + 2 validation), 1 epoch from the same start, keeping the last; the figures above and the promotion's comparison are the validated model's (saved as validated.onnx).");
     expect(lines[6]).toMatch(/^ {2}refit epoch 1\/1: loss [\d.]+ \([\d.]+ s\)$/);
-    expect(lines[7]).toMatch(/^Refit threshold: [\d.]+ \(the validated model finds \d+ objects above [\d.]+ on the 6 training images; the refit finds as many above [\d.]+\)\.$/);
+    expect(lines[7]).toMatch(/^The refit model's score threshold, the one it ships with: [\d.]+ \(the validated model finds \d+ objects above [\d.]+ on the 6 training images; the refit finds as many above [\d.]+\)\.$/);
     expect(result.stdout).toMatch(/^Refit on all 8 labelled images: the model it ships trained on the held-out images too, so these figures and the promotion are its validated run's/m);
     // One epoch of a tiny network does not beat the bundled model on these images: rejected, with the figures.
     expect(result.stdout).toMatch(/^Model \S+'s validated run \(the same recipe without the held-out images\), on the 2 held-out images through the inference path: AP50 [\d.]+, F1 [\d.]+, precision [\d.]+, recall [\d.]+ \(the trainer's own validation/m);
@@ -100,6 +100,12 @@ describe('exodetect train on annotation exports', () => {
     expect(named.stdout).toMatch(new RegExp(`^Model: version ${version}'s validated model \\(the run before ${version} was refit on every labelled image\\); 8 labelled images`, 'm'));
     const none = await exodetect(['evaluate', dataset, '--model', 'default:validated', '--no-pictures', '--out', path.join(root, 'coco-none')], store);
     expect(none.stderr).toContain('model default:validated: the bundled default model has no validated model (only refit models do)');
+    // A model run uses: the threshold these images recommend, as a run command that keeps the size gate it was scored with.
+    const gated = await exodetect(['evaluate', dataset, '--model', 'default', '--size-gate', '20,500', '--no-pictures', '--out', path.join(root, 'coco-gated')], store);
+    expect(gated.code, gated.stderr).toBe(0);
+    expect(gated.stdout).toMatch(
+      /^At [\d.]+, the threshold these \d+ objects recommend \(the best-F1 one moved \d+% of the way toward 0\.5, as the trainer chooses a model's: a threshold picked on few objects is noisy\): P [\d.]+ {2}R [\d.]+ {2}F1 [\d.]+ \(exodetect run --data-dir \S+ --model default --score-threshold [\d.]+ --size-gate 20,500 uses it\)\.$/m,
+    );
     // The COCO file's polygons (the generator's outlines) reached the trainer: its metrics score sizes against them.
     const trained = JSON.parse(await readFile(path.join(root, 'coco-record', 'metrics.json'), 'utf8')) as { validation: Record<string, unknown> };
     expect(trained.validation).toHaveProperty('sizing_n');

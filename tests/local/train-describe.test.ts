@@ -75,5 +75,12 @@ describe('what exodetect train prints about sizing', () => {
       'Its score threshold was chosen on 18 annotated objects, so it leans on the prior of 0.5 and may be off for your images. Before trusting counts, score the model on other annotated images (`exodetect evaluate <folder> --model v1`): it prints the threshold those images recommend, which `run --score-threshold` takes.',
     );
     expect(describeTraining(finishedRun({ sizing_n: 0, n_objects: 120 })).join('\n')).not.toContain('leans on the prior');
+    // A refit model ships with its own threshold, matched to the validated run's: the warning names both.
+    const refit = { ...finishedRun({ sizing_n: 0, n_objects: 16 }), refit: { images: 18 }, thresholds: { validated: 0.5342, shipped: 0.4788 } } as TrainLocallyResult;
+    const lines = describeTraining(refit);
+    expect(lines.find((l) => l.includes('leans on the prior'))).toMatch(
+      /^The score threshold it ships with, 0\.4788, is matched to the validated run's, 0\.5342, which was chosen on 16 annotated objects, so it leans on the prior of 0\.5 /,
+    );
+    expect(lines.find((l) => l.startsWith('Refit on all 18'))).toContain('its threshold, 0.4788, is matched to that run\'s 0.5342 (');
   });
 });

@@ -200,8 +200,11 @@ def recommended_threshold(best_f1: float, n_objects: int) -> float:
 
 def threshold_origin(block: Dict) -> str:
     """How an evaluate_detections block's recommended threshold came about, for the model card."""
-    return (f"the best-F1 threshold on the {block['n_objects']} validation objects, {block['best_f1_threshold']}, drawn "
-            f"toward {THRESHOLD_PRIOR} as if {THRESHOLD_PRIOR_OBJECTS} more had voted for it")
+    n = block["n_objects"]
+    share = THRESHOLD_PRIOR_OBJECTS / (THRESHOLD_PRIOR_OBJECTS + n)
+    return (f"the best F1 on the {n} validation objects was at {block['best_f1_threshold']}, moved {share:.0%} of the way "
+            f"toward {THRESHOLD_PRIOR}: a threshold picked on few objects is noisy, so the fewer, the further; "
+            f"{THRESHOLD_PRIOR_OBJECTS}/({THRESHOLD_PRIOR_OBJECTS}+{n})")
 
 
 def evaluate_detections(images: Sequence[ImageEval], num_classes: int, threshold: Optional[float] = None) -> Dict:

@@ -415,7 +415,9 @@ def run(args: argparse.Namespace, paths: SageMakerPaths) -> int:
     final = FlipAveraged(net) if tta else net  # what model.onnx computes: measured and exported alike
     val_metrics = evaluate(final, val_scaled, device, len(class_names), hp.max_detections)
     threshold = val_metrics["threshold"]
-    log(f"threshold: {threshold} ({threshold_origin(val_metrics)})")
+    refitting = refit_wanted(hp.refit, n_labelled)
+    # With a refit to come, this is the validated run's threshold; the shipped model's is matched to it below.
+    log(f"{'validated threshold' if refitting else 'threshold'}: {threshold} ({threshold_origin(val_metrics)})")
     metrics: Dict[str, Any] = {
         "format": "exodetect-metrics", "version": 1, "model_version": model_version,
         "dataset_fingerprint": fingerprint, "epochs": hp.epochs, "score_threshold": threshold,
@@ -424,7 +426,7 @@ def run(args: argparse.Namespace, paths: SageMakerPaths) -> int:
     }
 
     shipped_net, shipped, shipped_threshold = net, final, threshold
-    if refit_wanted(hp.refit, n_labelled):
+    if refitting:
         refit = refit_on_all(hp, args, paths, device, len(class_names), train_images, val_images, train_scaled, final,
                              threshold, fingerprint, model_version, tta)
         shipped_net, shipped, shipped_threshold = refit["net"], refit["model"], refit["threshold"]
