@@ -293,6 +293,7 @@ export async function describeBatchRun(result: RunBatchResult): Promise<string[]
     failures: { file: string; code: string; message: string }[];
     failure_codes: Record<string, number>;
     outcome?: { within_tolerance: boolean; reason: string | null };
+    thresholds?: { score: number; score_source: string; images: number }[];
   }>(path.join(result.outDir, RESULT_FILES.summary));
   const lines: string[] = [`Model: ${result.model}`];
   if (result.skipped.length > 0) {
@@ -302,7 +303,8 @@ export async function describeBatchRun(result: RunBatchResult): Promise<string[]
   }
   if (summary) {
     lines.push(
-      `Batch ${result.batchId}: ${summary.images.total} image${summary.images.total === 1 ? '' : 's'}, ${summary.images.failed} failed, ${summary.detections.total} detections in ${result.seconds.toFixed(1)} s`,
+      `Batch ${result.batchId}: ${summary.images.total} image${summary.images.total === 1 ? '' : 's'}, ${summary.images.failed} failed, ${summary.detections.total} detections in ${result.seconds.toFixed(1)} s` +
+        scoreThresholdsUsed(summary.thresholds ?? []),
     );
     // The sizes, where each image's scale came from, and loudly any image sized at an assumed scale.
     lines.push(...(await describeSummaryFile(path.join(result.outDir, RESULT_FILES.summary), { batchScaleFrom: result.batchScaleFrom })));
@@ -333,6 +335,15 @@ export async function describeBatchRun(result: RunBatchResult): Promise<string[]
 }
 
 const MAX_FAILURE_EXAMPLES = 5;
+
+/** ", score threshold 0.4785 (the model's)": the threshold(s) the counts are at, and whose they are. */
+function scoreThresholdsUsed(thresholds: readonly { score: number; score_source: string; images: number }[]): string {
+  const whose = (source: string) => (source === 'model' ? "the model's" : source === 'batch' ? "the batch's: --score-threshold" : 'the default: the model names none');
+  const distinct = [...new Map(thresholds.map((t) => [`${t.score} ${t.score_source}`, t])).values()];
+  if (distinct.length === 0) return '';
+  if (distinct.length === 1) return `, score threshold ${distinct[0]!.score} (${whose(distinct[0]!.score_source)})`;
+  return `, score thresholds ${distinct.map((t) => `${t.score} (${whose(t.score_source)}, ${plural(t.images, 'image')})`).join(', ')}`;
+}
 
 async function readJsonFile<T>(file: string): Promise<T | undefined> {
   try {
