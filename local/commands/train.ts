@@ -341,7 +341,7 @@ export function validationFigureLines(promotion: PromotionResult, refit: TrainLo
   const f = (x: unknown) => (typeof x === 'number' ? x.toFixed(3) : '?');
   const lines = [
     h
-      ? `${refit ? `Model ${promotion.candidate.version}'s validated run (the same recipe without the held-out images)` : `Model ${promotion.candidate.version}`}, on the ${plural(promotion.headToHead!.images, 'held-out image')} through the inference path: AP50 ${f(h.ap50)}, F1 ${f(h.f1)}, precision ${f(h.precision)}, recall ${f(h.recall)} (the trainer's own validation, in PyTorch at the training scale: AP50 ${f(v.ap50)}, F1 ${f(v.f1)}).`
+      ? `${refit ? `Model ${promotion.candidate.version}'s validated run (the same recipe without the held-out images)` : `Model ${promotion.candidate.version}`}, on the ${plural(promotion.headToHead!.images, 'held-out image')} through the inference path: AP50 ${f(h.ap50)}, F1 ${f(h.f1)}, precision ${f(h.precision)}, recall ${f(h.recall)}: the figures to quote, computed as run and evaluate compute them (the trainer's own validation, in PyTorch at the training scale: AP50 ${f(v.ap50)}, F1 ${f(v.f1)}; the per-epoch lines only chose the epoch).`
       : `Model ${promotion.candidate.version}: validation AP50 ${f(v.ap50)}, F1 ${f(v.f1)}${typeof v.precision === 'number' ? `, precision ${f(v.precision)}, recall ${f(v.recall)}` : ''} (the trainer's own, in PyTorch).`,
   ];
   // Sizing against the validation outlines: through the inference path when the head-to-head ran (the diameter
