@@ -13,7 +13,7 @@ import { ExodetectError } from '../lambdas/shared/errors.js';
 import { PLAUSIBLE_NM_PER_PX } from '../lambdas/detect/calibration.js';
 import { InputError } from './errors.js';
 import { RESULT_FILES } from '../lambdas/shared/keys.js';
-import { THRESHOLD_PRIOR, THRESHOLD_PRIOR_OBJECTS } from '../lambdas/evaluation/detection-metrics.js';
+import { priorShare, THRESHOLD_PRIOR } from '../lambdas/evaluation/detection-metrics.js';
 import { createS3Client } from '../lambdas/shared/s3-client.js';
 import { batchStatus, cloudSettings, downloadResults, uploadBatch } from './commands/cloud.js';
 import { batchManifest, parseScoreThreshold, parseSizeGate, type ManifestFlags } from './commands/batch-manifest.js';
@@ -214,9 +214,8 @@ export function buildProgram(): Command {
         const use = result.heldOutCheck
           ? "a threshold of the validated model: the refit model exodetect run uses scores on its own scale, so this is no setting for it"
           : `exodetect run${dataDirFlag(opts.dataDir)}${opts.model ? ` --model ${opts.model}` : ''} --score-threshold ${recommended.threshold}${opts.sizeGate ? ` --size-gate ${opts.sizeGate[0]},${opts.sizeGate[1]}` : ''} uses it`;
-        const moved = Math.round((100 * THRESHOLD_PRIOR_OBJECTS) / (THRESHOLD_PRIOR_OBJECTS + m.n_objects));
         out(
-          `At ${recommended.threshold}, the threshold these ${m.n_objects} objects recommend (the best-F1 one moved ${moved}% of the way toward ${THRESHOLD_PRIOR}, ` +
+          `At ${recommended.threshold}, the threshold these ${m.n_objects} objects recommend (the best-F1 one moved ${Math.round(100 * priorShare(m.n_objects))}% of the way toward ${THRESHOLD_PRIOR}, ` +
             `as the trainer chooses a model's: a threshold picked on few objects is noisy): ${figures(recommended)} (${use}).`,
         );
       }

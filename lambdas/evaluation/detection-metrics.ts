@@ -344,8 +344,14 @@ function median(values: readonly number[]): number {
 export const THRESHOLD_PRIOR = 0.5;
 export const THRESHOLD_PRIOR_OBJECTS = 40;
 
-/** The best-F1 threshold on nObjects true objects, drawn toward THRESHOLD_PRIOR (floored to 4 decimals). */
+/** How far toward THRESHOLD_PRIOR the best-F1 threshold on nObjects true objects is moved (0..1). */
+export function priorShare(nObjects: number): number {
+  return THRESHOLD_PRIOR_OBJECTS / (THRESHOLD_PRIOR_OBJECTS + nObjects);
+}
+
+/** The best-F1 threshold on nObjects true objects, moved toward THRESHOLD_PRIOR (floored to 4 decimals). */
 export function recommendedThreshold(bestF1: number, nObjects: number): number {
+  // metrics.py's arithmetic, operation for operation, so both floor to the same 4 decimals.
   const t = (nObjects * bestF1 + THRESHOLD_PRIOR_OBJECTS * THRESHOLD_PRIOR) / (nObjects + THRESHOLD_PRIOR_OBJECTS);
   return Math.floor(t * 1e4) / 1e4;
 }
