@@ -70,7 +70,7 @@ ${statRow('D90', 'd90', estimateCell(d.d90))}
 <div class="legend"><span><i style="background:var(--accent)"></i>after review</span><span><i class="line"></i>the model, same images</span></div>
 <h3>Download and train</h3>
 <p><button type="button" data-download class="primary" disabled>Download reviewed annotations (COCO)</button> <span data-download-note class="muted"></span></p>
-<p>Train on them locally, in the folder where the batch was run (the images come from its local store; add the images folder as the first argument if they are elsewhere):<br><code id="review-train-command">npx exodetect train --annotations ${esc(file)} --name ${esc(dataset)}</code></p>
+<p>Train on them locally, in the folder where the batch was run (the images come from its local store: add <code>--data-dir</code> as the batch had it, or the images folder as the first argument if they are elsewhere):<br><code id="review-train-command">npx exodetect train --annotations ${esc(file)} --name ${esc(dataset)}</code></p>
 <p>For a deployed stack, put them with the batch's images under <code>datasets/${esc(dataset)}/</code> for the next training run:<br><code id="review-upload-command">npx exodetect upload-corrections ${esc(file)} --name ${esc(dataset)} --bucket &lt;data bucket&gt;</code></p>
 <p class="muted small" id="review-storage-note"></p>
 <p class="small"><button type="button" id="review-clear" class="quiet">Clear all corrections of this batch</button></p>
