@@ -154,10 +154,11 @@ def sizing_errors(errors: Tuple[Sequence[float], Sequence[float]], prefix: str) 
     }
 
 
-def best_f1_threshold(images: Sequence[ImageEval], num_classes: int, floor: float = 0.05) -> float:
-    """The score threshold that maximises F1 at IoU 0.5 (ties: the higher threshold)."""
+def ranked_matches(images: Sequence[ImageEval], num_classes: int) -> Tuple[np.ndarray, np.ndarray, int]:
+    """Every prediction's score and whether it found a true object (IoU 0.5, greedy by score), and the number of true
+    objects. Greedy matching keeps a prediction's match when lower-scoring ones are dropped, so the counts above any
+    threshold follow from these: F1(t) = 2 * tp[scores >= t].sum() / ((scores >= t).sum() + n_gt)."""
     scores, tps = [], []
-    n_gt = sum(len(i.gt_boxes) for i in images)
     for img in images:
         for c in range(num_classes):
             s, t, _, _, _ = _match(img, c, 0.5)
@@ -165,6 +166,12 @@ def best_f1_threshold(images: Sequence[ImageEval], num_classes: int, floor: floa
             tps.append(t)
     s = np.concatenate(scores) if scores else np.zeros(0)
     t = np.concatenate(tps) if tps else np.zeros(0, bool)
+    return s, t, sum(len(i.gt_boxes) for i in images)
+
+
+def best_f1_threshold(images: Sequence[ImageEval], num_classes: int, floor: float = 0.05) -> float:
+    """The score threshold that maximises F1 at IoU 0.5 (ties: the higher threshold)."""
+    s, t, n_gt = ranked_matches(images, num_classes)
     keep = s >= floor
     s, t = s[keep], t[keep]
     if len(s) == 0 or n_gt == 0:
@@ -185,9 +192,9 @@ def best_f1_threshold(images: Sequence[ImageEval], num_classes: int, floor: floa
 # The threshold a model ships with: the best-F1 threshold on its validation objects, drawn toward THRESHOLD_PRIOR as if
 # THRESHOLD_PRIOR_OBJECTS more objects had voted for it. On few objects the best-F1 threshold follows their noise (18
 # objects put one at 0.088: precision 0.09 on unseen images). Measured on the validation images of 11 few-shot runs on
-# real micrographs, subsampled 40 times each and scored on 56 held-out images, mean F1: 0.764 against 0.695 for the
-# plain best-F1 threshold on ~12 objects, 0.765 vs 0.730 on ~17, 0.766 vs 0.753 on ~27, 0.769 vs 0.767 on ~56; a prior
-# of 0.45, or 20 or 80 objects, did no better.
+# real micrographs, subsampled 40 times each and scored on 56 held-out images (tools/threshold_rule_check.py), mean F1:
+# 0.765 against 0.689 for the plain best-F1 threshold on ~11 objects, 0.766 vs 0.737 on ~18, 0.765 vs 0.752 on ~28,
+# 0.768 vs 0.767 on ~56; a prior of 0.45, or 20 or 80 objects, did no better.
 THRESHOLD_PRIOR = 0.5
 THRESHOLD_PRIOR_OBJECTS = 40
 
