@@ -31,6 +31,7 @@ import type { ExecutionOutcome } from '../stepfunctions/runner.js';
 import { listImages, LocalWorkflow, type LocalWorkflowProps } from '../workflow.js';
 import type { SkippedPath } from '../files.js';
 import { plural } from './wording.js';
+import { scoreSourceWords } from '../../lambdas/shared/wording.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const DEFAULT_DATA_DIR = '.exodetect/s3';
@@ -303,7 +304,7 @@ export async function describeBatchRun(result: RunBatchResult): Promise<string[]
   }
   if (summary) {
     lines.push(
-      `Batch ${result.batchId}: ${summary.images.total} image${summary.images.total === 1 ? '' : 's'}, ${summary.images.failed} failed, ${summary.detections.total} detections in ${result.seconds.toFixed(1)} s` +
+      `Batch ${result.batchId}: ${plural(summary.images.total, 'image')}, ${summary.images.failed} failed, ${summary.detections.total} detections in ${result.seconds.toFixed(1)} s` +
         scoreThresholdsUsed(summary.thresholds ?? []),
     );
     // The sizes, where each image's scale came from, and loudly any image sized at an assumed scale.
@@ -336,9 +337,10 @@ export async function describeBatchRun(result: RunBatchResult): Promise<string[]
 
 const MAX_FAILURE_EXAMPLES = 5;
 
-/** ", score threshold 0.4785 (the model's)": the threshold(s) the counts are at, and whose they are. */
+/** ", score threshold 0.4785 (from the model's recommended threshold)": the threshold(s) the counts are at, and whose. */
 function scoreThresholdsUsed(thresholds: readonly { score: number; score_source: string; images: number }[]): string {
-  const whose = (source: string) => (source === 'model' ? "the model's" : source === 'batch' ? "the batch's: --score-threshold" : 'the default: the model names none');
+  // The batch manifest's threshold is --score-threshold's when run locally.
+  const whose = (source: string) => `from ${scoreSourceWords(source)}${source === 'batch' ? ': --score-threshold' : ''}`;
   const distinct = [...new Map(thresholds.map((t) => [`${t.score} ${t.score_source}`, t])).values()];
   if (distinct.length === 0) return '';
   if (distinct.length === 1) return `, score threshold ${distinct[0]!.score} (${whose(distinct[0]!.score_source)})`;

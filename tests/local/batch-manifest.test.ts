@@ -74,7 +74,7 @@ describe('exodetect run on DM4, MRC and a PNG without calibration (the installed
     );
     expect(stderr).toContain(`Batch manifest: ${path.join(folder, 'batch.json')}`);
     // The counts' threshold is said with them: --score-threshold over the manifest's 0.2 and the model's 0.5.
-    expect(stdout).toMatch(/^Batch mixed: 3 images, 0 failed, 3 detections in [\d.]+ s, score threshold 0\.4 \(the batch's: --score-threshold\)$/m);
+    expect(stdout).toMatch(/^Batch mixed: 3 images, 0 failed, 3 detections in [\d.]+ s, score threshold 0\.4 \(from the batch manifest: --score-threshold\)$/m);
     expect(stdout).toContain("Scale: from the files' metadata for 2 images (0.5 nm/px); ASSUMED (the model's training scale) for 1 image (1 nm/px); each image's in the report and summary.json.");
     expect(stdout).toMatch(/WARNING: 1 of 3 images were sized at an ASSUMED scale \(1 nm\/px.*: c\.png\./);
     const summary = JSON.parse(await readFile(path.join(out, 'summary.json'), 'utf8'));

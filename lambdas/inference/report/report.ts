@@ -9,7 +9,7 @@
  */
 import type { OutlineMethod } from '../../shared/contracts.js';
 import { DEFAULT_MODEL_VERSION } from '../../shared/keys.js';
-import { plural } from '../../shared/wording.js';
+import { plural, scoreSourceWords } from '../../shared/wording.js';
 import type { Estimate } from '../statistics.js';
 import type { BatchSummary, ImageSummaryRow } from '../summary.js';
 import { escapeHtml as esc, formatNumber as num, formatPercent, relativeUrl } from './html.js';
@@ -298,7 +298,7 @@ function methodsSection(summary: BatchSummary, withReview: boolean): string {
     ? summary.thresholds
         .map((t) => {
           const gate = t.size_gate_nm ? `size gate ${num(t.size_gate_nm[0])}\u2013${num(t.size_gate_nm[1])} nm` : 'no size gate';
-          return `score \u2265 ${num(t.score, 2)} (from the ${esc(t.score_source === 'batch' ? 'batch manifest' : t.score_source === 'model' ? "model's recommended threshold" : 'default')}), overlap suppression IoU ${num(t.iou_nms, 2)}, ${gate} \u2014 ${num(t.images)} image${t.images === 1 ? '' : 's'}`;
+          return `score \u2265 ${num(t.score, 2)} (from ${esc(scoreSourceWords(t.score_source))}), overlap suppression IoU ${num(t.iou_nms, 2)}, ${gate} \u2014 ${plural(t.images, 'image')}`;
         })
         .join('<br>')
     : '<span class="muted">\u2013</span>';
