@@ -23,6 +23,8 @@ export interface StoredModel {
   readonly refitImages?: number;
   /** The model flip-averages each image (trainer hyperparameter tta): four passes an image. */
   readonly tta?: boolean;
+  /** The model also runs each image at half size (trainer hyperparameter half_scale_pass): 1.25x the time per image. */
+  readonly halfScalePass?: boolean;
 }
 
 async function withStore<T>(dataDir: string | undefined, port: number | undefined, fn: (workflow: LocalWorkflow) => Promise<T>): Promise<T> {
@@ -44,7 +46,7 @@ export async function listModels(dataDir?: string, port?: number): Promise<Store
     const out: StoredModel[] = [];
     for (const version of versions.sort()) {
       const metrics = await workflow
-        .getJson<{ validation?: StoredModel['validation']; refit?: { images?: number } | null; tta?: boolean }>(modelMetricsKey(version))
+        .getJson<{ validation?: StoredModel['validation']; refit?: { images?: number } | null; tta?: boolean; half_scale_pass?: boolean }>(modelMetricsKey(version))
         .catch(() => undefined);
       const registration = await workflow.getJson<{ dataset?: string }>(modelRegistrationKey(version)).catch(() => undefined);
       // The promotion scored the model on its validation images through the inference path (models trained before it kept
@@ -59,6 +61,7 @@ export async function listModels(dataDir?: string, port?: number): Promise<Store
         dataset: registration?.dataset,
         ...(metrics?.refit?.images && { refitImages: metrics.refit.images }),
         ...(metrics?.tta && { tta: true }),
+        ...(metrics?.half_scale_pass && { halfScalePass: true }),
       });
     }
     return out;
@@ -112,7 +115,8 @@ export function describeModels(models: readonly StoredModel[]): string[] {
     const what =
       (bundled ? 'bundled default, trained on synthetic micrographs' : m.dataset ? `trained on ${m.dataset}` : 'trained') +
       (m.refitImages ? `, refit on all ${m.refitImages} images (the figures are its validated run's)` : '') +
-      (m.tta ? ', averaging each image with its mirror images (tta: 4x the time per image)' : '');
+      (m.tta ? ', averaging each image with its mirror images (tta: 4x the time per image)' : '') +
+      (m.halfScalePass ? ', a second pass over each image at half size for large particles (half_scale_pass: 1.25x the time per image)' : '');
     const inUse = m.champion || (!champion && m.version === DEFAULT_MODEL_VERSION) ? '  <- exodetect run uses this' : '';
     return `  ${m.version}: ${what}; ${figures}${inUse}`;
   });

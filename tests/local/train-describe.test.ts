@@ -51,6 +51,15 @@ describe('what exodetect train prints about sizing', () => {
     expect(said(plain)).toEqual([]);
   });
 
+  it('says when the model also runs each image at half size, and not otherwise', () => {
+    const plain = finishedRun({ sizing_n: 0 });
+    const said = (r: TrainLocallyResult) => describeTraining(r).filter((l) => l.includes('half_scale_pass'));
+    expect(said({ ...plain, halfScalePass: true })).toEqual([
+      'With a second pass at half size (half_scale_pass): the model also runs each image at half its size and keeps the surer of two detections of one object, 1.25x the time per image; these figures are with it, the per-epoch lines without.',
+    ]);
+    expect(said(plain)).toEqual([]);
+  });
+
   it('says when the weights are a moving average, and not otherwise', () => {
     const plain = finishedRun({ sizing_n: 0 });
     const averaged = { ...plain, split: { hyperparameters: { ema_half_life_epochs: '2' } } } as unknown as TrainLocallyResult;

@@ -48,7 +48,7 @@ VAL_SET: Tuple[Tuple[int, int, float, int, str], ...] = (
 RECIPE: Dict[str, str] = {
     "epochs": "12", "batch_size": "8", "lr": "0.002", "nm_per_px": "2.0", "crop_size": "256",
     "tile_size": "512", "crops_per_image": "3", "seed": "0", "width": "24", "max_detections": "300",
-    "model_version": "default", "val_fraction": "0.2",
+    "model_version": "default", "val_fraction": "0.2", "half_scale_pass": "true",
 }
 
 

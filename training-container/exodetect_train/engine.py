@@ -13,7 +13,7 @@ from .data import ScaledImage
 from .ema import ModelEma
 from .loss import centernet_loss
 from .metrics import ImageEval, evaluate_detections
-from .model import ExoNet, decode, decode_with_outlines
+from .model import ExoNet, ExportModel
 from .outline import area_equivalent_diameter, outline_diameters
 from .transforms import pad_to_multiple
 
@@ -60,25 +60,21 @@ def train_one_epoch(model: ExoNet, loader: DataLoader, optimizer: torch.optim.Op
 
 
 @torch.no_grad()
-def predict(model: ExoNet, images: Sequence[ScaledImage], device: torch.device, k: int, amp: bool = False) -> List[np.ndarray]:
+def predict(detector: ExportModel, images: Sequence[ScaledImage], device: torch.device, amp: bool = False) -> List[np.ndarray]:
     """Detections [K, 6] per image, boxes mapped back to the ORIGINAL image's px; with an outline head [K, 7],
-    the seventh column the outline's area-equivalent diameter in the original image's px."""
-    model.eval()
+    the seventh column the outline's area-equivalent diameter in the original image's px. `detector` is what
+    model.onnx computes (model.ExportModel)."""
+    detector.eval()
     out: List[np.ndarray] = []
     for si in images:
         h, w = si.image.shape
         x = torch.from_numpy(pad_to_multiple(si.image))[None, None].to(device)
         with autocast(device, amp):
-            raw = model(x)
-            outlines = None
-            if "rays" in raw:
-                det_t, outlines_t = decode_with_outlines(raw, k)
-                outlines = outlines_t[0].float().cpu().numpy()
-            else:
-                det_t = decode(raw, k)
+            found = detector(x)
+            det_t, outlines_t = found if isinstance(found, tuple) else (found, None)
             det = det_t[0].float().cpu().numpy()
-        if outlines is not None:
-            det = np.concatenate([det, outline_diameters(outlines)[:, None].astype(np.float32)], axis=1)
+        if outlines_t is not None:
+            det = np.concatenate([det, outline_diameters(outlines_t[0].float().cpu().numpy())[:, None].astype(np.float32)], axis=1)
         det = det[det[:, 4] >= EVAL_MIN_SCORE]
         det[:, [0, 2]] = np.clip(det[:, [0, 2]], 0, w)
         det[:, [1, 3]] = np.clip(det[:, [1, 3]], 0, h)
@@ -89,9 +85,9 @@ def predict(model: ExoNet, images: Sequence[ScaledImage], device: torch.device, 
     return out
 
 
-def evaluate(model: ExoNet, images: Sequence[ScaledImage], device: torch.device, num_classes: int, k: int,
+def evaluate(detector: ExportModel, images: Sequence[ScaledImage], device: torch.device, num_classes: int,
              threshold: Optional[float] = None, amp: bool = False) -> Dict:
-    dets = predict(model, images, device, k, amp)
+    dets = predict(detector, images, device, amp)
     evals = [ImageEval(d[:, :4], d[:, 4], d[:, 5].astype(np.int64), si.source.boxes, si.source.classes, si.source.nm_per_px,
                        pred_diameters=d[:, 6].astype(np.float64) if d.shape[1] > 6 else None,
                        gt_diameters=np.asarray([area_equivalent_diameter(p) for p in si.source.polygons], np.float64)

@@ -13,11 +13,11 @@ from __future__ import annotations
 import inspect
 import json
 import os
-from typing import Dict, Optional, Sequence, Union
+from typing import Dict, Optional, Sequence
 
 import torch
 
-from .model import ExoNet, ExportModel, FlipAveraged
+from .model import ExoNet, ExportModel
 from .outline import describe as describe_outline
 
 OPSET = 13
@@ -63,12 +63,14 @@ def declare_fixed_k(m, k: int) -> None:
         dim.dim_value = int(k)
 
 
-def export_onnx(net: Union[ExoNet, FlipAveraged], path: str, k: int, metadata: Dict[str, str], opset: int = OPSET) -> None:
+def export_onnx(model: ExportModel, path: str, metadata: Dict[str, str], opset: int = OPSET) -> None:
+    """model.onnx from what the trainer measured (model.ExportModel: the network, flip-averaged or not, one pass or two)."""
     import onnx  # only needed here; the image installs it
 
-    model = ExportModel(net, k).eval().cpu()
+    model = model.eval().cpu()
+    k = model.k
     dummy = torch.rand(1, 1, 128, 160)
-    outlines = net.outline_head is not None
+    outlines = model.outline_head is not None
     output_names = [DETECTIONS_OUTPUT, OUTLINES_OUTPUT] if outlines else [DETECTIONS_OUTPUT]
     kwargs = dict(
         input_names=[INPUT_NAME], output_names=output_names, opset_version=opset,
@@ -88,7 +90,7 @@ def export_onnx(net: Union[ExoNet, FlipAveraged], path: str, k: int, metadata: D
         p.key, p.value = key, value
     m.producer_name = "exodetect_train"
     m.doc_string = ("exodetect CenterNet-style detector: images [N,1,H,W] 0..1 -> detections [N,K,6] x1,y1,x2,y2,score,class"
-                    + (f"; outlines [N,K,{2 * net.outline_rays}] x0,y0,x1,y1,... per detection" if outlines else ""))
+                    + (f"; outlines [N,K,{2 * model.outline_rays}] x0,y0,x1,y1,... per detection" if outlines else ""))
     onnx.checker.check_model(m)
     onnx.save(m, tmp)
     os.replace(tmp, path)

@@ -170,6 +170,9 @@ SPECS: Dict[str, Spec] = {
     "tta": Spec(_parse_auto_bool, None, "test-time augmentation: model.onnx averages the image and its three mirror images (4x the "
                 "inference compute); the threshold and the held-out figures are measured with it; auto (empty): when train and "
                 f"validation hold fewer than {TTA_AUTO_MAX_IMAGES} images"),
+    "half_scale_pass": Spec(_parse_bool, False, "model.onnx also runs the network on the image at half its size and keeps "
+                            "the surer of two detections of one object (1.25x the inference compute): finds particles larger "
+                            "than those the model learnt well; the threshold and the held-out figures are measured with it"),
     "ema_half_life_epochs": Spec(float, EMA_HALF_LIFE_EPOCHS, "validate, keep and export an exponential moving average of the weights "
                                  "whose old steps' share halves every this many epochs (0: the last step's weights)", _range(0.0, 100.0)),
     "refit": Spec(_parse_auto_bool, None, "after the validated run, train again from the same start on the train and validation "
@@ -210,6 +213,7 @@ class Hyperparameters:
     min_box_px: float
     outline_rays: int
     tta: Optional[bool]
+    half_scale_pass: bool
     ema_half_life_epochs: float
     refit: Optional[bool]
     outline_box_weight: float

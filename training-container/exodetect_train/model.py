@@ -9,7 +9,7 @@ Per-image intensity normalisation is the first layer, so the ONNX graph carries 
 from __future__ import annotations
 
 import math
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -34,6 +34,12 @@ class ResBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(x + self.b(self.a(x)))
+
+
+def upsample_to(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Nearest upsampling to `like`'s height and width: twice x's on inputs that are multiples of 32; one less on
+    other sizes (the half-size pass of ExportModel sees multiples of 16), where a plain 2x would not fit."""
+    return F.interpolate(x, size=like.shape[-2:], mode="nearest")
 
 
 class ExoNet(nn.Module):
@@ -85,9 +91,9 @@ class ExoNet(nn.Module):
         c8 = self.s8(c4)
         c16 = self.s16(c8)
         c32 = self.s32(c16)
-        p16 = self.lat16(c16) + F.interpolate(self.lat32(c32), scale_factor=2.0, mode="nearest")
-        p8 = self.smooth8(self.lat8(c8) + F.interpolate(p16, scale_factor=2.0, mode="nearest"))
-        p4 = self.smooth4(self.lat4(c4) + F.interpolate(p8, scale_factor=2.0, mode="nearest"))
+        p16 = self.lat16(c16) + upsample_to(self.lat32(c32), c16)
+        p8 = self.smooth8(self.lat8(c8) + upsample_to(p16, c8))
+        p4 = self.smooth4(self.lat4(c4) + upsample_to(p8, c4))
         box = self.box_head(p4)
         out = {"heatmap": self.heat_head(p4), "wh": box[:, 0:2], "offset": box[:, 2:4]}
         if self.outline_head is not None:
@@ -182,16 +188,63 @@ def decode_parts(out: Dict[str, torch.Tensor], k: int) -> Tuple[torch.Tensor, ..
 
 class ExportModel(nn.Module):
     """images [N, 1, H, W] in 0..1 -> detections [N, K, 6], and with an outline head also outlines [N, K, 2R]:
-    what goes into model.onnx."""
+    what goes into model.onnx, and what the trainer measures.
 
-    def __init__(self, net: ExoNet, k: int):
+    With `half_scale_pass` the network also sees the image at half its size, and the detections of both passes are
+    kept (where both found the same object, the surer one). Why: the network learns particles at the sizes it is
+    shown, and real particles larger than those it learnt well are found more surely at half size (measured on real
+    micrographs: training-container/README.md). 1.25x the compute."""
+
+    def __init__(self, net: nn.Module, k: int, half_scale_pass: bool = False):
         super().__init__()
         self.net = net
         self.k = k
+        self.half_scale_pass = half_scale_pass
+        self.outline_head = net.outline_head
+        self.outline_rays = net.outline_rays
+
+    def _detect(self, images: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        out = self.net(images)
+        return decode_with_outlines(out, self.k) if "rays" in out else (decode(out, self.k), None)
 
     def forward(self, images: torch.Tensor):
-        out = self.net(images)
-        return decode_with_outlines(out, self.k) if "rays" in out else decode(out, self.k)
+        det, outlines = self._detect(images)
+        if self.half_scale_pass:
+            half_det, half_outlines = self._detect(F.avg_pool2d(images, 2))
+            half_det = torch.cat([half_det[..., :4] * 2, half_det[..., 4:]], dim=2)
+            det = torch.cat([det, half_det], dim=1)
+            outlines = torch.cat([outlines, half_outlines * 2], dim=1) if outlines is not None else None
+            det, outlines = keep_surest(det, outlines, self.k)
+        return (det, outlines) if outlines is not None else det
+
+
+#: Two detections of the same class overlapping by more than this are one object.
+SAME_OBJECT_IOU = 0.5
+
+
+def keep_surest(det: torch.Tensor, outlines: Optional[torch.Tensor], k: int) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """[N, M, 6] detections (with their outlines) -> the k surest, sorted by score, after dropping each detection that
+    overlaps a surer one of its class by more than SAME_OBJECT_IOU (at once for all, as "fast NMS" does: exportable
+    without a loop). Dropped rows come back as zeros, like decode()'s padding."""
+    m = det.shape[1]
+    scores, order = torch.topk(det[..., 4], m, dim=1)
+    det = torch.gather(det, 1, order.unsqueeze(2).expand(-1, -1, det.shape[2]))
+    x1, y1, x2, y2 = (det[..., i] for i in range(4))
+    iw = (torch.min(x2.unsqueeze(2), x2.unsqueeze(1)) - torch.max(x1.unsqueeze(2), x1.unsqueeze(1))).clamp(min=0)
+    ih = (torch.min(y2.unsqueeze(2), y2.unsqueeze(1)) - torch.max(y1.unsqueeze(2), y1.unsqueeze(1))).clamp(min=0)
+    inter = iw * ih
+    area = (x2 - x1) * (y2 - y1)
+    iou = inter / (area.unsqueeze(2) + area.unsqueeze(1) - inter + 1e-6)  # [N, M, M]: row j against column i
+    same_class = (det[..., 5].unsqueeze(2) == det[..., 5].unsqueeze(1)).to(iou.dtype)
+    rank = torch.arange(m, device=iou.device)
+    surer = (rank.unsqueeze(1) < rank.unsqueeze(0)).to(iou.dtype)  # row j is surer than column i (triu: opset 14)
+    kept = ((iou * same_class * surer).max(dim=1).values <= SAME_OBJECT_IOU).to(scores.dtype)
+    _, pick = torch.topk(scores * kept, k, dim=1)
+    det = torch.gather(det * kept.unsqueeze(2), 1, pick.unsqueeze(2).expand(-1, -1, det.shape[2]))
+    if outlines is not None:
+        outlines = torch.gather(outlines, 1, order.unsqueeze(2).expand(-1, -1, outlines.shape[2]))
+        outlines = torch.gather(outlines * kept.unsqueeze(2), 1, pick.unsqueeze(2).expand(-1, -1, outlines.shape[2]))
+    return det, outlines
 
 
 def count_parameters(m: nn.Module) -> int:

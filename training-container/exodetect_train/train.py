@@ -32,7 +32,7 @@ from .export import OPSET, export_onnx, load_init_weights, model_metadata, save_
 from .metrics import threshold_origin
 from .hyperparams import (SPECS, Hyperparameters, HyperparameterError, auto_crops_per_image, describe, load_hyperparameters_file,
                           parse_hyperparameters, refit_wanted, tta_wanted, TTA_AUTO_MAX_IMAGES)
-from .model import FlipAveraged, build_model
+from .model import ExportModel, FlipAveraged, build_model
 from .split import split_validation
 from .paths import SageMakerPaths, sagemaker_paths
 from .transforms import ImageReadError
@@ -153,6 +153,8 @@ def card_markdown(hp: Hyperparameters, metrics: Dict, n_params: int, class_names
         "per-image normalisation and peak decoding inside the graph."
         + (" Test-time augmentation inside the graph (`tta`): the image and its three mirror images, each output mapped "
            "back and averaged; four times the compute of one pass." if metrics["tta"] else "")
+        + (" A second pass inside the graph at half the image's size (`half_scale_pass`), the surer of two detections "
+           "of one object kept; 1.25 times the compute of one pass." if metrics.get("half_scale_pass") else "")
         + (f" Outline head: {hp.outline_rays} star-convex rays at each centre -> `outlines` float32 "
            f"[N,{hp.max_detections},{2 * hp.outline_rays}] (a polygon x0, y0, ... per detection; model format 2), trained on "
            f"polygons where the truth has them and on boxes' inscribed ellipses (weight {hp.outline_box_weight}) where not."
@@ -233,19 +235,24 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def count_matched_threshold(validated: torch.nn.Module, refit: torch.nn.Module, images: List, threshold: float,
-                            device: torch.device, k: int) -> Tuple[float, int]:
+def count_matched_threshold(validated: ExportModel, refit: ExportModel, images: List, threshold: float,
+                            device: torch.device) -> Tuple[float, int]:
     """The refit model's threshold: the score above which it finds as many objects on the training images as the
     validated model does above its own threshold (both trained on those images, so both are as sure of them as
     they will be). The refit scores lower across the board (measured on 30 real images: best F1 on unseen images at
     0.35-0.44 against the validated model's 0.55-0.61), so the validated threshold would cut its recall. Returns the
     threshold and the number of detections matched."""
-    theirs = np.concatenate([d[:, 4] for d in predict(validated, images, device, k)] or [np.zeros(0)])
-    ours = np.sort(np.concatenate([d[:, 4] for d in predict(refit, images, device, k)] or [np.zeros(0)]))[::-1]
+    theirs = np.concatenate([d[:, 4] for d in predict(validated, images, device)] or [np.zeros(0)])
+    ours = np.sort(np.concatenate([d[:, 4] for d in predict(refit, images, device)] or [np.zeros(0)]))[::-1]
     n = int((theirs >= threshold).sum())
     if n == 0 or len(ours) == 0:
         return threshold, n
     return round(float(ours[min(n, len(ours)) - 1]), 4), n
+
+
+def shipped_detector(net: torch.nn.Module, hp: Hyperparameters, tta: bool) -> ExportModel:
+    """What model.onnx computes from `net`: flip-averaged with tta, with the half-size pass with half_scale_pass."""
+    return ExportModel(FlipAveraged(net) if tta else net, hp.max_detections, hp.half_scale_pass)
 
 
 def round_to_half(net: torch.nn.Module) -> None:
@@ -316,7 +323,7 @@ def train_phase(net: torch.nn.Module, train_scaled: List, val_scaled: Optional[L
             # Not "epoch=" / "train_loss=": the job's metric definitions and the CLI read those as the validated run's.
             row = {"refit_epoch": epoch, "refit_loss": f"{train_loss:.4f}", "lr": f"{lr:.6f}", "epoch_time_s": f"{time.time() - t0:.1f}"}
         else:
-            val = evaluate(validated, val_scaled, device, n_classes, hp.max_detections, amp=hp.amp)
+            val = evaluate(ExportModel(validated, hp.max_detections), val_scaled, device, n_classes, amp=hp.amp)
             row = {"epoch": epoch, "train_loss": f"{train_loss:.4f}", "val_ap50": f"{val['ap50']:.4f}",
                    "val_f1": f"{val['f1']:.4f}", "lr": f"{lr:.6f}", "epoch_time_s": f"{time.time() - t0:.1f}"}
             if (val["ap50"], val["f1"]) > (best["ap50"], best["f1"]):
@@ -336,7 +343,7 @@ def train_phase(net: torch.nn.Module, train_scaled: List, val_scaled: Optional[L
 
 def refit_on_all(hp: Hyperparameters, args: argparse.Namespace, paths: SageMakerPaths, device: torch.device, n_classes: int,
                  train_images: Sequence[LabelledImage], val_images: Sequence[LabelledImage], train_scaled: List,
-                 validated: torch.nn.Module, threshold: float, fingerprint: str, model_version: str, tta: bool) -> Dict[str, Any]:
+                 validated: ExportModel, threshold: float, fingerprint: str, model_version: str, tta: bool) -> Dict[str, Any]:
     """The refit: from the same start, the same schedule on train + validation, the last epoch kept; its threshold
     matched to the validated model's. Returns the network, the model as exported (flip-averaged with tta), its
     history, its threshold and the record for metrics.json."""
@@ -354,8 +361,8 @@ def refit_on_all(hp: Hyperparameters, args: argparse.Namespace, paths: SageMaker
                         os.path.join(paths.checkpoints, REFIT_CHECKPOINT_NAME), fingerprint, model_version)
     net = phase["weights"]
     round_to_half(net)
-    model = FlipAveraged(net) if tta else net
-    refit_threshold, matched = count_matched_threshold(validated, model, train_scaled, threshold, device, hp.max_detections)
+    model = shipped_detector(net, hp, tta)
+    refit_threshold, matched = count_matched_threshold(validated, model, train_scaled, threshold, device)
     log(f"refit threshold: {refit_threshold} (the validated model finds {matched} objects above {threshold} on the "
         f"{len(train_images)} training images; the refit finds as many above {refit_threshold})")
     record = {"images": n_images, "objects": sum(len(li.boxes) for li in list(train_images) + list(val_images)),
@@ -412,8 +419,12 @@ def run(args: argparse.Namespace, paths: SageMakerPaths) -> int:
         why = f"auto: {n_labelled} labelled images, fewer than {TTA_AUTO_MAX_IMAGES}; tta=false turns it off" if hp.tta is None else "tta=true"
         log(f"tta: model.onnx averages each image and its three mirror images, 4x the inference compute ({why}); "
             "the threshold and the figures below are measured with it, the per-epoch ones without")
-    final = FlipAveraged(net) if tta else net  # what model.onnx computes: measured and exported alike
-    val_metrics = evaluate(final, val_scaled, device, len(class_names), hp.max_detections)
+    if hp.half_scale_pass:
+        log("half_scale_pass: model.onnx also runs the network on each image at half size and keeps the surer of two "
+            "detections of one object, 1.25x the inference compute; the threshold and the figures below are measured "
+            "with it, the per-epoch ones without")
+    final = shipped_detector(net, hp, tta)  # what model.onnx computes: measured and exported alike
+    val_metrics = evaluate(final, val_scaled, device, len(class_names))
     threshold = val_metrics["threshold"]
     refitting = refit_wanted(hp.refit, n_labelled)
     # With a refit to come, this is the validated run's threshold; the shipped model's is matched to it below.
@@ -421,7 +432,8 @@ def run(args: argparse.Namespace, paths: SageMakerPaths) -> int:
     metrics: Dict[str, Any] = {
         "format": "exodetect-metrics", "version": 1, "model_version": model_version,
         "dataset_fingerprint": fingerprint, "epochs": hp.epochs, "score_threshold": threshold,
-        "nm_per_px": hp.nm_per_px, "crops_per_image": crops_per_image, "tta": tta, "validation": val_metrics,
+        "nm_per_px": hp.nm_per_px, "crops_per_image": crops_per_image, "tta": tta,
+        "half_scale_pass": hp.half_scale_pass, "validation": val_metrics,
         "refit": None,
     }
 
@@ -433,7 +445,7 @@ def run(args: argparse.Namespace, paths: SageMakerPaths) -> int:
         history = history + refit["history"]
         metrics["score_threshold"], metrics["refit"] = shipped_threshold, refit["record"]
     if test_scaled is not None:  # held out from both runs: the shipped model's own estimate
-        metrics["test"] = evaluate(shipped, test_scaled, device, len(class_names), hp.max_detections, threshold=shipped_threshold)
+        metrics["test"] = evaluate(shipped, test_scaled, device, len(class_names), threshold=shipped_threshold)
     problems = [dict(p.to_dict(), file=f"{name}/{p.file}") for name, ch in channels.items() for p in ch.problems]
     metrics["annotations"] = {
         "images": sum(len(ch.images) for ch in channels.values()),
@@ -446,9 +458,9 @@ def run(args: argparse.Namespace, paths: SageMakerPaths) -> int:
     meta = lambda t: model_metadata(class_names, hp.nm_per_px, t, hp.tile_size, model_version, fingerprint, hp.outline_rays)
     if shipped_net is not net:
         net.cpu().eval()
-        export_onnx(final, os.path.join(paths.model_dir, HELD_OUT_CHECK_MODEL), hp.max_detections, meta(threshold))
+        export_onnx(final, os.path.join(paths.model_dir, HELD_OUT_CHECK_MODEL), meta(threshold))
     shipped_net.cpu().eval()
-    export_onnx(shipped, os.path.join(paths.model_dir, "model.onnx"), hp.max_detections, meta(shipped_threshold))
+    export_onnx(shipped, os.path.join(paths.model_dir, "model.onnx"), meta(shipped_threshold))
     save_torch_model(shipped_net, os.path.join(paths.model_dir, "model.pt"), class_names, hp.nm_per_px,
                      {"model_version": model_version, "score_threshold": shipped_threshold})
     write_json(os.path.join(paths.model_dir, "metrics.json"), metrics)

@@ -67,9 +67,9 @@ def test_tiny_training_end_to_end_and_onnx_matches_pytorch(tmp_path):
     with open(os.path.join(model_dir, "metrics.json")) as f:
         m = json.load(f)
     assert set(m) == {"format", "version", "model_version", "dataset_fingerprint", "epochs", "score_threshold",
-                      "nm_per_px", "crops_per_image", "tta", "validation", "refit", "annotations"}
+                      "nm_per_px", "crops_per_image", "tta", "half_scale_pass", "validation", "refit", "annotations"}
     assert m["refit"] is None
-    assert m["crops_per_image"] == 2 and m["tta"] is False
+    assert m["crops_per_image"] == 2 and m["tta"] is False and m["half_scale_pass"] is False
     assert m["format"] == "exodetect-metrics" and m["version"] == 1 and m["epochs"] == 3 and m["nm_per_px"] == 3.0
     assert set(m["validation"]) == METRIC_KEYS
     assert m["validation"]["n_images"] == 2 and m["validation"]["threshold"] == m["score_threshold"]

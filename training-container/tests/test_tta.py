@@ -10,7 +10,7 @@ import torch
 from conftest import REPO_ROOT
 from exodetect_train.export import export_onnx, load_init_weights
 from exodetect_train.metrics import ImageEval, evaluate_detections
-from exodetect_train.model import FlipAveraged, build_model
+from exodetect_train.model import ExportModel, FlipAveraged, build_model
 from exodetect_train.outline import flip_rays, mirrored_ray_order
 from exodetect_train.transforms import pad_to_multiple, read_image, resample_to_scale
 from test_training import run_onnx_in_node
@@ -53,8 +53,8 @@ def _nearest(a, b):
 def test_flip_averaged_export_finds_the_same_vesicles_and_mirrors_exactly(tmp_path):
     net, meta = _bundled_net()
     plain_path, tta_path = str(tmp_path / "plain.onnx"), str(tmp_path / "tta.onnx")
-    export_onnx(net, plain_path, 300, meta)
-    export_onnx(FlipAveraged(net), tta_path, 300, meta)
+    export_onnx(ExportModel(net, 300), plain_path, meta)
+    export_onnx(ExportModel(FlipAveraged(net), 300), tta_path, meta)
     assert {p.key: p.value for p in onnx.load(tta_path).metadata_props} == meta
 
     thr, model_nm = float(meta["exodetect.score_threshold"]), float(meta["exodetect.nm_per_px"])
