@@ -58,7 +58,7 @@ describe('exodetect models', () => {
       ['v2', false],
     ]);
     const lines = describeModels(models);
-    expect(lines[1]).toMatch(/^ {2}default: bundled default, trained on synthetic micrographs, a second pass over each image at half size for large particles \(half_scale_pass: 1\.25x the time per image\); .* on \d+ synthetic validation images \(not comparable with models trained on real images: exodetect evaluate scores both on the same ones\) {2}<- exodetect run uses this$/);
+    expect(lines[1]).toMatch(/^ {2}default: bundled default, trained on synthetic micrographs, a second pass over each image at half size for large particles \(half_scale_pass: about 1\.25x the time of one pass\); .* on \d+ synthetic validation images \(not comparable with models trained on real images: exodetect evaluate scores both on the same ones\) {2}<- exodetect run uses this$/);
     // v1 has no promotion record: the trainer's figures, said as such.
     expect(lines[2]).toBe("  v1: trained on grids; AP50 0.910, F1 0.850 on 51 validation images (the trainer's own figures)");
     expect(lines[3]).toBe(

@@ -54,8 +54,13 @@ describe('what exodetect train prints about sizing', () => {
   it('says when the model also runs each image at half size, and not otherwise', () => {
     const plain = finishedRun({ sizing_n: 0 });
     const said = (r: TrainLocallyResult) => describeTraining(r).filter((l) => l.includes('half_scale_pass'));
-    expect(said({ ...plain, halfScalePass: true })).toEqual([
-      'With a second pass at half size (half_scale_pass): the model also runs each image at half its size and keeps the surer of two detections of one object, 1.25x the time per image; these figures are with it, the per-epoch lines without.',
+    const what =
+      'With a second pass at half size (half_scale_pass): the model also runs each image at half its size and keeps the surer of two detections of one object, about 1.25x the time of one pass; these figures are with it, the per-epoch lines without.';
+    const auto = { ...plain, halfScalePass: true, split: { hyperparameters: {} } } as unknown as TrainLocallyResult;
+    const asked = { ...plain, halfScalePass: true, split: { hyperparameters: { half_scale_pass: 'true' } } } as unknown as TrainLocallyResult;
+    expect(said(asked)).toEqual([what]);
+    expect(said(auto)).toEqual([
+      `${what} On by default below 100 labelled images (a model trained on few has seen few large particles, and at half size they look like the ones it learnt); hyperparameter half_scale_pass=false turns it off.`,
     ]);
     expect(said(plain)).toEqual([]);
   });

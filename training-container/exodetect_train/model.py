@@ -193,7 +193,7 @@ class ExportModel(nn.Module):
     With `half_scale_pass` the network also sees the image at half its size, and the detections of both passes are
     kept (where both found the same object, the surer one). Why: the network learns particles at the sizes it is
     shown, and real particles larger than those it learnt well are found more surely at half size (measured on real
-    micrographs: training-container/README.md). 1.25x the compute."""
+    micrographs: training-container/README.md). About 1.25x the compute."""
 
     def __init__(self, net: nn.Module, k: int, half_scale_pass: bool = False):
         super().__init__()
@@ -212,39 +212,39 @@ class ExportModel(nn.Module):
         if self.half_scale_pass:
             half_det, half_outlines = self._detect(F.avg_pool2d(images, 2))
             half_det = torch.cat([half_det[..., :4] * 2, half_det[..., 4:]], dim=2)
-            det = torch.cat([det, half_det], dim=1)
-            outlines = torch.cat([outlines, half_outlines * 2], dim=1) if outlines is not None else None
-            det, outlines = keep_surest(det, outlines, self.k)
+            det, outlines = keep_surest(det, outlines, half_det, half_outlines * 2 if half_outlines is not None else None, self.k)
         return (det, outlines) if outlines is not None else det
 
 
-#: Two detections of the same class overlapping by more than this are one object.
+#: A detection of one pass and one of the other, of the same class, overlapping by more than this, are one object.
 SAME_OBJECT_IOU = 0.5
 
 
-def keep_surest(det: torch.Tensor, outlines: Optional[torch.Tensor], k: int) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
-    """[N, M, 6] detections (with their outlines) -> the k surest, sorted by score, after dropping each detection that
-    overlaps a surer one of its class by more than SAME_OBJECT_IOU (at once for all, as "fast NMS" does: exportable
-    without a loop). Dropped rows come back as zeros, like decode()'s padding."""
-    m = det.shape[1]
-    scores, order = torch.topk(det[..., 4], m, dim=1)
-    det = torch.gather(det, 1, order.unsqueeze(2).expand(-1, -1, det.shape[2]))
-    x1, y1, x2, y2 = (det[..., i] for i in range(4))
-    iw = (torch.min(x2.unsqueeze(2), x2.unsqueeze(1)) - torch.max(x1.unsqueeze(2), x1.unsqueeze(1))).clamp(min=0)
-    ih = (torch.min(y2.unsqueeze(2), y2.unsqueeze(1)) - torch.max(y1.unsqueeze(2), y1.unsqueeze(1))).clamp(min=0)
+def keep_surest(first: torch.Tensor, first_outlines: Optional[torch.Tensor], second: torch.Tensor,
+                second_outlines: Optional[torch.Tensor], k: int) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """Two passes' detections [N, K1, 6] and [N, K2, 6] (with their outlines) -> the k surest of both, sorted by score,
+    where a detection of one pass that is one object with a surer one of the other (same class, IoU over
+    SAME_OBJECT_IOU) is dropped; ties keep the first pass's. Within a pass the peak picking has already kept one
+    detection an object, so only the K1 x K2 pairs across the passes are compared. Dropped rows come back as zeros,
+    like decode()'s padding."""
+    iw = (torch.min(first[..., 2].unsqueeze(2), second[..., 2].unsqueeze(1))
+          - torch.max(first[..., 0].unsqueeze(2), second[..., 0].unsqueeze(1))).clamp(min=0)
+    ih = (torch.min(first[..., 3].unsqueeze(2), second[..., 3].unsqueeze(1))
+          - torch.max(first[..., 1].unsqueeze(2), second[..., 1].unsqueeze(1))).clamp(min=0)
     inter = iw * ih
-    area = (x2 - x1) * (y2 - y1)
-    iou = inter / (area.unsqueeze(2) + area.unsqueeze(1) - inter + 1e-6)  # [N, M, M]: row j against column i
-    same_class = (det[..., 5].unsqueeze(2) == det[..., 5].unsqueeze(1)).to(iou.dtype)
-    rank = torch.arange(m, device=iou.device)
-    surer = (rank.unsqueeze(1) < rank.unsqueeze(0)).to(iou.dtype)  # row j is surer than column i (triu: opset 14)
-    kept = ((iou * same_class * surer).max(dim=1).values <= SAME_OBJECT_IOU).to(scores.dtype)
-    _, pick = torch.topk(scores * kept, k, dim=1)
-    det = torch.gather(det * kept.unsqueeze(2), 1, pick.unsqueeze(2).expand(-1, -1, det.shape[2]))
-    if outlines is not None:
-        outlines = torch.gather(outlines, 1, order.unsqueeze(2).expand(-1, -1, outlines.shape[2]))
-        outlines = torch.gather(outlines * kept.unsqueeze(2), 1, pick.unsqueeze(2).expand(-1, -1, outlines.shape[2]))
-    return det, outlines
+    area = lambda d: (d[..., 2] - d[..., 0]) * (d[..., 3] - d[..., 1])  # noqa: E731
+    iou = inter / (area(first).unsqueeze(2) + area(second).unsqueeze(1) - inter + 1e-6)  # [N, K1, K2]
+    same = ((iou > SAME_OBJECT_IOU) & (first[..., 5].unsqueeze(2) == second[..., 5].unsqueeze(1))).to(iou.dtype)
+    second_surer = (second[..., 4].unsqueeze(1) > first[..., 4].unsqueeze(2)).to(iou.dtype)
+    first_kept = 1 - (same * second_surer).max(dim=2).values       # [N, K1]
+    second_kept = 1 - (same * (1 - second_surer)).max(dim=1).values  # [N, K2]
+    det = torch.cat([first * first_kept.unsqueeze(2), second * second_kept.unsqueeze(2)], dim=1)
+    _, pick = torch.topk(det[..., 4], k, dim=1)
+    det = torch.gather(det, 1, pick.unsqueeze(2).expand(-1, -1, det.shape[2]))
+    if first_outlines is None or second_outlines is None:
+        return det, None
+    outlines = torch.cat([first_outlines * first_kept.unsqueeze(2), second_outlines * second_kept.unsqueeze(2)], dim=1)
+    return det, torch.gather(outlines, 1, pick.unsqueeze(2).expand(-1, -1, outlines.shape[2]))
 
 
 def count_parameters(m: nn.Module) -> int:

@@ -31,7 +31,8 @@ from .engine import NonFiniteLossError, evaluate, predict, train_one_epoch
 from .export import OPSET, export_onnx, load_init_weights, model_metadata, save_torch_model
 from .metrics import threshold_origin
 from .hyperparams import (SPECS, Hyperparameters, HyperparameterError, auto_crops_per_image, describe, load_hyperparameters_file,
-                          parse_hyperparameters, refit_wanted, tta_wanted, TTA_AUTO_MAX_IMAGES)
+                          parse_hyperparameters, refit_wanted, tta_wanted, TTA_AUTO_MAX_IMAGES,
+                          half_scale_pass_wanted, HALF_SCALE_AUTO_MAX_IMAGES)
 from .model import ExportModel, FlipAveraged, build_model
 from .split import split_validation
 from .paths import SageMakerPaths, sagemaker_paths
@@ -154,7 +155,7 @@ def card_markdown(hp: Hyperparameters, metrics: Dict, n_params: int, class_names
         + (" Test-time augmentation inside the graph (`tta`): the image and its three mirror images, each output mapped "
            "back and averaged; four times the compute of one pass." if metrics["tta"] else "")
         + (" A second pass inside the graph at half the image's size (`half_scale_pass`), the surer of two detections "
-           "of one object kept; 1.25 times the compute of one pass." if metrics.get("half_scale_pass") else "")
+           "of one object kept; about 1.25 times the compute of one pass." if metrics.get("half_scale_pass") else "")
         + (f" Outline head: {hp.outline_rays} star-convex rays at each centre -> `outlines` float32 "
            f"[N,{hp.max_detections},{2 * hp.outline_rays}] (a polygon x0, y0, ... per detection; model format 2), trained on "
            f"polygons where the truth has them and on boxes' inscribed ellipses (weight {hp.outline_box_weight}) where not."
@@ -181,6 +182,7 @@ def card_markdown(hp: Hyperparameters, metrics: Dict, n_params: int, class_names
     for k, val in hp.to_dict().items():
         # Values decided by the set's size are shown as decided.
         decided = {"crops_per_image": f"empty: {metrics['crops_per_image']}", "tta": f"auto: {metrics['tta']}",
+                   "half_scale_pass": f"auto: {metrics['half_scale_pass']}",
                    "refit": f"auto: {metrics['refit'] is not None}"}
         shown = decided[k] if k in decided and val is None else val
         lines.append(f"| `{k}` | `{shown}` |")
@@ -250,9 +252,16 @@ def count_matched_threshold(validated: ExportModel, refit: ExportModel, images: 
     return round(float(ours[min(n, len(ours)) - 1]), 4), n
 
 
-def shipped_detector(net: torch.nn.Module, hp: Hyperparameters, tta: bool) -> ExportModel:
+def auto_reason(name: str, flag: Optional[bool], n_labelled: int, auto_max_images: int) -> str:
+    """Why a switch that is auto by the set's size (hyperparams._auto) is on, in the log's words."""
+    if flag is None:
+        return f"auto: {n_labelled} labelled images, fewer than {auto_max_images}; {name}=false turns it off"
+    return f"{name}=true"
+
+
+def shipped_detector(net: torch.nn.Module, k: int, tta: bool, half_scale_pass: bool) -> ExportModel:
     """What model.onnx computes from `net`: flip-averaged with tta, with the half-size pass with half_scale_pass."""
-    return ExportModel(FlipAveraged(net) if tta else net, hp.max_detections, hp.half_scale_pass)
+    return ExportModel(FlipAveraged(net) if tta else net, k, half_scale_pass)
 
 
 def round_to_half(net: torch.nn.Module) -> None:
@@ -343,7 +352,8 @@ def train_phase(net: torch.nn.Module, train_scaled: List, val_scaled: Optional[L
 
 def refit_on_all(hp: Hyperparameters, args: argparse.Namespace, paths: SageMakerPaths, device: torch.device, n_classes: int,
                  train_images: Sequence[LabelledImage], val_images: Sequence[LabelledImage], train_scaled: List,
-                 validated: ExportModel, threshold: float, fingerprint: str, model_version: str, tta: bool) -> Dict[str, Any]:
+                 validated: ExportModel, threshold: float, fingerprint: str, model_version: str, tta: bool,
+                 half_scale_pass: bool) -> Dict[str, Any]:
     """The refit: from the same start, the same schedule on train + validation, the last epoch kept; its threshold
     matched to the validated model's. Returns the network, the model as exported (flip-averaged with tta), its
     history, its threshold and the record for metrics.json."""
@@ -361,7 +371,7 @@ def refit_on_all(hp: Hyperparameters, args: argparse.Namespace, paths: SageMaker
                         os.path.join(paths.checkpoints, REFIT_CHECKPOINT_NAME), fingerprint, model_version)
     net = phase["weights"]
     round_to_half(net)
-    model = shipped_detector(net, hp, tta)
+    model = shipped_detector(net, hp.max_detections, tta, half_scale_pass)
     refit_threshold, matched = count_matched_threshold(validated, model, train_scaled, threshold, device)
     log(f"refit threshold: {refit_threshold} (the validated model finds {matched} objects above {threshold} on the "
         f"{len(train_images)} training images; the refit finds as many above {refit_threshold})")
@@ -416,14 +426,16 @@ def run(args: argparse.Namespace, paths: SageMakerPaths) -> int:
     n_labelled = len(train_images) + len(val_images)
     tta = tta_wanted(hp.tta, n_labelled)
     if tta:
-        why = f"auto: {n_labelled} labelled images, fewer than {TTA_AUTO_MAX_IMAGES}; tta=false turns it off" if hp.tta is None else "tta=true"
+        why = auto_reason("tta", hp.tta, n_labelled, TTA_AUTO_MAX_IMAGES)
         log(f"tta: model.onnx averages each image and its three mirror images, 4x the inference compute ({why}); "
             "the threshold and the figures below are measured with it, the per-epoch ones without")
-    if hp.half_scale_pass:
+    half_scale_pass = half_scale_pass_wanted(hp.half_scale_pass, n_labelled)
+    if half_scale_pass:
+        why = auto_reason("half_scale_pass", hp.half_scale_pass, n_labelled, HALF_SCALE_AUTO_MAX_IMAGES)
         log("half_scale_pass: model.onnx also runs the network on each image at half size and keeps the surer of two "
-            "detections of one object, 1.25x the inference compute; the threshold and the figures below are measured "
-            "with it, the per-epoch ones without")
-    final = shipped_detector(net, hp, tta)  # what model.onnx computes: measured and exported alike
+            f"detections of one object, about 1.25x the network's compute ({why}); the threshold and the figures below are "
+            "measured with it, the per-epoch ones without")
+    final = shipped_detector(net, hp.max_detections, tta, half_scale_pass)  # what model.onnx computes: measured and exported alike
     val_metrics = evaluate(final, val_scaled, device, len(class_names))
     threshold = val_metrics["threshold"]
     refitting = refit_wanted(hp.refit, n_labelled)
@@ -433,14 +445,14 @@ def run(args: argparse.Namespace, paths: SageMakerPaths) -> int:
         "format": "exodetect-metrics", "version": 1, "model_version": model_version,
         "dataset_fingerprint": fingerprint, "epochs": hp.epochs, "score_threshold": threshold,
         "nm_per_px": hp.nm_per_px, "crops_per_image": crops_per_image, "tta": tta,
-        "half_scale_pass": hp.half_scale_pass, "validation": val_metrics,
+        "half_scale_pass": half_scale_pass, "validation": val_metrics,
         "refit": None,
     }
 
     shipped_net, shipped, shipped_threshold = net, final, threshold
     if refitting:
         refit = refit_on_all(hp, args, paths, device, len(class_names), train_images, val_images, train_scaled, final,
-                             threshold, fingerprint, model_version, tta)
+                             threshold, fingerprint, model_version, tta, half_scale_pass)
         shipped_net, shipped, shipped_threshold = refit["net"], refit["model"], refit["threshold"]
         history = history + refit["history"]
         metrics["score_threshold"], metrics["refit"] = shipped_threshold, refit["record"]

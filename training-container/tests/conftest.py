@@ -25,8 +25,9 @@ from exodetect_train.synth import SynthConfig, write_dataset  # noqa: E402
 TINY_HP: Dict[str, str] = {
     "epochs": "2", "batch_size": "4", "crop_size": "64", "crops_per_image": "2", "width": "8",
     "nm_per_px": "3.0", "threads": "2", "lr": "0.003", "max_detections": "50", "model_version": "test",
-    # Off here (tiny sets would refit and flip-average by default): test_refit_* and the tta tests turn them on.
-    "refit": "false", "tta": "false",
+    # Off here (tiny sets would refit, flip-average and add the half-size pass by default): test_refit_*, the tta
+    # tests and test_half_scale turn them on.
+    "refit": "false", "tta": "false", "half_scale_pass": "false",
 }
 
 

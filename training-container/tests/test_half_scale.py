@@ -20,19 +20,25 @@ def _rows(*rows):
     return torch.tensor([rows], dtype=torch.float32)
 
 
-def test_keep_surest_drops_the_less_sure_of_one_object_and_keeps_the_rest():
-    det = _rows([0, 0, 10, 10, 0.6, 0],     # the same object as the next, less sure: dropped
-                [1, 1, 11, 11, 0.9, 0],
-                [50, 50, 60, 60, 0.5, 0],   # another object: kept
-                [1, 0, 11, 10, 0.7, 1],     # overlaps the surest, but another class: kept
-                [0, 0, 0, 0, 0.0, 0])       # padding
-    outlines = torch.arange(5, dtype=torch.float32).reshape(1, 5, 1).expand(1, 5, 4).clone()
-    kept, kept_outlines = keep_surest(det, outlines, 4)
-    assert kept.shape == (1, 4, 6) and kept_outlines.shape == (1, 4, 4)
-    assert kept[0, :, 4].tolist() == pytest.approx([0.9, 0.7, 0.5, 0.0])
+def test_keep_surest_drops_the_less_sure_of_one_object_across_the_passes_and_keeps_the_rest():
+    first = _rows([1, 1, 11, 11, 0.9, 0],     # the surest: kept
+                  [0, 0, 10, 10, 0.6, 0],     # the same object as the second pass's 0.8: dropped
+                  [30, 30, 40, 40, 0.55, 0],  # overlaps a second-pass detection of another class: kept
+                  [0, 0, 0, 0, 0.0, 0])       # padding
+    second = _rows([0, 1, 10, 11, 0.8, 0],    # the same object as the first pass's 0.9: dropped
+                   [50, 50, 60, 60, 0.5, 0],  # another object: kept
+                   [30, 31, 40, 41, 0.7, 1])  # another class: kept
+    # Each row's outline holds its row number (first pass 0-3, second 10-12), to see that it travels with its detection.
+    first_outlines = torch.arange(4, dtype=torch.float32).reshape(1, 4, 1).expand(1, 4, 4).clone()
+    second_outlines = (10 + torch.arange(3, dtype=torch.float32)).reshape(1, 3, 1).expand(1, 3, 4).clone()
+    kept, kept_outlines = keep_surest(first, first_outlines, second, second_outlines, 5)
+    assert kept.shape == (1, 5, 6) and kept_outlines.shape == (1, 5, 4)
+    assert kept[0, :, 4].tolist() == pytest.approx([0.9, 0.7, 0.55, 0.5, 0.0])
     assert kept[0, 0, :4].tolist() == [1, 1, 11, 11]
-    # Each outline travels with its detection.
-    assert kept_outlines[0, :3, 0].tolist() == [1, 3, 2]
+    assert kept_outlines[0, :4, 0].tolist() == [0, 12, 2, 11]
+    # Equally sure: the first pass's is kept.
+    tied, _ = keep_surest(_rows([0, 0, 10, 10, 0.6, 0]), None, _rows([0, 0, 10, 10, 0.6, 0]), None, 2)
+    assert tied[0, :, 4].tolist() == pytest.approx([0.6, 0.0])
 
 
 def _demo_tile():

@@ -1,7 +1,7 @@
 import pytest
 
-from exodetect_train.hyperparams import (REFIT_AUTO_MAX_IMAGES, SPECS, TTA_AUTO_MAX_IMAGES, HyperparameterError, auto_crops_per_image,
-                                         parse_hyperparameters, refit_wanted, tta_wanted)
+from exodetect_train.hyperparams import (HALF_SCALE_AUTO_MAX_IMAGES, REFIT_AUTO_MAX_IMAGES, SPECS, TTA_AUTO_MAX_IMAGES, HyperparameterError, auto_crops_per_image,
+                                         half_scale_pass_wanted, parse_hyperparameters, refit_wanted, tta_wanted)
 
 
 def test_strings_are_parsed_and_defaults_fill_the_rest():
@@ -61,6 +61,13 @@ def test_crops_per_image_left_empty_is_chosen_by_training_set_size():
     assert parse_hyperparameters({"crops_per_image": "2"}).crops_per_image == 2
     # 20 images (a 30-image set split 20/10) get 16 crops each; 80 and more keep 4; tiny sets stop at 16.
     assert [auto_crops_per_image(n) for n in (1, 5, 20, 21, 40, 79, 80, 160, 1000)] == [16, 16, 16, 16, 8, 5, 4, 4, 4]
+
+
+def test_half_scale_pass_is_auto_by_default_and_decided_by_the_number_of_images():
+    assert parse_hyperparameters({}).half_scale_pass is None
+    assert parse_hyperparameters({"half_scale_pass": "true"}).half_scale_pass is True
+    assert half_scale_pass_wanted(None, 30) and not half_scale_pass_wanted(None, HALF_SCALE_AUTO_MAX_IMAGES)
+    assert half_scale_pass_wanted(True, 200) and not half_scale_pass_wanted(False, 30)
 
 
 def test_tta_is_auto_by_default_and_decided_by_the_number_of_images():
