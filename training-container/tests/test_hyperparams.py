@@ -1,6 +1,9 @@
+import os
+
 import pytest
 
-from exodetect_train.hyperparams import (HALF_SCALE_AUTO_MAX_IMAGES, REFIT_AUTO_MAX_IMAGES, SPECS, TTA_AUTO_MAX_IMAGES, HyperparameterError, auto_crops_per_image,
+from conftest import PACKAGE_ROOT
+from exodetect_train.hyperparams import (HALF_SCALE_AUTO_MAX_IMAGES, REFIT_AUTO_MAX_IMAGES, SPECS, TTA_AUTO_MAX_IMAGES, HyperparameterError, auto_crops_per_image, describe,
                                          half_scale_pass_wanted, parse_hyperparameters, refit_wanted, tta_wanted)
 
 
@@ -88,3 +91,8 @@ def test_refit_is_auto_by_default_and_decided_by_the_number_of_images():
     assert refit_wanted(True, 200) and not refit_wanted(False, 30)
     with pytest.raises(HyperparameterError, match="refit='maybe'.*expected auto, true or false"):
         parse_hyperparameters({"refit": "maybe"})
+
+
+def test_the_readme_lists_every_hyperparameter_as_the_code_describes_it():
+    with open(os.path.join(PACKAGE_ROOT, "README.md"), encoding="utf-8") as f:
+        assert describe() in f.read(), "regenerate the table in training-container/README.md from hyperparams.describe()"
