@@ -187,7 +187,7 @@ export function buildProgram(): Command {
     .option('--model <m>', 'default (the bundled model), champion, a model version as results print it (<version>:validated: a refit model\'s validated run), a .onnx file or a folder with model.onnx (default: as run, the champion, else the bundled model)')
     .option('--out <dir>', 'output folder', 'exodetect-evaluation')
     .option('--nm-per-px <x>', 'scale of every image (else the dataset\'s, else the files\', else the model\'s)', pixelSize('--nm-per-px'))
-    .option('--size-gate <min,max>', 'score only objects of this size in nm, e.g. 80,400 (detections by their reported diameter, true objects by their outline\'s)', parseSizeGate)
+    .option('--size-gate <min,max>', 'score only objects of this size in nm, e.g. 80,400 (true objects by their outline\'s diameter; a detection that found one goes with it, any other by its reported diameter)', parseSizeGate)
     .option('--score-threshold <s>', 'give precision, recall and F1 at this score (default: the model\'s recommended one)', parseScoreThreshold)
     .option('--data-dir <dir>', 'local S3 folder (for champion and version references)', DEFAULT_DATA_DIR)
     .option('--no-pictures', 'do not draw each image\'s outcome (found, false positives, missed) under <out>/pictures')

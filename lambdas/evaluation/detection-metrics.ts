@@ -113,7 +113,7 @@ function pairwiseSum(a: readonly number[], start: number, n: number): number {
 
 const npMean = (values: readonly number[]): number => npSum(values) / values.length;
 
-function iou(a: XyxyBox, b: XyxyBox): number {
+export function iou(a: XyxyBox, b: XyxyBox): number {
   const w = Math.max(Math.min(a[2], b[2]) - Math.max(a[0], b[0]), 0);
   const h = Math.max(Math.min(a[3], b[3]) - Math.max(a[1], b[1]), 0);
   const inter = w * h;

@@ -11,6 +11,7 @@
 import type { Box, OutlineMethod } from '../shared/contracts.js';
 import { areaEquivalentDiameter, polygonArea } from '../detect/outline.js';
 import { evaluateDetections, imageOutcome, type DetectionMetrics, type ImageEval, type ImageOutcome } from './detection-metrics.js';
+import { detectionsInGate, inGate } from './size-gate.js';
 import { ImageError } from '../shared/errors.js';
 import type { LoadedModel } from '../detect/model.js';
 import { processImage } from '../detect/pipeline.js';
@@ -76,17 +77,13 @@ export interface ScoreProps {
   readonly read: (file: string) => Promise<Uint8Array | undefined>;
   readonly onImage?: (done: number, total: number) => void;
   /**
-   * Score only objects of this size, [min, max] nm, as `run --size-gate` counts them: detections by their
-   * reported diameter, true objects by their outline's area-equivalent diameter (their box's sqrt(w*h) when
-   * they have no outline). Default: every object.
+   * Score only objects of this size, [min, max] nm: true objects by their outline's area-equivalent diameter
+   * (their box's sqrt(w*h) when they have no outline); a detection that found a true object goes with it, any other
+   * by its reported diameter, the one `run --size-gate` counts by (size-gate.ts). Default: every object.
    */
   readonly sizeGateNm?: readonly [number, number];
   /** The threshold the figures are given at. Default: each model's own recommended one. */
   readonly scoreThreshold?: number;
-}
-
-function inGate(diameterNm: number, gate: readonly [number, number] | undefined): boolean {
-  return gate === undefined || (diameterNm >= gate[0] && diameterNm <= gate[1]);
 }
 
 /** Parses a truth.json text; a clear DatasetError names the file otherwise. */
@@ -135,11 +132,17 @@ export async function scoreModelsOnTruth(truth: TruthDocument, models: readonly 
       continue;
     }
     results.forEach((unfiltered, i) => {
-      const result = { ...unfiltered, detections: unfiltered.detections.filter((d) => inGate(d.diameter_nm, props.sizeGateNm)) };
-      const kept = image.objects.flatMap((o, j) => {
+      const truthSized = image.objects.map((o, j) => {
         const px = Number.isNaN(outlineDiameters[j]!) ? Math.sqrt((o.box[2] - o.box[0]) * (o.box[3] - o.box[1])) : outlineDiameters[j]!;
-        return inGate(px * result.nm_per_px, props.sizeGateNm) ? [j] : [];
+        return { box: o.box, diameterNm: px * unfiltered.nm_per_px };
       });
+      const scored = detectionsInGate(
+        unfiltered.detections.map((d) => ({ box: d.box_px, diameterNm: d.diameter_nm })),
+        truthSized,
+        props.sizeGateNm,
+      );
+      const result = { ...unfiltered, detections: unfiltered.detections.filter((_, k) => scored[k]) };
+      const kept = truthSized.flatMap((t, j) => (inGate(t.diameterNm, props.sizeGateNm) ? [j] : []));
       const gt = kept.map((j) => image.objects[j]!.box);
       const gtDiameters = kept.map((j) => outlineDiameters[j]!);
       perModel[i]!.evals.push({
