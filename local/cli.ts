@@ -212,7 +212,7 @@ export function buildProgram(): Command {
       if (best.threshold !== m.threshold) out(`At ${best.threshold}, the threshold with the best F1 on these images (tuned on what it scores, so optimistic): ${figures(best)}.`);
       if (recommended.threshold !== m.threshold) {
         const use = result.heldOutCheck
-          ? "a threshold of the validated model: the refit model exodetect run uses scores on its own scale, so this is no setting for it"
+          ? "a threshold of the validated model: the refit model, the one the run shipped, scores on its own scale, so this is no setting for it"
           : `exodetect run${dataDirFlag(opts.dataDir)}${opts.model ? ` --model ${opts.model}` : ''} --score-threshold ${recommended.threshold}${opts.sizeGate ? ` --size-gate ${opts.sizeGate[0]},${opts.sizeGate[1]}` : ''} uses it`;
         out(
           `At ${recommended.threshold}, the threshold these ${m.n_objects} objects recommend (the best-F1 one moved ${Math.round(100 * priorShare(m.n_objects))}% of the way toward ${THRESHOLD_PRIOR}, ` +

@@ -23,7 +23,7 @@ export interface StoredModel {
   readonly refitImages?: number;
   /** The model flip-averages each image (trainer hyperparameter tta): four passes an image. */
   readonly tta?: boolean;
-  /** The model also runs each image at half size (trainer hyperparameter half_scale_pass): about 1.25x the time of one pass. */
+  /** The model also runs each image at half size (trainer hyperparameter half_scale_pass): about 1.25x the network time per image. */
   readonly halfScalePass?: boolean;
 }
 
@@ -115,8 +115,8 @@ export function describeModels(models: readonly StoredModel[]): string[] {
     const what =
       (bundled ? 'bundled default, trained on synthetic micrographs' : m.dataset ? `trained on ${m.dataset}` : 'trained') +
       (m.refitImages ? `, refit on all ${m.refitImages} images (the figures are its validated run's)` : '') +
-      (m.tta ? ', averaging each image with its mirror images (tta: 4x the time per image)' : '') +
-      (m.halfScalePass ? ', a second pass over each image at half size for large particles (half_scale_pass: about 1.25x the time of one pass)' : '');
+      (m.tta ? ', averaging each image with its mirror images (tta: 4x the network time per image)' : '') +
+      (m.halfScalePass ? ', a second pass over each image at half size for large particles (half_scale_pass: about 1.25x the network time per image)' : '');
     const inUse = m.champion || (!champion && m.version === DEFAULT_MODEL_VERSION) ? '  <- exodetect run uses this' : '';
     return `  ${m.version}: ${what}; ${figures}${inUse}`;
   });

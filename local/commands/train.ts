@@ -404,7 +404,7 @@ export function describeTraining(result: TrainLocallyResult): string[] {
       }
       if (result.halfScalePass) {
         lines.push(
-          `With a second pass at half size (half_scale_pass): the model also runs each image at half its size and keeps the surer of two detections of one object, about 1.25x the time of one pass; these figures are with it, the per-epoch lines without.${result.split?.hyperparameters.half_scale_pass === undefined ? ' On by default below 100 labelled images (a model trained on few has seen few large particles, and at half size they look like the ones it learnt); hyperparameter half_scale_pass=false turns it off.' : ''}`,
+          `With a second pass at half size (half_scale_pass): the model also runs each image at half its size and keeps the surer of two detections of one object, about 1.25x the network time per image; these figures are with it, the per-epoch lines without.${result.split?.hyperparameters.half_scale_pass === undefined ? ' On by default below 100 labelled images (a model trained on few has seen few large particles, and at half size they look like the ones it learnt); hyperparameter half_scale_pass=false turns it off.' : ''}`,
         );
       }
       const hp = result.split?.hyperparameters ?? {};

@@ -55,7 +55,7 @@ describe('what exodetect train prints about sizing', () => {
     const plain = finishedRun({ sizing_n: 0 });
     const said = (r: TrainLocallyResult) => describeTraining(r).filter((l) => l.includes('half_scale_pass'));
     const what =
-      'With a second pass at half size (half_scale_pass): the model also runs each image at half its size and keeps the surer of two detections of one object, about 1.25x the time of one pass; these figures are with it, the per-epoch lines without.';
+      'With a second pass at half size (half_scale_pass): the model also runs each image at half its size and keeps the surer of two detections of one object, about 1.25x the network time per image; these figures are with it, the per-epoch lines without.';
     const auto = { ...plain, halfScalePass: true, split: { hyperparameters: {} } } as unknown as TrainLocallyResult;
     const asked = { ...plain, halfScalePass: true, split: { hyperparameters: { half_scale_pass: 'true' } } } as unknown as TrainLocallyResult;
     expect(said(asked)).toEqual([what]);
