@@ -311,6 +311,19 @@ export function describeSync(dataset: string, sync: SyncReport): string[] {
   ];
 }
 
+/** "--validation-fraction 0.25 holds out about 5 of 20 images, ~34 objects at this set's density; or ": a value to try, or "" when none would do. */
+function enoughValidation(split: SplitResult, minValidationObjects: number): string {
+  const c = split.counts;
+  const images = (c.train?.images ?? 0) + (c.validation?.images ?? 0);
+  const objects = (c.train?.objects ?? 0) + (c.validation?.objects ?? 0);
+  if (!images || !objects) return '';
+  // Objects are spread unevenly over images; at the set's mean density, this many images hold the objects needed.
+  const needed = Math.ceil((minValidationObjects * images) / objects);
+  if (needed >= images / 2) return '';
+  const fraction = Math.ceil((100 * needed) / images) / 100;
+  return `--validation-fraction ${fraction} holds out about ${needed} of ${images} images, ~${Math.round((objects * needed) / images)} objects at this set's density; or `;
+}
+
 export function describeSplit(split: SplitResult, start: string, problemsFile: string, minValidationObjects = DEFAULT_MIN_VALIDATION_OBJECTS): string[] {
   const c = split.counts;
   const validationObjects = c.validation?.objects ?? 0;
@@ -319,7 +332,7 @@ export function describeSplit(split: SplitResult, start: string, problemsFile: s
     validationObjects < minValidationObjects
       ? [
           `Note: validation holds ${plural(validationObjects, 'annotated object')}, fewer than the ${minValidationObjects} a promotion is decided on: ` +
-            `its figures will be rough and the model will not replace the one run uses (raise --validation-fraction or annotate more images).`,
+            `its figures will be rough and the model will not replace the one run uses (${enoughValidation(split, minValidationObjects)}annotate more images).`,
         ]
       : [];
   return [

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { describeTraining, type TrainLocallyResult } from '../../local/commands/train.js';
+import { describeSplit, describeTraining, type TrainLocallyResult } from '../../local/commands/train.js';
+import type { SplitResult } from '../../lambdas/training/dataset-split.js';
 
 /** A finished local training run whose trainer reported these validation figures. */
 function finishedRun(validation: Record<string, number | null>): TrainLocallyResult {
@@ -96,5 +97,25 @@ describe('what exodetect train prints about sizing', () => {
       /^The score threshold it ships with, 0\.4788, is matched to the validated run's, 0\.5342, which was chosen on 16 annotated objects, so it leans on the prior of 0\.5 /,
     );
     expect(lines.find((l) => l.startsWith('Refit on all 18'))).toContain('its threshold, 0.4788, is matched to that run\'s 0.5342 (');
+  });
+});
+
+describe('the split line', () => {
+  const split = (train: [number, number], validation: [number, number]) =>
+    ({
+      counts: { train: { images: train[0], objects: train[1] }, validation: { images: validation[0], objects: validation[1] }, by: 'image', seed: 0 },
+      problems: { count: 0, byKind: {}, key: 'k', first: [], missingImages: [] },
+    }) as unknown as SplitResult;
+
+  it('says how to hold out enough objects to promote: a fraction to try at the set\'s density', () => {
+    // A stranger's 20 images: 16/4 with 27 of 112 objects held out, under the 30 a promotion needs.
+    const note = describeSplit(split([16, 85], [4, 27]), 'from scratch', 'problems.txt').find((l) => l.startsWith('Note:'));
+    expect(note).toContain('(--validation-fraction 0.3 holds out about 6 of 20 images, ~34 objects at this set\'s density; or annotate more images).');
+  });
+
+  it('suggests no fraction where half the images would not hold enough, and says nothing when validation holds enough', () => {
+    const sparse = describeSplit(split([8, 16], [2, 4]), 'from scratch', 'problems.txt').find((l) => l.startsWith('Note:'));
+    expect(sparse).toMatch(/will not replace the one run uses \(annotate more images\)\.$/);
+    expect(describeSplit(split([20, 68], [10, 34]), 'from scratch', 'problems.txt').some((l) => l.startsWith('Note:'))).toBe(false);
   });
 });
