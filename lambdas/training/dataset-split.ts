@@ -63,6 +63,9 @@ export interface SplitDatasetInput {
   readonly request: unknown;
 }
 
+/** Unscaled images named in a channel's counts (the rest counted): the counts travel in the state machine's payload. */
+const UNSCALED_NAMED = 5;
+
 export interface ChannelCounts {
   readonly images: number;
   readonly groups: number;
@@ -71,6 +74,9 @@ export interface ChannelCounts {
   readonly problems: number;
   /** Of these, images (and their objects) under pseudo-labels/: labelled by a model; only ever in train. */
   readonly pseudoLabelled: { readonly images: number; readonly objects: number };
+  /** Images with no scale from any source (request, dataset.json, COCO, the file, a burned-in bar): the trainer
+   * assumes its own nm_per_px for them. The first few named. */
+  readonly unscaled: { readonly images: number; readonly first: readonly string[] };
 }
 
 export interface InputDataChannel {
@@ -289,12 +295,14 @@ export async function splitDataset(s3: S3Client, input: SplitDatasetInput, props
       },
     });
     const pseudo = channelImages.filter((i) => isPseudoLabelled(i.file));
+    const unscaled = channelImages.filter((i) => i.nm_per_px === null);
     counts[c] = {
       images: channelImages.length,
       groups: new Set(splitImages[c]!.filter((i) => !isPseudoLabelled(i)).map((i) => groupOf(i, by))).size,
       objects: objectCount(channelImages),
       problems: problems.length,
       pseudoLabelled: { images: pseudo.length, objects: objectCount(pseudo) },
+      unscaled: { images: unscaled.length, first: unscaled.slice(0, UNSCALED_NAMED).map((i) => i.file) },
     };
   }
   const problemsKey = run.problems;

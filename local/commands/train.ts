@@ -311,6 +311,19 @@ export function describeSync(dataset: string, sync: SyncReport): string[] {
   ];
 }
 
+/** Images no source gave a scale (a scale bar whose label did not read, no metadata): trained at an assumed one, said by name. */
+function unscaledNote(split: SplitResult): string[] {
+  const channels = (['train', 'validation', 'test'] as const).map((c) => split.counts[c]?.unscaled).filter((u) => u && u.images > 0);
+  const n = channels.reduce((sum, u) => sum + u!.images, 0);
+  if (!n) return [];
+  const named = channels.flatMap((u) => u!.first);
+  const more = n > named.length ? ` and ${n - named.length} more` : '';
+  return [
+    `Note: no scale for ${plural(n, 'image')} (${named.join(', ')}${more}): not in dataset.json, the annotation files or the image (no metadata, no scale bar that read), ` +
+      `so the trainer takes ${n === 1 ? 'it' : 'them'} to be at its training scale: if ${n === 1 ? 'it is' : 'they are'} not, ${n === 1 ? 'its' : 'their'} particles are learnt at the wrong size. Give dataset.json or --nm-per-px; exodetect check lists each image's scale.`,
+  ];
+}
+
 /** "--validation-fraction 0.25 holds out about 5 of 20 images, ~34 objects at this set's density; or ": a value to try, or "" when none would do. */
 function enoughValidation(split: SplitResult, minValidationObjects: number): string {
   const c = split.counts;
@@ -338,6 +351,7 @@ export function describeSplit(split: SplitResult, start: string, problemsFile: s
   return [
     `Split: train ${plural(c.train?.images ?? 0, 'image')} (${c.train?.objects ?? 0} objects${pseudoNote(c.train)}), validation ${plural(c.validation?.images ?? 0, 'image')} (${validationObjects} objects); ${start}.`,
     ...thin,
+    ...unscaledNote(split),
     ...problemLines(split.problems, problemsFile),
   ];
 }

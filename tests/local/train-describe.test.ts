@@ -113,6 +113,20 @@ describe('the split line', () => {
     expect(note).toContain('(--validation-fraction 0.3 holds out about 6 of 20 images, ~34 objects at this set\'s density; or annotate more images).');
   });
 
+  it('names the images trained at an assumed scale, and says nothing when every image has one', () => {
+    const unscaled = (images: number, first: string[]) => ({ images, first });
+    const withScales = split([16, 85], [10, 40]);
+    const some = {
+      ...withScales,
+      counts: { ...withScales.counts, train: { ...withScales.counts.train!, unscaled: unscaled(7, ['a.png', 'b.png', 'c.png', 'd.png', 'e.png']) }, validation: { ...withScales.counts.validation!, unscaled: unscaled(1, ['f.png']) } },
+    } as SplitResult;
+    const note = describeSplit(some, 'from scratch', 'problems.txt').filter((l) => l.startsWith('Note: no scale'));
+    expect(note).toEqual([
+      "Note: no scale for 8 images (a.png, b.png, c.png, d.png, e.png, f.png and 2 more): not in dataset.json, the annotation files or the image (no metadata, no scale bar that read), so the trainer takes them to be at its training scale: if they are not, their particles are learnt at the wrong size. Give dataset.json or --nm-per-px; exodetect check lists each image's scale.",
+    ]);
+    expect(describeSplit(withScales, 'from scratch', 'problems.txt').some((l) => l.startsWith('Note: no scale'))).toBe(false);
+  });
+
   it('suggests no fraction where half the images would not hold enough, and says nothing when validation holds enough', () => {
     const sparse = describeSplit(split([8, 16], [2, 4]), 'from scratch', 'problems.txt').find((l) => l.startsWith('Note:'));
     expect(sparse).toMatch(/will not replace the one run uses \(annotate more images\)\.$/);

@@ -152,6 +152,15 @@ describe('splitDataset', () => {
     expect(out.counts.validation).toMatchObject({ images: 2, pseudoLabelled: { images: 0, objects: 0 } });
   });
 
+  it('counts and names the images that have no scale from any source', async () => {
+    yoloDataset(6);
+    bucket.put('datasets/d/dataset.json', '{"images": {"images/img0.png": {"nm_per_px": 1.5}}}');
+    const out = await splitDataset(bucket.client, input());
+    const unscaled = (['train', 'validation'] as const).map((c) => out.counts[c]!.unscaled);
+    expect(unscaled.reduce((n, u) => n + u.images, 0)).toBe(5);
+    expect(unscaled.flatMap((u) => u.first).sort()).toEqual(['images/img1.png', 'images/img2.png', 'images/img3.png', 'images/img4.png', 'images/img5.png']);
+  });
+
   it('holds out its share of the objects as well as of the images when a few grids hold most of them', async () => {
     // 30 images: three crowded grids of 20 particles, the rest with one.
     const boxes = (i: number) => (i % 10 === 3 ? 20 : 1);
