@@ -25,6 +25,10 @@ export interface StoredModel {
   readonly tta?: boolean;
   /** The model also runs each image at half size (trainer hyperparameter half_scale_pass): about 1.25x the network time per image. */
   readonly halfScalePass?: boolean;
+  /** The score threshold it ships with (its metrics.json). */
+  readonly scoreThreshold?: number;
+  /** False when its training run's promotion kept the model run uses (promotion.json); absent without a record. */
+  readonly promoted?: boolean;
 }
 
 async function withStore<T>(dataDir: string | undefined, port: number | undefined, fn: (workflow: LocalWorkflow) => Promise<T>): Promise<T> {
@@ -46,12 +50,14 @@ export async function listModels(dataDir?: string, port?: number): Promise<Store
     const out: StoredModel[] = [];
     for (const version of versions.sort()) {
       const metrics = await workflow
-        .getJson<{ validation?: StoredModel['validation']; refit?: { images?: number } | null; tta?: boolean; half_scale_pass?: boolean }>(modelMetricsKey(version))
+        .getJson<{ validation?: StoredModel['validation']; refit?: { images?: number } | null; tta?: boolean; half_scale_pass?: boolean; score_threshold?: number }>(modelMetricsKey(version))
         .catch(() => undefined);
       const registration = await workflow.getJson<{ dataset?: string }>(modelRegistrationKey(version)).catch(() => undefined);
       // The promotion scored the model on its validation images through the inference path (models trained before it kept
       // this record, and the bundled model, have the trainer's figures only).
-      const promotion = await workflow.getJson<{ headToHead?: { candidate?: StoredModel['validation'] } | null }>(modelPromotionKey(version)).catch(() => undefined);
+      const promotion = await workflow
+        .getJson<{ promoted?: boolean; headToHead?: { candidate?: StoredModel['validation'] } | null }>(modelPromotionKey(version))
+        .catch(() => undefined);
       const inferencePath = promotion?.headToHead?.candidate;
       out.push({
         version,
@@ -62,6 +68,8 @@ export async function listModels(dataDir?: string, port?: number): Promise<Store
         ...(metrics?.refit?.images && { refitImages: metrics.refit.images }),
         ...(metrics?.tta && { tta: true }),
         ...(metrics?.half_scale_pass && { halfScalePass: true }),
+        ...(metrics?.score_threshold !== undefined && { scoreThreshold: metrics.score_threshold }),
+        ...(promotion?.promoted !== undefined && { promoted: promotion.promoted }),
       });
     }
     return out;
@@ -118,7 +126,9 @@ export function describeModels(models: readonly StoredModel[]): string[] {
       (m.tta ? ', averaging each image with its mirror images (tta: 4x the network time per image)' : '') +
       (m.halfScalePass ? ', a second pass over each image at half size for large particles (half_scale_pass: about 1.25x the network time per image)' : '');
     const inUse = m.champion || (!champion && m.version === DEFAULT_MODEL_VERSION) ? '  <- exodetect run uses this' : '';
-    return `  ${m.version}: ${what}; ${figures}${inUse}`;
+    const threshold = m.scoreThreshold !== undefined ? `; score threshold ${m.scoreThreshold}` : '';
+    const kept = m.promoted === false && !m.champion ? '; not promoted by its training run' : '';
+    return `  ${m.version}: ${what}; ${figures}${threshold}${kept}${inUse}`;
   });
   return [
     `${models.length} model${models.length === 1 ? '' : 's'} in the local store (each with the figures of its own validation images; exodetect evaluate scores them on the same images):`,

@@ -80,7 +80,7 @@ describe('exodetect train on annotation exports', () => {
     expect(result.stdout).toMatch(/^With test-time augmentation \(tta\): .* On by default below 100 labelled images .*tta=false turns it off\.$/m);
     expect(result.stdout).toMatch(/^With a second pass at half size \(half_scale_pass\): .* On by default below 100 labelled images .*half_scale_pass=false turns it off\.$/m);
     const models = await exodetect(['models'], store);
-    expect(models.stdout).toMatch(/^ {2}\S+: trained on coco-set, refit on all 8 images \(the figures are its validated run's\), averaging each image with its mirror images \(tta: 4x the network time per image\), a second pass over each image at half size for large particles \(half_scale_pass: about 1\.25x the network time per image\); AP50 [\d.]+, F1 [\d.]+ on 2 validation images through the inference path$/m);
+    expect(models.stdout).toMatch(/^ {2}\S+: trained on coco-set, refit on all 8 images \(the figures are its validated run's\), averaging each image with its mirror images \(tta: 4x the network time per image\), a second pass over each image at half size for large particles \(half_scale_pass: about 1\.25x the network time per image\); AP50 [\d.]+, F1 [\d.]+ on 2 validation images through the inference path; score threshold [\d.]+; not promoted by its training run$/m);
     expect(lines.at(-2)).toBe('exodetect run uses the bundled default model (models/default).');
     expect((await readdir(path.join(root, 'coco-record'))).sort()).toEqual(['card.md', 'metrics.json', 'split.json']); // no problems.txt: there were none
     // The record names the held-out images, and the output says where and what to score the model on.
