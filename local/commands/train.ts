@@ -407,6 +407,15 @@ function thresholdChosenOn(thresholds: TrainLocallyResult['thresholds'], refit: 
     : `Its score threshold, ${thresholds.shipped}, was chosen on`;
 }
 
+/**
+ * A switch inside the exported model (tta, half_scale_pass): what it does, that the figures are with it, and, when
+ * the set's size turned it on (the trainer's auto, below 100 labelled images), why and how to turn it off.
+ */
+function exportedSwitchLine(hyperparameters: Record<string, string>, name: string, title: string, what: string, whyAuto: string): string {
+  const auto = hyperparameters[name] === undefined ? ` On by default below 100 labelled images (${whyAuto}); hyperparameter ${name}=false turns it off.` : '';
+  return `With ${title} (${name}): ${what}; these figures are with it, the per-epoch lines without.${auto}`;
+}
+
 /** What a person reads when `exodetect train` ends (the dataset and split lines came before the training). */
 export function describeTraining(result: TrainLocallyResult): string[] {
   const { promotion, outcome } = result;
@@ -424,17 +433,23 @@ export function describeTraining(result: TrainLocallyResult): string[] {
           `Refit on all ${result.refit.images} labelled images: the model it ships trained on the held-out images too, so these figures and the promotion are its validated run's (the same recipe without them), an estimate; the refit itself has no held-out figures, and its threshold${result.thresholds ? `, ${result.thresholds.shipped},` : ''} is matched to that run's${result.thresholds ? ` ${result.thresholds.validated}` : ''} (hyperparameter refit=false ships the validated model instead).`,
         );
       }
+      const hp = result.split?.hyperparameters ?? {};
       if (result.tta) {
         lines.push(
-          `With test-time augmentation (tta): the model averages each image and its three mirror images, four passes an image; these figures are with it, the per-epoch lines without.${result.split?.hyperparameters.tta === undefined ? ' On by default below 100 labelled images (more accurate there, 4x the time per image); hyperparameter tta=false turns it off.' : ''}`,
+          exportedSwitchLine(hp, 'tta', 'test-time augmentation', 'the model averages each image and its three mirror images, four passes an image', 'more accurate there, 4x the time per image'),
         );
       }
       if (result.halfScalePass) {
         lines.push(
-          `With a second pass at half size (half_scale_pass): the model also runs each image at half its size and keeps the surer of two detections of one object, about 1.25x the network time per image; these figures are with it, the per-epoch lines without.${result.split?.hyperparameters.half_scale_pass === undefined ? ' On by default below 100 labelled images (a model trained on few has seen few large particles, and at half size they look like the ones it learnt); hyperparameter half_scale_pass=false turns it off.' : ''}`,
+          exportedSwitchLine(
+            hp,
+            'half_scale_pass',
+            'a second pass at half size',
+            'the model also runs each image at half its size and keeps the surer of two detections of one object, about 1.25x the network time per image',
+            'a model trained on few has seen few large particles, and at half size they look like the ones it learnt',
+          ),
         );
       }
-      const hp = result.split?.hyperparameters ?? {};
       if (Number(hp.ema_half_life_epochs) > 0) {
         lines.push(`With a moving average of the weights (ema_half_life_epochs=${hp.ema_half_life_epochs}): every epoch's figures, the kept epoch and the exported model are the average's.`);
       }
