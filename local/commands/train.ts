@@ -182,13 +182,18 @@ export async function trainLocally(options: TrainLocallyOptions): Promise<TrainL
   const report = options.report ?? (() => undefined);
   const started = performance.now();
   const workflow = await LocalWorkflow.start({ dataDir: path.resolve(options.dataDir ?? DEFAULT_DATA_DIR), port: options.port, ...options.workflowProps });
-  const epochs = Number(hyperparameters.epochs ?? 40);
+  let epochs = Number(hyperparameters.epochs ?? 0); // the trainer says the number when it resolves an auto value
   let initLoaded: string | undefined;
   let refit: { images: number } | undefined;
   let thresholds: { validated: number; shipped: number } | undefined;
   let tta = false;
   let halfScalePass = false;
   const onLog = (line: string) => {
+    const schedule = trainerSchedule(line);
+    if (schedule) {
+      epochs = schedule.epochs;
+      if (schedule.auto) report(`Training for ${epochs} epochs (${schedule.auto}; --epochs sets it).`);
+    }
     // The trainer's per-epoch line: `epoch=3 train_loss=0.1234 val_ap50=0.8100 val_f1=0.7700 lr=... epoch_time_s=12.3`.
     const epoch = /^epoch=(\d+) train_loss=(\S+) val_ap50=(\S+) val_f1=(\S+) .*epoch_time_s=(\S+)/.exec(line);
     if (epoch) report(`  epoch ${epoch[1]}/${epochs}: loss ${epoch[2]}, validation AP50 ${Number(epoch[3]).toFixed(3)}, F1 ${Number(epoch[4]).toFixed(3)} (${epoch[5]} s)`);
@@ -411,6 +416,15 @@ function thresholdChosenOn(thresholds: TrainLocallyResult['thresholds'], refit: 
  * A switch inside the exported model (tta, half_scale_pass): what it does, that the figures are with it, and, when
  * the set's size turned it on (the trainer's auto, below 100 labelled images), why and how to turn it off.
  */
+/** The trainer's schedule line (train.py `resolve_epochs`): `epochs: 80 (auto: 200 labelled images, at least 100)`
+ * or `epochs: 12 (epochs=12)`. `auto` holds the reason when the trainer chose the number. */
+export function trainerSchedule(line: string): { epochs: number; auto?: string } | undefined {
+  const m = /^epochs: (\d+) \((.*)\)$/.exec(line);
+  if (!m) return undefined;
+  const why = m[2] ?? '';
+  return { epochs: Number(m[1]), ...(why.startsWith('auto: ') && { auto: why }) };
+}
+
 function exportedSwitchLine(hyperparameters: Record<string, string>, name: string, title: string, what: string, whyAuto: string): string {
   const auto = hyperparameters[name] === undefined ? ` On by default below 100 labelled images (${whyAuto}); hyperparameter ${name}=false turns it off.` : '';
   return `With ${title} (${name}): ${what}; these figures are with it, the per-epoch lines without.${auto}`;

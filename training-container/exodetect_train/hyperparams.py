@@ -124,6 +124,22 @@ def tta_wanted(tta: Optional[bool], n_train_and_validation_images: int) -> bool:
     return _auto(tta, n_train_and_validation_images, TTA_AUTO_MAX_IMAGES)
 
 
+# epochs empty/auto: 40, or 80 when train and validation hold this many images or more. Measured on 200 real annotated
+# images (160/40, fine-tuned from the bundled model): with 40 epochs the best epoch was the last and the loss still
+# fell; 80 epochs lifted AP50 0.919 -> 0.944 and F1 at the model's threshold 0.852 -> 0.880 on 56 held-out images.
+# On 30 images 80 epochs gained nothing (AP50 0.835 vs 0.840): a small set gives out before the schedule does.
+AUTO_EPOCHS = 40
+AUTO_EPOCHS_LARGE_SET = 80
+EPOCHS_AUTO_MIN_IMAGES = 100
+
+
+def epochs_wanted(epochs: Optional[int], n_train_and_validation_images: int) -> int:
+    """The epochs to train, given the hyperparameter (None: auto) and the images of train and validation."""
+    if epochs is not None:
+        return epochs
+    return AUTO_EPOCHS_LARGE_SET if n_train_and_validation_images >= EPOCHS_AUTO_MIN_IMAGES else AUTO_EPOCHS
+
+
 # half_scale_pass empty/auto: the half-size pass inside model.onnx when train + validation hold fewer images than this.
 # A model fine-tuned on a few images has seen few large particles; at half size they look like the ones it learnt.
 # Measured on 30 real annotated images (the defaults, the same weights with and without it), two seeds: on 56 held-out
@@ -153,7 +169,8 @@ class Spec:
 
 
 SPECS: Dict[str, Spec] = {
-    "epochs": Spec(int, 40, "training epochs", _range(1, 10000)),
+    "epochs": Spec(_parse_opt_int, None, f"training epochs (empty: {AUTO_EPOCHS}, or {AUTO_EPOCHS_LARGE_SET} when train and "
+                   f"validation hold {EPOCHS_AUTO_MIN_IMAGES} images or more)", _range(1, 10000)),
     "batch_size": Spec(int, 8, "crops per optimisation step", _range(1, 1024)),
     "lr": Spec(float, 2e-3, "peak learning rate (AdamW, linear warm-up then cosine decay)", _range(0.0, 1.0, lo_open=True)),
     "weight_decay": Spec(float, 1e-4, "AdamW weight decay", _range(0.0, 1.0)),
@@ -202,7 +219,7 @@ IGNORED_PREFIXES = ("sagemaker_", "_tuning_objective_metric")
 
 @dataclass(frozen=True)
 class Hyperparameters:
-    epochs: int
+    epochs: Optional[int]
     batch_size: int
     lr: float
     weight_decay: float

@@ -9,6 +9,7 @@ reason goes to <base>/output/failure and the exit status is non-zero.
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 import datetime as dt
 import hashlib
 import json
@@ -32,7 +33,7 @@ from .export import OPSET, export_onnx, load_init_weights, model_metadata, save_
 from .metrics import threshold_origin
 from .hyperparams import (SPECS, Hyperparameters, HyperparameterError, auto_crops_per_image, describe, load_hyperparameters_file,
                           parse_hyperparameters, refit_wanted, tta_wanted, TTA_AUTO_MAX_IMAGES,
-                          half_scale_pass_wanted, HALF_SCALE_AUTO_MAX_IMAGES)
+                          half_scale_pass_wanted, HALF_SCALE_AUTO_MAX_IMAGES, epochs_wanted, EPOCHS_AUTO_MIN_IMAGES)
 from .model import ExportModel, FlipAveraged, build_model
 from .split import split_validation
 from .paths import SageMakerPaths, sagemaker_paths
@@ -259,6 +260,15 @@ def auto_reason(name: str, flag: Optional[bool], n_labelled: int, auto_max_image
     return f"{name}=true"
 
 
+def resolve_epochs(hp: Hyperparameters, n_labelled: int) -> Tuple[Hyperparameters, str]:
+    """hp with its epochs decided (auto: by the set's size) and the log line that gives the number and why, which
+    `exodetect train` reads for its progress lines."""
+    why = (f"epochs={hp.epochs}" if hp.epochs is not None else f"auto: {n_labelled} labelled images, "
+           f"{'at least' if n_labelled >= EPOCHS_AUTO_MIN_IMAGES else 'fewer than'} {EPOCHS_AUTO_MIN_IMAGES}")
+    resolved = replace(hp, epochs=epochs_wanted(hp.epochs, n_labelled))
+    return resolved, f"epochs: {resolved.epochs} ({why})"
+
+
 def shipped_detector(net: torch.nn.Module, k: int, tta: bool, half_scale_pass: bool) -> ExportModel:
     """What model.onnx computes from `net`: flip-averaged with tta, with the half-size pass with half_scale_pass."""
     return ExportModel(FlipAveraged(net) if tta else net, k, half_scale_pass)
@@ -405,6 +415,9 @@ def run(args: argparse.Namespace, paths: SageMakerPaths) -> int:
         + (f", test {len(channels['test'].images)} images" if "test" in channels else "")
         + f"; classes {class_names}; fingerprint {fingerprint}; device {device}")
 
+    n_labelled = len(train_images) + len(val_images)
+    hp, schedule = resolve_epochs(hp, n_labelled)  # once, so the schedule, the checkpoints and the record hold the number
+    log(schedule)
     try:
         train_scaled = load_scaled(train_images, hp.nm_per_px, hp.outline_rays, hp.outline_box_weight)
         val_scaled = load_scaled(val_images, hp.nm_per_px)
@@ -423,7 +436,6 @@ def run(args: argparse.Namespace, paths: SageMakerPaths) -> int:
     if best["state"] is not None:
         net.load_state_dict(best["state"])
     round_to_half(net)
-    n_labelled = len(train_images) + len(val_images)
     tta = tta_wanted(hp.tta, n_labelled)
     if tta:
         why = auto_reason("tta", hp.tta, n_labelled, TTA_AUTO_MAX_IMAGES)

@@ -3,8 +3,8 @@ import os
 import pytest
 
 from conftest import PACKAGE_ROOT
-from exodetect_train.hyperparams import (HALF_SCALE_AUTO_MAX_IMAGES, REFIT_AUTO_MAX_IMAGES, SPECS, TTA_AUTO_MAX_IMAGES, HyperparameterError, auto_crops_per_image, describe,
-                                         half_scale_pass_wanted, parse_hyperparameters, refit_wanted, tta_wanted)
+from exodetect_train.hyperparams import (EPOCHS_AUTO_MIN_IMAGES, HALF_SCALE_AUTO_MAX_IMAGES, REFIT_AUTO_MAX_IMAGES, SPECS, TTA_AUTO_MAX_IMAGES, HyperparameterError, auto_crops_per_image, describe,
+                                         epochs_wanted, half_scale_pass_wanted, parse_hyperparameters, refit_wanted, tta_wanted)
 
 
 def test_strings_are_parsed_and_defaults_fill_the_rest():
@@ -64,6 +64,15 @@ def test_crops_per_image_left_empty_is_chosen_by_training_set_size():
     assert parse_hyperparameters({"crops_per_image": "2"}).crops_per_image == 2
     # 20 images (a 30-image set split 20/10) get 16 crops each; 80 and more keep 4; tiny sets stop at 16.
     assert [auto_crops_per_image(n) for n in (1, 5, 20, 21, 40, 79, 80, 160, 1000)] == [16, 16, 16, 16, 8, 5, 4, 4, 4]
+
+
+def test_epochs_left_empty_are_chosen_by_the_number_of_images():
+    assert parse_hyperparameters({}).epochs is None and parse_hyperparameters({"epochs": ""}).epochs is None
+    assert parse_hyperparameters({"epochs": "12"}).epochs == 12
+    assert [epochs_wanted(None, n) for n in (8, 30, EPOCHS_AUTO_MIN_IMAGES - 1, EPOCHS_AUTO_MIN_IMAGES, 200)] == [40, 40, 40, 80, 80]
+    assert epochs_wanted(12, 200) == 12 and epochs_wanted(100, 8) == 100
+    with pytest.raises(HyperparameterError, match="epochs='0'"):
+        parse_hyperparameters({"epochs": "0"})
 
 
 def test_half_scale_pass_is_auto_by_default_and_decided_by_the_number_of_images():

@@ -61,6 +61,7 @@ def test_tiny_training_end_to_end_and_onnx_matches_pytorch(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     lines = [ln for ln in r.stdout.splitlines() if ln.startswith("epoch=")]
     assert [int(LOG_LINE.match(ln).group(1)) for ln in lines] == [1, 2, 3], lines
+    assert re.search(r"^epochs: 3 \(epochs=3\)$", r.stdout, re.M), r.stdout  # the schedule line exodetect train reads
 
     model_dir = os.path.join(base, "model")
     assert sorted(os.listdir(model_dir)) == ["card.md", "metrics.json", "model.onnx", "model.pt"]
