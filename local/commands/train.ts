@@ -412,10 +412,6 @@ function thresholdChosenOn(thresholds: TrainLocallyResult['thresholds'], refit: 
     : `Its score threshold, ${thresholds.shipped}, was chosen on`;
 }
 
-/**
- * A switch inside the exported model (tta, half_scale_pass): what it does, that the figures are with it, and, when
- * the set's size turned it on (the trainer's auto, below 100 labelled images), why and how to turn it off.
- */
 /** The trainer's schedule line (train.py `resolve_epochs`): `epochs: 80 (auto: 200 labelled images, at least 100)`
  * or `epochs: 12 (epochs=12)`. `auto` holds the reason when the trainer chose the number. */
 export function trainerSchedule(line: string): { epochs: number; auto?: string } | undefined {
@@ -425,6 +421,10 @@ export function trainerSchedule(line: string): { epochs: number; auto?: string }
   return { epochs: Number(m[1]), ...(why.startsWith('auto: ') && { auto: why }) };
 }
 
+/**
+ * A switch inside the exported model (tta, half_scale_pass): what it does, that the figures are with it, and, when
+ * the set's size turned it on (the trainer's auto, below 100 labelled images), why and how to turn it off.
+ */
 function exportedSwitchLine(hyperparameters: Record<string, string>, name: string, title: string, what: string, whyAuto: string): string {
   const auto = hyperparameters[name] === undefined ? ` On by default below 100 labelled images (${whyAuto}); hyperparameter ${name}=false turns it off.` : '';
   return `With ${title} (${name}): ${what}; these figures are with it, the per-epoch lines without.${auto}`;
