@@ -108,7 +108,7 @@ export function buildProgram(): Command {
     .description('Train locally through the training state machine (CPU PyTorch); ends with the model promoted (it beat the champion, or the bundled default model) or rejected.')
     .argument('[dataset-dir]', 'annotated images: YOLO txt (+ classes.txt), COCO json (one for the folder or several), VOC xml, makesense csv; optional dataset.json; with --annotations: the folder with the images it names')
     .option('--annotations <file>', "a reviewed COCO file (report.html's download): trains on it and the images it names, from the batch in the local store unless a folder is given")
-    .option('--epochs <n>', 'training epochs', positiveInteger('--epochs'))
+    .option('--epochs <n>', 'training epochs (default: 40, or 80 from 100 labelled images)', positiveInteger('--epochs'))
     .option('--init-from <m>', 'start from: default (the bundled model), champion, a model version, a .pt file, or none (default: the champion if there is one, else the bundled model)')
     .option('--name <dataset>', 'dataset name under datasets/ (default: the folder name; with --annotations, <batch id>-reviewed)')
     .option('--batch-size <n>', 'images per step', positiveInteger('--batch-size'))

@@ -183,6 +183,7 @@ export async function trainLocally(options: TrainLocallyOptions): Promise<TrainL
   const started = performance.now();
   const workflow = await LocalWorkflow.start({ dataDir: path.resolve(options.dataDir ?? DEFAULT_DATA_DIR), port: options.port, ...options.workflowProps });
   let epochs = Number(hyperparameters.epochs ?? 0); // the trainer says the number when it resolves an auto value
+  const epochSeconds: number[] = [];
   let initLoaded: string | undefined;
   let refit: { images: number } | undefined;
   let thresholds: { validated: number; shipped: number } | undefined;
@@ -196,15 +197,23 @@ export async function trainLocally(options: TrainLocallyOptions): Promise<TrainL
     }
     // The trainer's per-epoch line: `epoch=3 train_loss=0.1234 val_ap50=0.8100 val_f1=0.7700 lr=... epoch_time_s=12.3`.
     const epoch = /^epoch=(\d+) train_loss=(\S+) val_ap50=(\S+) val_f1=(\S+) .*epoch_time_s=(\S+)/.exec(line);
-    if (epoch) report(`  epoch ${epoch[1]}/${epochs}: loss ${epoch[2]}, validation AP50 ${Number(epoch[3]).toFixed(3)}, F1 ${Number(epoch[4]).toFixed(3)} (${epoch[5]} s)`);
+    if (epoch) {
+      epochSeconds.push(Number(epoch[5]));
+      const left = timeLeft(epochSeconds, epochs - Number(epoch[1]));
+      report(`  epoch ${epoch[1]}/${epochs}: loss ${epoch[2]}, validation AP50 ${Number(epoch[3]).toFixed(3)}, F1 ${Number(epoch[4]).toFixed(3)} (${epoch[5]} s${left})`);
+    }
     // After the validated run, the refit (trainer hyperparameter refit): its start in the trainer's words, then its epochs.
     const refitStart = /^refit: (training again on all (\d+) images.*)$/.exec(line);
     if (refitStart) {
       refit = { images: Number(refitStart[2]) };
       report(`Refit: ${refitStart[1]}.`);
+      epochSeconds.length = 0; // its epochs skip the validation, so they run at a pace of their own
     }
     const refitEpoch = /^refit_epoch=(\d+) refit_loss=(\S+) .*epoch_time_s=(\S+)/.exec(line);
-    if (refitEpoch) report(`  refit epoch ${refitEpoch[1]}/${epochs}: loss ${refitEpoch[2]} (${refitEpoch[3]} s)`);
+    if (refitEpoch) {
+      epochSeconds.push(Number(refitEpoch[3]));
+      report(`  refit epoch ${refitEpoch[1]}/${epochs}: loss ${refitEpoch[2]} (${refitEpoch[3]} s${timeLeft(epochSeconds, epochs - Number(refitEpoch[1]))})`);
+    }
     if (line.startsWith('tta: ')) tta = true;
     if (line.startsWith('half_scale_pass: ')) halfScalePass = true;
     // The validated run's threshold ("validated threshold" when a refit follows and gets its own, matched to it).
@@ -410,6 +419,15 @@ function thresholdChosenOn(thresholds: TrainLocallyResult['thresholds'], refit: 
   return refit
     ? `The score threshold it ships with, ${thresholds.shipped}, is matched to the validated run's, ${thresholds.validated}, which was chosen on`
     : `Its score threshold, ${thresholds.shipped}, was chosen on`;
+}
+
+/** `; ~12 min left` for the epochs still to run of this phase (the run, or the refit after it), at the pace of the last
+ * five: the host's load changes the pace, so the recent epochs are the better guide. Empty after the last epoch. */
+export function timeLeft(epochSeconds: readonly number[], epochsLeft: number): string {
+  const recent = epochSeconds.slice(-5);
+  if (epochsLeft <= 0 || recent.length === 0) return '';
+  const minutes = (epochsLeft * recent.reduce((a, b) => a + b, 0)) / recent.length / 60;
+  return minutes < 1 ? '; under a minute left' : `; ~${Math.round(minutes)} min left`;
 }
 
 /** The trainer's schedule line (train.py `resolve_epochs`): `epochs: 80 (auto: 200 labelled images, at least 100)`

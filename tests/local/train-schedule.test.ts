@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { trainerSchedule } from '../../local/commands/train.js';
+import { timeLeft, trainerSchedule } from '../../local/commands/train.js';
 
 const TRAINING_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'training-container');
 const PYTHON = '/usr/bin/python3';
@@ -41,5 +41,18 @@ describe('the trainer schedule line', () => {
   it('ignores other lines', () => {
     expect(trainerSchedule('epoch=3 train_loss=0.1 val_ap50=0.8 val_f1=0.7 lr=0.001 epoch_time_s=1.2')).toBeUndefined();
     expect(trainerSchedule('refit: training again on all 30 images')).toBeUndefined();
+  });
+});
+
+describe('the time left after an epoch', () => {
+  it('is the epochs still to run at the pace of the last five', () => {
+    // 10 epochs of 30 s, then 5 of 60 s (the host got busy): the pace is 60 s, 20 epochs left -> 20 min.
+    expect(timeLeft([...Array(10).fill(30), ...Array(5).fill(60)], 20)).toBe('; ~20 min left');
+    expect(timeLeft([12, 14], 3)).toBe('; under a minute left');
+  });
+
+  it('is said only while epochs remain', () => {
+    expect(timeLeft([25], 0)).toBe('');
+    expect(timeLeft([], 10)).toBe('');
   });
 });
