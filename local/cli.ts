@@ -144,7 +144,7 @@ export function buildProgram(): Command {
       if (outcome.status !== 'SUCCEEDED') process.exitCode = 1;
     });
 
-  const models = program.command('models').description('The models in the local store and which one exodetect run uses.');
+  const models = program.command('models').description('The models in the local store and which one exodetect run uses (models [list] [--data-dir <dir>]; models use <version>).');
   models
     .command('list', { isDefault: true })
     .description('list the models with their validation figures')
@@ -207,6 +207,12 @@ export function buildProgram(): Command {
         `AP50 ${m.ap50.toFixed(4)}  AP50:95 ${m.ap50_95.toFixed(4)}  P ${m.precision.toFixed(4)}  R ${m.recall.toFixed(4)}  F1 ${m.f1.toFixed(4)}` +
           `  (threshold ${m.threshold})`,
       );
+      if (result.trainedOnScored) {
+        out(
+          `Warning: ${result.trainedOnScored} of these ${result.images} images are ones this model trained on (its run ${result.trainedOnRun}): the figures here flatter it, and so would a threshold chosen on them. ` +
+            'Score it on annotated images it never saw: another folder, or the ones its run held out (--held-out with the split.json `exodetect train` wrote beside the card).',
+        );
+      }
       const figures = (f: { precision: number; recall: number; f1: number }) => `P ${f.precision.toFixed(4)}  R ${f.recall.toFixed(4)}  F1 ${f.f1.toFixed(4)}`;
       const { atBestF1: best, atRecommended: recommended } = result;
       if (best.threshold !== m.threshold) out(`At ${best.threshold}, the threshold with the best F1 on these images (tuned on what it scores, so optimistic): ${figures(best)}.`);

@@ -31,6 +31,7 @@ import { startLocalS3Server } from '../s3-server.js';
 import { LOCAL_BUCKET } from '../workflow.js';
 import { folderDatasetSource } from '../files.js';
 import { checkDatasetFolder } from './check.js';
+import { scoredTrainingImages, storeTrainingImages, type TrainingImages } from './trained-on.js';
 import { BUNDLED_MODEL_DIR, DEFAULT_DATA_DIR, readModelFile } from './run.js';
 import { percent } from './wording.js';
 
@@ -98,6 +99,10 @@ export interface EvaluateResult {
   readonly pseudoLabelledLeftOut: number;
   /** Labelled images left out because the --held-out run trained on them. */
   readonly trainedOnLeftOut: number;
+  /** Scored images the model trained on (a store model scored without --held-out): its figures on them flatter it. */
+  readonly trainedOnScored: number;
+  /** The run that trained the model, when the store has its record. */
+  readonly trainedOnRun: string | null;
   /** Detections at or above the model's threshold by how they were outlined (the model's outline output, fitted in the image, or none). */
   readonly outlineMethods: Record<OutlineMethod, number>;
   /** Every scored image, most errors (false positives plus misses) first. */
@@ -126,7 +131,7 @@ export function sizingLines(m: DetectionMetrics, methods: Readonly<Record<Outlin
     abs === null ? 'n/a' : `median |error| ${percent(abs)} (${nm!.toFixed(1)} nm), median bias ${percent(bias!, true)}, ${percent(within!)} within 10%`;
   return [
     `Sizing against the true outlines (the ${m.sizing_n} found objects matched to a true object that has one; area-equivalent diameters):`,
-    `  the reported diameter (outlines of all detections: ${how || 'none'}): ${figures(m.outline_diameter_median_abs_rel_error, m.outline_diameter_median_abs_error_nm, m.outline_diameter_median_rel_bias, m.outline_diameter_within_10pct)}`,
+    `  the reported diameter (how the outlines of all ${Object.values(methods).reduce((a, b) => a + b, 0)} detections at the threshold were drawn: ${how || 'none'}): ${figures(m.outline_diameter_median_abs_rel_error, m.outline_diameter_median_abs_error_nm, m.outline_diameter_median_rel_bias, m.outline_diameter_within_10pct)}`,
     `  the found boxes' sqrt(w*h) instead (what box-only tools report): ${figures(m.box_diameter_median_abs_rel_error, m.box_diameter_median_abs_error_nm, m.box_diameter_median_rel_bias, m.box_diameter_within_10pct)}`,
     `  (against the true boxes instead of the outlines, the found boxes are off by ${boxVsBox} (median): the annotators' boxes have a margin around the outline, as the found boxes do)`,
   ];
@@ -138,6 +143,8 @@ interface ResolvedModel {
   readonly path: string;
   /** A refit model's validated run's model, standing in for it on the images it was refit on. */
   readonly heldOutCheck?: boolean;
+  /** The images a store model trained on, from its run's record. */
+  readonly trainedOn?: TrainingImages;
 }
 
 /**
@@ -185,14 +192,16 @@ async function resolveModel(given: string | undefined, dataDir: string, heldOutO
       const check = await getObjectBytes(s3, LOCAL_BUCKET, checkKey);
       if (check !== undefined) {
         const why = version === heldOutOfRun ? `${version} itself was refit on these images too; this is the same recipe without them` : `the run before ${version} was refit on every labelled image`;
-        return { bytes: Buffer.from(check), description: `version ${version}'s validated model (${why})`, path: checkKey, heldOutCheck: true };
+        const trainedOn = version === heldOutOfRun ? undefined : await storeTrainingImages(s3, version!, true);
+        return { bytes: Buffer.from(check), description: `version ${version}'s validated model (${why})`, path: checkKey, heldOutCheck: true, trainedOn };
       }
       if (validatedOf) throw new InputError(`model ${given}: ${checkKey} is not in the local store ${dataDir} (only a refit model has a validated model; see \`exodetect models\`)`);
     }
     const key = modelKey(version!);
     const bytes = await getObjectBytes(s3, LOCAL_BUCKET, key);
     if (bytes === undefined) throw new InputError(`model ${reference}: ${key} is not in the local store ${dataDir} (see \`exodetect models\`; give --data-dir with the store \`exodetect train\` used)`);
-    return { bytes: Buffer.from(bytes), description: `${reference === undefined || reference === 'champion' ? 'the champion ' : 'version '}${version}`, path: key };
+    const trainedOn = await storeTrainingImages(s3, version!, false);
+    return { bytes: Buffer.from(bytes), description: `${reference === undefined || reference === 'champion' ? 'the champion ' : 'version '}${version}`, path: key, trainedOn };
   } finally {
     s3.destroy();
     await server.close();
@@ -235,6 +244,7 @@ export async function evaluateLocally(options: EvaluateOptions): Promise<Evaluat
   let source: Awaited<ReturnType<typeof folderDatasetSource>>;
   let pseudoLabelledLeftOut = 0;
   let trainedOnLeftOut = 0;
+  let trainedOnScored: string[] = [];
   try {
     const extraFiles = await extraAnnotationFiles(options.annotations, options.datasetDir);
     ({ ingested } = await checkDatasetFolder({ datasetDir: options.datasetDir, nmPerPx: options.nmPerPx, extraFiles }));
@@ -251,6 +261,8 @@ export async function evaluateLocally(options: EvaluateOptions): Promise<Evaluat
         );
       }
     }
+    // Without --held-out, a store model may be scored on images it trained on: said, since its figures there flatter it.
+    if (!split && resolved.trainedOn) trainedOnScored = await scoredTrainingImages(options.datasetDir, scorable.map((i) => i.file), resolved.trainedOn);
     if (scorable.length === 0) {
       const first = ingested.problems.slice(0, 10).map((p) => `\n  ${formatProblem(p)}`).join('');
       const pseudo = ingested.images.length ? ` (${ingested.images.length} pseudo-labelled images under ${PSEUDO_LABEL_FOLDER}/ are not scored)` : '';
@@ -307,6 +319,7 @@ export async function evaluateLocally(options: EvaluateOptions): Promise<Evaluat
         size_gate_nm: options.sizeGateNm ?? null,
         held_out_from: options.heldOutFrom ?? null,
         trained_on_left_out: trainedOnLeftOut,
+        scored_images_the_model_trained_on: trainedOnScored.length,
         evaluation: scored.metrics,
         at_best_f1_threshold: scored.atBestF1,
         at_recommended_threshold: scored.atRecommended,
@@ -350,6 +363,8 @@ export async function evaluateLocally(options: EvaluateOptions): Promise<Evaluat
     missingImages: ingested.missingImages.map((m) => ({ file: m.file, images: m.images.length })),
     pseudoLabelledLeftOut,
     trainedOnLeftOut,
+    trainedOnScored: trainedOnScored.length,
+    trainedOnRun: resolved.trainedOn?.run ?? null,
     outlineMethods,
     reviews: [...reviews].sort((a, b) => b.falsePositives + b.missed - (a.falsePositives + a.missed)),
     picturesDir,

@@ -100,10 +100,18 @@ describe('exodetect train on annotation exports', () => {
     const named = await exodetect(['evaluate', dataset, '--model', `${version}:validated`, '--no-pictures', '--out', path.join(root, 'coco-validated')], store);
     expect(named.code, named.stderr).toBe(0);
     expect(named.stdout).toMatch(new RegExp(`^Model: version ${version}'s validated model \\(the run before ${version} was refit on every labelled image\\); 8 labelled images`, 'm'));
+    // Scored on images it trained on, a store model's figures flatter it, and evaluate says so: the validated model
+    // trained on the 6 training images, the refit on all 8; the held-out images alone (--held-out) and the bundled model need no warning.
+    expect(named.stdout).toContain(`Warning: 6 of these 8 images are ones this model trained on (its run ${version}): the figures here flatter it`);
+    const refitOnItsOwn = await exodetect(['evaluate', dataset, '--model', version, '--no-pictures', '--out', path.join(root, 'coco-refit')], store);
+    expect(refitOnItsOwn.stdout).toContain(`Warning: 8 of these 8 images are ones this model trained on (its run ${version})`);
+    expect(JSON.parse(await readFile(path.join(root, 'coco-refit', 'metrics.json'), 'utf8'))).toMatchObject({ scored_images_the_model_trained_on: 8 });
+    expect(heldOut.stdout).not.toContain('Warning:');
     const none = await exodetect(['evaluate', dataset, '--model', 'default:validated', '--no-pictures', '--out', path.join(root, 'coco-none')], store);
     expect(none.stderr).toContain('model default:validated: the bundled default model has no validated model (only refit models do)');
     // A model run uses: the threshold these images recommend, as a run command that keeps the size gate it was scored with.
     const gated = await exodetect(['evaluate', dataset, '--model', 'default', '--size-gate', '20,500', '--no-pictures', '--out', path.join(root, 'coco-gated')], store);
+    expect(gated.stdout).not.toContain('Warning:');
     expect(gated.code, gated.stderr).toBe(0);
     expect(gated.stdout).toMatch(
       /^At [\d.]+, the threshold these \d+ objects recommend \(the best-F1 one moved \d+% of the way toward 0\.5, as the trainer chooses a model's: a threshold picked on few objects is noisy\): P [\d.]+ {2}R [\d.]+ {2}F1 [\d.]+ \(exodetect run --data-dir \S+ --model default --score-threshold [\d.]+ --size-gate 20,500 uses it\)\.$/m,

@@ -272,7 +272,7 @@ describe('exodetect evaluate', () => {
     // The boxes (the membrane widened by the labelling margin) alone read a tenth or more too large.
     expect(m.box_diameter_median_rel_bias!).toBeGreaterThan(0.1);
     const lines = sizingLines(m, result.outlineMethods).join('\n');
-    expect(lines).toMatch(/the reported diameter \(outlines of all detections: \d+ fitted in the image\): median \|error\| \d\.\d% \(\d\.\d nm\)/);
+    expect(lines).toMatch(/the reported diameter \(how the outlines of all (\d+) detections at the threshold were drawn: \1 fitted in the image\): median \|error\| \d\.\d% \(\d\.\d nm\)/);
     expect(lines).toMatch(/the found boxes' sqrt\(w\*h\) instead \(what box-only tools report\): median \|error\| \d\d\.\d% \(\d+\.\d nm\), median bias \+\d\d\.\d%/);
     const written = JSON.parse(await readFile(result.metricsFile, 'utf8')) as { sizing: { outline_methods_at_threshold: Record<string, number> } };
     expect(written.sizing.outline_methods_at_threshold).toEqual(result.outlineMethods);
