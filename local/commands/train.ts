@@ -11,7 +11,7 @@
  * folder given.
  */
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { appendFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CHAMPION_KEY, DEFAULT_MODEL_VERSION, PREFIX, trainingRunKeys } from '../../lambdas/shared/keys.js';
@@ -184,6 +184,7 @@ export async function trainLocally(options: TrainLocallyOptions): Promise<TrainL
   const workflow = await LocalWorkflow.start({ dataDir: path.resolve(options.dataDir ?? DEFAULT_DATA_DIR), port: options.port, ...options.workflowProps });
   let epochs = Number(hyperparameters.epochs ?? 0); // the trainer says the number when it resolves an auto value
   const epochSeconds: number[] = [];
+  let lastEpoch = 0;
   let initLoaded: string | undefined;
   let refit: { images: number } | undefined;
   let thresholds: { validated: number; shipped: number } | undefined;
@@ -198,6 +199,7 @@ export async function trainLocally(options: TrainLocallyOptions): Promise<TrainL
     // The trainer's per-epoch line: `epoch=3 train_loss=0.1234 val_ap50=0.8100 val_f1=0.7700 lr=... epoch_time_s=12.3`.
     const epoch = /^epoch=(\d+) train_loss=(\S+) val_ap50=(\S+) val_f1=(\S+) .*epoch_time_s=(\S+)/.exec(line);
     if (epoch) {
+      lastEpoch = Number(epoch[1]);
       epochSeconds.push(Number(epoch[5]));
       const left = timeLeft(epochSeconds, epochs - Number(epoch[1]));
       report(`  epoch ${epoch[1]}/${epochs}: loss ${epoch[2]}, validation AP50 ${Number(epoch[3]).toFixed(3)}, F1 ${Number(epoch[4]).toFixed(3)} (${epoch[5]} s${left})`);
@@ -254,7 +256,23 @@ export async function trainLocally(options: TrainLocallyOptions): Promise<TrainL
       pending.push(writeProblems(workflow, split, outDir), writeSplitRecord(workflow, runId, outDir));
     }
   };
+  // Ctrl-C stops the trainer too (it is in the terminal's process group), but its scratch folder, a copy of the
+  // training data, would stay behind: removed here, and the user told what became of the run.
+  let workDir: string | undefined;
+  const onJob = (job: { workDir?: string }) => {
+    if (job.workDir) workDir = job.workDir;
+  };
+  const onInterrupt = () => {
+    if (workDir) rmSync(workDir, { recursive: true, force: true });
+    process.stderr.write(
+      `\nInterrupted${lastEpoch ? ` after epoch ${lastEpoch} of ${epochs}` : ''}: no model was registered or promoted, and the trainer's scratch folder` +
+        `${workDir ? ` (${workDir})` : ''} was removed. The dataset stays in the store; the same command trains again from the start.\n`,
+    );
+    process.exit(130);
+  };
   workflow.trainingEvents.on('log', onLog);
+  workflow.trainingEvents.on('job', onJob);
+  process.once('SIGINT', onInterrupt);
   workflow.sfn.events.on('task-succeeded', onTask);
   let init: { version?: string; description: string } = { description: '' };
   try {
@@ -293,6 +311,8 @@ export async function trainLocally(options: TrainLocallyOptions): Promise<TrainL
     return { outcome, dataset, sync, initFrom: init.description, initLoaded, runId, split, promotion, outDir, modelInUse: await modelInUse(workflow), dataDir: options.dataDir, refit, thresholds, tta, halfScalePass, elapsedSeconds };
   } finally {
     workflow.trainingEvents.off('log', onLog);
+    workflow.trainingEvents.off('job', onJob);
+    process.off('SIGINT', onInterrupt);
     workflow.sfn.events.off('task-succeeded', onTask);
     await workflow.close();
   }

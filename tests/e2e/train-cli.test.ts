@@ -4,7 +4,8 @@
  * one makesense CSV, and a COCO file with a third of its boxes outside their
  * images. Tiny generated micrographs, one epoch of a narrow network.
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { readFile, mkdtemp, rm, writeFile, unlink, readdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -165,6 +166,32 @@ describe('exodetect train on annotation exports', () => {
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toMatch(/Split: train \d images \(\d+ objects\), validation \d images?/);
     expect(result.stdout).toMatch(/^Model \S+'s validated run \(the same recipe without the held-out images\), on the \d held-out images? through the inference path: AP50/m);
+  }, TRAINER_TIMEOUT_MS);
+
+  it('stops on Ctrl-C after an epoch, says so, and leaves no scratch copy of the data behind', async () => {
+    const dataset = path.join(root, 'interrupted-set');
+    synthDataset(dataset);
+    const hyperparameters = TINY.map((h) => (h === 'epochs=1' ? 'epochs=500' : h));
+    // Its own process group, as a terminal runs it: Ctrl-C reaches the trainer too.
+    const child = spawn(process.execPath, [path.join(REPO, 'bin', 'exodetect.js'), 'train', dataset, '--init-from', 'none', ...hyperparameters, '--data-dir', path.join(root, 's3-interrupted')], {
+      cwd: root,
+      detached: true,
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await new Promise<void>((resolve) =>
+      child.stdout.on('data', (d: Buffer) => {
+        stdout += d.toString();
+        if (/epoch 1\/500/.test(stdout)) resolve();
+      }),
+    );
+    process.kill(-child.pid!, 'SIGINT');
+    expect(await exited).toBe(130);
+    const said = /^Interrupted after epoch (\d+) of 500: no model was registered or promoted, and the trainer's scratch folder \((\S+)\) was removed\. The dataset stays in the store; the same command trains again from the start\.$/m.exec(stderr);
+    expect(said, stderr).not.toBeNull();
+    expect(existsSync(said![2]!)).toBe(false);
   }, TRAINER_TIMEOUT_MS);
 
   it('fails when a third of the boxes lie outside their images, and says which and where', async () => {
