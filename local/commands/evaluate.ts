@@ -31,7 +31,7 @@ import { startLocalS3Server } from '../s3-server.js';
 import { LOCAL_BUCKET } from '../workflow.js';
 import { folderDatasetSource } from '../files.js';
 import { checkDatasetFolder } from './check.js';
-import { scoredTrainingImages, storeTrainingImages, type TrainingImages } from './trained-on.js';
+import { channelImages, scoredTrainingImages, storeTrainingImages, type SplitRecord as SplitFile, type TrainingImages } from './trained-on.js';
 import { BUNDLED_MODEL_DIR, DEFAULT_DATA_DIR, readModelFile } from './run.js';
 import { percent } from './wording.js';
 
@@ -383,7 +383,7 @@ interface SplitRecord {
 async function readSplitRecord(given: string): Promise<SplitRecord> {
   const file = existsSync(given) && (await stat(given)).isDirectory() ? path.join(given, 'split.json') : given;
   const expected = 'give the split.json that `exodetect train` writes beside the model card';
-  let record: { format?: string; run_id?: string; dataset?: string; channels?: Record<string, { images?: unknown }> };
+  let record: SplitFile;
   try {
     record = JSON.parse(await readFile(file, 'utf8')) as typeof record;
   } catch (err) {
@@ -391,9 +391,7 @@ async function readSplitRecord(given: string): Promise<SplitRecord> {
     throw new InputError(`--held-out ${file}: ${why}; ${expected}`);
   }
   if (record?.format !== 'exodetect-split' || !record.channels) throw new InputError(`--held-out ${file}: not a split record; ${expected}`);
-  const channels = record.channels;
-  const images = ['validation', 'test'].flatMap((c) => (Array.isArray(channels[c]?.images) ? (channels[c]!.images as string[]) : []));
-  return { heldOut: new Set(images), runId: record.run_id, dataset: record.dataset };
+  return { heldOut: new Set(channelImages(record, ['validation', 'test'])), runId: record.run_id, dataset: record.dataset };
 }
 
 interface ReviewProps {

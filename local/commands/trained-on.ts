@@ -20,9 +20,20 @@ export interface TrainingImages {
   readonly md5: ReadonlyMap<string, string>;
 }
 
-interface SplitRecord {
+/** A training run's split.json (`exodetect-split`), as far as its readers here need it. */
+export interface SplitRecord {
+  readonly format?: string;
+  readonly run_id?: string;
   readonly dataset?: string;
-  readonly channels?: Record<string, { readonly images?: readonly string[] }>;
+  readonly channels?: Record<string, { readonly images?: unknown }>;
+}
+
+/** The images of the named channels of a split record (paths in the dataset folder). */
+export function channelImages(split: SplitRecord, channels: readonly string[]): string[] {
+  return channels.flatMap((c) => {
+    const images = split.channels?.[c]?.images;
+    return Array.isArray(images) ? (images as string[]) : [];
+  });
 }
 
 /**
@@ -36,7 +47,7 @@ export async function storeTrainingImages(s3: S3Client, version: string, validat
   const split = JSON.parse(splitText) as SplitRecord;
   const metricsText = validatedOnly ? undefined : await getObjectText(s3, LOCAL_BUCKET, modelMetricsKey(version));
   const refit = metricsText !== undefined && (JSON.parse(metricsText) as { refit?: unknown }).refit != null;
-  const files = (refit ? ['train', 'validation'] : ['train']).flatMap((c) => split.channels?.[c]?.images ?? []);
+  const files = channelImages(split, refit ? ['train', 'validation'] : ['train']);
   const md5 = new Map<string, string>();
   for (const file of files) {
     const head = await s3
