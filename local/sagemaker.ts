@@ -35,7 +35,7 @@ export interface LocalSageMakerProps {
   readonly keepWorkDir?: boolean;
   /** Extra environment for the trainer (e.g. thread counts). */
   readonly env?: Readonly<Record<string, string>>;
-  /** Receives 'log' (line), 'metric' ({name, value, line}) and 'job' ({name, status}) events. */
+  /** Receives 'log' (line), 'metric' ({name, value, line}) and 'job' ({name, status}; with workDir when it starts, pid once the trainer runs) events. */
   readonly events?: EventEmitter;
 }
 
@@ -134,9 +134,14 @@ async function uploadTree(s3: S3Client, dir: string, to: S3Location): Promise<vo
   }
 }
 
-function run(command: string, args: string[], options: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs: number; onLine: (line: string) => void }): Promise<{ code: number | null; timedOut: boolean }> {
+function run(
+  command: string,
+  args: string[],
+  options: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs: number; onLine: (line: string) => void; onSpawn?: (pid: number) => void },
+): Promise<{ code: number | null; timedOut: boolean }> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    if (child.pid !== undefined) options.onSpawn?.(child.pid);
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
@@ -225,6 +230,8 @@ export function localTrainingJobIntegration(props: LocalSageMakerProps): Service
       const maxRuntime = job.StoppingCondition?.MaxRuntimeInSeconds ?? 86_400;
       const { code, timedOut } = await run(python, ['-m', 'exodetect_train'], {
         cwd: trainingDir,
+        // Who stops the command stops the trainer too: a signal to the command alone would leave it running.
+        onSpawn: (pid) => events?.emit('job', { name: job.TrainingJobName, status: 'InProgress', workDir: base, pid }),
         timeoutMs: maxRuntime * 1000,
         env: {
           ...process.env,

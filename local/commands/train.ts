@@ -13,6 +13,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, rmSync } from 'node:fs';
 import { appendFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import { CHAMPION_KEY, DEFAULT_MODEL_VERSION, PREFIX, trainingRunKeys } from '../../lambdas/shared/keys.js';
 import type { ChannelCounts, SplitResult } from '../../lambdas/training/dataset-split.js';
@@ -30,6 +31,18 @@ import { problemLines } from './problems-report.js';
 import { BUNDLED_MODEL_DIR, DEFAULT_DATA_DIR, dataDirFlag, uploadBundledModel } from './run.js';
 import { plural, percent } from './wording.js';
 import { THRESHOLD_PRIOR } from '../../lambdas/evaluation/detection-metrics.js';
+
+/** The signals that stop `exodetect train` (Ctrl-C, a closed terminal, `kill`): each stops the trainer and cleans up. */
+const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/** SIGTERM to a process that may have ended already (Ctrl-C reaches the trainer by itself). */
+function stopProcess(pid: number): void {
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    // gone already
+  }
+}
 
 export interface TrainLocallyOptions {
   /** The annotated folder; with annotationsFile, the folder with the images it names (default: the batch in the local store). */
@@ -256,23 +269,27 @@ export async function trainLocally(options: TrainLocallyOptions): Promise<TrainL
       pending.push(writeProblems(workflow, split, outDir), writeSplitRecord(workflow, runId, outDir));
     }
   };
-  // Ctrl-C stops the trainer too (it is in the terminal's process group), but its scratch folder, a copy of the
-  // training data, would stay behind: removed here, and the user told what became of the run.
+  // Ctrl-C, a closed terminal or `kill`: the trainer is stopped too (Ctrl-C reaches it through the terminal's process
+  // group, the others would not), its scratch folder, a copy of the training data, is removed, and the user told what
+  // became of the run.
   let workDir: string | undefined;
-  const onJob = (job: { workDir?: string }) => {
+  let trainerPid: number | undefined;
+  const onJob = (job: { workDir?: string; pid?: number }) => {
     if (job.workDir) workDir = job.workDir;
+    if (job.pid) trainerPid = job.pid;
   };
-  const onInterrupt = () => {
+  const onStop = (signal: NodeJS.Signals) => {
+    if (trainerPid) stopProcess(trainerPid);
     if (workDir) rmSync(workDir, { recursive: true, force: true });
     process.stderr.write(
-      `\nInterrupted${lastEpoch ? ` after epoch ${lastEpoch} of ${epochs}` : ''}: no model was registered or promoted, and the trainer's scratch folder` +
+      `\n${signal === 'SIGINT' ? 'Interrupted' : `Stopped (${signal})`}${lastEpoch ? ` after epoch ${lastEpoch} of ${epochs}` : ''}: no model was registered or promoted, and the trainer's scratch folder` +
         `${workDir ? ` (${workDir})` : ''} was removed. The dataset stays in the store; the same command trains again from the start.\n`,
     );
-    process.exit(130);
+    process.exit(128 + osConstants.signals[signal]);
   };
   workflow.trainingEvents.on('log', onLog);
   workflow.trainingEvents.on('job', onJob);
-  process.once('SIGINT', onInterrupt);
+  for (const signal of STOP_SIGNALS) process.once(signal, onStop);
   workflow.sfn.events.on('task-succeeded', onTask);
   let init: { version?: string; description: string } = { description: '' };
   try {
@@ -312,7 +329,7 @@ export async function trainLocally(options: TrainLocallyOptions): Promise<TrainL
   } finally {
     workflow.trainingEvents.off('log', onLog);
     workflow.trainingEvents.off('job', onJob);
-    process.off('SIGINT', onInterrupt);
+    for (const signal of STOP_SIGNALS) process.off(signal, onStop);
     workflow.sfn.events.off('task-succeeded', onTask);
     await workflow.close();
   }

@@ -5,7 +5,7 @@
  * images. Tiny generated micrographs, one epoch of a narrow network.
  */
 import { execFile, execFileSync, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { readFile, mkdtemp, rm, writeFile, unlink, readdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -28,6 +28,20 @@ interface Coco {
 }
 
 /** Generated micrographs with one COCO file for the folder, as CVAT or makesense.ai export it. */
+/** Pids of live processes whose environment names `scratch` as SM_BASE_DIR: the local trainer of that job. */
+function trainersOf(scratch: string): number[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(`SM_BASE_DIR=${scratch}`);
+      } catch {
+        return false; // ended meanwhile, or not ours to read
+      }
+    })
+    .map(Number);
+}
+
 function synthDataset(dir: string, count = 8): void {
   execFileSync('/usr/bin/python3', ['-m', 'exodetect_train.synth', '--out', dir, '--count', String(count), '--size', '160', '--labels', 'coco', '--seed', '5'], {
     cwd: TRAINING_DIR,
@@ -168,30 +182,43 @@ describe('exodetect train on annotation exports', () => {
     expect(result.stdout).toMatch(/^Model \S+'s validated run \(the same recipe without the held-out images\), on the \d held-out images? through the inference path: AP50/m);
   }, TRAINER_TIMEOUT_MS);
 
-  it('stops on Ctrl-C after an epoch, says so, and leaves no scratch copy of the data behind', async () => {
-    const dataset = path.join(root, 'interrupted-set');
+  // Ctrl-C reaches the trainer too (the terminal signals the whole process group); `kill` or a closed terminal
+  // reaches the command alone, which must stop the trainer itself.
+  it.each([
+    { how: 'Ctrl-C', signal: 'SIGINT', toGroup: true, code: 130, said: 'Interrupted' },
+    { how: 'kill', signal: 'SIGTERM', toGroup: false, code: 143, said: 'Stopped \\(SIGTERM\\)' },
+  ] as const)('stops on $how after an epoch, says so, stops the trainer and leaves no scratch copy of the data behind', async ({ signal, toGroup, code, said }) => {
+    const dataset = path.join(root, `interrupted-set-${signal}`);
     synthDataset(dataset);
     const hyperparameters = TINY.map((h) => (h === 'epochs=1' ? 'epochs=500' : h));
-    // Its own process group, as a terminal runs it: Ctrl-C reaches the trainer too.
-    const child = spawn(process.execPath, [path.join(REPO, 'bin', 'exodetect.js'), 'train', dataset, '--init-from', 'none', ...hyperparameters, '--data-dir', path.join(root, 's3-interrupted')], {
+    // Its own process group, as a terminal runs it.
+    const child = spawn(process.execPath, [path.join(REPO, 'bin', 'exodetect.js'), 'train', dataset, '--init-from', 'none', ...hyperparameters, '--data-dir', path.join(root, `s3-interrupted-${signal}`)], {
       cwd: root,
       detached: true,
     });
     let stdout = '';
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (exitCode) => resolve(exitCode)));
     await new Promise<void>((resolve) =>
       child.stdout.on('data', (d: Buffer) => {
         stdout += d.toString();
         if (/epoch 1\/500/.test(stdout)) resolve();
       }),
     );
-    process.kill(-child.pid!, 'SIGINT');
-    expect(await exited).toBe(130);
-    const said = /^Interrupted after epoch (\d+) of 500: no model was registered or promoted, and the trainer's scratch folder \((\S+)\) was removed\. The dataset stays in the store; the same command trains again from the start\.$/m.exec(stderr);
-    expect(said, stderr).not.toBeNull();
-    expect(existsSync(said![2]!)).toBe(false);
+    process.kill(toGroup ? -child.pid! : child.pid!, signal);
+    expect(await exited).toBe(code);
+    const message = new RegExp(
+      `^${said} after epoch (\\d+) of 500: no model was registered or promoted, and the trainer's scratch folder \\((\\S+)\\) was removed\\. The dataset stays in the store; the same command trains again from the start\\.$`,
+      'm',
+    ).exec(stderr);
+    expect(message, stderr).not.toBeNull();
+    const scratch = message![2]!;
+    expect(existsSync(scratch)).toBe(false);
+    // The trainer (SM_BASE_DIR is its scratch folder) is gone within a few seconds.
+    const deadline = Date.now() + 10_000;
+    while (trainersOf(scratch).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    expect(trainersOf(scratch)).toEqual([]);
   }, TRAINER_TIMEOUT_MS);
 
   it('fails when a third of the boxes lie outside their images, and says which and where', async () => {
