@@ -11,7 +11,7 @@
  * folder given.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { appendFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import path from 'node:path';
@@ -278,18 +278,25 @@ export async function trainLocally(options: TrainLocallyOptions): Promise<TrainL
     if (job.workDir) workDir = job.workDir;
     if (job.pid) trainerPid = job.pid;
   };
-  const onStop = (signal: NodeJS.Signals) => {
+  let running: Promise<unknown> | undefined; // the training execution, once started
+  let stopping = false;
+  const onStop = async (signal: NodeJS.Signals) => {
+    stopping = true;
     if (trainerPid) stopProcess(trainerPid);
     if (workDir) rmSync(workDir, { recursive: true, force: true });
+    // The execution ends as failed once its trainer is gone; its last writes land before the run's copies go.
+    if (running) await Promise.race([running.catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 10_000))]);
+    const removed = [workDir && `the trainer's scratch folder ${workDir}`, runId && (await removeRunCopies(workflow, runId, outDir))].filter(Boolean);
     process.stderr.write(
-      `\n${signal === 'SIGINT' ? 'Interrupted' : `Stopped (${signal})`}${lastEpoch ? ` after epoch ${lastEpoch} of ${epochs}` : ''}: no model was registered or promoted, and the trainer's scratch folder` +
-        `${workDir ? ` (${workDir})` : ''} was removed. The dataset stays in the store; the same command trains again from the start.\n`,
+      `\n${signal === 'SIGINT' ? 'Interrupted' : `Stopped (${signal})`}${lastEpoch ? ` after epoch ${lastEpoch} of ${epochs}` : ''}: no model was registered or promoted` +
+        `${removed.length ? `, and this run's copies of the data were removed (${removed.join('; ')})` : ''}. The dataset stays in the store; the same command trains again from the start.\n`,
     );
     process.exit(128 + osConstants.signals[signal]);
   };
+  const onSignal = (signal: NodeJS.Signals) => void onStop(signal);
   workflow.trainingEvents.on('log', onLog);
   workflow.trainingEvents.on('job', onJob);
-  for (const signal of STOP_SIGNALS) process.once(signal, onStop);
+  for (const signal of STOP_SIGNALS) process.once(signal, onSignal);
   workflow.sfn.events.on('task-succeeded', onTask);
   let init: { version?: string; description: string } = { description: '' };
   try {
@@ -308,7 +315,9 @@ export async function trainLocally(options: TrainLocallyOptions): Promise<TrainL
       ...(init.version !== undefined && { initFrom: init.version }),
       split: { by: 'image', ...(options.validationFraction !== undefined && { validationFraction: options.validationFraction }), testFraction: 0, seed: 42 },
     });
+    running = execution.done;
     const outcome = await execution.done;
+    if (stopping) await new Promise(() => undefined); // onStop reports, cleans up and exits; nothing more to write
     await Promise.all(pending);
     const promotion = outputs.get('PromoteModel') as PromotionResult | undefined;
     if (outDir) {
@@ -329,10 +338,26 @@ export async function trainLocally(options: TrainLocallyOptions): Promise<TrainL
   } finally {
     workflow.trainingEvents.off('log', onLog);
     workflow.trainingEvents.off('job', onJob);
-    for (const signal of STOP_SIGNALS) process.off(signal, onStop);
+    for (const signal of STOP_SIGNALS) process.off(signal, onSignal);
     workflow.sfn.events.off('task-succeeded', onTask);
     await workflow.close();
   }
+}
+
+/** What a stopped run leaves: its split channels in the store (training/<run>/) and the split record and problems
+ * written beside the card. Removed, and said as "the store's training/<run>/ (N files)[; <out>]". */
+async function removeRunCopies(workflow: LocalWorkflow, runId: string, outDir: string | undefined): Promise<string> {
+  const root = trainingRunKeys(runId).root;
+  const count = await workflow.deletePrefix(root);
+  const said = [`the store's ${root} (${plural(count, 'file')})`];
+  if (outDir) {
+    for (const name of ['split.json', 'problems.txt']) rmSync(path.join(outDir, name), { force: true });
+    if (existsSync(outDir) && readdirSync(outDir).length === 0) {
+      rmSync(outDir, { recursive: true });
+      said.push(outDir);
+    }
+  }
+  return said.join('; ');
 }
 
 async function writeProblems(workflow: LocalWorkflow, split: SplitResult, outDir: string): Promise<void> {

@@ -187,7 +187,7 @@ describe('exodetect train on annotation exports', () => {
   it.each([
     { how: 'Ctrl-C', signal: 'SIGINT', toGroup: true, code: 130, said: 'Interrupted' },
     { how: 'kill', signal: 'SIGTERM', toGroup: false, code: 143, said: 'Stopped \\(SIGTERM\\)' },
-  ] as const)('stops on $how after an epoch, says so, stops the trainer and leaves no scratch copy of the data behind', async ({ signal, toGroup, code, said }) => {
+  ] as const)('stops on $how after an epoch, says so, stops the trainer and leaves no copy of the data behind but the dataset', async ({ signal, toGroup, code, said }) => {
     const dataset = path.join(root, `interrupted-set-${signal}`);
     synthDataset(dataset);
     const hyperparameters = TINY.map((h) => (h === 'epochs=1' ? 'epochs=500' : h));
@@ -209,12 +209,15 @@ describe('exodetect train on annotation exports', () => {
     process.kill(toGroup ? -child.pid! : child.pid!, signal);
     expect(await exited).toBe(code);
     const message = new RegExp(
-      `^${said} after epoch (\\d+) of 500: no model was registered or promoted, and the trainer's scratch folder \\((\\S+)\\) was removed\\. The dataset stays in the store; the same command trains again from the start\\.$`,
+      `^${said} after epoch (\\d+) of 500: no model was registered or promoted, and this run's copies of the data were removed \\(the trainer's scratch folder (\\S+); the store's (training/\\S+/) \\(\\d+ files\\); (\\S+)\\)\\. The dataset stays in the store; the same command trains again from the start\\.$`,
       'm',
     ).exec(stderr);
     expect(message, stderr).not.toBeNull();
-    const scratch = message![2]!;
+    const [scratch, runRoot, record] = [message![2]!, message![3]!, message![4]!];
     expect(existsSync(scratch)).toBe(false);
+    expect(existsSync(path.join(root, `s3-interrupted-${signal}`, 'exodetect-data', runRoot))).toBe(false);
+    expect(existsSync(record)).toBe(false);
+    expect(existsSync(path.join(root, `s3-interrupted-${signal}`, 'exodetect-data', 'datasets'))).toBe(true);
     // The trainer (SM_BASE_DIR is its scratch folder) is gone within a few seconds.
     const deadline = Date.now() + 10_000;
     while (trainersOf(scratch).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
