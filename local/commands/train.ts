@@ -270,8 +270,8 @@ export async function trainLocally(options: TrainLocallyOptions): Promise<TrainL
     }
   };
   // Ctrl-C, a closed terminal or `kill`: the trainer is stopped too (Ctrl-C reaches it through the terminal's process
-  // group, the others would not), its scratch folder, a copy of the training data, is removed, and the user told what
-  // became of the run.
+  // group, the others would not), the run's copies of the training data are removed (the trainer's scratch folder,
+  // the store's training/<run>/), and the user told what became of the run.
   let workDir: string | undefined;
   let trainerPid: number | undefined;
   const onJob = (job: { workDir?: string; pid?: number }) => {
