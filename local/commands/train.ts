@@ -501,16 +501,46 @@ export function trainerSchedule(line: string): { epochs: number; auto?: string }
   return { epochs: Number(m[1]), ...(why.startsWith('auto: ') && { auto: why }) };
 }
 
+/** Below this many labelled images the trainer turns refit, tta and half_scale_pass on by itself (hyperparams.py). */
+const AUTO_SWITCHES_MAX_IMAGES = 100;
+
 /**
- * A switch inside the exported model (tta, half_scale_pass): what it does, that the figures are with it, and, when
- * the set's size turned it on (the trainer's auto, below 100 labelled images), why and how to turn it off.
+ * How the shipped model differs from the plain network the per-epoch lines measured (refit, tta, the half-size
+ * pass, a moving average of the weights), in one line; which of them the set's size turned on, and how to turn
+ * them off. Undefined when none applies.
  */
-function exportedSwitchLine(hyperparameters: Record<string, string>, name: string, title: string, what: string, whyAuto: string): string {
-  const auto = hyperparameters[name] === undefined ? ` On by default below 100 labelled images (${whyAuto}); hyperparameter ${name}=false turns it off.` : '';
-  return `With ${title} (${name}): ${what}; these figures are with it, the per-epoch lines without.${auto}`;
+export function shippedAsLine(result: TrainLocallyResult): string | undefined {
+  const hp = result.split?.hyperparameters ?? {};
+  const parts: string[] = [];
+  const auto: string[] = [];
+  const add = (name: string, on: boolean | undefined, what: string) => {
+    if (!on) return;
+    parts.push(what);
+    if (hp[name] === undefined) auto.push(name);
+  };
+  const t = result.thresholds;
+  add(
+    'refit',
+    result.refit !== undefined,
+    `refit on all ${result.refit?.images} labelled images (the figures above are its validated run's, trained without the held-out images${t ? `; its threshold, ${t.shipped}, is matched to that run's ${t.validated}` : ''})`,
+  );
+  add('tta', result.tta, 'averaging each image with its three mirror images (tta: 4x the time per image)');
+  add('half_scale_pass', result.halfScalePass, 'a second pass at half size for large particles (half_scale_pass: about 1.25x the network time per image)');
+  if (Number(hp.ema_half_life_epochs) > 0) parts.push(`a moving average of the weights (ema_half_life_epochs=${hp.ema_half_life_epochs}: every epoch's figures and the kept epoch are the average's)`);
+  if (parts.length === 0) return undefined;
+  const passes = result.tta || result.halfScalePass ? ' The figures are with the extra passes, the per-epoch lines without.' : '';
+  const why =
+    auto.length > 0
+      ? ` ${auto.join(', ')}: on by default below ${AUTO_SWITCHES_MAX_IMAGES} labelled images (a small set gains from them); --hyperparameter ${auto.map((n) => `${n}=false`).join(' ')} turns ${auto.length > 1 ? 'them' : 'it'} off.`
+      : '';
+  return `Shipped as: ${parts.join('; ')}.${passes}${why}`;
 }
 
-/** What a person reads when `exodetect train` ends (the dataset and split lines came before the training). */
+/**
+ * What a person reads when `exodetect train` ends (the dataset and split lines came before the training): the
+ * verdict first (promoted or not, and which model \`exodetect run\` uses now), then why, the figures, how the model
+ * is built and where its record is, indented under it.
+ */
 export function describeTraining(result: TrainLocallyResult): string[] {
   const { promotion, outcome } = result;
   const lines: string[] = [];
@@ -519,52 +549,34 @@ export function describeTraining(result: TrainLocallyResult): string[] {
     if (output?.status === 'unchanged') {
       lines.push(`Not trained: ${output.reason} (--force trains anyway).`);
     } else if (promotion) {
+      const version = promotion.candidate.version;
       if (result.elapsedSeconds !== undefined) lines.push(`Trained in ${formatDuration(result.elapsedSeconds)}${result.refit ? ' (the validated run and the refit)' : ''}.`);
-      const [figures, ...sizing] = validationFigureLines(promotion, result.refit);
-      lines.push(figures!);
-      if (result.refit) {
-        lines.push(
-          `Refit on all ${result.refit.images} labelled images: the model it ships trained on the held-out images too, so these figures and the promotion are its validated run's (the same recipe without them), an estimate; the refit itself has no held-out figures, and its threshold${result.thresholds ? `, ${result.thresholds.shipped},` : ''} is matched to that run's${result.thresholds ? ` ${result.thresholds.validated}` : ''} (hyperparameter refit=false ships the validated model instead).`,
-        );
-      }
-      const hp = result.split?.hyperparameters ?? {};
-      if (result.tta) {
-        lines.push(
-          exportedSwitchLine(hp, 'tta', 'test-time augmentation', 'the model averages each image and its three mirror images, four passes an image', 'more accurate there, 4x the time per image'),
-        );
-      }
-      if (result.halfScalePass) {
-        lines.push(
-          exportedSwitchLine(
-            hp,
-            'half_scale_pass',
-            'a second pass at half size',
-            'the model also runs each image at half its size and keeps the surer of two detections of one object, about 1.25x the network time per image',
-            'a model trained on few has seen few large particles, and at half size they look like the ones it learnt',
-          ),
-        );
-      }
-      if (Number(hp.ema_half_life_epochs) > 0) {
-        lines.push(`With a moving average of the weights (ema_half_life_epochs=${hp.ema_half_life_epochs}): every epoch's figures, the kept epoch and the exported model are the average's.`);
-      }
-      lines.push(...sizing);
+      lines.push(
+        promotion.promoted
+          ? `PROMOTED: model ${version} is the champion now; \`exodetect run\` uses it.`
+          : `NOT PROMOTED: \`exodetect run\` keeps using ${result.modelInUse}. Model ${version} stays in the store: \`exodetect models use ${version}${dataDirFlag(result.dataDir)}\` runs it anyway.`,
+      );
+      const details: string[] = [`Why: ${promotion.promoted ? promotion.reason : promotion.reason.replace(/^not promoted: /, '')}.`];
+      details.push(...validationFigureLines(promotion, result.refit));
+      const shipped = shippedAsLine(result);
+      if (shipped) details.push(shipped);
       const validationObjects = promotion.candidate.validation.n_objects;
       if (typeof validationObjects === 'number' && validationObjects < DEFAULT_MIN_VALIDATION_OBJECTS) {
-        lines.push(
-          `${thresholdChosenOn(result.thresholds, result.refit !== undefined)} ${plural(validationObjects, 'annotated object')}, so it leans on the prior of ${THRESHOLD_PRIOR} and may be off for your images. Before trusting counts, score the model on other annotated images (\`exodetect evaluate <folder> --model ${promotion.candidate.version}${dataDirFlag(result.dataDir)}\`): it prints the threshold those images recommend, which \`run --score-threshold\` takes.`,
+        details.push(
+          `${thresholdChosenOn(result.thresholds, result.refit !== undefined)} ${plural(validationObjects, 'annotated object')}, so it leans on the prior of ${THRESHOLD_PRIOR} and may be off for your images. Before trusting counts, score the model on other annotated images (\`exodetect evaluate <folder> --model ${version}${dataDirFlag(result.dataDir)}\`): it prints the threshold those images recommend, which \`run --score-threshold\` takes.`,
         );
       }
-      lines.push(promotion.promoted ? `Promoted: ${promotion.reason}.` : `Not promoted: ${promotion.reason.replace(/^not promoted: /, '')}.`);
-      if (!promotion.promoted) lines.push(`It stays in the store: \`exodetect models use ${promotion.candidate.version}\` runs it anyway.`);
       if (result.outDir) {
-        lines.push(`Model card and metrics: ${result.outDir}`);
+        details.push(`Model card and metrics: ${result.outDir}`);
         const heldOut = `\`exodetect evaluate <dataset> --held-out ${path.join(result.outDir, 'split.json')}${dataDirFlag(result.dataDir)}\``;
-        lines.push(
+        details.push(
           result.refit
             ? `The held-out images these figures are on: ${path.join(result.outDir, 'split.json')} (channels.validation). ${heldOut} scores the validated model on them again; to score the refit model, use a folder of annotated images it never saw.`
             : `The held-out images these figures are on: ${path.join(result.outDir, 'split.json')} (channels.validation); the model trained on the rest. Score it on images it never saw: ${heldOut} (its model is the default there), or a folder of other annotated images.`,
         );
       }
+      lines.push(...details.map((line) => `  ${line}`));
+      return lines;
     }
   } else {
     // The first line of the reason: the problems it lists were shown above; the whole of it is in failure.txt.

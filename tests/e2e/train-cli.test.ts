@@ -82,28 +82,31 @@ describe('exodetect train on annotation exports', () => {
     expect(lines[5]).toBe("Refit: training again on all 8 images (6 train + 2 validation), 1 epoch from the same start, keeping the last; the figures above and the promotion's comparison are the validated model's (saved as validated.onnx).");
     expect(lines[6]).toMatch(/^ {2}refit epoch 1\/1: loss [\d.]+ \([\d.]+ s\)$/);
     expect(lines[7]).toMatch(/^The refit model's score threshold, the one it ships with: [\d.]+ \(the validated model finds \d+ objects above [\d.]+ on the 6 training images; the refit finds as many above [\d.]+\)\.$/);
-    expect(result.stdout).toMatch(/^Refit on all 8 labelled images: the model it ships trained on the held-out images too, so these figures and the promotion are its validated run's/m);
     // One epoch of a tiny network does not beat the bundled model on these images: rejected, with the figures.
-    expect(result.stdout).toMatch(/^Model \S+'s validated run \(the same recipe without the held-out images\), on the 2 held-out images through the inference path: AP50 [\d.]+, F1 [\d.]+, precision [\d.]+, recall [\d.]+: the figures to quote, computed as run and evaluate compute them \(the trainer's own validation, in PyTorch at the training scale: AP50 [\d.]+, F1 [\d.]+; the per-epoch lines only chose the epoch\)\.$/m);
+    expect(result.stdout).toMatch(/^ {2}Model \S+'s validated run \(the same recipe without the held-out images\), on the 2 held-out images through the inference path: AP50 [\d.]+, F1 [\d.]+, precision [\d.]+, recall [\d.]+: the figures to quote, computed as run and evaluate compute them \(the trainer's own validation, in PyTorch at the training scale: AP50 [\d.]+, F1 [\d.]+; the per-epoch lines only chose the epoch\)\.$/m);
     // Two validation images hold too few objects to decide anything (the guard), and the figures say the bundled model was better anyway.
     expect(result.stdout).toMatch(
-      /^Not promoted: this run's validation split holds \d+ annotated objects?, too few to tell two models apart \(at least 30: annotate more images\)\. What it measured: not promoted: (AP50 is lower|F1 is not higher).*AP50 [\d.]+ vs [\d.]+, F1 [\d.]+ vs [\d.]+ \(the bundled default model\); both models on this run's validation split \(2 images, inference path; the candidate's refit model represented by its validated run's, trained without those images\)\.$/m,
+      /^ {2}Why: this run's validation split holds \d+ annotated objects?, too few to tell two models apart \(at least 30: annotate more images\)\. What it measured: not promoted: (AP50 is lower|F1 is not higher).*AP50 [\d.]+ vs [\d.]+, F1 [\d.]+ vs [\d.]+ \(the bundled default model\); both models on this run's validation split \(2 images, inference path; the candidate's refit model represented by its validated run's, trained without those images\)\.$/m,
     );
-    expect(result.stdout).toMatch(/^It stays in the store: `exodetect models use \S+` runs it anyway\.$/m);
+    // The verdict comes first after the training, and says which model run uses and how to run this one anyway.
+    const verdict = lines.findIndex((l) => l.startsWith('NOT PROMOTED: '));
+    expect(lines[verdict - 1]).toMatch(/^Trained in /);
+    expect(lines[verdict]).toMatch(/^NOT PROMOTED: `exodetect run` keeps using the bundled default model \(models\/default\)\. Model \S+ stays in the store: `exodetect models use \S+ --data-dir \S+s3-coco` runs it anyway\.$/);
+    expect(lines[verdict + 1]).toMatch(/^ {2}Why: /);
     // Under 100 images the exported model flip-averages and adds the half-size pass too (tta and half_scale_pass auto),
     // and both the output and the model list say so.
-    expect(result.stdout).toMatch(/^With test-time augmentation \(tta\): .* On by default below 100 labelled images .*tta=false turns it off\.$/m);
-    expect(result.stdout).toMatch(/^With a second pass at half size \(half_scale_pass\): .* On by default below 100 labelled images .*half_scale_pass=false turns it off\.$/m);
+    expect(result.stdout).toMatch(
+      /^ {2}Shipped as: refit on all 8 labelled images \(the figures above are its validated run's, trained without the held-out images; its threshold, [\d.]+, is matched to that run's [\d.]+\); averaging each image with its three mirror images \(tta: .*\); a second pass at half size for large particles \(half_scale_pass: .*\)\. .* refit, tta, half_scale_pass: on by default below 100 labelled images .*; --hyperparameter refit=false tta=false half_scale_pass=false turns them off\.$/m,
+    );
     const models = await exodetect(['models'], store);
     expect(models.stdout).toMatch(/^ {2}\S+: trained on coco-set, refit on all 8 images \(the figures are its validated run's\), averaging each image with its mirror images \(tta: 4x the network time per image\), a second pass over each image at half size for large particles \(half_scale_pass: about 1\.25x the network time per image\); AP50 [\d.]+, F1 [\d.]+ on 2 validation images through the inference path; score threshold [\d.]+; not promoted by its training run$/m);
-    expect(lines.at(-2)).toBe('exodetect run uses the bundled default model (models/default).');
     expect((await readdir(path.join(root, 'coco-record'))).sort()).toEqual(['card.md', 'metrics.json', 'split.json']); // no problems.txt: there were none
     // The record names the held-out images, and the output says where and what to score the model on.
     const split = JSON.parse(await readFile(path.join(root, 'coco-record', 'split.json'), 'utf8')) as { channels: { validation: { images: string[] }; train: { images: string[] } } };
     expect(split.channels.validation.images).toHaveLength(2);
     expect(split.channels.train.images.filter((i) => split.channels.validation.images.includes(i))).toEqual([]);
     // The store is not the default one, so the suggested command names it.
-    expect(result.stdout).toMatch(/^The held-out images these figures are on: \S+coco-record\/split\.json \(channels\.validation\)\. `exodetect evaluate <dataset> --held-out \S+coco-record\/split\.json --data-dir \S+s3-coco` scores the validated model on them again; to score the refit model, use a folder of annotated images it never saw\.$/m);
+    expect(result.stdout).toMatch(/^ {2}The held-out images these figures are on: \S+coco-record\/split\.json \(channels\.validation\)\. `exodetect evaluate <dataset> --held-out \S+coco-record\/split\.json --data-dir \S+s3-coco` scores the validated model on them again; to score the refit model, use a folder of annotated images it never saw\.$/m);
     // That command scores the validated model the trainer saved beside the refit one, not the refit model.
     const heldOut = await exodetect(['evaluate', dataset, '--held-out', path.join(root, 'coco-record'), '--no-pictures', '--out', path.join(root, 'coco-heldout')], store);
     expect(heldOut.code, heldOut.stderr).toBe(0);
@@ -140,7 +143,7 @@ describe('exodetect train on annotation exports', () => {
     // The local card ends with what went through the inference path, the same words the command printed.
     const inferencePath = card.slice(card.indexOf('## Through the inference path'));
     const printed = lines.find((l) => / held-out images? through the inference path: AP50/.test(l))!;
-    expect(inferencePath).toContain(printed);
+    expect(inferencePath).toContain(printed.trim());
     expect(result.stdout).toMatch(/^Trained in \d+(?: min \d+)? s \(the validated run and the refit\)\.$/m);
 
     const run = await exodetect(['run', path.join(dataset, 'images'), '--out', path.join(root, 'coco-run')], store);
@@ -179,7 +182,7 @@ describe('exodetect train on annotation exports', () => {
     const result = await exodetect(['train', dataset, '--init-from', 'none', ...TINY], path.join(root, 's3-makesense'));
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toMatch(/Split: train \d images \(\d+ objects\), validation \d images?/);
-    expect(result.stdout).toMatch(/^Model \S+'s validated run \(the same recipe without the held-out images\), on the \d held-out images? through the inference path: AP50/m);
+    expect(result.stdout).toMatch(/^ {2}Model \S+'s validated run \(the same recipe without the held-out images\), on the \d held-out images? through the inference path: AP50/m);
   }, TRAINER_TIMEOUT_MS);
 
   // Ctrl-C reaches the trainer too (the terminal signals the whole process group); `kill` or a closed terminal

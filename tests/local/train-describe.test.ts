@@ -19,7 +19,7 @@ describe('what exodetect train prints about sizing', () => {
       finishedRun({ sizing_n: 250, outline_diameter_median_abs_rel_error: 0.047, outline_diameter_median_abs_error_nm: 3.26, outline_diameter_median_rel_bias: -0.006, outline_diameter_within_10pct: 0.828, box_diameter_median_abs_rel_error: 0.286, box_diameter_median_rel_bias: 0.286 }),
     );
     expect(lines).toContain(
-      'Sizing against the validation outlines (the 250 found objects that have one): its outline head median |error| 4.7% (3.3 nm), bias -0.6%, 82.8% within 10%; boxes alone 28.6%, bias 28.6%. Inference sizes by the outline fitted in the image first, the head\'s where the fit finds no edge (`exodetect evaluate` scores that).',
+      '  Sizing against the validation outlines (the 250 found objects that have one): its outline head median |error| 4.7% (3.3 nm), bias -0.6%, 82.8% within 10%; boxes alone 28.6%, bias 28.6%. Inference sizes by the outline fitted in the image first, the head\'s where the fit finds no edge (`exodetect evaluate` scores that).',
     );
   });
 
@@ -28,7 +28,7 @@ describe('what exodetect train prints about sizing', () => {
     const inference = { ap50: 0.82, f1: 0.72, precision: 0.66, recall: 0.79, sizing_n: 27, outline_diameter_median_abs_rel_error: 0.031, outline_diameter_median_abs_error_nm: 2.9, outline_diameter_median_rel_bias: -0.01, outline_diameter_within_10pct: 0.85, box_diameter_median_abs_rel_error: 0.29, box_diameter_median_rel_bias: 0.29 };
     const withHeadToHead = { ...run, promotion: { ...run.promotion!, headToHead: { champion: { ap50: 0.4, f1: 0.3 }, candidate: inference, images: 10 } } } as unknown as TrainLocallyResult;
     expect(describeTraining(withHeadToHead)).toContain(
-      'Sizing against the validation outlines (the 27 found objects that have one), through the inference path: the reported diameter median |error| 3.1% (2.9 nm), bias -1.0%, 85.0% within 10%; boxes alone 29.0%, bias 29.0%.',
+      '  Sizing against the validation outlines (the 27 found objects that have one), through the inference path: the reported diameter median |error| 3.1% (2.9 nm), bias -1.0%, 85.0% within 10%; boxes alone 29.0%, bias 29.0%.',
     );
   });
 
@@ -36,67 +36,68 @@ describe('what exodetect train prints about sizing', () => {
     const lines = describeTraining(
       finishedRun({ sizing_n: 264, outline_diameter_median_abs_rel_error: null, outline_diameter_median_rel_bias: null, outline_diameter_within_10pct: null, box_diameter_median_abs_rel_error: 0.297, box_diameter_median_rel_bias: 0.297 }),
     );
-    const sizing = lines.find((l) => l.startsWith('Sizing'));
-    expect(sizing).toBe('Sizing against the validation outlines (the 264 found objects that have one): boxes alone 29.7%, bias 29.7%; no outline head (outline_rays=0), so inference sizes by the outline fitted in the image.');
+    const sizing = lines.find((l) => l.startsWith('  Sizing'));
+    expect(sizing).toBe('  Sizing against the validation outlines (the 264 found objects that have one): boxes alone 29.7%, bias 29.7%; no outline head (outline_rays=0), so inference sizes by the outline fitted in the image.');
     expect(lines.join('\n')).not.toContain('n/a');
   });
 
-  it('says when the model averages mirror images (tta), why, and not otherwise', () => {
+  it('says in one line how the shipped model differs from the per-epoch one, which switches the set\'s size turned on, and how to turn them off', () => {
     const plain = finishedRun({ sizing_n: 0 });
-    const auto = { ...plain, tta: true, split: { hyperparameters: {} } } as unknown as TrainLocallyResult;
-    const asked = { ...plain, tta: true, split: { hyperparameters: { tta: 'true' } } } as unknown as TrainLocallyResult;
-    const said = (r: TrainLocallyResult) => describeTraining(r).filter((l) => l.includes('test-time augmentation'));
-    const what = 'With test-time augmentation (tta): the model averages each image and its three mirror images, four passes an image; these figures are with it, the per-epoch lines without.';
-    expect(said(asked)).toEqual([what]);
-    expect(said(auto)).toEqual([`${what} On by default below 100 labelled images (more accurate there, 4x the time per image); hyperparameter tta=false turns it off.`]);
+    const said = (r: TrainLocallyResult) => describeTraining(r).filter((l) => l.startsWith('  Shipped as:'));
     expect(said(plain)).toEqual([]);
-  });
-
-  it('says when the model also runs each image at half size, and not otherwise', () => {
-    const plain = finishedRun({ sizing_n: 0 });
-    const said = (r: TrainLocallyResult) => describeTraining(r).filter((l) => l.includes('half_scale_pass'));
-    const what =
-      'With a second pass at half size (half_scale_pass): the model also runs each image at half its size and keeps the surer of two detections of one object, about 1.25x the network time per image; these figures are with it, the per-epoch lines without.';
-    const auto = { ...plain, halfScalePass: true, split: { hyperparameters: {} } } as unknown as TrainLocallyResult;
-    const asked = { ...plain, halfScalePass: true, split: { hyperparameters: { half_scale_pass: 'true' } } } as unknown as TrainLocallyResult;
-    expect(said(asked)).toEqual([what]);
-    expect(said(auto)).toEqual([
-      `${what} On by default below 100 labelled images (a model trained on few has seen few large particles, and at half size they look like the ones it learnt); hyperparameter half_scale_pass=false turns it off.`,
+    const small = { ...plain, refit: { images: 30 }, thresholds: { validated: 0.5625, shipped: 0.4525 }, tta: true, halfScalePass: true, split: { hyperparameters: {} } } as unknown as TrainLocallyResult;
+    expect(said(small)).toEqual([
+      "  Shipped as: refit on all 30 labelled images (the figures above are its validated run's, trained without the held-out images; its threshold, 0.4525, is matched to that run's 0.5625); averaging each image with its three mirror images (tta: 4x the time per image); a second pass at half size for large particles (half_scale_pass: about 1.25x the network time per image). The figures are with the extra passes, the per-epoch lines without. refit, tta, half_scale_pass: on by default below 100 labelled images (a small set gains from them); --hyperparameter refit=false tta=false half_scale_pass=false turns them off.",
     ]);
-    expect(said(plain)).toEqual([]);
-  });
-
-  it('says when the weights are a moving average, and not otherwise', () => {
-    const plain = finishedRun({ sizing_n: 0 });
-    const averaged = { ...plain, split: { hyperparameters: { ema_half_life_epochs: '2' } } } as unknown as TrainLocallyResult;
+    // Asked for by name: no "on by default" for it; a moving average is said too.
+    const asked = { ...plain, tta: true, split: { hyperparameters: { tta: 'true', ema_half_life_epochs: '2' } } } as unknown as TrainLocallyResult;
+    expect(said(asked)).toEqual([
+      "  Shipped as: averaging each image with its three mirror images (tta: 4x the time per image); a moving average of the weights (ema_half_life_epochs=2: every epoch's figures and the kept epoch are the average's). The figures are with the extra passes, the per-epoch lines without.",
+    ]);
+    const halfOnly = { ...plain, halfScalePass: true, split: { hyperparameters: {} } } as unknown as TrainLocallyResult;
+    expect(said(halfOnly)[0]).toMatch(/ half_scale_pass: on by default below 100 labelled images \(a small set gains from them\); --hyperparameter half_scale_pass=false turns it off\.$/);
     const off = { ...plain, split: { hyperparameters: { ema_half_life_epochs: '0' } } } as unknown as TrainLocallyResult;
-    const said = (r: TrainLocallyResult) => describeTraining(r).filter((l) => l.includes('moving average'));
-    expect(said(averaged)).toEqual([
-      "With a moving average of the weights (ema_half_life_epochs=2): every epoch's figures, the kept epoch and the exported model are the average's.",
-    ]);
     expect(said(off)).toEqual([]);
-    expect(said(plain)).toEqual([]);
+  });
+
+  it('puts the verdict first: promoted or not, and which model run uses', () => {
+    const promoted = { ...finishedRun({ sizing_n: 0 }), elapsedSeconds: 60 } as TrainLocallyResult;
+    const lines = describeTraining(promoted);
+    expect(lines.slice(0, 3)).toEqual(['Trained in 1 min 0 s.', 'PROMOTED: model v1 is the champion now; `exodetect run` uses it.', '  Why: better than the bundled default model.']);
+    // Everything after the verdict is indented under it, and the verdict already named the model run uses.
+    expect(lines.slice(2).every((l) => l.startsWith('  '))).toBe(true);
+    const rejected = {
+      ...finishedRun({ sizing_n: 0 }),
+      modelInUse: 'the bundled default model (models/default)',
+      dataDir: '/tmp/store',
+      promotion: { promoted: false, reason: 'not promoted: AP50 is lower', candidate: { version: 'v2', validation: { ap50: 0.5, f1: 0.4 } } },
+    } as unknown as TrainLocallyResult;
+    expect(describeTraining(rejected).slice(0, 2)).toEqual([
+      'NOT PROMOTED: `exodetect run` keeps using the bundled default model (models/default). Model v2 stays in the store: `exodetect models use v2 --data-dir /tmp/store` runs it anyway.',
+      '  Why: AP50 is lower.',
+    ]);
   });
 
   it('says how long it took before the figures', () => {
     const run = { ...finishedRun({ sizing_n: 0 }), elapsedSeconds: 511 } as TrainLocallyResult;
     const lines = describeTraining(run);
-    expect(lines.slice(0, 2)).toEqual(['Trained in 8 min 31 s.', expect.stringMatching(/^Model v1: validation AP50 0.900, F1 0.850/)]);
+    expect(lines[0]).toBe('Trained in 8 min 31 s.');
+    expect(lines[3]).toMatch(/^ {2}Model v1: validation AP50 0.900, F1 0.850/);
   });
 
   it('warns that a threshold chosen on few validation objects may be off, and how to check it', () => {
     const few = describeTraining(finishedRun({ sizing_n: 0, n_objects: 18 }));
     expect(few).toContain(
-      'Its score threshold was chosen on 18 annotated objects, so it leans on the prior of 0.5 and may be off for your images. Before trusting counts, score the model on other annotated images (`exodetect evaluate <folder> --model v1`): it prints the threshold those images recommend, which `run --score-threshold` takes.',
+      '  Its score threshold was chosen on 18 annotated objects, so it leans on the prior of 0.5 and may be off for your images. Before trusting counts, score the model on other annotated images (`exodetect evaluate <folder> --model v1`): it prints the threshold those images recommend, which `run --score-threshold` takes.',
     );
     expect(describeTraining(finishedRun({ sizing_n: 0, n_objects: 120 })).join('\n')).not.toContain('leans on the prior');
     // A refit model ships with its own threshold, matched to the validated run's: the warning names both.
     const refit = { ...finishedRun({ sizing_n: 0, n_objects: 16 }), refit: { images: 18 }, thresholds: { validated: 0.5342, shipped: 0.4788 } } as TrainLocallyResult;
     const lines = describeTraining(refit);
     expect(lines.find((l) => l.includes('leans on the prior'))).toMatch(
-      /^The score threshold it ships with, 0\.4788, is matched to the validated run's, 0\.5342, which was chosen on 16 annotated objects, so it leans on the prior of 0\.5 /,
+      /^ {2}The score threshold it ships with, 0\.4788, is matched to the validated run's, 0\.5342, which was chosen on 16 annotated objects, so it leans on the prior of 0\.5 /,
     );
-    expect(lines.find((l) => l.startsWith('Refit on all 18'))).toContain('its threshold, 0.4788, is matched to that run\'s 0.5342 (');
+    expect(lines.find((l) => l.startsWith('  Shipped as: refit on all 18'))).toContain('its threshold, 0.4788, is matched to that run\'s 0.5342)');
   });
 });
 
