@@ -95,7 +95,12 @@ export interface SplitResult {
   readonly outputPath: string;
   readonly checkpointUri: string;
   readonly hyperparameters: Record<string, string>;
-  readonly counts: Partial<Record<Channel, ChannelCounts>> & { readonly by: 'image' | 'group'; readonly seed: number };
+  readonly counts: Partial<Record<Channel, ChannelCounts>> & {
+    readonly by: 'image' | 'group';
+    readonly seed: number;
+    /** Set when the minimum (minValidationGroups) held out more images or groups than the fraction would have. */
+    readonly validationRaised?: { readonly fraction: number; readonly byFraction: number; readonly minimum: number };
+  };
   readonly splitKey: string;
   /** The model version whose weights the run fine-tunes from, or null. */
   readonly initFrom: string | null;
@@ -174,6 +179,12 @@ const hashOrder = (groups: readonly string[], key: (g: string) => string): strin
  * sets are skewed (one grid with 39 particles, most with 1 or 2): a plain
  * shuffle once left 36 of 102 objects to train on in a 20/10 split.
  */
+/** How many of n groups go to validation: the fraction's share (at least one), raised to minValidation when there
+ * are at least three times that many groups. */
+export function validationGroupCount(n: number, fraction: number, minValidation: number): number {
+  return Math.max(1, Math.round(n * fraction), n >= 3 * minValidation ? minValidation : 0);
+}
+
 export function assignGroups(
   groups: readonly string[],
   fractions: { validation: number; test: number },
@@ -184,7 +195,7 @@ export function assignGroups(
   const unique = [...new Set(groups)];
   const n = unique.length;
   const nTest = fractions.test > 0 ? Math.max(1, Math.round(n * fractions.test)) : 0;
-  const nValidation = Math.max(1, Math.round(n * fractions.validation), n >= 3 * minValidation ? minValidation : 0);
+  const nValidation = validationGroupCount(n, fractions.validation, minValidation);
   if (n - nTest - nValidation < 1) {
     throw new DatasetError(
       `cannot split ${n} group(s) into train/validation${nTest ? '/test' : ''}: need at least ${nTest + nValidation + 1}`,
@@ -260,7 +271,11 @@ export async function splitDataset(s3: S3Client, input: SplitDatasetInput, props
     const group = groupOf(image.file, by);
     objectsOfGroup.set(group, (objectsOfGroup.get(group) ?? 0) + image.objects.length);
   }
-  const channelOfGroup = assignGroups(humanLabelled.map((i) => groupOf(i, by)), { validation: validationFraction, test: testFraction }, seed, minValidation, objectsOfGroup);
+  const humanGroups = humanLabelled.map((i) => groupOf(i, by));
+  const channelOfGroup = assignGroups(humanGroups, { validation: validationFraction, test: testFraction }, seed, minValidation, objectsOfGroup);
+  const nGroups = new Set(humanGroups).size;
+  const byFraction = validationGroupCount(nGroups, validationFraction, 0);
+  const raisedTo = validationGroupCount(nGroups, validationFraction, minValidation);
   const channelOfImage = new Map(images.map((i): [string, Channel] => [i, isPseudoLabelled(i) ? 'train' : channelOfGroup.get(groupOf(i, by))!]));
   const channels: Channel[] = testFraction > 0 ? ['train', 'validation', 'test'] : ['train', 'validation'];
 
@@ -350,7 +365,7 @@ export async function splitDataset(s3: S3Client, input: SplitDatasetInput, props
     outputPath: `s3://${bucket}/${run.output}`,
     checkpointUri: `s3://${bucket}/${run.checkpoints}`,
     hyperparameters,
-    counts: { ...counts, by, seed },
+    counts: { ...counts, by, seed, ...(raisedTo > byFraction && { validationRaised: { fraction: validationFraction, byFraction, minimum: raisedTo } }) },
     splitKey,
     initFrom: initVersion,
     problems: {

@@ -425,11 +425,19 @@ export function describeSplit(split: SplitResult, start: string, problemsFile: s
         ]
       : [];
   return [
-    `Split: train ${plural(c.train?.images ?? 0, 'image')} (${c.train?.objects ?? 0} objects${pseudoNote(c.train)}), validation ${plural(c.validation?.images ?? 0, 'image')} (${validationObjects} objects); ${start}.`,
+    `Split: train ${plural(c.train?.images ?? 0, 'image')} (${c.train?.objects ?? 0} objects${pseudoNote(c.train)}), validation ${plural(c.validation?.images ?? 0, 'image')} (${validationObjects} objects${raisedNote(split)}); ${start}.`,
     ...thin,
     ...unscaledNote(split),
     ...problemLines(split.problems, problemsFile),
   ];
+}
+
+/** Why validation holds more than --validation-fraction's share: the split's minimum when the fraction is left out. */
+function raisedNote(split: SplitResult): string {
+  const raised = split.counts.validationRaised;
+  if (!raised) return '';
+  const unit = split.counts.by === 'group' ? 'folders' : 'images';
+  return `: at least ${raised.minimum} ${unit} are held out when --validation-fraction is left out, as the fraction's ${raised.fraction} would hold out ${raised.byFraction}, too few to choose the best epoch and the threshold on`;
 }
 
 function pseudoNote(train: ChannelCounts | undefined): string {

@@ -128,6 +128,15 @@ describe('the split line', () => {
     expect(describeSplit(withScales, 'from scratch', 'problems.txt').some((l) => l.startsWith('Note: no scale'))).toBe(false);
   });
 
+  it('says when the held-out share was raised above the fraction, and not otherwise', () => {
+    const plain = split([20, 68], [10, 34]);
+    const raised = { ...plain, counts: { ...plain.counts, validationRaised: { fraction: 0.2, byFraction: 6, minimum: 10 } } } as SplitResult;
+    expect(describeSplit(raised, 'fine-tuned from the bundled default model', 'problems.txt')[0]).toBe(
+      'Split: train 20 images (68 objects), validation 10 images (34 objects: at least 10 images are held out when --validation-fraction is left out, as the fraction\'s 0.2 would hold out 6, too few to choose the best epoch and the threshold on); fine-tuned from the bundled default model.',
+    );
+    expect(describeSplit(plain, 'from scratch', 'problems.txt')[0]).toBe('Split: train 20 images (68 objects), validation 10 images (34 objects); from scratch.');
+  });
+
   it('suggests no fraction where half the images would not hold enough, and says nothing when validation holds enough', () => {
     const sparse = describeSplit(split([8, 16], [2, 4]), 'from scratch', 'problems.txt').find((l) => l.startsWith('Note:'));
     expect(sparse).toMatch(/will not replace the one run uses \(annotate more images\)\.$/);

@@ -97,6 +97,7 @@ describe('splitDataset', () => {
       S3DataDistributionType: 'FullyReplicated',
     });
     expect(out.counts).toMatchObject({ by: 'image', seed: 42, train: { images: 8, objects: 8 }, validation: { images: 2, objects: 2 } });
+    expect(out.counts.validationRaised).toBeUndefined(); // 10 images: the fraction's 2, no minimum
 
     const trainImages = imagesOf('train');
     const valImages = imagesOf('validation');
@@ -177,6 +178,10 @@ describe('splitDataset', () => {
     expect(Math.abs(plainShare - 1 / 3)).toBeGreaterThan(SPLIT_BALANCE_TOLERANCE);
     const out = await splitDataset(bucket.client, input({ dataset: 'd', split: { seed: 1 } }));
     expect(out.counts.validation!.images).toBe(10);
+    // The fraction left out: its 0.2 would hold out 6, and the counts say the minimum raised it (train says so).
+    expect(out.counts.validationRaised).toEqual({ fraction: 0.2, byFraction: 6, minimum: 10 });
+    const asked = await splitDataset(bucket.client, input({ dataset: 'd', split: { seed: 1, validationFraction: 0.2 } }));
+    expect([asked.counts.validation!.images, asked.counts.validationRaised]).toEqual([6, undefined]);
     expect(Math.abs(out.counts.validation!.objects / total - 1 / 3)).toBeLessThanOrEqual(SPLIT_BALANCE_TOLERANCE);
     expect(out.counts.train!.objects + out.counts.validation!.objects).toBe(total);
   });
