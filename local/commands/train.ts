@@ -209,6 +209,14 @@ export async function trainLocally(options: TrainLocallyOptions): Promise<TrainL
       epochs = schedule.epochs;
       if (schedule.auto) report(`Training for ${epochs} epochs (${schedule.auto}; --epochs sets it).`);
     }
+    // Said when the first epoch starts (the images are loaded by then): the first epoch's line can be a minute away.
+    const crops = /^crops: (\d+) per image per epoch, (\d+) per epoch/.exec(line);
+    if (crops) {
+      const validationImages = split?.counts.validation?.images;
+      report(
+        `Each epoch trains on ${crops[2]} random crops (${crops[1]} a training image)${validationImages ? ` and scores the ${plural(validationImages, 'validation image')}` : ''}; a line follows each one.`,
+      );
+    }
     // The trainer's per-epoch line: `epoch=3 train_loss=0.1234 val_ap50=0.8100 val_f1=0.7700 lr=... epoch_time_s=12.3`.
     const epoch = /^epoch=(\d+) train_loss=(\S+) val_ap50=(\S+) val_f1=(\S+) .*epoch_time_s=(\S+)/.exec(line);
     if (epoch) {

@@ -74,14 +74,15 @@ describe('exodetect train on annotation exports', () => {
     expect(lines[0]).toBe('Dataset coco-set: 10 added (annotations.coco.json, dataset.json, images/synth_00000.png, images/synth_00001.png and 6 more); 0 files unchanged.');
     expect(lines[1]).toMatch(/^Split: train 6 images \(\d+ objects\), validation 2 images \(\d+ objects\); from scratch\.$/);
     expect(lines[2]).toMatch(/^Note: validation holds \d+ annotated objects?, fewer than the 30 a promotion is decided on: /);
-    // One line per epoch while it trains.
-    expect(lines[3]).toMatch(/^ {2}epoch 1\/1: loss [\d.]+, validation AP50 [\d.]+, F1 [\d.]+ \([\d.]+ s\)$/);
+    // Said as the first epoch starts (it can be a minute before its line), then one line per epoch while it trains.
+    expect(lines[3]).toBe('Each epoch trains on 6 random crops (1 a training image) and scores the 2 validation images; a line follows each one.');
+    expect(lines[4]).toMatch(/^ {2}epoch 1\/1: loss [\d.]+, validation AP50 [\d.]+, F1 [\d.]+ \([\d.]+ s\)$/);
     // The validated run's threshold, and how it was chosen: two images' few objects leave it near the prior.
-    expect(lines[4]).toMatch(/^The validated run's score threshold: [\d.]+ \(the best F1 on the \d+ validation objects was at [\d.]+, moved \d+% of the way toward 0\.5: a threshold picked on few objects is noisy, so the fewer, the further; 40\/\(40\+\d+\)\)\.$/);
+    expect(lines[5]).toMatch(/^The validated run's score threshold: [\d.]+ \(the best F1 on the \d+ validation objects was at [\d.]+, moved \d+% of the way toward 0\.5: a threshold picked on few objects is noisy, so the fewer, the further; 40\/\(40\+\d+\)\)\.$/);
     // Under 100 images, the trainer refits on all of them after the validated run (its start in its words, then its epochs).
-    expect(lines[5]).toBe("Refit: training again on all 8 images (6 train + 2 validation), 1 epoch from the same start, keeping the last; the figures above and the promotion's comparison are the validated model's (saved as validated.onnx).");
-    expect(lines[6]).toMatch(/^ {2}refit epoch 1\/1: loss [\d.]+ \([\d.]+ s\)$/);
-    expect(lines[7]).toMatch(/^The refit model's score threshold, the one it ships with: [\d.]+ \(the validated model finds \d+ objects above [\d.]+ on the 6 training images; the refit finds as many above [\d.]+\)\.$/);
+    expect(lines[6]).toBe("Refit: training again on all 8 images (6 train + 2 validation), 1 epoch from the same start, keeping the last; the figures above and the promotion's comparison are the validated model's (saved as validated.onnx).");
+    expect(lines[7]).toMatch(/^ {2}refit epoch 1\/1: loss [\d.]+ \([\d.]+ s\)$/);
+    expect(lines[8]).toMatch(/^The refit model's score threshold, the one it ships with: [\d.]+ \(the validated model finds \d+ objects above [\d.]+ on the 6 training images; the refit finds as many above [\d.]+\)\.$/);
     // One epoch of a tiny network does not beat the bundled model on these images: rejected, with the figures.
     expect(result.stdout).toMatch(/^ {2}Model \S+'s validated run \(the same recipe without the held-out images\), on the 2 held-out images through the inference path: AP50 [\d.]+, F1 [\d.]+, precision [\d.]+, recall [\d.]+: the figures to quote, computed as run and evaluate compute them \(the trainer's own validation, in PyTorch at the training scale: AP50 [\d.]+, F1 [\d.]+; the per-epoch lines only chose the epoch\)\.$/m);
     // Two validation images hold too few objects to decide anything (the guard), and the figures say the bundled model was better anyway.
