@@ -29,6 +29,8 @@ export interface StoredModel {
   readonly scoreThreshold?: number;
   /** False when its training run's promotion kept the model run uses (promotion.json); absent without a record. */
   readonly promoted?: boolean;
+  /** The model its promotion scored on the same validation images, and its figures there: what these figures compare with. */
+  readonly comparedWith?: { readonly version: string; readonly ap50?: number; readonly f1?: number };
 }
 
 async function withStore<T>(dataDir: string | undefined, port: number | undefined, fn: (workflow: LocalWorkflow) => Promise<T>): Promise<T> {
@@ -56,9 +58,13 @@ export async function listModels(dataDir?: string, port?: number): Promise<Store
       // The promotion scored the model on its validation images through the inference path (models trained before it kept
       // this record, and the bundled model, have the trainer's figures only).
       const promotion = await workflow
-        .getJson<{ promoted?: boolean; headToHead?: { candidate?: StoredModel['validation'] } | null }>(modelPromotionKey(version))
+        .getJson<{ promoted?: boolean; champion?: { version?: string } | null; headToHead?: { candidate?: StoredModel['validation']; champion?: StoredModel['validation'] } | null }>(
+          modelPromotionKey(version),
+        )
         .catch(() => undefined);
       const inferencePath = promotion?.headToHead?.candidate;
+      const contender = promotion?.headToHead?.champion;
+      const contenderVersion = promotion?.champion?.version;
       out.push({
         version,
         champion: version === champion,
@@ -70,6 +76,7 @@ export async function listModels(dataDir?: string, port?: number): Promise<Store
         ...(metrics?.half_scale_pass && { halfScalePass: true }),
         ...(metrics?.score_threshold !== undefined && { scoreThreshold: metrics.score_threshold }),
         ...(promotion?.promoted !== undefined && { promoted: promotion.promoted }),
+        ...(contender && contenderVersion && { comparedWith: { version: contenderVersion, ap50: contender.ap50, f1: contender.f1 } }),
       });
     }
     return out;
@@ -119,7 +126,12 @@ export function describeModels(models: readonly StoredModel[]): string[] {
           m.inferencePath ? ' through the inference path' : bundled ? ' (not comparable with models trained on real images: exodetect evaluate scores both on the same ones)' : " (the trainer's own figures)"
         }`
       : '';
-    const figures = v?.ap50 !== undefined ? `AP50 ${v.ap50.toFixed(3)}, F1 ${v.f1?.toFixed(3) ?? '?'}${on}` : 'no metrics';
+    const c = m.comparedWith;
+    const against =
+      c?.ap50 !== undefined
+        ? ` (${c.version === DEFAULT_MODEL_VERSION ? 'the bundled default model' : `model ${c.version}`} there: AP50 ${c.ap50.toFixed(3)}, F1 ${c.f1?.toFixed(3) ?? '?'})`
+        : '';
+    const figures = v?.ap50 !== undefined ? `AP50 ${v.ap50.toFixed(3)}, F1 ${v.f1?.toFixed(3) ?? '?'}${on}${against}` : 'no metrics';
     const what =
       (bundled ? 'bundled default, trained on synthetic micrographs' : m.dataset ? `trained on ${m.dataset}` : 'trained') +
       (m.refitImages ? `, refit on all ${m.refitImages} images (the figures are its validated run's)` : '') +

@@ -59,10 +59,11 @@ describe('exodetect models', () => {
     ]);
     const lines = describeModels(models);
     expect(lines[1]).toMatch(/^ {2}default: bundled default, trained on synthetic micrographs, a second pass over each image at half size for large particles \(half_scale_pass: about 1\.25x the network time per image\); .* on \d+ synthetic validation images \(not comparable with models trained on real images: exodetect evaluate scores both on the same ones\); score threshold 0\.\d+ {2}<- exodetect run uses this$/);
-    // v1 has no promotion record: the trainer's figures, said as such.
+    // v1 has no promotion record: the trainer's figures, said as such. v2's promotion scored the model it had to beat
+    // on the same images, so its line gives that model's figures beside its own (the bundled model's own are synthetic).
     expect(lines[2]).toBe("  v1: trained on grids; AP50 0.910, F1 0.850 on 51 validation images (the trainer's own figures)");
     expect(lines[3]).toBe(
-      "  v2: trained on few, refit on all 30 images (the figures are its validated run's), averaging each image with its mirror images (tta: 4x the network time per image); AP50 0.860, F1 0.780 on 10 validation images through the inference path; not promoted by its training run",
+      "  v2: trained on few, refit on all 30 images (the figures are its validated run's), averaging each image with its mirror images (tta: 4x the network time per image); AP50 0.860, F1 0.780 on 10 validation images through the inference path (the bundled default model there: AP50 0.900, F1 0.800); not promoted by its training run",
     );
   });
 
