@@ -186,7 +186,9 @@ def card_markdown(hp: Hyperparameters, metrics: Dict, n_params: int, class_names
                    "half_scale_pass": f"auto: {metrics['half_scale_pass']}",
                    "refit": f"auto: {metrics['refit'] is not None}"}
         shown = decided[k] if k in decided and val is None else val
-        lines.append(f"| `{k}` | `{shown}` |")
+        # The trainer's own hold-out fraction applies only when no validation channel was given (the split step's was).
+        unused = " (unused: the validation channel was given)" if k == "val_fraction" and "validation" in channels else ""
+        lines.append(f"| `{k}` | `{shown}`{unused} |")
     lines += ["", "## Metrics", "",
               f"Recommended score threshold ({'matched to the validated model, above' if refit else threshold_origin(metrics['validation'])}): "
               f"**{metrics['score_threshold']}**.", "",

@@ -131,6 +131,8 @@ def test_tta_auto_on_a_small_set_is_the_flip_averaged_network_and_empty_crops_fo
         card = f.read()
     assert "Test-time augmentation inside the graph" in card and "| `crops_per_image` | `empty: 16` |" in card
     assert "| `tta` | `auto: True` |" in card and "| `refit` | `False` |" in card
+    # The split step gave the validation channel, so the trainer's own hold-out fraction played no part.
+    assert "| `val_fraction` | `0.2` (unused: the validation channel was given) |" in card
     _, net = load_exported(model_dir)
     x = validation_crop(base)[None, None].astype(np.float32)
     with torch.no_grad():
