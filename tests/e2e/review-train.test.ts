@@ -190,7 +190,7 @@ describe('review in the report, then train on the corrections', () => {
     expect(Number(split![1]) + Number(split![2])).toBe(coco.annotations.length);
     expect(stdout).not.toMatch(/annotation problem/);
     // A model was trained and compared with the bundled one on the held-out image.
-    expect(stdout).toMatch(/^Model \S+'s validated run \(the same recipe without the held-out images\), on the 1 held-out image through the inference path: AP50 [\d.]+, F1 [\d.]+/m);
+    expect(stdout).toMatch(/^ {2}Model \S+'s validated run \(the same recipe without the held-out images\), on the 1 held-out image through the inference path: AP50 [\d.]+, F1 [\d.]+/m);
     // Four images: the trainer refit on all of them, and its validated model stood in for it on the held-out image.
     expect(stdout).toMatch(/\(the bundled default model\); both models on this run's validation split \(1 image, inference path; the candidate's refit model represented by its validated run's, trained without those images\)\.$/m);
   }, 600_000);
