@@ -14,7 +14,7 @@ import { Schedule, ScheduleExpression, ScheduleTargetInput } from 'aws-cdk-lib/a
 import { StepFunctionsStartExecution } from 'aws-cdk-lib/aws-scheduler-targets';
 import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { ANY, CHAMPION_KEY, DATASET_NAME_PATTERN, modelPromotionKey, modelWeightsKey, PREFIX, trainingRunKeys } from '../../lambdas/shared/keys.js';
+import { ANY, CHAMPION_KEY, DATASET_NAME_PATTERN, modelCardKey, modelPromotionKey, modelWeightsKey, PREFIX, trainingRunKeys } from '../../lambdas/shared/keys.js';
 import { NATIVE_MODULES } from '../bundle/esbuild-options.js';
 import { fromRoot } from '../paths.js';
 import { PropsError, checkDuration, checkInteger, checkPattern } from '../validation.js';
@@ -157,8 +157,9 @@ export class TrainingWorkflow extends Construct {
       // Listing models/ makes a missing object a 404, not a 403: whether a champion has a held-out check model (validated.onnx).
       list: [`${PREFIX.training}${ANY}`, `${PREFIX.models}${ANY}`],
       read: [`${PREFIX.models}${ANY}`, `${anyRun.channel('validation')}${ANY}`],
-      write: [CHAMPION_KEY, modelPromotionKey(ANY)],
-      reason: 'promote-model scores both models (models/; a refit model by its validated.onnx) on the run\'s validation channel and writes only models/champion.json and each candidate\'s models/<version>/promotion.json.',
+      write: [CHAMPION_KEY, modelPromotionKey(ANY), modelCardKey(ANY)],
+      reason:
+        'promote-model scores both models (models/; a refit model by its validated.onnx) on the run\'s validation channel and writes only models/champion.json and each candidate\'s models/<version>/promotion.json and card.md (the head-to-head figures added to it).',
     });
 
     // The training image: built by `cdk deploy` from training-container/ (synthesis needs no Docker engine).

@@ -18,7 +18,7 @@
  * says so; the bundled model's recorded metrics are on synthetic images and
  * are never compared with a real validation split.
  */
-import type { S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { readChampion, writeChampion, type ChampionRecord, type Evaluation } from './champion.js';
 import { ChampionRecordError } from './errors.js';
@@ -26,6 +26,7 @@ import { ConfigError } from '../shared/errors.js';
 import { DEFAULT_MODEL_VERSION, modelHeldOutCheckKey, modelKey, modelPromotionKey } from '../shared/keys.js';
 import { getObjectText, objectExists, putJson } from '../shared/s3-objects.js';
 import { parseMetrics, RegisteredModelSchema, type RegisteredModel } from './model-registration.js';
+import { cardSection } from './promotion-words.js';
 
 export interface PromotionDecision {
   readonly promoted: boolean;
@@ -97,6 +98,12 @@ export interface PromotionResult extends PromotionDecision {
 }
 
 /** The champion's validation figures: from champion.json, else from its metrics.json. */
+async function appendToCard(s3: S3Client, bucket: string, cardKey: string, section: string): Promise<void> {
+  const card = await getObjectText(s3, bucket, cardKey);
+  if (card === undefined) return; // registered without a card: nothing to add to
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: cardKey, Body: `${card.replace(/\n*$/, '\n')}${section}`, ContentType: 'text/markdown; charset=utf-8' }));
+}
+
 async function championValidation(s3: S3Client, bucket: string, champion: ChampionRecord): Promise<Evaluation> {
   if (champion.metrics?.validation) return champion.metrics.validation;
   const key = champion.metrics_key ?? `models/${champion.version}/metrics.json`;
@@ -181,6 +188,8 @@ export async function promoteModel(
   };
   // Beside the model, promoted or not: `exodetect models` shows its figures through the inference path from here.
   await putJson(s3, input.bucket, modelPromotionKey(input.candidate.version), { format: 'exodetect-promotion', version: 1, decided_at: now.toISOString(), ...result });
+  // The card gives the trainer's figures (PyTorch, training scale); the ones to quote went through the inference path.
+  if (headToHead) await appendToCard(s3, input.bucket, input.candidate.cardKey, cardSection(result, Boolean(input.candidate.heldOutCheckKey)));
   return result;
 }
 

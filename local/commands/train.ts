@@ -12,7 +12,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
-import { appendFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import { CHAMPION_KEY, DEFAULT_MODEL_VERSION, PREFIX, trainingRunKeys } from '../../lambdas/shared/keys.js';
@@ -20,6 +20,7 @@ import type { ChannelCounts, SplitResult } from '../../lambdas/training/dataset-
 import { isAnnotationFile, PSEUDO_LABEL_FOLDER } from '../../lambdas/training/dataset-files.js';
 import { readableCause } from '../../lambdas/shared/step-functions-cause.js';
 import { DEFAULT_MIN_VALIDATION_OBJECTS, type PromotionResult } from '../../lambdas/training/promotion.js';
+import { validationFigureLines } from '../../lambdas/training/promotion-words.js';
 import { InputError } from '../errors.js';
 import type { ExecutionOutcome } from '../stepfunctions/runner.js';
 import { reviewedDatasetName } from '../../lambdas/inference/report/review-page.js';
@@ -333,12 +334,6 @@ export async function trainLocally(options: TrainLocallyOptions): Promise<TrainL
       for (const key of [registered?.metricsKey, registered?.cardKey]) {
         if (key) await writeFile(path.join(outDir, path.posix.basename(key)), await workflow.getText(key));
       }
-      // The card's figures are the trainer's (PyTorch, training scale, the outline head); what `run` reports went
-      // through the inference path in the head-to-head: the card says both, so nobody quotes the wrong one.
-      if (registered?.cardKey && promotion?.headToHead) {
-        const section = ['', '## Through the inference path (what `exodetect run` reports)', '', ...validationFigureLines(promotion, refit).map((line) => `${line}\n`)];
-        await appendFile(path.join(outDir, path.posix.basename(registered.cardKey)), section.join('\n') + '\n');
-      }
       if (outcome.status !== 'SUCCEEDED') await writeFile(path.join(outDir, 'failure.txt'), `${outcome.error}: ${readableCause(outcome.cause ?? '')}\n`);
     }
     const elapsedSeconds = Math.round((performance.now() - started) / 1000);
@@ -453,39 +448,6 @@ function pseudoNote(train: ChannelCounts | undefined): string {
   return pseudo?.images ? `; ${pseudo.images} of the images and ${pseudo.objects} of the objects pseudo-labelled, under ${PSEUDO_LABEL_FOLDER}/` : '';
 }
 
-/**
- * The validation figures in words: detection (through the inference path when the head-to-head ran, else the
- * trainer's), then sizing against the validation outlines when there are some. Said at the end of `train` and
- * added to the local card.
- */
-export function validationFigureLines(promotion: PromotionResult, refit: TrainLocallyResult['refit']): string[] {
-  const v = promotion.candidate.validation;
-  const h = promotion.headToHead?.candidate;
-  const f = (x: unknown) => (typeof x === 'number' ? x.toFixed(3) : '?');
-  const lines = [
-    h
-      ? `${refit ? `Model ${promotion.candidate.version}'s validated run (the same recipe without the held-out images)` : `Model ${promotion.candidate.version}`}, on the ${plural(promotion.headToHead!.images, 'held-out image')} through the inference path: AP50 ${f(h.ap50)}, F1 ${f(h.f1)}, precision ${f(h.precision)}, recall ${f(h.recall)}: the figures to quote, computed as run and evaluate compute them (the trainer's own validation, in PyTorch at the training scale: AP50 ${f(v.ap50)}, F1 ${f(v.f1)}; the per-epoch lines only chose the epoch).`
-      : `Model ${promotion.candidate.version}: validation AP50 ${f(v.ap50)}, F1 ${f(v.f1)}${typeof v.precision === 'number' ? `, precision ${f(v.precision)}, recall ${f(v.recall)}` : ''} (the trainer's own, in PyTorch).`,
-  ];
-  // Sizing against the validation outlines: through the inference path when the head-to-head ran (the diameter
-  // users get: the outline fitted in the image first), else the trainer's (its outline head).
-  const pct = (x: unknown): string => (typeof x === 'number' ? percent(x) : 'n/a');
-  const sizing = h && typeof h.sizing_n === 'number' && h.sizing_n > 0 ? h : v;
-  if (typeof sizing.sizing_n === 'number' && sizing.sizing_n > 0) {
-    const boxes = `boxes alone ${pct(sizing.box_diameter_median_abs_rel_error)}, bias ${pct(sizing.box_diameter_median_rel_bias)}`;
-    const nm = typeof sizing.outline_diameter_median_abs_error_nm === 'number' ? ` (${sizing.outline_diameter_median_abs_error_nm.toFixed(1)} nm)` : '';
-    const outline = `median |error| ${pct(sizing.outline_diameter_median_abs_rel_error)}${nm}, bias ${pct(sizing.outline_diameter_median_rel_bias)}, ${pct(sizing.outline_diameter_within_10pct)} within 10%`;
-    lines.push(
-      sizing === h
-        ? `Sizing against the validation outlines (the ${sizing.sizing_n} found objects that have one), through the inference path: the reported diameter ${outline}; ${boxes}.`
-        : typeof v.outline_diameter_median_abs_rel_error === 'number'
-          ? `Sizing against the validation outlines (the ${v.sizing_n} found objects that have one): its outline head ${outline}; ${boxes}. Inference sizes by the outline fitted in the image first, the head's where the fit finds no edge (\`exodetect evaluate\` scores that).`
-          : `Sizing against the validation outlines (the ${v.sizing_n} found objects that have one): ${boxes}; no outline head (outline_rays=0), so inference sizes by the outline fitted in the image.`,
-    );
-  }
-  return lines;
-}
-
 /** "8 min 31 s", "45 s". */
 function formatDuration(seconds: number): string {
   return seconds >= 60 ? `${Math.floor(seconds / 60)} min ${seconds % 60} s` : `${seconds} s`;
@@ -573,7 +535,7 @@ export function describeTraining(result: TrainLocallyResult): string[] {
           : `NOT PROMOTED: \`exodetect run\` keeps using ${result.modelInUse}. Model ${version} stays in the store: \`exodetect models use ${version}${dataDirFlag(result.dataDir)}\` runs it anyway.`,
       );
       const details: string[] = [`Why: ${promotion.promoted ? promotion.reason : promotion.reason.replace(/^not promoted: /, '')}.`];
-      details.push(...validationFigureLines(promotion, result.refit));
+      details.push(...validationFigureLines(promotion, result.refit !== undefined));
       const shipped = shippedAsLine(result);
       if (shipped) details.push(shipped);
       const validationObjects = promotion.candidate.validation.n_objects;

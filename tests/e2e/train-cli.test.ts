@@ -141,7 +141,7 @@ describe('exodetect train on annotation exports', () => {
     expect(trained.validation).toHaveProperty('outline_diameter_median_abs_rel_error');
     const card = await readFile(path.join(root, 'coco-record', 'card.md'), 'utf8');
     expect(card).toContain('Outline head: 32 star-convex rays');
-    // The local card ends with what went through the inference path, the same words the command printed.
+    // The card (the store's, and its local copy) ends with what went through the inference path, the same words the command printed.
     const inferencePath = card.slice(card.indexOf('## Through the inference path'));
     const printed = lines.find((l) => / held-out images? through the inference path: AP50/.test(l))!;
     expect(inferencePath).toContain(printed.trim());

@@ -199,13 +199,15 @@ describe('least privilege (S3 by prefix)', () => {
     }
   });
 
-  it('only promote-model can write models/champion.json (and its decision beside each model); register-model writes models/<version>/ files', () => {
+  it('only promote-model can write models/champion.json (and its decision and figures beside each model); register-model writes models/<version>/ files', () => {
     expect(access(stack.training.promoteModelFunction)).toEqual([
+      's3:AbortMultipartUpload <Bucket>/models/*/card.md',
       's3:AbortMultipartUpload <Bucket>/models/*/promotion.json',
       's3:AbortMultipartUpload <Bucket>/models/champion.json',
       's3:GetObject <Bucket>/models/*',
       's3:GetObject <Bucket>/training/*/channels/validation/*',
       's3:ListBucket <Bucket> prefix=training/*,models/*',
+      's3:PutObject <Bucket>/models/*/card.md',
       's3:PutObject <Bucket>/models/*/promotion.json',
       's3:PutObject <Bucket>/models/champion.json',
     ]);

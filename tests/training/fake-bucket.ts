@@ -75,6 +75,12 @@ export class FakeBucket {
     return JSON.parse(body.toString('utf8'));
   }
 
+  text(key: string): string {
+    const body = this.objects.get(key);
+    if (!body) throw new Error(`no object ${key}; have: ${[...this.objects.keys()].join(', ')}`);
+    return body.toString('utf8');
+  }
+
   keys(prefix = ''): string[] {
     return [...this.objects.keys()].filter((k) => k.startsWith(prefix)).sort();
   }

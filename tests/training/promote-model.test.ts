@@ -108,6 +108,7 @@ describe('promoteModel', () => {
       return { champion: { ap50: 0.8, f1: 0.7 }, candidate: { ap50: 0.85, f1: 0.8 }, images: 10 };
     };
     const refit = { ...candidate(0.85, 0.8), heldOutCheckKey: 'models/v-new/validated.onnx' };
+    bucket.put('models/v-new/card.md', '# exodetect model v-new\n\n## Metrics\n\n(the trainer\'s)\n');
     const run = (c: RegisteredModel) => promoteModel(bucket.client, { bucket: 'exodetect-data', dataset: 'visn', runId: 'run-1', fingerprint: 'fp-new', candidate: c }, NOW, compare);
     // The champion was not refit: its own model.
     const first = await run(refit);
@@ -115,6 +116,11 @@ describe('promoteModel', () => {
     // Both models' figures through the inference path are kept with the decision (exodetect models shows them).
     expect(bucket.json('models/v-new/promotion.json')).toMatchObject({ promoted: true, comparison: 'head-to-head', headToHead: { candidate: { ap50: 0.85, f1: 0.8 }, images: 10 } });
     expect(first.reason).toMatch(/inference path; the candidate's refit model represented by its validated run's, trained without those images\)$/);
+    // The card keeps the trainer's figures and gains the ones to quote, and the decision, in the words train prints.
+    const card = bucket.text('models/v-new/card.md');
+    expect(card.startsWith("# exodetect model v-new\n\n## Metrics\n\n(the trainer's)\n\n## Through the inference path (what `exodetect run` reports)\n\n")).toBe(true);
+    expect(card).toContain("Model v-new's validated run (the same recipe without the held-out images), on the 10 held-out images through the inference path: AP50 0.850, F1 0.800");
+    expect(card.trimEnd().endsWith(`Promotion: promoted; ${first.reason}.`)).toBe(true);
     // The champion now shipped is the refit model itself, not its stand-in.
     expect(bucket.json('models/champion.json')).toMatchObject({ version: 'v-new', model_key: 'models/v-new/model.onnx' });
     // A refit champion is represented by its validated.onnx too.

@@ -205,7 +205,7 @@ def card_markdown(hp: Hyperparameters, metrics: Dict, n_params: int, class_names
                   "area-equivalent diameter of the outline head's outline (in PyTorch, at the training scale), and of the "
                   "box's sqrt(w*h). `exodetect run` reports the diameter of the outline fitted in the image first (the "
                   "head's where the fit finds no edge), usually closer: `exodetect evaluate` measures that on any annotated "
-                  "images, and a local `exodetect train` adds it for these validation images at the end of its copy of this card.", "",
+                  "images, and the training workflow's promotion adds it for these validation images at the end of this card.", "",
                   "| split | objects | outline head: median abs error | bias | within 10% | box: median abs error | bias | within 10% |",
                   "| --- | --- | --- | --- | --- | --- | --- | --- |"]
         for split, m in sized:
